@@ -1,0 +1,1 @@
+"""Fixtures for a private dovecot server on loopback (filled in by its owner)."""

@@ -1,0 +1,1 @@
+"""Fixtures for a private postgres server on loopback (filled in by its owner)."""
