@@ -1,0 +1,152 @@
+"""The daemon: assemble the actor tree, serve until a signal, stop in order.
+
+Start-up order (Celery bootsteps style): database → sandbox world (sandbox
+profile only) → root supervisor, whose children start in dependency order.
+A graceful stop (SIGTERM/SIGINT) stops the tree in reverse within the
+shutdown budget and exits 0; a second signal exits at once. Escalation at
+the root (a child restarting too often) exits 1 so supervisord restarts us.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import signal
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import gevent
+import gevent.event
+
+from itrader import __version__, logs
+from itrader.config import Config, ConfigError
+from itrader.events import EventLog
+
+log = logging.getLogger("itrader.daemon")
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+TOKEN_FILE = "api-token"
+
+
+class System:
+    """What the actors share: config, database, events, and the root's ref."""
+
+    def __init__(self, config: Config, db, events: EventLog) -> None:
+        self.config = config
+        self.db = db
+        self.events = events
+        self.root = None  # set once the root supervisor has started
+        self.world = None  # the in-process sandbox, in the sandbox profile
+        self.started_at = time.time()
+        self.web_address: tuple[str, int] | None = None
+        self.web_bound = gevent.event.Event()
+
+    @property
+    def profile(self) -> str:
+        return "sandbox" if self.config.is_sandbox else "production"
+
+
+def run_daemon(config: Config) -> int:
+    logs.configure(config.daemon.log_level)
+    logs.REDACTOR.add(config.daemon.api_token, config.security.encryption_key, config.email.password,
+                      config.assistant.api_key, *(a.password for a in config.gate.accounts),
+                      *(a.api_secret for a in config.bybit.accounts))
+    data_dir = Path(config.daemon.data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    config = _with_token(config, data_dir)
+    logs.REDACTOR.add(config.daemon.api_token)
+
+    from itrader.store import migrate, open_database
+
+    db = open_database(config.database_url)
+    applied = migrate(db)
+    log.info("iTrader %s starting: config %s, database %s (%d migration(s) applied)",
+             __version__, config.source, _describe_db(config.database_url), len(applied))
+    if config.is_sandbox:
+        log.warning("SANDBOX PROFILE: no config given — trading against the in-process simulated world, "
+                    "mode %s; no real money moves", config.daemon.mode)
+
+    system = System(config, db, EventLog())
+    stopping = gevent.event.Event()
+    exit_code = {"value": EXIT_OK}
+
+    def escalate(reason: str) -> None:
+        log.error("root supervisor gave up (%s); exiting 1 so supervisord restarts the daemon", reason)
+        exit_code["value"] = EXIT_FAILURE
+        stopping.set()
+
+    signals_seen = {"count": 0}
+
+    def on_signal(signum: int) -> None:
+        signals_seen["count"] += 1
+        if signals_seen["count"] > 1:
+            log.warning("second %s: exiting at once", signal.Signals(signum).name)
+            logging.shutdown()
+            os._exit(EXIT_FAILURE)
+        log.info("%s received: stopping gracefully (budget %.0fs)", signal.Signals(signum).name,
+                 config.daemon.shutdown_budget)
+        stopping.set()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        gevent.signal_handler(signum, on_signal, signum)
+
+    from actors.tree import build_root
+
+    try:
+        build_root(system, on_escalate=escalate)
+    except Exception as exc:  # noqa: BLE001 — report and exit non-zero, never a traceback storm
+        log.error("start-up failed: %s", exc)
+        return EXIT_FAILURE
+
+    if system.web_bound.wait(timeout=30) and system.web_address:
+        host, port = system.web_address
+        print(f"iTrader {__version__} running ({system.profile} profile, mode {config.daemon.mode}); "
+              f"status page: http://{host}:{port}/api/v1/status", flush=True)
+    stopping.wait()
+    started = time.monotonic()
+    _stop_tree(system, config.daemon.shutdown_budget)
+    log.info("stopped in %.1fs; exit %d", time.monotonic() - started, exit_code["value"])
+    logging.shutdown()
+    return exit_code["value"]
+
+
+def _stop_tree(system: System, budget: float) -> None:
+    if system.root is not None:
+        try:
+            system.root.stop(block=True, timeout=budget)
+        except Exception as exc:  # noqa: BLE001
+            log.error("stopping the actor tree did not finish within %.0fs: %s", budget, exc)
+    if system.world is not None:
+        system.world.stop()
+    import pykka
+
+    pykka.ActorRegistry.stop_all(block=True, timeout=2)
+
+
+def _with_token(config: Config, data_dir: Path) -> Config:
+    """The API token: configured, or (sandbox profile only) generated and printed once."""
+    if config.daemon.api_token:
+        return config
+    if not config.is_sandbox:
+        raise ConfigError("daemon.api_token", "is required outside the sandbox profile (set ITRADER_API_TOKEN)")
+    token = secrets.token_urlsafe(24)
+    path = data_dir / TOKEN_FILE
+    path.write_text(token + "\n")
+    path.chmod(0o600)
+    print(f"Sandbox API token (also in {path}): {token}", flush=True)
+    return replace(config, daemon=replace(config.daemon, api_token=token))
+
+
+def _describe_db(url: str) -> str:
+    if url.startswith("sqlite"):
+        return url
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://…@{rest.rpartition('@')[2]}"  # never print credentials
+
+
+def main() -> None:
+    from itrader.cli import main as cli_main
+
+    sys.exit(cli_main(["run", *sys.argv[1:]]))

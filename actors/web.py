@@ -1,0 +1,41 @@
+"""The Web actor: serves itrader.web's Bottle app on gevent's WSGIServer.
+
+Request greenlets ask other actors for status with timeouts; the Web actor's
+own mailbox only starts and stops the server.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable
+
+from gevent.pywsgi import WSGIServer
+
+from actors.supervisor import SupervisedActor
+from itrader.config import parse_address
+from itrader.web import StatusSource, make_app
+
+log = logging.getLogger("itrader.web")
+
+
+class WebActor(SupervisedActor):
+    def __init__(self, listen: str, token: str, source: StatusSource,
+                 on_bound: Callable[[str, int], None] | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._address = parse_address(listen)
+        self._app = make_app(source, token)
+        self._on_bound = on_bound
+        self._server: WSGIServer | None = None
+
+    def on_start(self) -> None:
+        super().on_start()
+        self._server = WSGIServer(self._address, self._app, log=None, error_log=log)
+        self._server.start()  # raises at once if the port is taken: a clear failure, restarted with backoff
+        host, port = self._server.server_host, self._server.server_port
+        log.info("status page on http://%s:%d/api/v1/status", host, port)
+        if self._on_bound:
+            self._on_bound(host, port)
+
+    def on_stop(self) -> None:
+        if self._server is not None:
+            self._server.stop(timeout=1)
+        super().on_stop()

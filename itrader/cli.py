@@ -1,0 +1,303 @@
+"""`itrader` command line.
+
+gevent is patched before anything else is imported: every later import
+(pykka, requests, redis, bottle, imapclient) must see cooperative sockets and
+threads. Exit codes: 0 ok, 1 runtime failure, 2 bad usage or config.
+"""
+from gevent import monkey
+
+monkey.patch_all()
+
+import argparse  # noqa: E402
+import getpass  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from itrader import __version__  # noqa: E402
+from itrader.config import Config, ConfigError, load, parse_address  # noqa: E402
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+TOKEN_FILE = "api-token"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return args.handler(args)
+    except ConfigError as exc:
+        print(f"itrader: config error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return EXIT_FAILURE
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="itrader", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"itrader {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run the daemon (sandbox profile when no config is given)")
+    _add_common(run)
+    run.set_defaults(handler=cmd_run)
+
+    sandbox = sub.add_parser("sandbox", help="serve the simulated Gate, Bybit, bank, mail and LLM")
+    _lazy(sandbox, "itrader.sandbox.command")
+
+    status = sub.add_parser("status", help="print a running daemon's actor tree")
+    _add_client(status)
+    status.set_defaults(handler=cmd_status)
+
+    deals = sub.add_parser("deals", help="list a running daemon's deals")
+    _add_client(deals)
+    deals.add_argument("--all", action="store_true", help="include finished deals")
+    deals.set_defaults(handler=cmd_deals)
+
+    confirm = sub.add_parser("confirm", help="confirm a deal's pending money step (manual mode)")
+    _add_client(confirm)
+    confirm.add_argument("deal", help="deal id")
+    confirm.set_defaults(handler=cmd_confirm)
+
+    accounts = sub.add_parser("accounts", help="manage Gate, Bybit and mailbox accounts")
+    _add_common(accounts, listen=False)
+    acc = accounts.add_subparsers(dest="action", metavar="ACTION", required=True)
+    add = acc.add_parser("add", help="add an account; the secret is read from a prompt or ITRADER_ACCOUNT_SECRET")
+    add.add_argument("kind", choices=("gate", "bybit", "mailbox"))
+    add.add_argument("name", help="a short name for the account")
+    add.add_argument("--login", required=True, help="Gate e-mail, Bybit API key or mailbox address")
+    add.add_argument("--host", default="", help="IMAP host:port (mailbox only)")
+    add.set_defaults(handler=cmd_accounts_add)
+    lst = acc.add_parser("list", help="list accounts (never their secrets)")
+    lst.set_defaults(handler=cmd_accounts_list)
+    dis = acc.add_parser("disable", help="disable an account")
+    dis.add_argument("kind", choices=("gate", "bybit", "mailbox"))
+    dis.add_argument("name")
+    dis.set_defaults(handler=cmd_accounts_disable)
+
+    receipt = sub.add_parser("receipt", help="read a bank receipt (PDF or image) and optionally verify it")
+    _lazy(receipt, "itrader.receipts.command")
+
+    migrate = sub.add_parser("migrate", help="bring the database schema up to date")
+    _add_common(migrate, listen=False)
+    migrate.set_defaults(handler=cmd_migrate)
+    return parser
+
+
+def _add_common(parser: argparse.ArgumentParser, listen: bool = True) -> None:
+    parser.add_argument("--config", default=os.environ.get("ITRADER_CONFIG"),
+                        help="TOML config file (default: $ITRADER_CONFIG; none = sandbox profile)")
+    parser.add_argument("--data-dir", default=None, help="SQLite file, receipts, logs (default ./var)")
+    if listen:
+        parser.add_argument("--listen", default=None, help="HTTP endpoint HOST:PORT (default 127.0.0.1:8080)")
+
+
+def _add_client(parser: argparse.ArgumentParser) -> None:
+    _add_common(parser)
+    parser.add_argument("--token", default=None, help="API token (default: $ITRADER_API_TOKEN or the sandbox token file)")
+    parser.add_argument("--json", action="store_true", help="print raw JSON")
+
+
+def _lazy(parser: argparse.ArgumentParser, module: str) -> None:
+    """Subcommands whose arguments live beside their code."""
+    import importlib
+
+    try:
+        mod = importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name != module:
+            raise
+
+        def unavailable(args: argparse.Namespace) -> int:
+            print(f"itrader: this build lacks {module}", file=sys.stderr)
+            return EXIT_USAGE
+
+        parser.set_defaults(handler=unavailable)
+        return
+    mod.add_arguments(parser)
+    parser.set_defaults(handler=mod.run)
+
+
+def load_config(args: argparse.Namespace) -> Config:
+    from dataclasses import replace
+
+    config = load(args.config)
+    daemon = config.daemon
+    if getattr(args, "listen", None):
+        parse_address(args.listen, "--listen")
+        daemon = replace(daemon, listen=args.listen)
+    if getattr(args, "data_dir", None):
+        daemon = replace(daemon, data_dir=args.data_dir)
+    return replace(config, daemon=daemon)
+
+
+# --- run ---------------------------------------------------------------------
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    config = load_config(args)
+    # The CLI is the composition root: the one place in itrader/ that reaches
+    # into the actor shell (actors import itrader, never the reverse).
+    from actors.daemon import run_daemon
+
+    return run_daemon(config)
+
+
+# --- talking to a running daemon ---------------------------------------------
+
+
+def _api(args: argparse.Namespace, method: str, path: str):
+    import requests
+
+    config = load_config(args)
+    host, port = parse_address(config.daemon.listen)
+    token = args.token or config.daemon.api_token or _read_token_file(config)
+    if not token:
+        print("itrader: no API token: pass --token or set ITRADER_API_TOKEN", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
+    url = f"http://{host}:{port}{path}"
+    try:
+        response = requests.request(method, url, headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    except requests.RequestException as exc:
+        print(f"itrader: daemon not reachable at {host}:{port}: {type(exc).__name__}", file=sys.stderr)
+        raise SystemExit(EXIT_FAILURE) from None
+    if response.status_code == 401:
+        print("itrader: the daemon refused the API token", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
+    try:
+        body = response.json()
+    except ValueError:
+        body = {"error": response.text[:200]}
+    if response.status_code >= 400:
+        print(f"itrader: {response.status_code}: {body.get('error', body)}", file=sys.stderr)
+        raise SystemExit(EXIT_FAILURE)
+    return body
+
+
+def _read_token_file(config: Config) -> str:
+    path = Path(config.daemon.data_dir) / TOKEN_FILE
+    try:
+        return path.read_text().strip()
+    except OSError:
+        return ""
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    body = _api(args, "GET", "/api/v1/status")
+    if args.json:
+        print(json.dumps(body, indent=2, ensure_ascii=False))
+        return EXIT_OK
+    print(f"iTrader {body.get('version', '?')} — {body.get('profile', '?')}, mode {body.get('mode', '?')}")
+    _print_tree(body.get("tree", {}), 0)
+    return EXIT_OK
+
+
+def _print_tree(node: dict, depth: int) -> None:
+    if not node:
+        return
+    line = f"{'  ' * depth}{node.get('id')} [{node.get('kind')}] {node.get('state')} restarts={node.get('restarts', 0)}"
+    if node.get("last_failure"):
+        line += f" last_failure={node['last_failure']}"
+    print(line)
+    for child in node.get("children", []):
+        _print_tree(child, depth + 1)
+
+
+def cmd_deals(args: argparse.Namespace) -> int:
+    body = _api(args, "GET", "/api/v1/deals" + ("?all=1" if args.all else ""))
+    if args.json:
+        print(json.dumps(body, indent=2, ensure_ascii=False))
+        return EXIT_OK
+    deals = body.get("deals", [])
+    print(f"{'DEAL':<14} {'STATE':<16} {'ACCOUNT':<12} {'AMOUNT RUB':>12}  REASON")
+    for deal in deals:
+        print(f"{deal['id']:<14} {deal['state']:<16} {str(deal.get('bybit_account') or '-'):<12} "
+              f"{str(deal.get('amount') or '-'):>12}  {deal.get('reason') or ''}")
+    print(f"{len(deals)} deal(s)")
+    return EXIT_OK
+
+
+def cmd_confirm(args: argparse.Namespace) -> int:
+    body = _api(args, "POST", f"/api/v1/deals/{args.deal}/confirm")
+    print(body.get("message", "confirmed"))
+    return EXIT_OK
+
+
+# --- local database commands ---------------------------------------------------
+
+
+def _open_store(args: argparse.Namespace):
+    from itrader.store import migrate, open_database
+
+    config = load_config(args)
+    Path(config.daemon.data_dir).mkdir(parents=True, exist_ok=True)
+    db = open_database(config.database_url)
+    migrate(db)
+    return config, db
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from itrader.store import migrate, open_database
+
+    config = load_config(args)
+    Path(config.daemon.data_dir).mkdir(parents=True, exist_ok=True)
+    db = open_database(config.database_url)
+    applied = migrate(db)
+    print(f"schema up to date ({len(applied)} migration(s) applied)")
+    return EXIT_OK
+
+
+def cmd_accounts_add(args: argparse.Namespace) -> int:
+    from itrader.store import AccountStore
+
+    config, db = _open_store(args)
+    if not config.security.encryption_key:
+        print("itrader: ENCRYPTION_KEY must be set to store account secrets", file=sys.stderr)
+        return EXIT_USAGE
+    secret = os.environ.get("ITRADER_ACCOUNT_SECRET")
+    if not secret:
+        if not sys.stdin.isatty():
+            print("itrader: set ITRADER_ACCOUNT_SECRET or run in a terminal to be prompted", file=sys.stderr)
+            return EXIT_USAGE
+        label = {"gate": "Gate password", "bybit": "Bybit API secret", "mailbox": "mailbox password"}[args.kind]
+        secret = getpass.getpass(f"{label}: ")
+    if not secret:
+        print("itrader: the secret must not be empty", file=sys.stderr)
+        return EXIT_USAGE
+    store = AccountStore(db, config.security.encryption_key)
+    settings = {"host": args.host} if args.host else {}
+    store.add(kind=args.kind, name=args.name, login=args.login, secret=secret, settings=settings)
+    print(f"added {args.kind} account {args.name}")
+    return EXIT_OK
+
+
+def cmd_accounts_list(args: argparse.Namespace) -> int:
+    from itrader.store import AccountStore
+
+    config, db = _open_store(args)
+    store = AccountStore(db, config.security.encryption_key or None)
+    rows = store.list()
+    print(f"{'KIND':<8} {'NAME':<16} {'LOGIN':<32} ENABLED")
+    for row in rows:
+        print(f"{row.kind:<8} {row.name:<16} {row.login:<32} {'yes' if row.enabled else 'no'}")
+    return EXIT_OK
+
+
+def cmd_accounts_disable(args: argparse.Namespace) -> int:
+    from itrader.store import AccountStore
+
+    config, db = _open_store(args)
+    store = AccountStore(db, config.security.encryption_key or None)
+    if not store.disable(args.kind, args.name):
+        print(f"itrader: no {args.kind} account named {args.name}", file=sys.stderr)
+        return EXIT_FAILURE
+    print(f"disabled {args.kind} account {args.name}")
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())
