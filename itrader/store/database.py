@@ -1,0 +1,157 @@
+"""Database selection: a SQLite file by default, PostgreSQL when the URL says so.
+
+Concurrency model under gevent:
+* SQLite: one shared connection guarded by a (gevent-patched) lock. SQLite
+  calls block the hub briefly anyway; serialising them in-process means a
+  greenlet never sits in SQLite's busy-wait (which would block the hub)
+  waiting for a lock held by another greenlet. The busy timeout only covers
+  other processes (e.g. the CLI beside the daemon).
+* PostgreSQL: a bounded pool; each operation checks a connection out for its
+  own greenlet and returns it. psycogreen makes psycopg2 wait on the hub
+  instead of blocking it.
+Every store operation is one small transaction (`Database.transaction`).
+"""
+from __future__ import annotations
+
+import contextlib
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Literal
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+import peewee
+from playhouse.pool import PooledPostgresqlDatabase
+
+from .errors import UnsupportedDatabaseUrl
+from .tables import Tables, define_tables
+
+Backend = Literal["sqlite", "postgresql"]
+
+# synchronous=FULL: with WAL, NORMAL may lose the last commits on power loss, and a
+# lost "intent" journal row would let a money step run twice after restart.
+SQLITE_PRAGMAS = {"journal_mode": "wal", "foreign_keys": 1, "busy_timeout": 5000, "synchronous": "full"}
+SQLITE_BUSY_TIMEOUT_S = 5
+POSTGRES_SCHEMES = ("postgresql", "postgres")
+
+
+@dataclass(frozen=True)
+class DatabaseTarget:
+    """Where the data lives, parsed from DATABASE_URL or a path."""
+
+    backend: Backend
+    display: str  # safe to log: no password
+    sqlite_path: str | None = None
+    postgres_params: dict[str, Any] = field(default_factory=dict, repr=False)
+
+
+def parse_database_target(url_or_path: str | Path) -> DatabaseTarget:
+    """`postgresql://user:pw@host:port/db?opt=v`, `sqlite:///path`, or a plain file path."""
+    text = str(url_or_path)
+    if "://" not in text:
+        return DatabaseTarget("sqlite", display=f"sqlite:///{text}", sqlite_path=text)
+    parts = urlsplit(text)
+    scheme = parts.scheme.lower()
+    if scheme == "sqlite":
+        path = unquote(parts.path[1:] if parts.path.startswith("/") else parts.path)
+        if not path:
+            raise UnsupportedDatabaseUrl("sqlite URL needs a path: sqlite:///relative/file or sqlite:////abs/file")
+        return DatabaseTarget("sqlite", display=f"sqlite:///{path}", sqlite_path=path)
+    if scheme in POSTGRES_SCHEMES:
+        dbname = unquote(parts.path.lstrip("/"))
+        if not dbname:
+            raise UnsupportedDatabaseUrl("PostgreSQL URL needs a database name: postgresql://user@host:port/dbname")
+        params: dict[str, Any] = {"database": dbname}
+        if parts.username:
+            params["user"] = unquote(parts.username)
+        if parts.password:
+            params["password"] = unquote(parts.password)
+        if parts.hostname:
+            params["host"] = parts.hostname
+        if parts.port:
+            params["port"] = parts.port
+        params.update(parse_qsl(parts.query))
+        user = f"{params['user']}@" if "user" in params else ""
+        where = f"{parts.hostname or ''}{':' + str(parts.port) if parts.port else ''}"
+        return DatabaseTarget("postgresql", display=f"postgresql://{user}{where}/{dbname}", postgres_params=params)
+    raise UnsupportedDatabaseUrl(
+        f"unsupported database URL scheme {scheme!r}: use a file path, sqlite:///PATH or postgresql://..."
+    )
+
+
+class Database:
+    """An open database: the peewee handle, its tables and the transaction discipline."""
+
+    def __init__(self, target: DatabaseTarget, peewee_db: peewee.Database) -> None:
+        self.target = target
+        self.backend: Backend = target.backend
+        self.peewee = peewee_db
+        self.tables: Tables = define_tables(peewee_db)
+        # created here, after gevent patched threading, so it is a greenlet lock
+        self._sqlite_lock = threading.RLock() if target.backend == "sqlite" else None
+
+    def __repr__(self) -> str:
+        return f"Database({self.target.display!r})"
+
+    @contextlib.contextmanager
+    def connection(self) -> Iterator[peewee.Database]:
+        """A connection for a few reads (no transaction)."""
+        if self._sqlite_lock is not None:
+            with self._sqlite_lock:
+                yield self.peewee
+        else:
+            with self.peewee.connection_context():
+                yield self.peewee
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[peewee.Database]:
+        """One small transaction; commits on success, rolls back on any exception."""
+        with self.connection(), self.peewee.atomic():
+            yield self.peewee
+
+    def close(self) -> None:
+        if self._sqlite_lock is not None:
+            with self._sqlite_lock:
+                self.peewee.close()
+        else:
+            self.peewee.close_all()
+
+
+def open_database(url_or_path: str | Path, *, max_connections: int = 20) -> Database:
+    """Open (not migrate) the database named by DATABASE_URL or a SQLite file path."""
+    target = parse_database_target(url_or_path)
+    if target.backend == "sqlite":
+        return Database(target, _open_sqlite(target.sqlite_path or ""))
+    _make_psycopg2_cooperative()
+    params = dict(target.postgres_params)
+    dbname = params.pop("database")
+    pool = PooledPostgresqlDatabase(
+        dbname, max_connections=max_connections, stale_timeout=300, timeout=30, **params
+    )
+    return Database(target, pool)
+
+
+def _open_sqlite(path: str) -> peewee.SqliteDatabase:
+    if path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    return peewee.SqliteDatabase(
+        path,
+        pragmas=SQLITE_PRAGMAS,
+        timeout=SQLITE_BUSY_TIMEOUT_S,
+        # IMMEDIATE takes the write lock at BEGIN, so a transaction never fails
+        # half-way when it upgrades from reading to writing.
+        lock_type="IMMEDIATE",
+        thread_safe=False,  # one connection shared by all greenlets, guarded by our lock
+        check_same_thread=False,
+    )
+
+
+def _make_psycopg2_cooperative() -> None:
+    try:
+        import psycogreen.gevent
+    except ImportError:
+        raise UnsupportedDatabaseUrl(
+            "PostgreSQL needs psycopg2 and psycogreen: pip install 'itrader[postgres]'"
+        ) from None
+    # psycopg2 is a C driver: without this wait callback every query blocks the gevent hub.
+    psycogreen.gevent.patch_psycopg()
