@@ -5,8 +5,6 @@ from itrader.assistant import Assistant, AssistantSettings, keeps_facts, parse_a
 from itrader.sandbox.faults import FaultPlan
 
 
-
-
 @pytest.fixture
 def llm(sandbox_llm):
     return sandbox_llm

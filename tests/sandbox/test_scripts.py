@@ -1,0 +1,65 @@
+"""Buyer scripts and the way a buyer reads our requisites message (pure parts)."""
+from decimal import Decimal
+
+import pytest
+
+from itrader.sandbox import personas
+from itrader.sandbox.buyers import ScriptError, Step, normalize_script, parse_requisites
+
+TS_REQUISITES = (
+    "Реквизиты для оплаты:\nБанк: sberbank\nСчет: 79001234567\n\nСумма: 5 000 RUB\n\n"
+    "Email для чека: receipts@sandbox.local\n\nПосле оплаты отправьте чек в формате PDF на указанный email."
+)
+
+
+def test_reads_the_ts_style_requisites():
+    found = parse_requisites(TS_REQUISITES)
+    assert (found.wallet, found.bank, found.amount, found.email) == (
+        "79001234567", "sberbank", Decimal("5000"), "receipts@sandbox.local")
+
+
+def test_reads_a_formatted_phone_and_a_bank_label():
+    found = parse_requisites("Банк получателя: Т-Банк (Тинькофф)\nПолучатель: +7 (900) 123-45-67\nСумма: 12437.50 ₽")
+    assert (found.wallet, found.bank, found.amount) == ("79001234567", "tinkoff", Decimal("12437.50"))
+
+
+def test_reads_a_card_number():
+    found = parse_requisites("Карта: 2200 0000 0000 1234, банк: Альфа-Банк, сумма 7000")
+    assert (found.wallet, found.bank, found.amount) == ("2200000000001234", "alfabank", Decimal("7000"))
+
+
+def test_a_greeting_is_not_requisites():
+    assert parse_requisites("Здравствуйте!\n1. Оплата будет с Т банка?\n2. Чек в формате PDF?") is None
+
+
+def test_scripts_accept_short_and_long_step_forms():
+    steps = normalize_script(["open_order", {"say": "Да"}, {"expect": "реквизит", "timeout": 5},
+                              {"pay": {"to": "other"}}, {"wait": 3}, {"send_receipt": {"via": "chat"}}])
+    assert steps[0] == Step("open_order", {})
+    assert steps[1] == Step("say", {"text": "Да"})
+    assert steps[2] == Step("expect", {"pattern": "реквизит", "timeout": 5})
+    assert steps[4] == Step("wait", {"seconds": 3})
+
+
+@pytest.mark.parametrize("bad, words", [
+    ([], "non-empty"),
+    (["dance"], "unknown action"),
+    ([{"say": 5}], "say needs text"),
+    ([{"expect": "("}], "bad regex"),
+    ([{"pay": {"to": "nowhere"}}], "pay to"),
+    ([{"send_receipt": {"dkim": "maybe"}}], "dkim"),
+    ([{"wait": "long"}], "number"),
+    ([{"say": "a", "pay": {}}], "exactly one action"),
+])
+def test_bad_scripts_are_refused_with_the_step_named(bad, words):
+    with pytest.raises(ScriptError, match=words):
+        normalize_script(bad)
+
+
+def test_every_persona_is_a_valid_script():
+    assert set(personas.names()) >= {
+        "honest", "gibberish-then-yes", "refuser", "silent", "wrong-amount", "wrong-recipient", "reused-receipt",
+        "forged-email", "chat-only-receipt", "paid-but-not-marked", "appeal", "prompt-injector"}
+    for name in personas.names():
+        assert personas.script(name)[0].action == "open_order"
+    assert set(personas.STREAM_MIX) == set(personas.names())
