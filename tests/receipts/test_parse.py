@@ -1,0 +1,101 @@
+"""Rendered receipts of every kind read back field by field, through the PDF text layer and OCR."""
+import hashlib
+from decimal import Decimal
+
+import pytest
+
+from itrader.receipts import read_receipt
+from itrader.receipts.errors import ReceiptUnparseable
+from itrader.receipts.parse import TransferType, parse_text, receipt_to_json
+from itrader.receipts.render import Degrade, render_jpeg, render_pdf, render_png
+
+from .specs import SPECS, expected_fields
+
+
+def _fields(receipt) -> dict:
+    fields = receipt_to_json(receipt)
+    del fields["sha256"], fields["source"]
+    return fields
+
+
+@pytest.mark.parametrize("name", sorted(SPECS))
+def test_text_pdf_gives_every_field(name):
+    pdf = render_pdf(SPECS[name])
+    receipt = read_receipt(pdf)
+    assert receipt.source == "pdf_text"
+    assert receipt.sha256 == hashlib.sha256(pdf).hexdigest()
+    assert _fields(receipt) == expected_fields(SPECS[name])
+
+
+def test_fee_is_zero_without_commission_and_none_without_the_row():
+    assert read_receipt(render_pdf(SPECS["sbp_other_bank"])).fee == Decimal(0)
+    assert read_receipt(render_pdf(SPECS["card_no_fee_row"])).fee is None
+    card = read_receipt(render_pdf(SPECS["card_with_fee"]))
+    assert (card.amount, card.fee, card.total) == (Decimal(67200), Decimal(1008), Decimal(68208))
+    assert card.transfer_type is TransferType.CARD
+
+
+@pytest.mark.parametrize("name", ["sbp_other_bank", "tbank_client_no_fee_row", "card_with_fee"])
+def test_ocr_of_a_clean_screenshot_gives_every_field(name):
+    receipt = read_receipt(render_png(SPECS[name]))
+    assert receipt.source == "ocr"
+    assert _fields(receipt) == expected_fields(SPECS[name])
+
+
+@pytest.mark.parametrize("name, degrade", [
+    ("phone_with_fee", Degrade(rotate=2.5, blur=0.7, noise=10, jpeg_quality=55)),
+    ("phone_tbank_client", Degrade(rotate=-1.5, noise=14)),
+])
+def test_ocr_of_a_degraded_photo_gives_every_field(name, degrade):
+    receipt = read_receipt(render_png(SPECS[name], degrade=degrade))
+    assert receipt.source == "ocr"
+    assert _fields(receipt) == expected_fields(SPECS[name])
+
+
+def test_ocr_of_a_jpeg_screenshot():
+    receipt = read_receipt(render_jpeg(SPECS["tbank_client_with_fee"]))
+    assert _fields(receipt) == expected_fields(SPECS["tbank_client_with_fee"])
+
+
+# Text shapes other extractors produce (receipts.md §4), written by hand.
+PYPDF_ORDER = """02.06.2025  18:28:30
+Итого 68 208 i
+Перевод На карту
+Статус Успешно
+67 200 iСумма
+Комиссия 1 008 i
+Отправитель Пётр Сидоров
+Карта получателя 220070******4321
+Служба поддержки fb@tbank.ru
+По вопросам зачисления обращайтесь к получателю
+Квитанция  № 1-106-100-200-300
+"""
+
+
+def test_values_glued_before_labels_and_reversed_footer():
+    receipt = parse_text(PYPDF_ORDER)
+    assert _fields(receipt) == expected_fields(SPECS["card_with_fee"])
+
+
+def test_thin_and_nonbreaking_spaces_and_ocr_ruble_sign():
+    text = PYPDF_ORDER.replace("68 208 i", "68\u2009208\u00a0₽").replace("1 008 i", "1\u202f008 Р")
+    assert parse_text(text).total == Decimal(68208)
+    assert parse_text(text, source="ocr").fee == Decimal(1008)
+
+
+def test_ruble_sign_read_as_a_digit_by_ocr_is_dropped():
+    text = PYPDF_ORDER.replace("67 200 iСумма", "Сумма 67 2002").replace("68 208 i", "68 2082")
+    receipt = parse_text(text, source="ocr")
+    assert (receipt.amount, receipt.total) == (Decimal(67200), Decimal(68208))
+
+
+@pytest.mark.parametrize("change, complaint", [
+    (("fb@tbank.ru", "help@example.com"), "not a T-Bank receipt"),
+    (("67 200 iСумма", "67 300 iСумма"), "misread"),
+    (("Перевод На карту", "Перевод Куда-то"), "unknown transfer type"),
+    (("Квитанция  № 1-106-100-200-300", "Квитанция"), "receipt number"),
+    (("Карта получателя 220070******4321", ""), "Карта получателя"),
+])
+def test_a_text_that_is_not_a_whole_receipt_is_refused_with_a_reason(change, complaint):
+    with pytest.raises(ReceiptUnparseable, match=complaint):
+        parse_text(PYPDF_ORDER.replace(*change))
