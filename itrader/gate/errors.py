@@ -1,0 +1,67 @@
+"""Typed errors of the Gate client.
+
+The categories tell the caller what to do next:
+* TemporaryError  — try again later (5xx, timeouts, connection drops); RateLimited says when.
+* SessionExpired  — the cookies no longer work; log in again (the client does this once by itself).
+* Blocked         — Cloudflare refused us (HTML 403); retrying makes it worse, an operator must look.
+* EndpointGone    — HTTP 410, seen once in the originals' history and later gone; surfaced, not retried.
+* PermanentError  — the panel said no (bad credentials, wrong payout status, validation, not found,
+                    a body we cannot read); repeating the same request gives the same answer.
+
+Messages carry the method, path, HTTP status and the panel's own error text —
+never request bodies, passwords or cookie values.
+"""
+from __future__ import annotations
+
+
+class GateError(Exception):
+    """Base of every error raised by the Gate client."""
+
+    def __init__(self, message: str, *, status: int | None = None, path: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.path = path
+
+
+class TemporaryError(GateError):
+    """Transient failure; safe to retry later for idempotent calls."""
+
+
+class RateLimited(TemporaryError):
+    """HTTP 429. `retry_after` is the number of seconds the panel asked us to wait."""
+
+    def __init__(self, message: str, *, retry_after: float, status: int | None = 429, path: str | None = None) -> None:
+        super().__init__(message, status=status, path=path)
+        self.retry_after = retry_after
+
+
+class SessionExpired(GateError):
+    """HTTP 401 (or Laravel's 419): the sid/rsid cookies are missing or no longer valid."""
+
+
+class Blocked(GateError):
+    """Cloudflare answered instead of the panel (HTML 403). Never retried automatically."""
+
+
+class EndpointGone(GateError):
+    """HTTP 410 Gone."""
+
+
+class PermanentError(GateError):
+    """The panel rejected the request; the same request will fail the same way."""
+
+
+class LoginFailed(PermanentError):
+    """The login was refused (no session cookie came back)."""
+
+
+class NotFound(PermanentError):
+    """HTTP 404, or a payout this trader cannot see."""
+
+
+class IncorrectStatus(PermanentError):
+    """The payout is not in a state that allows the action (the panel's `incorrect_status`)."""
+
+
+class ProtocolError(PermanentError):
+    """The answer was not the JSON envelope we expect."""

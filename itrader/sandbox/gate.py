@@ -1,0 +1,631 @@
+"""The simulated Gate trader panel (panel.gate.cx/api/v1), shaped from reference/gate-api.md.
+
+`GateSandbox` holds the panel's state behind one lock and serves it through
+`make_app()`, a Bottle app whose routes are relative to the API base (the
+World mounts it under /gate/api/v1). Attachments uploaded with /approve are
+served back by the same app under /cdn/<original_url>, standing in for
+cdn.gate.cx.
+
+Time-driven changes (session expiry, a taken payout passing its deadline,
+the promotion of approved payouts 6 -> 7) are applied lazily from the
+injected clock whenever the state is read, so a scenario with a fake clock is
+deterministic.
+
+Where the reference says "unknown", this sandbox decides, and says so here:
+* /cancel and an expired taken payout both end in status 9 (history), and
+  the reserved amount returns to the trader's balance;
+* taking a payout reserves its amount from the trader's working balance, and
+  a status-4 payout is offered only to traders whose balance covers it;
+* /approve without a file is refused (422), because a sandbox that accepts
+  it could hide a receipt-less approval;
+* an attachment that is not a PDF is marked `custom_properties.fake: true`;
+* a 401 body is `{"success": false, "error": "Unauthenticated.", ...}`.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from pathlib import PurePosixPath
+from typing import Any, Callable
+from urllib.parse import quote
+
+import bottle
+
+from itrader.sandbox.faults import Faults, fault_plugin
+from itrader.sandbox.ledger import Ledger
+
+PLATFORM = "gate"
+CDN_PREFIX = "/cdn"
+
+STATUS_OFFERED = 4
+STATUS_TAKEN = 5
+STATUS_APPROVED = 6
+STATUS_COMPLETED = 7
+STATUS_HISTORY = 9  # the sandbox's choice for cancelled and expired payouts
+
+# Bank catalogue: slug -> (id, SBP member code, label). Codes are illustrative.
+BANKS: dict[str, tuple[int, str, str]] = {
+    "sberbank": (1, "100000000111", "Сбербанк"),
+    "tinkoff": (2, "100000000004", "T-Банк (Тинькофф)"),
+    "alfabank": (3, "100000000008", "Альфа-Банк"),
+    "vtb": (4, "100000000005", "ВТБ"),
+    "ozonbank": (5, "100000000273", "Озон Банк (Ozon)"),
+    "rncb": (6, "100000000014", "РНКБ Банк"),
+    "otpbank": (7, "100000000018", "ОТП Банк"),
+    "psbank": (8, "100000000010", "ПСБ"),
+    "sovcombank": (9, "100000000013", "Совкомбанк"),
+    "raiffeisen": (10, "100000000007", "Райффайзенбанк"),
+    "gazprombank": (11, "100000000001", "Газпромбанк"),
+}
+
+METHODS = {
+    # kind -> (method id, method "name" code, label)
+    "card": (4, 1, "OUT: P2P Card"),
+    "sbp": (5, 2, "OUT: Система быстрых платежей (СБП)"),
+}
+
+# Lenient-type cases seen in real rows (reference §3): emitted on request or every Nth payout.
+QUIRKS = ("bank_null", "bank_code_numeric")
+
+RUB = {"id": 1, "iso_code": "643", "code": "rub", "name": "Russian ruble", "decimals": 2}
+
+
+def iso(ts: float | None) -> str | None:
+    """Laravel-style timestamp: `2025-06-10T05:54:01.000000Z`."""
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def json_number(value: Decimal) -> int | float:
+    """Money goes out as a JSON number, integral amounts without a fraction (as captured)."""
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
+def laravel_cookie_value() -> str:
+    """An opaque value shaped like Laravel's encrypted cookie (base64 JSON, URL-encoded)."""
+    blob = {k: base64.b64encode(os.urandom(n)).decode() for k, n in (("iv", 16), ("value", 160), ("mac", 32))}
+    blob["tag"] = ""
+    return quote(base64.b64encode(json.dumps(blob).encode()).decode(), safe="")
+
+
+@dataclass
+class Account:
+    login: str
+    password: str
+    trader_id: int
+    balance: Decimal
+
+
+@dataclass
+class Session:
+    login: str
+    rsid: str
+    last_seen: float
+
+
+@dataclass
+class Upload:
+    media_id: int
+    file_name: str
+    data: bytes
+    content_type: str
+    created_at: float
+
+    @property
+    def original_url(self) -> str:
+        return f"{self.media_id}/{self.file_name}"
+
+
+@dataclass
+class Payout:
+    id: int
+    kind: str  # "sbp" | "card"
+    bank: str
+    wallet: str
+    amount: Decimal
+    course: Decimal
+    reward: Decimal
+    expires_in: float
+    quirk: str | None
+    created_at: float
+    updated_at: float
+    status: int = STATUS_OFFERED
+    account: str | None = None
+    taken_at: float | None = None
+    expired_at: float | None = None
+    approved_at: float | None = None
+    uploads: list[Upload] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    ts: float
+    method: str
+    path: str
+    status: int
+    account: str | None
+
+
+class GateSandbox:
+    """The Gate panel twin. Thread-safe; all public methods may be called from any greenlet."""
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        faults: Faults,
+        clock: Callable[[], float] = time.time,
+        *,
+        session_lifetime: float = 1800.0,
+        promote_after: float = 60.0,
+        expiry_grace: float = 0.0,
+        quirk_every: int = 0,
+        course: Decimal = Decimal("79.50"),
+        reward: Decimal = Decimal("1.025"),
+        require_attachment: bool = True,
+        max_per_page: int = 100,
+    ) -> None:
+        """
+        session_lifetime: seconds of inactivity after which sid/rsid stop working.
+        promote_after: seconds after approval until Gate moves the payout 6 -> 7.
+        expiry_grace: seconds past expired_at a taken payout still accepts /approve
+            (the 27 May capture shows an approval after expired_at succeeding).
+        quirk_every: every Nth created payout carries a lenient-type quirk (0 = never),
+            cycling through QUIRKS; create_payout(quirk=...) forces one.
+        """
+        self._ledger = ledger
+        self._faults = faults
+        self._clock = clock
+        self.session_lifetime = session_lifetime
+        self.promote_after = promote_after
+        self.expiry_grace = expiry_grace
+        self.quirk_every = quirk_every
+        self.course = Decimal(course)
+        self.reward = Decimal(reward)
+        self.require_attachment = require_attachment
+        self.max_per_page = max_per_page
+        self._lock = threading.RLock()
+        self._init_state()
+
+    def _init_state(self) -> None:
+        self._accounts: dict[str, Account] = {}
+        self._sessions: dict[str, Session] = {}
+        self._payouts: dict[int, Payout] = {}
+        self._uploads: dict[str, Upload] = {}
+        self._requests: list[RequestRecord] = []
+        self._next_payout_id = 2600001
+        self._next_media_id = 3500001
+        self._next_trader_id = 1001
+        self._created = 0
+
+    # ------------------------------------------------------------------ control side
+
+    def reset(self) -> None:
+        """Back to a freshly constructed panel: no accounts, sessions, payouts or uploads."""
+        with self._lock:
+            self._init_state()
+
+    def add_account(self, login: str, password: str, balance: Decimal = Decimal(0)) -> None:
+        with self._lock:
+            trader_id = self._next_trader_id
+            self._next_trader_id += 1
+            self._accounts[login] = Account(login, password, trader_id, Decimal(balance))
+
+    def create_payout(
+        self,
+        amount: Decimal,
+        method: str,
+        bank: str,
+        wallet: str | None = None,
+        expires_in: float = 1800,
+        *,
+        quirk: str | None = None,
+    ) -> dict:
+        """A new status-4 payout offered to every trader whose balance covers it.
+
+        Returns it as the API would show it after /show (amounts visible).
+        """
+        if method not in METHODS:
+            raise ValueError(f"method must be one of {sorted(METHODS)}, got {method!r}")
+        if quirk is not None and quirk not in QUIRKS:
+            raise ValueError(f"quirk must be one of {QUIRKS}, got {quirk!r}")
+        amount = Decimal(amount)
+        if amount <= 0:
+            raise ValueError("amount must be positive")
+        with self._lock:
+            pid = self._next_payout_id
+            self._next_payout_id += 1
+            self._created += 1
+            if quirk is None and self.quirk_every and self._created % self.quirk_every == 0:
+                quirk = QUIRKS[(self._created // self.quirk_every - 1) % len(QUIRKS)]
+            now = self._clock()
+            payout = Payout(
+                id=pid, kind=method, bank=bank, wallet=wallet or default_wallet(method, pid),
+                amount=amount, course=self.course, reward=self.reward, expires_in=float(expires_in),
+                quirk=quirk, created_at=now, updated_at=now,
+            )
+            self._payouts[pid] = payout
+            self._ledger.record("payout_created", payout_id=pid, amount=amount, wallet=payout.wallet,
+                                method=method, bank=bank)
+            return self._inspect(payout)
+
+    def payout(self, payout_id: int) -> dict:
+        with self._lock:
+            self._advance()
+            return self._inspect(self._payouts[int(payout_id)])
+
+    def payouts(self) -> list[dict]:
+        with self._lock:
+            self._advance()
+            return [self._inspect(p) for p in sorted(self._payouts.values(), key=lambda p: p.id)]
+
+    def balance(self, login: str) -> Decimal:
+        with self._lock:
+            self._advance()
+            return self._accounts[login].balance
+
+    def attachment(self, payout_id: int) -> list[tuple[str, bytes]]:
+        with self._lock:
+            return [(u.file_name, u.data) for u in self._payouts[int(payout_id)].uploads]
+
+    def expire_sessions(self, login: str | None = None) -> int:
+        """Drop the sessions of one trader (or all); returns how many ended."""
+        with self._lock:
+            doomed = [sid for sid, s in self._sessions.items() if login is None or s.login == login]
+            for sid in doomed:
+                del self._sessions[sid]
+            return len(doomed)
+
+    def request_log(self, login: str | None = None) -> list[RequestRecord]:
+        """Every request that reached the app (faulted ones too), in arrival order."""
+        with self._lock:
+            return [r for r in self._requests if login is None or r.account == login]
+
+    def _inspect(self, payout: Payout) -> dict:
+        view = self._render(payout, detailed=True, reveal=True)
+        view["sandbox"] = {"account": payout.account, "method": payout.kind, "bank": payout.bank,
+                           "amount": str(payout.amount), "quirk": payout.quirk}
+        return view
+
+    # ------------------------------------------------------------------ time
+
+    def _advance(self) -> None:
+        now = self._clock()
+        for payout in self._payouts.values():
+            if payout.status == STATUS_TAKEN and payout.expired_at is not None \
+                    and now > payout.expired_at + self.expiry_grace:
+                payout.status = STATUS_HISTORY
+                payout.updated_at = now
+                self._refund(payout)
+            elif payout.status == STATUS_APPROVED and payout.approved_at is not None \
+                    and now >= payout.approved_at + self.promote_after:
+                payout.status = STATUS_COMPLETED
+                payout.updated_at = now
+
+    def _refund(self, payout: Payout) -> None:
+        account = self._accounts.get(payout.account or "")
+        if account is not None:
+            account.balance += payout.amount
+
+    # ------------------------------------------------------------------ rendering
+
+    def _render(self, payout: Payout, *, detailed: bool, reveal: bool = False) -> dict:
+        hidden = payout.status == STATUS_OFFERED and not reveal
+        usdt = (payout.amount / payout.course).quantize(Decimal("0.01"), ROUND_HALF_UP)
+        total = (payout.amount * payout.reward).quantize(Decimal("0.001"), ROUND_HALF_UP)
+        total_usdt = (total / payout.course).quantize(Decimal("0.01"), ROUND_HALF_UP)
+        method_id, method_name, method_label = METHODS[payout.kind]
+        method: dict[str, Any] = {"id": method_id, "type": 2, "name": method_name, "label": method_label,
+                                  "status": 1, "payment_provider_id": 1, "wallet_currency_id": 1}
+        if detailed:
+            method["currency"] = dict(RUB, network=None)
+            method["provider"] = {"id": 1, "label": "Gate", "provider": 1, "status": 1}
+        account = self._accounts.get(payout.account or "")
+        return {
+            "id": payout.id,
+            "payment_method_id": method_id,
+            "wallet": payout.wallet,
+            "amount": [] if hidden else {"trader": {"643": json_number(payout.amount), "000001": json_number(usdt)}},
+            "total": [] if hidden else {"trader": {"643": json_number(total), "000001": json_number(total_usdt)}},
+            "status": payout.status,
+            "approved_at": iso(payout.approved_at),
+            "expired_at": iso(payout.expired_at),
+            "created_at": iso(payout.created_at),
+            "updated_at": iso(payout.updated_at),
+            "meta": {"courses": {"trader": json_number(payout.course)}, "reason": {"trader": None, "support": None}},
+            "method": method,
+            "attachments": [self._render_upload(u) for u in payout.uploads],
+            "tooltip": {"payments": {"success": None, "rejected": None, "percent": None}, "reasons": []},
+            "bank": render_bank(payout.bank, payout.kind, payout.quirk),
+            "trader": {"id": account.trader_id, "name": account.login.split("@")[0]} if account else None,
+        }
+
+    @staticmethod
+    def _render_upload(upload: Upload) -> dict:
+        path = PurePosixPath(upload.file_name)
+        return {
+            "name": path.stem, "file_name": upload.file_name, "original_url": upload.original_url,
+            "extension": path.suffix.lstrip(".").lower(), "size": len(upload.data),
+            "created_at": iso(upload.created_at),
+            "custom_properties": {"fake": not upload.data.startswith(b"%PDF")},
+        }
+
+    # ------------------------------------------------------------------ HTTP
+
+    def make_app(self) -> bottle.Bottle:
+        app = bottle.Bottle()
+        # Installed first, so it wraps the fault plugin and sees faulted requests too.
+        app.install(self._request_recorder)
+        app.install(fault_plugin(self._faults, PLATFORM))
+        app.route("/auth/basic/login", "POST", self._login)
+        app.route("/auth/me", "GET", self._authed(self._me))
+        app.route("/payments/payouts", "GET", self._authed(self._list))
+        app.route("/payments/payouts/balance", "POST", self._authed(self._set_balance))
+        app.route("/payments/payouts/<payout_id:int>", "GET", self._authed(self._get_one))
+        app.route("/payments/payouts/<payout_id:int>/", "GET", self._authed(self._get_one))
+        app.route("/payments/payouts/<payout_id:int>/show", "POST", self._authed(self._show))
+        app.route("/payments/payouts/<payout_id:int>/approve", "POST", self._authed(self._approve))
+        app.route("/payments/payouts/<payout_id:int>/cancel", "POST", self._authed(self._cancel))
+        app.route(CDN_PREFIX + "/<media_id:int>/<file_name>", "GET", self._cdn)
+        return app
+
+    def _request_recorder(self, callback):
+        def wrapper(*args, **kwargs):
+            status = 500
+            try:
+                result = callback(*args, **kwargs)
+                status = bottle.response.status_code
+                return result
+            except bottle.HTTPResponse as exc:
+                status = exc.status_code
+                raise
+            finally:
+                with self._lock:
+                    self._requests.append(RequestRecord(
+                        self._clock(), bottle.request.method, bottle.request.path, status,
+                        bottle.request.environ.get("gate.account")))
+
+        return wrapper
+
+    @staticmethod
+    def _reply(status: int, body: dict) -> str:
+        bottle.response.status = status
+        bottle.response.content_type = "application/json"
+        bottle.response.set_header("Cache-Control", "no-cache, private")
+        return json.dumps(body, ensure_ascii=False)
+
+    def _ok(self, response: Any) -> str:
+        return self._reply(200, {"success": True, "response": response})
+
+    def _fail(self, status: int, error: str, **extra: Any) -> str:
+        return self._reply(status, {"success": False, "error": error, **extra})
+
+    def _incorrect_status(self, message: str) -> str:
+        # The shape both originals parse as "already taken / wrong state" (reference §6.4).
+        return self._reply(409, {"success": False, "response": {"error_description": "incorrect_status"},
+                                 "message": message, "error": message})
+
+    def _authed(self, handler: Callable[..., str]) -> Callable[..., str]:
+        def route(*args, **kwargs):
+            with self._lock:
+                account = self._session_account()
+                if account is None:
+                    return self._fail(401, "Unauthenticated.", message="Unauthenticated.")
+                bottle.request.environ["gate.account"] = account.login
+                self._advance()
+                return handler(account, *args, **kwargs)
+
+        return route
+
+    def _session_account(self) -> Account | None:
+        sid = bottle.request.get_cookie("sid")
+        rsid = bottle.request.get_cookie("rsid")
+        session = self._sessions.get(sid or "")
+        if session is None or session.rsid != rsid:
+            return None
+        now = self._clock()
+        if now - session.last_seen > self.session_lifetime or self._faults.session_expired(PLATFORM):
+            del self._sessions[sid]
+            return None
+        session.last_seen = now
+        return self._accounts.get(session.login)
+
+    def _login(self) -> str:
+        body = _json_body()
+        login, password = str(body.get("login") or ""), str(body.get("password") or "")
+        with self._lock:
+            account = self._accounts.get(login)
+            if account is None or not secrets.compare_digest(account.password.encode(), password.encode()):
+                return self._fail(422, "Invalid credentials")
+            sid, rsid = laravel_cookie_value(), laravel_cookie_value()
+            self._sessions[sid] = Session(login, rsid, self._clock())
+            bottle.request.environ["gate.account"] = login
+            for name, value in (("sid", sid), ("rsid", rsid)):
+                bottle.response.set_cookie(name, value, path="/", httponly=True, samesite="lax")
+            return self._ok({"user": self._user(account)})
+
+    def _user(self, account: Account) -> dict:
+        return {"id": account.trader_id, "name": account.login.split("@")[0], "login": account.login}
+
+    def _me(self, account: Account) -> str:
+        balance = f"{account.balance.quantize(Decimal('0.01'))}"
+        wallet = {"balance": balance, "available": balance, "locked": "0.00", "currency": dict(RUB)}
+        return self._ok({"user": dict(self._user(account), wallets=[wallet])})
+
+    def _visible(self, account: Account, payout: Payout) -> bool:
+        if payout.account is not None:
+            return payout.account == account.login
+        return payout.status == STATUS_OFFERED and payout.amount <= account.balance
+
+    def _list(self, account: Account) -> str:
+        query = bottle.request.query
+        statuses = {int(s) for s in query.getall("filters[status][]") if s.strip().lstrip("-").isdigit()}
+        search_id = query.get("search[id]", "").strip()
+        term = query.get("search[term]", "").strip().lower()
+        page = max(_int(query.get("page"), 1), 1)
+        per_page = min(max(_int(query.get("per_page"), 30), 1), self.max_per_page)
+
+        rows = [p for p in self._payouts.values() if self._visible(account, p)]
+        if statuses:
+            rows = [p for p in rows if p.status in statuses]
+        if search_id:
+            rows = [p for p in rows if str(p.id) == search_id]
+        if term:
+            rows = [p for p in rows if term in self._search_text(p)]
+        rows.sort(key=lambda p: (p.created_at, p.id), reverse=True)  # newest first
+
+        total = len(rows)
+        last_page = max((total + per_page - 1) // per_page, 1)
+        data = [self._render(p, detailed=False) for p in rows[(page - 1) * per_page: page * per_page]]
+        base = bottle.request.url.split("?")[0]
+
+        def page_url(n: int | None) -> str | None:
+            return None if n is None else f"{base}?page={n}&per_page={per_page}"
+
+        return self._ok({"payouts": {
+            "data": data,
+            "meta": {"current_page": page, "last_page": last_page, "per_page": per_page, "total": total,
+                     "from": (page - 1) * per_page + 1 if data else None,
+                     "to": (page - 1) * per_page + len(data) if data else None},
+            "links": {"first": page_url(1), "last": page_url(last_page),
+                      "prev": page_url(page - 1 if page > 1 else None),
+                      "next": page_url(page + 1 if page < last_page else None)},
+        }})
+
+    def _search_text(self, payout: Payout) -> str:
+        label = BANKS.get(payout.bank, (0, "", payout.bank))[2]
+        return " ".join((str(payout.id), payout.wallet, payout.bank, label)).lower()
+
+    def _get_one(self, account: Account, payout_id: int) -> str:
+        payout = self._payouts.get(payout_id)
+        if payout is None or not self._visible(account, payout):
+            return self._fail(404, "Not found")
+        return self._ok({"payout": self._render(payout, detailed=True)})
+
+    def _show(self, account: Account, payout_id: int) -> str:
+        payout = self._payouts.get(payout_id)
+        if payout is None:
+            return self._fail(404, "Not found")
+        if payout.status != STATUS_OFFERED:
+            return self._incorrect_status("Payout already processing")
+        if payout.amount > account.balance:
+            return self._fail(422, "Insufficient balance")
+        now = self._clock()
+        payout.status, payout.account = STATUS_TAKEN, account.login
+        payout.taken_at = payout.updated_at = now
+        payout.expired_at = now + payout.expires_in
+        account.balance -= payout.amount
+        self._ledger.record("gate_take", payout_id=payout.id, account=account.login)
+        return self._ok({"payout": self._render(payout, detailed=True)})
+
+    def _approve(self, account: Account, payout_id: int) -> str:
+        payout = self._payouts.get(payout_id)
+
+        def reject(reason: str) -> None:
+            self._ledger.record("gate_approve_rejected", payout_id=payout_id, account=account.login, reason=reason)
+
+        if payout is None or payout.account not in (None, account.login):
+            reject("not found")
+            return self._fail(404, "Not found")
+        if payout.status != STATUS_TAKEN or payout.account != account.login:
+            reject(f"incorrect status {payout.status}")
+            return self._incorrect_status("Payout already processing" if payout.status > STATUS_TAKEN
+                                          else "Payout is not in work")
+        files = bottle.request.files.getall("attachments[]")
+        if self.require_attachment and not files:
+            reject("no attachment")
+            return self._fail(422, "The attachments field is required.")
+        now = self._clock()
+        for upload in files:
+            data = upload.file.read()
+            media = Upload(self._next_media_id, _safe_file_name(upload.raw_filename), data,
+                           upload.content_type or "application/octet-stream", now)
+            self._next_media_id += 1
+            payout.uploads.append(media)
+            self._uploads[media.original_url] = media
+        payout.status, payout.approved_at, payout.updated_at = STATUS_APPROVED, now, now
+        self._ledger.record(
+            "gate_approve", payout_id=payout.id, account=account.login, amount=payout.amount,
+            wallet=payout.wallet, attachments=len(payout.uploads),
+            attachment_sha256=[hashlib.sha256(u.data).hexdigest() for u in payout.uploads])
+        return self._ok({"payout": self._render(payout, detailed=True)})
+
+    def _cancel(self, account: Account, payout_id: int) -> str:
+        payout = self._payouts.get(payout_id)
+        if payout is None or payout.account not in (None, account.login):
+            return self._fail(404, "Not found")
+        if payout.status != STATUS_TAKEN or payout.account != account.login:
+            return self._incorrect_status("Payout cannot be cancelled in this status")
+        payout.status, payout.updated_at = STATUS_HISTORY, self._clock()
+        self._refund(payout)
+        return self._ok({"payout": self._render(payout, detailed=True)})
+
+    def _set_balance(self, account: Account) -> str:
+        raw = _json_body().get("amount")
+        try:
+            amount = Decimal(str(raw))
+        except (InvalidOperation, ValueError):
+            amount = Decimal(-1)
+        if raw is None or not amount.is_finite() or amount < 0:
+            return self._fail(422, "The amount field must be a non-negative number.")
+        account.balance = amount
+        self._ledger.record("gate_balance", account=account.login, balance=amount)
+        return self._ok(None)
+
+    def _cdn(self, media_id: int, file_name: str):
+        with self._lock:
+            upload = self._uploads.get(f"{media_id}/{file_name}")
+        if upload is None:
+            bottle.response.status = 404
+            return "Not found"
+        bottle.response.content_type = upload.content_type
+        bottle.response.set_header("Content-Length", str(len(upload.data)))
+        return upload.data
+
+
+def render_bank(slug: str, kind: str, quirk: str | None) -> dict | None:
+    if quirk == "bank_null":
+        return None
+    if quirk == "bank_code_numeric":
+        return {"id": 99, "name": "cbr", "code": 0, "label": " (MIR)" if kind == "card" else "Central Bank of Russia",
+                "meta": {"system": "MIR", "country": "RUS"}}
+    bank_id, code, label = BANKS.get(slug, (100 + sum(slug.encode()) % 900, "", slug.title()))
+    if kind == "card":
+        return {"id": bank_id, "name": slug, "code": code, "label": f"{label} (MIR)",
+                "meta": {"system": "MIR", "country": "RUS"}}
+    return {"id": bank_id, "name": slug, "code": code, "label": label, "active": True,
+            "meta": {"parser": {"sms": True, "push": True}, "1click": []}}
+
+
+def default_wallet(kind: str, payout_id: int) -> str:
+    digits = f"{payout_id * 7919 % 10**9:09d}"
+    return f"79{digits}" if kind == "sbp" else f"2200{payout_id % 10**12:012d}"
+
+
+def _safe_file_name(raw: str | None) -> str:
+    name = PurePosixPath((raw or "receipt.pdf").replace("\\", "/")).name
+    cleaned = "".join(c if c.isalnum() or c in "._-" else "_" for c in name).strip("._")
+    return cleaned or "receipt.pdf"
+
+
+def _json_body() -> dict:
+    try:
+        body = json.loads(bottle.request.body.read() or b"{}")
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _int(raw: str | None, default: int) -> int:
+    try:
+        return int(raw) if raw not in (None, "") else default
+    except ValueError:
+        return default
