@@ -1,0 +1,140 @@
+"""Account choice: free slot, least loaded, SBP/Tinkoff alternation, rebalancing off a dead account."""
+from hypothesis import given, strategies as st
+
+from itrader.allocation import (
+    SBP,
+    TINKOFF,
+    AccountLoad,
+    Allocation,
+    LiveAd,
+    Move,
+    choose,
+    rebalance,
+)
+
+
+def acc(name, *ads, healthy=True, deals=None, max_ads=2, methods=(SBP, TINKOFF)):
+    live = tuple(LiveAd(f"{name}-{i}", m, taken) for i, (m, taken) in enumerate(ads))
+    return AccountLoad(name, healthy, live, len(live) if deals is None else deals, max_ads, frozenset(methods))
+
+
+def test_no_accounts_or_all_full_gives_none():
+    assert choose([]) is None
+    assert choose([acc("a", (SBP, False), (TINKOFF, False)), acc("b", (TINKOFF, False), (SBP, False))]) is None
+
+
+def test_unhealthy_accounts_are_never_chosen():
+    assert choose([acc("a", healthy=False)]) is None
+    assert choose([acc("a", healthy=False), acc("b", (SBP, False))]) == Allocation("b", TINKOFF)
+
+
+def test_empty_account_starts_with_sbp():
+    assert choose([acc("a")]) == Allocation("a", SBP)
+    assert choose([acc("a")]).payment_type == 382
+
+
+def test_account_with_one_ad_gets_the_opposite_method():
+    assert choose([acc("a", (SBP, False))]) == Allocation("a", TINKOFF)
+    assert choose([acc("a", (TINKOFF, False))]) == Allocation("a", SBP)
+    assert choose([acc("a", (TINKOFF, False))]).payment_type == 382
+
+
+def test_a_taken_ad_frees_its_method_and_slot():
+    # the SBP ad has an order on it: SBP is free again, and the slot counts as free
+    assert choose([acc("a", (SBP, True), (TINKOFF, False))]) == Allocation("a", SBP)
+
+
+def test_least_loaded_account_wins_then_input_order():
+    accounts = [acc("a", (SBP, True), deals=3), acc("b", (SBP, False), deals=1), acc("c", deals=1)]
+    # b and c both have 1 open deal; c has fewer un-taken ads
+    assert choose(accounts) == Allocation("c", TINKOFF)  # SBP is already used by b's un-taken ad
+    assert choose([acc("x", deals=0), acc("y", deals=0)]).account == "x"
+
+
+def test_empty_account_gets_the_rarer_method_across_accounts():
+    accounts = [acc("a", (SBP, False), deals=5), acc("b", deals=0)]
+    assert choose(accounts) == Allocation("b", TINKOFF)
+
+
+def test_prefer_breaks_ties_only():
+    assert choose([acc("a")], prefer=TINKOFF) == Allocation("a", TINKOFF)
+    assert choose([acc("a", (SBP, False))], prefer=SBP) == Allocation("a", TINKOFF)
+
+
+def test_account_without_a_configured_method_only_offers_the_other():
+    assert choose([acc("a", methods=(TINKOFF,))]) == Allocation("a", TINKOFF)
+    assert choose([acc("a", (TINKOFF, False), methods=(TINKOFF,))]) is None
+
+
+def test_max_ads_is_respected():
+    assert choose([acc("a", (SBP, False), max_ads=1)]) is None
+    assert choose([acc("a", max_ads=0)]) is None
+
+
+def test_successive_ads_alternate_methods():
+    accounts = [acc("a"), acc("b")]
+    chosen = []
+    for i in range(4):
+        allocation = choose(accounts)
+        chosen.append((allocation.account, allocation.method))
+        accounts = [
+            AccountLoad(a.name, True, a.ads + (LiveAd(f"n{i}", allocation.method),), a.open_deals + 1)
+            if a.name == allocation.account else a
+            for a in accounts
+        ]
+    assert chosen == [("a", SBP), ("b", TINKOFF), ("a", TINKOFF), ("b", SBP)]
+    assert choose(accounts) is None
+
+
+ads_strategy = st.lists(st.tuples(st.sampled_from([SBP, TINKOFF]), st.booleans()), max_size=3)
+
+
+@given(st.lists(st.tuples(ads_strategy, st.booleans(), st.integers(0, 5)), max_size=5))
+def test_choice_never_breaks_the_slot_or_method_rules(spec):
+    accounts = [acc(f"a{i}", *ads, healthy=healthy, deals=deals) for i, (ads, healthy, deals) in enumerate(spec)]
+    allocation = choose(accounts)
+    if allocation is None:
+        assert all(not a.healthy or not a.free_methods() for a in accounts)
+        return
+    account = next(a for a in accounts if a.name == allocation.account)
+    assert account.healthy
+    assert len(account.untaken) < account.max_ads
+    assert allocation.method not in {ad.method for ad in account.untaken}
+
+
+def test_rebalance_moves_untaken_ads_off_a_dead_account_keeping_methods():
+    dead = acc("dead", (SBP, False), (TINKOFF, True), healthy=False)
+    plan = rebalance([dead, acc("b"), acc("c", (SBP, False))])
+    # the taken ad stays with its order; the un-taken SBP ad goes to the empty account b
+    assert plan.moves == (Move("dead-0", "dead", "b", SBP),)
+    assert plan.stranded == ()
+
+
+def test_rebalance_spreads_ads_and_switches_method_when_needed():
+    dead = acc("dead", (SBP, False), (TINKOFF, False), healthy=False)
+    plan = rebalance([dead, acc("b", (SBP, False), deals=1), acc("c", (TINKOFF, False), deals=1)])
+    # nobody can take SBP except c; then b can only take the Tinkoff ad
+    assert plan.moves == (Move("dead-0", "dead", "c", SBP), Move("dead-1", "dead", "b", TINKOFF))
+    assert plan.stranded == ()
+    plan = rebalance([dead, acc("b", (SBP, False), deals=1)])
+    # b has one SBP ad: the Tinkoff ad keeps its method there, and then b is full
+    assert plan.moves == (Move("dead-1", "dead", "b", TINKOFF),)
+    assert plan.stranded == ("dead-0",)
+    plan = rebalance([acc("dead", (SBP, False), healthy=False), acc("b", (SBP, False), deals=1)])
+    assert plan.moves == (Move("dead-0", "dead", "b", TINKOFF),)  # no SBP slot anywhere: switch
+
+
+def test_rebalance_places_two_ads_on_two_accounts():
+    dead = acc("dead", (SBP, False), (TINKOFF, False), healthy=False)
+    plan = rebalance([dead, acc("b"), acc("c")])
+    assert plan.moves == (Move("dead-0", "dead", "b", SBP), Move("dead-1", "dead", "c", TINKOFF))
+
+
+def test_rebalance_with_no_healthy_account_strands_everything():
+    plan = rebalance([acc("a", (SBP, False), healthy=False), acc("b", (TINKOFF, False), healthy=False)])
+    assert plan.moves == ()
+    assert plan.stranded == ("a-0", "b-0")
+
+
+def test_rebalance_of_healthy_accounts_is_empty():
+    assert rebalance([acc("a", (SBP, False))]).moves == ()
