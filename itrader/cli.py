@@ -241,23 +241,31 @@ def _open_store(args: argparse.Namespace):
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    from itrader.store import migrate, open_database
+    from itrader.store import LATEST_VERSION, migrate, open_database
 
     config = load_config(args)
     Path(config.daemon.data_dir).mkdir(parents=True, exist_ok=True)
     db = open_database(config.database_url)
     applied = migrate(db)
-    print(f"schema up to date ({len(applied)} migration(s) applied)")
+    print(f"schema at version {LATEST_VERSION} ({len(applied)} migration(s) applied now)")
     return EXIT_OK
 
 
-def cmd_accounts_add(args: argparse.Namespace) -> int:
-    from itrader.store import AccountStore
+def _accounts(args: argparse.Namespace, need_key: bool):
+    from itrader.store import AccountStore, SecretBox
 
     config, db = _open_store(args)
-    if not config.security.encryption_key:
+    key = config.security.encryption_key
+    if need_key and not key:
         print("itrader: ENCRYPTION_KEY must be set to store account secrets", file=sys.stderr)
-        return EXIT_USAGE
+        raise SystemExit(EXIT_USAGE)
+    return AccountStore(db, SecretBox(key) if key else None)
+
+
+def cmd_accounts_add(args: argparse.Namespace) -> int:
+    from itrader.store import AccountExists
+
+    store = _accounts(args, need_key=True)
     secret = os.environ.get("ITRADER_ACCOUNT_SECRET")
     if not secret:
         if not sys.stdin.isatty():
@@ -268,33 +276,33 @@ def cmd_accounts_add(args: argparse.Namespace) -> int:
     if not secret:
         print("itrader: the secret must not be empty", file=sys.stderr)
         return EXIT_USAGE
-    store = AccountStore(db, config.security.encryption_key)
-    settings = {"host": args.host} if args.host else {}
-    store.add(kind=args.kind, name=args.name, login=args.login, secret=secret, settings=settings)
+    settings = {"login": args.login}
+    if args.host:
+        settings["host"] = args.host
+    try:
+        store.add(args.kind, args.name, secret, settings=settings)
+    except AccountExists:
+        print(f"itrader: a {args.kind} account named {args.name} already exists", file=sys.stderr)
+        return EXIT_FAILURE
     print(f"added {args.kind} account {args.name}")
     return EXIT_OK
 
 
 def cmd_accounts_list(args: argparse.Namespace) -> int:
-    from itrader.store import AccountStore
-
-    config, db = _open_store(args)
-    store = AccountStore(db, config.security.encryption_key or None)
-    rows = store.list()
+    store = _accounts(args, need_key=False)
     print(f"{'KIND':<8} {'NAME':<16} {'LOGIN':<32} ENABLED")
-    for row in rows:
-        print(f"{row.kind:<8} {row.name:<16} {row.login:<32} {'yes' if row.enabled else 'no'}")
+    for row in store.list():
+        print(f"{row.kind:<8} {row.name:<16} {str(row.settings.get('login', '')):<32} {'yes' if row.enabled else 'no'}")
     return EXIT_OK
 
 
 def cmd_accounts_disable(args: argparse.Namespace) -> int:
-    from itrader.store import AccountStore
-
-    config, db = _open_store(args)
-    store = AccountStore(db, config.security.encryption_key or None)
-    if not store.disable(args.kind, args.name):
+    store = _accounts(args, need_key=False)
+    account = store.find(args.kind, args.name)
+    if account is None:
         print(f"itrader: no {args.kind} account named {args.name}", file=sys.stderr)
         return EXIT_FAILURE
+    store.disable(account.id)
     print(f"disabled {args.kind} account {args.name}")
     return EXIT_OK
 
