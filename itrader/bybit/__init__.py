@@ -1,0 +1,17 @@
+"""Bybit P2P (V5) client: HMAC signing, both response envelopes, typed errors, rate budgets."""
+from itrader.bybit.client import BybitClient, Budgets, RateBudget
+from itrader.bybit.errors import (
+    AdRejected, AuthError, Blocked, BybitError, InsufficientBalance, InvalidRequest, InvalidState, NotFound,
+    OrderNotReleasable, PermanentError, RateLimited, TemporaryError, TimestampError,
+)
+from itrader.bybit.models import (
+    Ad, AdRequest, ChatMessage, OrderDetail, OrderSummary, Page, PaymentMethod, ServerTime, UploadedFile,
+)
+
+__all__ = [
+    "BybitClient", "Budgets", "RateBudget",
+    "BybitError", "TemporaryError", "RateLimited", "Blocked", "AuthError", "TimestampError", "PermanentError",
+    "InvalidRequest", "NotFound", "InvalidState", "OrderNotReleasable", "AdRejected", "InsufficientBalance",
+    "Ad", "AdRequest", "ChatMessage", "OrderDetail", "OrderSummary", "Page", "PaymentMethod", "ServerTime",
+    "UploadedFile",
+]

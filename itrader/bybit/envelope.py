@@ -1,0 +1,118 @@
+"""Reading Bybit responses: HTTP status, both envelopes, ret_code -> typed error.
+
+P2P endpoints answer {"ret_code","ret_msg","result",…}; server time, balance and
+gateway errors answer the V5 {"retCode","retMsg","result",…}. Both are read the
+same way (retCode ?? ret_code). Pure: no I/O here.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any, Mapping
+
+from itrader.bybit import errors
+
+DEFAULT_BAN_SECONDS = 600.0  # reference §7: an IP ban lifts after ~10 minutes
+DEFAULT_RATE_RETRY = 1.0  # per-UID limits are per rolling second
+
+AUTH_CODES = {10003, 10004, 10005, 10010, 110025}
+INVALID_REQUEST_CODES = {10001, 912000004}
+AD_REJECTED_CODES = {912120022, 912120023, 912300013, 912300015, 912120031}
+# Bybit does not document these; they are the codes the sandbox uses.
+INVALID_STATE_CODES = {912300900, 912300902}
+NOT_FOUND_CODES = {912300901}
+AD_MODIFY_LIMIT_CODES = {912300903}
+
+RELEASE_PATH = "/v5/p2p/order/finish"
+
+
+def _seconds(value: str | None, default: float) -> float:
+    try:
+        seconds = float(value) if value is not None else default
+    except ValueError:
+        return default
+    return seconds if seconds >= 0 else default
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    for key, value in headers.items():
+        if key.lower() == name.lower():
+            return value
+    return None
+
+
+def read_response(status: int, headers: Mapping[str, str], body: bytes, path: str, now: float) -> Any:
+    """Return the `result` of a successful call or raise the matching BybitError."""
+    if status == 403:
+        retry_after = _seconds(_header(headers, "Retry-After"), DEFAULT_BAN_SECONDS)
+        raise errors.Blocked("access forbidden: IP banned or blocked", retry_after=retry_after,
+                             http_status=status, path=path)
+    if status == 429:
+        retry_after = _seconds(_header(headers, "Retry-After"), DEFAULT_RATE_RETRY)
+        raise errors.RateLimited("too many requests", retry_after=retry_after, http_status=status, path=path)
+    if status == 404:
+        raise errors.NotFound("no such endpoint (or the account is not a P2P advertiser)",
+                              http_status=status, path=path)
+    if status == 401:
+        raise errors.AuthError("unauthorized", http_status=status, path=path)
+    if status == 400:
+        raise errors.InvalidRequest("bad request", http_status=status, path=path)
+    if status >= 500 or status != 200:
+        raise errors.TemporaryError("unexpected HTTP status", http_status=status, path=path)
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise errors.TemporaryError("response is not JSON", http_status=status, path=path) from None
+    if not isinstance(data, dict):
+        raise errors.TemporaryError("response is not a JSON object", http_status=status, path=path)
+    code = data.get("retCode", data.get("ret_code"))
+    message = str(data.get("retMsg", data.get("ret_msg")) or "")
+    try:
+        code = int(code)
+    except (TypeError, ValueError):
+        raise errors.TemporaryError("response has no return code", http_status=status, path=path) from None
+    if code == 0:
+        return data.get("result")
+    raise error_for_code(code, message, headers, path, now)
+
+
+def error_for_code(code: int, message: str, headers: Mapping[str, str], path: str, now: float) -> errors.BybitError:
+    details = {"code": code, "http_status": 200, "path": path}
+    if code == 10002:
+        return errors.TimestampError(message or "timestamp outside the recv window", **details)
+    if code in AUTH_CODES:
+        return errors.AuthError(message or "authentication failed", **details)
+    if code == 10006:
+        return errors.RateLimited(message or "too many visits", retry_after=_rate_reset(headers, now), **details)
+    if code == 10016:
+        return errors.TemporaryError(message or "server error", **details)
+    if code in INVALID_REQUEST_CODES:
+        return errors.InvalidRequest(message or "request parameter error", **details)
+    if code == 912120024:
+        return errors.InsufficientBalance(message or "insufficient balance", **details)
+    if code in AD_REJECTED_CODES or code in AD_MODIFY_LIMIT_CODES:
+        return errors.AdRejected(message or "ad rejected", **details)
+    if path == RELEASE_PATH:
+        # Release can only fail on the order's state; whatever the code, say so.
+        return errors.OrderNotReleasable(message or "order cannot be released", **details)
+    if code in INVALID_STATE_CODES:
+        return errors.InvalidState(message or "invalid state", **details)
+    if code in NOT_FOUND_CODES:
+        return errors.NotFound(message or "not found", **details)
+    return errors.PermanentError(message or "request rejected", **details)
+
+
+def _rate_reset(headers: Mapping[str, str], now: float) -> float:
+    """Seconds until the per-UID window resets (X-Bapi-Limit-Reset-Timestamp, ms), else 1 s."""
+    reset_ms = _header(headers, "X-Bapi-Limit-Reset-Timestamp")
+    try:
+        wait = int(reset_ms) / 1000.0 - now if reset_ms else DEFAULT_RATE_RETRY
+    except ValueError:
+        return DEFAULT_RATE_RETRY
+    return min(max(wait, 0.05), 60.0)
+
+
+def chat_items(result: Any) -> list[dict]:
+    """Chat list results come as `[...]` or `{"result": [...]}` (reference §4)."""
+    if isinstance(result, dict):
+        result = result.get("result", result.get("items", []))
+    return [item for item in (result or []) if isinstance(item, dict)]

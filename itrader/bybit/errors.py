@@ -1,0 +1,83 @@
+"""Typed errors of the Bybit P2P client.
+
+The split follows what a caller should do next:
+* TemporaryError — try again later (network, 5xx, server error 10016);
+  RateLimited is a TemporaryError that says how long to wait.
+* Blocked — the IP is banned (HTTP 403 "access too frequent" or a CDN block):
+  stop calling for `retry_after` seconds; retrying sooner prolongs the ban.
+* AuthError — key, signature, timestamp or permission problems; an operator
+  (or a clock re-sync, for TimestampError) must fix them.
+* PermanentError — Bybit refused the request; repeating it will not help.
+  InvalidState, AdRejected and NotFound narrow it down.
+Error messages carry Bybit's code and message, never keys, secrets or signatures.
+"""
+from __future__ import annotations
+
+
+class BybitError(Exception):
+    def __init__(self, message: str, *, code: int | None = None, http_status: int | None = None,
+                 path: str = "") -> None:
+        super().__init__(message)
+        self.code = code
+        self.http_status = http_status
+        self.path = path
+
+    def __str__(self) -> str:
+        where = f" on {self.path}" if self.path else ""
+        code = f" (ret_code {self.code})" if self.code is not None else ""
+        status = f" [HTTP {self.http_status}]" if self.http_status and self.http_status != 200 else ""
+        return f"{self.args[0]}{code}{status}{where}"
+
+
+class TemporaryError(BybitError):
+    """Transient: network failure, timeout, 5xx, Bybit server error."""
+
+
+class RateLimited(TemporaryError):
+    def __init__(self, message: str, *, retry_after: float, **kwargs) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+
+
+class Blocked(BybitError):
+    """The IP is banned or blocked; do not call again before `retry_after` seconds."""
+
+    def __init__(self, message: str, *, retry_after: float, **kwargs) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+
+
+class AuthError(BybitError):
+    """Invalid key, bad signature, missing permission, IP not whitelisted."""
+
+
+class TimestampError(AuthError):
+    """Request timestamp outside the recv window (10002): re-sync the clock."""
+
+
+class PermanentError(BybitError):
+    """Bybit rejected the request; repeating it unchanged will fail again."""
+
+
+class InvalidRequest(PermanentError):
+    """Parameter error (10001) or a malformed response we cannot read."""
+
+
+class NotFound(PermanentError):
+    """HTTP 404: wrong path, or the account is not a P2P advertiser."""
+
+
+class InvalidState(PermanentError):
+    """The order or ad is not in a state that allows the action (e.g. release before status 20)."""
+
+
+class OrderNotReleasable(InvalidState):
+    """/order/finish refused: the order is not waiting for release."""
+
+
+class AdRejected(PermanentError):
+    """Ad creation or update refused (price range, amounts, payment id, balance)."""
+
+
+class InsufficientBalance(AdRejected):
+    """912120024: not enough USDT in the Funding account for the ad."""

@@ -1,0 +1,159 @@
+"""Rate budgets as token buckets, shared across processes through Redis.
+
+A bucket holds at most `burst` tokens and refills at `rate_per_second`; each
+call takes one token. Over any window of W seconds a bucket grants at most
+`burst + rate_per_second * W` calls, which is how a client stays inside a
+platform's per-second limit.
+
+With a Redis URL the bucket lives in Redis and is updated by one Lua script
+(atomic, using Redis' own clock), so every process driving the same account
+draws from the same budget. Without one, buckets live in this process.
+Waiting is cooperative (gevent.sleep) and bounded: a caller that would wait
+longer than `max_wait` gets RateBudgetExhausted instead of hanging.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+import gevent
+
+DEFAULT_MAX_WAIT = 30.0
+REDIS_KEY_PREFIX = "itrader:ratelimit:"
+
+
+class RateBudgetExhausted(Exception):
+    """Waiting for a token would take longer than the caller allows."""
+
+    def __init__(self, key: str, needed_wait: float, max_wait: float) -> None:
+        super().__init__(
+            f"rate budget {key!r}: next token in {needed_wait:.2f}s exceeds the allowed wait of {max_wait:.2f}s"
+        )
+        self.key = key
+        self.needed_wait = needed_wait
+        self.max_wait = max_wait
+
+
+@dataclass(frozen=True)
+class Bucket:
+    tokens: float
+    updated_at: float
+
+
+def take_token(bucket: Bucket | None, now: float, rate_per_second: float, burst: float) -> tuple[Bucket, float]:
+    """Refill the bucket up to `now` and try to take one token.
+
+    Returns the new bucket and the wait in seconds (0.0 when a token was taken;
+    otherwise the time until one token will have refilled, and nothing is taken).
+    """
+    if rate_per_second <= 0 or burst < 1:
+        raise ValueError("rate_per_second must be > 0 and burst >= 1")
+    if bucket is None:
+        tokens = float(burst)
+    else:
+        elapsed = max(0.0, now - bucket.updated_at)
+        tokens = min(float(burst), bucket.tokens + elapsed * rate_per_second)
+    if tokens >= 1.0:
+        return Bucket(tokens - 1.0, now), 0.0
+    return Bucket(tokens, now), (1.0 - tokens) / rate_per_second
+
+
+class Limiter:
+    """Token buckets by key; subclasses decide where the buckets live."""
+
+    def try_acquire(self, key: str, rate_per_second: float, burst: float) -> float:
+        """Take a token if one is available: 0.0, else the seconds to wait before trying again."""
+        raise NotImplementedError
+
+    def acquire(
+        self, key: str, rate_per_second: float, burst: float = 1, max_wait: float = DEFAULT_MAX_WAIT
+    ) -> float:
+        """Wait cooperatively until a token is taken; returns the seconds waited."""
+        started = time.monotonic()
+        while True:
+            wait = self.try_acquire(key, rate_per_second, burst)
+            if wait <= 0:
+                return time.monotonic() - started
+            waited = time.monotonic() - started
+            if waited + wait > max_wait:
+                raise RateBudgetExhausted(key, waited + wait, max_wait)
+            gevent.sleep(wait)
+
+
+class LocalLimiter(Limiter):
+    """Buckets in this process only (no Redis configured)."""
+
+    def __init__(self, clock=time.monotonic) -> None:
+        self._buckets: dict[str, Bucket] = {}
+        self._lock = threading.Lock()
+        self._clock = clock
+
+    def try_acquire(self, key: str, rate_per_second: float, burst: float) -> float:
+        with self._lock:
+            bucket, wait = take_token(self._buckets.get(key), self._clock(), rate_per_second, burst)
+            self._buckets[key] = bucket
+            return wait
+
+    def __repr__(self) -> str:
+        return f"LocalLimiter(buckets={len(self._buckets)})"
+
+
+# The same arithmetic as take_token, run atomically inside Redis on Redis' clock
+# so that processes on different machines agree on "now".
+_TAKE_TOKEN_LUA = """
+local rate = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
+local tokens = tonumber(state[1])
+local ts = tonumber(state[2])
+if tokens == nil or ts == nil then
+  tokens = burst
+else
+  tokens = math.min(burst, tokens + math.max(0, now - ts) * rate)
+end
+local wait = 0
+if tokens >= 1 then
+  tokens = tokens - 1
+else
+  wait = (1 - tokens) / rate
+end
+redis.call('HSET', KEYS[1], 'tokens', string.format('%.9f', tokens), 'ts', string.format('%.6f', now))
+redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate * 1000) + 1000)
+return string.format('%.6f', wait)
+"""
+
+
+class RedisLimiter(Limiter):
+    """Buckets in Redis, shared by every process using the same Redis and key."""
+
+    def __init__(self, redis_url: str) -> None:
+        import redis  # imported here so the in-process limiter needs no Redis client
+
+        self._redis = redis.Redis.from_url(redis_url)
+        self._script = self._redis.register_script(_TAKE_TOKEN_LUA)
+        self._where = _redact_url(redis_url)
+
+    def try_acquire(self, key: str, rate_per_second: float, burst: float) -> float:
+        if rate_per_second <= 0 or burst < 1:
+            raise ValueError("rate_per_second must be > 0 and burst >= 1")
+        reply = self._script(keys=[REDIS_KEY_PREFIX + key], args=[repr(float(rate_per_second)), repr(float(burst))])
+        return float(reply)
+
+    def __repr__(self) -> str:
+        return f"RedisLimiter({self._where})"
+
+
+def _redact_url(url: str) -> str:
+    """Drop credentials from a Redis URL before it appears in a repr or log."""
+    scheme, sep, rest = url.partition("://")
+    if "@" in rest:
+        rest = "***@" + rest.rsplit("@", 1)[1]
+    return scheme + sep + rest
+
+
+def make_limiter(redis_url: str | None) -> Limiter:
+    """A Redis-backed limiter when a URL is configured, else an in-process one."""
+    return RedisLimiter(redis_url) if redis_url else LocalLimiter()
