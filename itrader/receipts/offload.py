@@ -16,6 +16,22 @@ T = TypeVar("T")
 pdfium_lock = monkey.get_original("threading", "Lock")()
 
 
+class _Failed:
+    def __init__(self, error: Exception):
+        self.error = error
+
+
+def _captured(fn: Callable[..., T], args: tuple):
+    try:
+        return fn(*args)
+    except Exception as error:  # handed back to the caller; gevent would print it as a crash
+        return _Failed(error)
+
+
 def off_hub(fn: Callable[..., T], *args) -> T:
-    """Run fn(*args) in the gevent hub's threadpool and return its result (exceptions propagate)."""
-    return gevent.get_hub().threadpool.apply(fn, args)
+    """Run fn(*args) in the gevent hub's threadpool and return its result; its exception is
+    raised here, in the caller."""
+    outcome = gevent.get_hub().threadpool.apply(_captured, (fn, args))
+    if isinstance(outcome, _Failed):
+        raise outcome.error
+    return outcome
