@@ -120,8 +120,8 @@ def _check_params(where: str, action: str, params: dict[str, Any]) -> None:
     if action == "send_receipt":
         if params.get("via", "email") not in ("email", "chat"):
             raise ScriptError(f"{where}: via must be email or chat")
-        if params.get("dkim", "valid") not in ("valid", "invalid", "absent"):
-            raise ScriptError(f"{where}: dkim must be valid, invalid or absent")
+        if params.get("dkim", "valid") not in ("valid", "invalid", "tampered", "absent"):
+            raise ScriptError(f"{where}: dkim must be valid, invalid, tampered or absent")
         if "tamper" in params and not isinstance(params["tamper"], dict):
             raise ScriptError(f"{where}: tamper must be an object of receipt fields")
 
@@ -405,7 +405,7 @@ class Buyer:
                 if item_id in refused or not _ad_is_for(ad, want):
                     continue
                 try:
-                    order_id = self.services.bybit.place_order(item_id, self.buyer_id, want)
+                    order_id = self.services.bybit.place_order(item_id, self.buyer_id, want, buyer_name=self.name)
                 except Exception as exc:  # taken by someone else a moment ago, or not enough left
                     refused.add(item_id)
                     self._event("open_order", f"ad {item_id} refused: {exc}", ok=False)

@@ -15,3 +15,22 @@ def sandbox_llm():
     llm.url = f"{server.url}/llm/v1"
     yield llm
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def sandbox_world(tmp_path_factory):
+    """One World for the session on a free loopback port, buyers at full speed (no human delays), no IMAP."""
+    from itrader.sandbox.world import World
+
+    world = World(seed=7, speed=0, poll_interval=0.02, maildir=tmp_path_factory.mktemp("sandbox-mail"))
+    world.start(listen="127.0.0.1:0", imap=None)
+    yield world
+    world.stop()
+
+
+@pytest.fixture
+def sandbox(sandbox_world):
+    """The session World, reset to a fresh state (default accounts only) for this test."""
+    sandbox_world.reset()
+    yield sandbox_world
+    sandbox_world.reset()

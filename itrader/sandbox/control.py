@@ -1,0 +1,222 @@
+"""The sandbox control API (mounted at /sandbox): payouts, buyers, faults, accounts, ledger, audit, reset.
+
+  POST /payouts                {amount, method: sbp|card, bank, wallet?, persona? | script?, speed?, expires_in?}
+  GET  /payouts, /payouts/<id>
+  PUT  /payouts/<id>/buyer     {persona | script, speed?}
+  GET  /personas               names and their scripts
+  GET  /orders                 Bybit orders with the payout each belongs to
+  PUT|POST /faults/<platform>  a FaultPlan dict (gate, bybit, llm, bank, mail)
+  DELETE /faults/<platform> ; GET /faults
+  PUT  /llm                    {latency: seconds}
+  GET  /ledger[?kind=...]      every money movement and money step
+  GET  /audit                  {clean, counts, violations}
+  POST /accounts/gate          {login, password, balance?}
+  POST /accounts/bybit         {uid, api_key, api_secret, nickname?, read_per_second?, write_per_second?}
+  GET  /accounts               logins/uids (no secrets)
+  GET  /credentials            the default sandbox credentials (sandbox-only values)
+  GET  /dkim                   the bank's DKIM DNS TXT record(s)
+  POST /stream                 {per_minute}
+  POST /reset
+"""
+from __future__ import annotations
+
+import json
+from decimal import Decimal, InvalidOperation
+from typing import Any, Callable
+
+import bottle
+
+from . import personas
+from .audit import summarize
+from .buyers import ScriptError
+from .faults import FaultPlan
+
+PLATFORMS = ("gate", "bybit", "llm", "bank", "mail")
+
+
+class BadRequest(Exception):
+    pass
+
+
+def _body() -> dict[str, Any]:
+    raw = bottle.request.body.read()
+    if not raw:
+        return {}
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        raise BadRequest("body is not JSON") from None
+    if not isinstance(body, dict):
+        raise BadRequest("body must be a JSON object")
+    return body
+
+
+def _amount(value: Any, name: str = "amount") -> Decimal:
+    try:
+        amount = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        raise BadRequest(f"{name} must be a number") from None
+    if not amount.is_finite() or amount <= 0:
+        raise BadRequest(f"{name} must be positive")
+    return amount
+
+
+def _json(status: int, body: Any) -> str:
+    bottle.response.status = status
+    bottle.response.content_type = "application/json"
+    return json.dumps(body, default=str, ensure_ascii=False)
+
+
+def _handled(handler: Callable[..., Any]) -> Callable[..., str]:
+    """Turn results into JSON and mistakes into 400/404 with a message."""
+
+    def route(*args: Any, **kwargs: Any) -> str:
+        try:
+            return _json(200, handler(*args, **kwargs))
+        except (BadRequest, ScriptError, ValueError) as exc:
+            return _json(400, {"error": str(exc)})
+        except KeyError as exc:
+            return _json(404, {"error": f"not found: {exc.args[0] if exc.args else ''}"})
+
+    return route
+
+
+def make_control_app(world) -> bottle.Bottle:
+    app = bottle.Bottle()
+
+    def route(path: str, method: str | list[str]):
+        def register(handler):
+            app.route(path, method, _handled(handler))
+            return handler
+        return register
+
+    @route("/payouts", "POST")
+    def create_payout():
+        body = _body()
+        method = body.get("method", "sbp")
+        if method not in ("sbp", "card"):
+            raise BadRequest("method must be sbp or card")
+        return world.create_payout(
+            _amount(body.get("amount")), method, str(body.get("bank") or "sberbank"), body.get("wallet"),
+            persona=body.get("persona"), script=body.get("script"), speed=_speed(body),
+            expires_in=float(body.get("expires_in", 1800)))
+
+    @route("/payouts", "GET")
+    def list_payouts():
+        return {"payouts": world.payouts_view()}
+
+    @route("/payouts/<payout_id:int>", "GET")
+    def one_payout(payout_id: int):
+        return world.payout_view(payout_id)
+
+    @route("/payouts/<payout_id:int>/buyer", ["PUT", "POST"])
+    def attach_buyer(payout_id: int):
+        body = _body()
+        return world.attach_buyer(payout_id, persona=body.get("persona"), script=body.get("script"),
+                                  speed=_speed(body))
+
+    @route("/personas", "GET")
+    def list_personas():
+        return {"personas": {name: personas.PERSONAS[name] for name in personas.names()},
+                "stream_mix": personas.STREAM_MIX}
+
+    @route("/orders", "GET")
+    def list_orders():
+        return {"orders": world.orders_view()}
+
+    @route("/faults", "GET")
+    def get_faults():
+        return {"faults": world.faults.snapshot()}
+
+    @route("/faults/<platform>", ["PUT", "POST"])
+    def set_faults(platform: str):
+        if platform not in PLATFORMS:
+            raise BadRequest(f"platform must be one of {', '.join(PLATFORMS)}")
+        plan = FaultPlan.from_dict(_body())
+        world.faults.set(platform, plan)
+        return {"platform": platform, "plan": world.faults.snapshot()[platform]}
+
+    @route("/faults/<platform>", "DELETE")
+    def clear_faults(platform: str):
+        world.faults.set(platform, FaultPlan())
+        return {"platform": platform, "plan": world.faults.snapshot()[platform]}
+
+    @route("/llm", ["PUT", "POST"])
+    def set_llm():
+        body = _body()
+        if "latency" in body:
+            try:
+                world.llm.set_latency(float(body["latency"]))
+            except (TypeError, ValueError):
+                raise BadRequest("latency must be a number of seconds >= 0") from None
+        return {"latency": world.llm.latency}
+
+    @route("/ledger", "GET")
+    def ledger():
+        kind = bottle.request.query.get("kind") or None
+        return {"entries": world.ledger.entries(kind)}
+
+    @route("/audit", "GET")
+    def audit():
+        return summarize(world.audit())
+
+    @route("/accounts/gate", "POST")
+    def add_gate_account():
+        body = _body()
+        if not body.get("login") or not body.get("password"):
+            raise BadRequest("login and password are required")
+        balance = _amount(body["balance"], "balance") if body.get("balance") not in (None, 0, "0") else Decimal(0)
+        world.add_gate_account(str(body["login"]), str(body["password"]), balance)
+        return {"login": body["login"], "balance": str(balance)}
+
+    @route("/accounts/bybit", "POST")
+    def add_bybit_account():
+        body = _body()
+        missing = [k for k in ("uid", "api_key", "api_secret") if not body.get(k)]
+        if missing:
+            raise BadRequest(f"missing {', '.join(missing)}")
+        options = {k: float(body[k]) for k in ("read_per_second", "write_per_second") if k in body}
+        world.add_bybit_account(str(body["uid"]), str(body["api_key"]), str(body["api_secret"]),
+                                str(body.get("nickname") or ""), **options)
+        return {"uid": body["uid"], "payment_methods": world.bybit.payment_methods(str(body["uid"]))}
+
+    @route("/accounts", "GET")
+    def accounts():
+        return world.accounts_view()
+
+    @route("/credentials", "GET")
+    def credentials():
+        return world.credentials()
+
+    @route("/dkim", "GET")
+    def dkim_record():
+        return {"records": world.dkim_records()}
+
+    @route("/stream", ["PUT", "POST"])
+    def stream():
+        body = _body()
+        try:
+            per_minute = float(body.get("per_minute", 0))
+        except (TypeError, ValueError):
+            raise BadRequest("per_minute must be a number") from None
+        world.start_stream(per_minute)
+        return {"per_minute": world.stream_per_minute}
+
+    @route("/reset", "POST")
+    def reset():
+        world.reset()
+        return {"reset": True}
+
+    return app
+
+
+def _speed(body: dict[str, Any]) -> float | None:
+    if body.get("speed") is None:
+        return None
+    try:
+        speed = float(body["speed"])
+    except (TypeError, ValueError):
+        raise BadRequest("speed must be a number >= 0") from None
+    if speed < 0:
+        raise BadRequest("speed must be a number >= 0")
+    return speed

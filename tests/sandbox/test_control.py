@@ -1,0 +1,91 @@
+"""The control API over real HTTP: payouts, buyers, faults, accounts, ledger, audit, reset."""
+import requests
+
+
+def api(sandbox, method, path, **kwargs):
+    return requests.request(method, sandbox.urls["sandbox"] + path, timeout=10, **kwargs)
+
+
+def test_create_a_payout_with_a_persona(sandbox):
+    response = api(sandbox, "POST", "/payouts", json={"amount": "5000", "method": "sbp", "bank": "sberbank",
+                                                      "persona": "silent"})
+    assert response.status_code == 200
+    payout = response.json()
+    assert payout["amount"] == "5000" and payout["method"] == "sbp" and payout["status"] == 4
+    assert payout["wallet"].startswith("79") and len(payout["wallet"]) == 11
+    assert payout["buyer"]["persona"] == "silent"
+    listed = api(sandbox, "GET", "/payouts").json()["payouts"]
+    assert [p["id"] for p in listed] == [payout["id"]]
+    assert api(sandbox, "GET", f"/payouts/{payout['id']}").json()["buyer"]["state"] in ("running", "pending")
+
+
+def test_attach_a_buyer_script_to_an_existing_payout(sandbox):
+    payout = api(sandbox, "POST", "/payouts", json={"amount": 7000, "method": "card", "bank": "tinkoff",
+                                                    "wallet": "2200000000001234"}).json()
+    assert payout["buyer"] is None and payout["wallet"] == "2200000000001234"
+    script = ["open_order", {"expect": "реквизит", "timeout": 1}, {"say": "Да"}]
+    response = api(sandbox, "PUT", f"/payouts/{payout['id']}/buyer", json={"script": script})
+    assert response.status_code == 200
+    assert response.json()["buyer"]["script"][1] == {"expect": {"pattern": "реквизит", "timeout": 1}}
+    again = api(sandbox, "PUT", f"/payouts/{payout['id']}/buyer", json={"persona": "honest"})
+    assert again.status_code == 400 and "already has a buyer" in again.json()["error"]
+
+
+def test_bad_requests_are_explained(sandbox):
+    assert api(sandbox, "POST", "/payouts", json={"amount": -5}).json()["error"] == "amount must be positive"
+    assert "method" in api(sandbox, "POST", "/payouts", json={"amount": 5, "method": "cash"}).json()["error"]
+    assert "unknown persona" in api(sandbox, "POST", "/payouts", json={"amount": 5, "persona": "x"}).json()["error"]
+    bad_script = api(sandbox, "POST", "/payouts", json={"amount": 5, "script": [{"fly": 1}]})
+    assert bad_script.status_code == 400 and "step 1" in bad_script.json()["error"]
+    assert api(sandbox, "GET", "/payouts") .json()["payouts"] == []  # nothing half-created
+    assert api(sandbox, "PUT", "/payouts/1/buyer", json={"persona": "honest"}).status_code == 404
+    assert api(sandbox, "POST", "/payouts", data="{").status_code == 400
+
+
+def test_personas_are_listed(sandbox):
+    body = api(sandbox, "GET", "/personas").json()
+    assert "honest" in body["personas"] and body["personas"]["silent"] == [{"open_order": {"timeout": 1800}}]
+
+
+def test_fault_plans_per_platform(sandbox):
+    response = api(sandbox, "PUT", "/faults/gate", json={"error_5xx": 1.0})
+    assert response.status_code == 200 and response.json()["plan"]["error_5xx"] == 1.0
+    assert requests.get(sandbox.urls["gate"] + "/auth/me", timeout=5).status_code == 502
+    assert api(sandbox, "PUT", "/faults/gate", json={"error_5xx": 2}).status_code == 400
+    assert api(sandbox, "PUT", "/faults/mars", json={}).status_code == 400
+    api(sandbox, "DELETE", "/faults/gate")
+    assert requests.get(sandbox.urls["gate"] + "/auth/me", timeout=5).status_code == 401
+
+
+def test_llm_latency_setting(sandbox):
+    assert api(sandbox, "PUT", "/llm", json={"latency": 0.25}).json() == {"latency": 0.25}
+    assert api(sandbox, "PUT", "/llm", json={"latency": -1}).status_code == 400
+
+
+def test_accounts_can_be_added_and_listed(sandbox):
+    assert api(sandbox, "POST", "/accounts/gate", json={"login": "t2@sandbox.local", "password": "p",
+                                                        "balance": "1000"}).status_code == 200
+    added = api(sandbox, "POST", "/accounts/bybit", json={"uid": "1400009", "api_key": "K9", "api_secret": "S9"})
+    assert {m["paymentType"] for m in added.json()["payment_methods"]} == {75, 382}
+    accounts = api(sandbox, "GET", "/accounts").json()
+    assert {"login": "t2@sandbox.local", "balance": "1000"} in accounts["gate"]
+    assert [a["uid"] for a in accounts["bybit"]] == ["1400001", "1400002", "1400003", "1400009"]
+    assert "S9" not in str(accounts)
+    assert api(sandbox, "POST", "/accounts/bybit", json={"uid": "x"}).status_code == 400
+
+
+def test_ledger_audit_and_reset(sandbox):
+    api(sandbox, "POST", "/payouts", json={"amount": "5000"})
+    entries = api(sandbox, "GET", "/ledger", params={"kind": "payout_created"}).json()["entries"]
+    assert [e["amount"] for e in entries] == ["5000"]
+    assert api(sandbox, "GET", "/audit").json() == {"clean": True, "counts": {}, "violations": []}
+    assert api(sandbox, "POST", "/reset").json() == {"reset": True}
+    assert api(sandbox, "GET", "/ledger").json()["entries"] == []
+    assert api(sandbox, "GET", "/payouts").json()["payouts"] == []
+
+
+def test_credentials_and_dkim_record(sandbox):
+    creds = api(sandbox, "GET", "/credentials").json()
+    assert len(creds["bybit"]) == 3 and creds["gate"]["login"]
+    records = api(sandbox, "GET", "/dkim").json()["records"]
+    assert all(value.startswith("v=DKIM1; k=rsa; p=") for value in records.values())
