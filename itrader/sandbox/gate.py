@@ -172,6 +172,7 @@ class GateSandbox:
         reward: Decimal = Decimal("1.025"),
         require_attachment: bool = True,
         max_per_page: int = 100,
+        list_gone: bool = False,
     ) -> None:
         """
         session_lifetime: seconds of inactivity after which sid/rsid stop working.
@@ -180,6 +181,7 @@ class GateSandbox:
             (the 27 May capture shows an approval after expired_at succeeding).
         quirk_every: every Nth created payout carries a lenient-type quirk (0 = never),
             cycling through QUIRKS; create_payout(quirk=...) forces one.
+        list_gone: the payout list answers 410 Gone, as the originals once saw (reference §9).
         """
         self._ledger = ledger
         self._faults = faults
@@ -192,6 +194,7 @@ class GateSandbox:
         self.reward = Decimal(reward)
         self.require_attachment = require_attachment
         self.max_per_page = max_per_page
+        self.list_gone = list_gone
         self._lock = threading.RLock()
         self._init_state()
 
@@ -466,6 +469,10 @@ class GateSandbox:
         return payout.status == STATUS_OFFERED and payout.amount <= account.balance
 
     def _list(self, account: Account) -> str:
+        if self.list_gone:
+            bottle.response.status = 410
+            bottle.response.content_type = "text/html"
+            return "<html><body><h1>410 Gone</h1></body></html>"
         query = bottle.request.query
         statuses = {int(s) for s in query.getall("filters[status][]") if s.strip().lstrip("-").isdigit()}
         search_id = query.get("search[id]", "").strip()

@@ -1,0 +1,154 @@
+"""Each error class the client raises, produced by the sandbox's real fault plugin over HTTP."""
+from __future__ import annotations
+
+import time
+from decimal import Decimal
+
+import pytest
+
+from itrader.gate import Blocked, EndpointGone, RateLimited, TemporaryError
+
+RECEIPT = b"%PDF-1.4 receipt"
+
+
+def taken_payout(gate, client) -> int:
+    pid = gate.sandbox.create_payout(Decimal("5000"), "sbp", "tinkoff")["id"]
+    client.show(pid)
+    return pid
+
+
+def test_429_waits_the_retry_after_then_succeeds(make_gate):
+    world = make_gate(clock=time.time)  # real clock: the sandbox stamps requests in real time
+    client = world.client()
+    client.me()
+    world.set_faults(retry_after_seconds=0.4)
+    world.faults.script("rate_limited")
+
+    assert client.me().rub_balance == Decimal("10000000.00")
+
+    limited, retried = world.requests("/auth/me")[-2:]
+    assert (limited.status, retried.status) == (429, 200)
+    assert retried.ts - limited.ts >= 0.4
+
+
+def test_429_longer_than_the_cap_is_raised_with_its_retry_after(gate):
+    client = gate.client(max_retry_after=5)
+    client.me()
+    gate.set_faults(retry_after_seconds=30)
+    gate.faults.script("rate_limited")
+
+    with pytest.raises(RateLimited) as caught:
+        client.me()
+    assert caught.value.retry_after == 30
+    assert [r.status for r in gate.requests("/auth/me")][-1] == 429
+
+
+def test_429_on_approve_is_raised_not_retried(gate):
+    client = gate.client()
+    pid = taken_payout(gate, client)
+    gate.set_faults(retry_after_seconds=0.2)
+    gate.faults.script("rate_limited")
+
+    with pytest.raises(RateLimited) as caught:
+        client.approve(pid, "Receipt.pdf", RECEIPT)
+    assert caught.value.retry_after == 0.2
+    assert len(gate.requests("/approve")) == 1
+
+
+def test_cloudflare_403_is_blocked_after_exactly_one_request(gate):
+    client = gate.client()
+    client.me()
+    before = len(gate.requests())
+    gate.set_faults(cloudflare_403=1.0)
+
+    with pytest.raises(Blocked) as caught:
+        client.list_payouts()
+
+    assert len(gate.requests()) == before + 1
+    assert caught.value.status == 403
+    assert "Cloudflare" in str(caught.value)
+
+
+def test_cloudflare_403_on_login_is_blocked_too(gate):
+    gate.set_faults(cloudflare_403=1.0)
+    with pytest.raises(Blocked):
+        gate.client().login()
+    assert len(gate.requests()) == 1
+
+
+def test_5xx_on_a_get_is_retried_with_backoff(gate):
+    client = gate.client()
+    client.me()
+    gate.faults.script("error_5xx", "error_5xx")
+
+    assert client.list_payouts().total == 0
+    assert [r.status for r in gate.requests("/payments/payouts")] == [502, 502, 200]
+
+
+def test_5xx_on_a_get_gives_up_after_max_attempts(gate):
+    client = gate.client(max_attempts=3)
+    client.me()
+    gate.set_faults(error_5xx=1.0)
+
+    with pytest.raises(TemporaryError) as caught:
+        client.me()
+    assert caught.value.status == 502
+    assert [r.status for r in gate.requests("/auth/me")][1:] == [502, 502, 502]
+
+
+def test_5xx_on_approve_is_not_retried_and_the_caller_can_reconcile(gate):
+    client = gate.client()
+    pid = taken_payout(gate, client)
+    gate.faults.script("error_5xx")
+
+    with pytest.raises(TemporaryError):
+        client.approve(pid, "Receipt.pdf", RECEIPT)
+    assert [r.status for r in gate.requests("/approve")] == [502]
+    assert gate.ledger.entries("gate_approve") == []
+
+    # The caller reconciles: the payout is still in work, so approving is still right.
+    assert client.get_payout(pid).status == 5
+    assert client.approve(pid, "Receipt.pdf", RECEIPT).status == 6
+    assert len(gate.ledger.entries("gate_approve")) == 1
+
+
+def test_5xx_on_show_is_retried_and_takes_once(gate):
+    pid = gate.sandbox.create_payout(Decimal("5000"), "sbp", "tinkoff")["id"]
+    client = gate.client()
+    client.me()
+    gate.faults.script("error_5xx")
+
+    assert client.show(pid).status == 5
+    assert [r.status for r in gate.requests("/show")] == [502, 200]
+    assert len(gate.ledger.entries("gate_take")) == 1
+
+
+def test_a_get_that_times_out_is_retried(gate):
+    sent = []
+    client = gate.client(timeout=0.3, rate_limiter=lambda: sent.append(1))
+    client.me()
+    gate.set_faults(timeout_seconds=1.0)
+    gate.faults.script("timeout")
+    sent.clear()
+
+    assert client.me().login
+    assert len(sent) == 2  # the first try got no answer in time, the second did
+    assert [r.status for r in gate.requests("/auth/me")][-1] == 200
+
+
+def test_410_gone_is_surfaced_and_not_retried(make_gate):
+    world = make_gate(list_gone=True)
+    client = world.client()
+    client.me()
+    with pytest.raises(EndpointGone):
+        client.list_payouts()
+    assert [r.status for r in world.requests("/payments/payouts")] == [410]
+
+
+def test_5xx_on_cancel_is_not_retried(gate):
+    client = gate.client()
+    pid = taken_payout(gate, client)
+    gate.faults.script("error_5xx")
+    with pytest.raises(TemporaryError):
+        client.cancel(pid)
+    assert len(gate.requests("/cancel")) == 1
