@@ -94,15 +94,32 @@ class _TransferPool:
         self._transfers = transfers
         self._used: set[int] = set()
 
-    def take(self, payout: PayoutFact, before_seq: int) -> bool:
+    def find(self, payout: PayoutFact, before_seq: int) -> int | None:
         for transfer in self._transfers:
             seq = transfer["seq"]
             if seq >= before_seq:
                 break
             if seq not in self._used and _pays(transfer, payout):
-                self._used.add(seq)
-                return True
-        return False
+                return seq
+        return None
+
+    def take(self, payout: PayoutFact, before_seq: int) -> bool:
+        seq = self.find(payout, before_seq)
+        if seq is not None:
+            self._used.add(seq)
+        return seq is not None
+
+
+def _release_candidates(linked: int | None, amount: Decimal | None, payouts: Mapping[int, PayoutFact],
+                        spent: set[int]) -> list[PayoutFact]:
+    """Which payouts a release may be settling: the buyer's own first, then any other of the same amount.
+
+    Two payouts of one amount have interchangeable ads: a buyer may take the other one's ad, read that
+    deal's requisites and pay its recipient — money-wise that is a correct deal.
+    """
+    ordered = ([payouts[linked]] if linked in payouts else []) + [
+        p for pid, p in sorted(payouts.items()) if pid != linked and amount is not None and p.amount == amount]
+    return [p for p in ordered if p.payout_id not in spent]
 
 
 def audit(
@@ -125,6 +142,7 @@ def audit(
     for_approvals = _TransferPool(transfers)
     approved_at: dict[int, int] = {}
     released: set[str] = set()
+    settled: set[int] = set()  # payouts already backing a release
     violations: list[Violation] = []
 
     for entry in entries:
@@ -148,19 +166,27 @@ def audit(
                 violations.append(Violation("double_release", f"order {oid} released again", None, oid, seq))
                 continue
             released.add(oid)
-            pid = order_payouts.get(oid)
-            if pid is None or pid not in payouts:
-                violations.append(Violation("release_unlinked", f"order {oid} released but no payout's buyer opened it", pid, oid, seq))
+            linked = order_payouts.get(oid)
+            if linked is None:
+                violations.append(Violation("release_unlinked", f"order {oid} released but no payout's buyer opened it", None, oid, seq))
                 continue
-            if pid not in approved_at:
-                violations.append(Violation(
-                    "release_without_approve", f"order {oid} released before payout {pid} was approved", pid, oid, seq))
-            if not for_releases.take(payouts[pid], seq):
-                payout = payouts[pid]
-                violations.append(Violation(
-                    "release_without_transfer",
-                    f"order {oid} released but {payout.amount} RUB never reached wallet {payout.wallet} of payout {pid}",
-                    pid, oid, seq))
+            candidates = _release_candidates(linked, money(entry.get("amount")), payouts, settled)
+            paid = [p for p in candidates if for_releases.find(p, seq) is not None]
+            approved = [p for p in paid if approved_at.get(p.payout_id, seq) < seq]
+            if approved or paid:
+                chosen = (approved or paid)[0]
+                for_releases.take(chosen, seq)
+                settled.add(chosen.payout_id)
+                if not approved:
+                    violations.append(Violation(
+                        "release_without_approve",
+                        f"order {oid} released before payout {chosen.payout_id} was approved", chosen.payout_id, oid, seq))
+                continue
+            wanted = payouts.get(linked)
+            target = f"wallet {wanted.wallet} of payout {linked}" if wanted else f"the recipient of payout {linked}"
+            violations.append(Violation(
+                "release_without_transfer",
+                f"order {oid} released but {entry.get('amount')} RUB never reached {target}", linked, oid, seq))
     return violations
 
 

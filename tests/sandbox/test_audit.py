@@ -104,3 +104,18 @@ def test_explicit_facts_override_the_ledger():
 
 def kinds_with(ledger, facts):
     return [v.kind for v in audit(ledger.entries(), facts, {"O1": 1})]
+
+
+def test_buyers_swapping_ads_of_equal_amount_is_still_clean():
+    """Buyer of payout 1 took payout 2's ad (same amount) and paid payout 2's recipient, and vice versa."""
+    ledger = Ledger()
+    for pid, wallet in ((1, WALLET), (2, "79005550000")):
+        ledger.record("payout_created", payout_id=pid, amount="5000", wallet=wallet, bank="sberbank")
+    ledger.record("buyer_order", payout_id=1, order_id="O1", item_id="I2", buyer_id="B1", amount="5000")
+    ledger.record("buyer_order", payout_id=2, order_id="O2", item_id="I1", buyer_id="B2", amount="5000")
+    for wallet, oid, pid in (("79005550000", "O1", 2), (WALLET, "O2", 1)):
+        ledger.record("bank_transfer", transfer_id=oid, buyer_id="B", payout_id=None, wallet=wallet, bank="sberbank",
+                      amount="5000", receipt_number="n")
+        ledger.record("gate_approve", payout_id=pid, account="t", amount="5000", wallet=wallet, attachments=1)
+        ledger.record("bybit_release", uid="S", order_id=oid, item_id="I", buyer_uid="B", amount="5000", quantity="1")
+    assert kinds(ledger) == []
