@@ -1,5 +1,6 @@
 """Rendered receipts of every kind read back field by field, through the PDF text layer and OCR."""
 import hashlib
+import os
 from decimal import Decimal
 
 import pytest
@@ -99,3 +100,13 @@ def test_ruble_sign_read_as_a_digit_by_ocr_is_dropped():
 def test_a_text_that_is_not_a_whole_receipt_is_refused_with_a_reason(change, complaint):
     with pytest.raises(ReceiptUnparseable, match=complaint):
         parse_text(PYPDF_ORDER.replace(*change))
+
+
+SAMPLES = os.path.join(os.path.dirname(__file__), "..", "..", "test_data", "receipts")
+
+
+@pytest.mark.parametrize("name", ["sbp_other_bank", "phone_tbank_client", "tbank_client_no_fee_row",
+                                  "card_with_fee", "card_no_fee_row"])
+def test_committed_sample_pdfs_still_read(name):
+    with open(f"{SAMPLES}/{name}.pdf", "rb") as handle:
+        assert _fields(read_receipt(handle.read())) == expected_fields(SPECS[name])
