@@ -1,5 +1,6 @@
 """The renderer draws receipts whose text layer reads like the real T-Bank ones (receipts.md §2, §4)."""
 import subprocess
+import sys
 from datetime import datetime
 from decimal import Decimal
 
@@ -45,3 +46,12 @@ def test_images_are_png_and_jpeg_of_the_same_page():
     jpeg = render_jpeg(spec)
     assert png.startswith(b"\x89PNG") and degraded.startswith(b"\x89PNG")
     assert jpeg.startswith(b"\xff\xd8\xff")
+
+
+def test_the_renderer_imports_neither_parser_nor_verifier():
+    """The sandbox imports only the renderer (DESIGN §1): it must not drag in our reading code."""
+    probe = ("import sys, itrader.receipts.render; "
+             "print(sorted(m for m in sys.modules if m.startswith('itrader.receipts.')))")
+    loaded = subprocess.run([sys.executable, "-c", probe], check=True,
+                            capture_output=True, text=True).stdout
+    assert loaded.strip() == "['itrader.receipts.render']"
