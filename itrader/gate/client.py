@@ -215,22 +215,27 @@ class GateClient:
                 raise
             log.info("gate payout %s was already taken by us", payout_id)
             return payout
-        payout = self._payout_from(response, path)
-        if payout.amount.hidden:  # re-read for the amount, as the later original did
+        payout = self._payout_in(response)
+        if payout is None or payout.amount.hidden:  # re-read for the amount, as the later original did
             payout = self.get_payout(payout_id)
         return payout
 
     def approve(self, payout_id: int, filename: str, pdf_bytes: bytes, content_type: str = "application/pdf") -> Payout:
-        """Confirm the payout as paid with the receipt as `attachments[]` (5 -> 6). Never retried blindly."""
+        """Confirm the payout as paid with the receipt as `attachments[]` (5 -> 6). Never retried blindly.
+
+        After a TemporaryError or ProtocolError the panel may or may not have approved:
+        the caller reconciles with `get_payout` (status 6/7 = done, 5 = not done).
+        IncorrectStatus means the payout is not (or no longer) ours to approve.
+        """
         path = f"/payments/payouts/{payout_id}/approve"
         response = self._send("POST", path, retry=False,
                               files=[("attachments[]", (filename, pdf_bytes, content_type))])
-        return self._payout_from(response, path)
+        return self._payout_in(response) or self.get_payout(payout_id)
 
     def cancel(self, payout_id: int) -> Payout:
         """Give a taken payout back. Not retried blindly; reconcile with get_payout after an error."""
-        path = f"/payments/payouts/{payout_id}/cancel"
-        return self._payout_from(self._send("POST", path, retry=False), path)
+        response = self._send("POST", f"/payments/payouts/{payout_id}/cancel", retry=False)
+        return self._payout_in(response) or self.get_payout(payout_id)
 
     def set_balance(self, amount: Decimal | int | str) -> None:
         """Set the RUB working balance the panel offers payouts against (0 stops new offers)."""
@@ -260,12 +265,14 @@ class GateClient:
         mine = payout.trader_id is None or self.trader_id is None or payout.trader_id == self.trader_id
         return payout if mine and payout.status in OWN_PAYOUT_STATUSES else None
 
-    def _payout_from(self, response: Any, path: str) -> Payout:
+    @staticmethod
+    def _payout_in(response: Any) -> Payout | None:
+        """The payout in a successful answer; None when its shape is unreadable (the action still happened)."""
         raw = response.get("payout", response) if isinstance(response, Mapping) else response
         try:
             return Payout.parse(raw)
         except ValueError:
-            raise ProtocolError(f"POST {path}: the answer holds no payout", path=path) from None
+            return None
 
     def _send(self, method: str, path: str, *, retry: bool, relogin: bool = True,
               interpret: Callable[[requests.Response], Any] | None = None, **kwargs: Any) -> Any:

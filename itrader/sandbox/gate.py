@@ -30,6 +30,7 @@ import os
 import secrets
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -173,6 +174,7 @@ class GateSandbox:
         require_attachment: bool = True,
         max_per_page: int = 100,
         list_gone: bool = False,
+        request_log_size: int = 100_000,
     ) -> None:
         """
         session_lifetime: seconds of inactivity after which sid/rsid stop working.
@@ -195,6 +197,7 @@ class GateSandbox:
         self.require_attachment = require_attachment
         self.max_per_page = max_per_page
         self.list_gone = list_gone
+        self.request_log_size = request_log_size
         self._lock = threading.RLock()
         self._init_state()
 
@@ -203,7 +206,7 @@ class GateSandbox:
         self._sessions: dict[str, Session] = {}
         self._payouts: dict[int, Payout] = {}
         self._uploads: dict[str, Upload] = {}
-        self._requests: list[RequestRecord] = []
+        self._requests: deque[RequestRecord] = deque(maxlen=self.request_log_size)
         self._next_payout_id = 2600001
         self._next_media_id = 3500001
         self._next_trader_id = 1001
@@ -418,6 +421,7 @@ class GateSandbox:
 
     def _authed(self, handler: Callable[..., str]) -> Callable[..., str]:
         def route(*args, **kwargs):
+            bottle.request.body  # read the upload off the socket before taking the lock
             with self._lock:
                 account = self._session_account()
                 if account is None:
@@ -448,8 +452,11 @@ class GateSandbox:
             account = self._accounts.get(login)
             if account is None or not secrets.compare_digest(account.password.encode(), password.encode()):
                 return self._fail(422, "Invalid credentials")
+            now = self._clock()
+            for stale in [k for k, s in self._sessions.items() if now - s.last_seen > self.session_lifetime]:
+                del self._sessions[stale]
             sid, rsid = laravel_cookie_value(), laravel_cookie_value()
-            self._sessions[sid] = Session(login, rsid, self._clock())
+            self._sessions[sid] = Session(login, rsid, now)
             bottle.request.environ["gate.account"] = login
             for name, value in (("sid", sid), ("rsid", rsid)):
                 bottle.response.set_cookie(name, value, path="/", httponly=True, samesite="lax")
@@ -602,7 +609,8 @@ def render_bank(slug: str, kind: str, quirk: str | None) -> dict | None:
     if quirk == "bank_null":
         return None
     if quirk == "bank_code_numeric":
-        return {"id": 99, "name": "cbr", "code": 0, "label": " (MIR)" if kind == "card" else "Central Bank of Russia",
+        # The one real row with a numeric code looked like this.
+        return {"id": 99, "name": "Central Bank of Russia", "code": 0, "label": " (MIR)",
                 "meta": {"system": "MIR", "country": "RUS"}}
     bank_id, code, label = BANKS.get(slug, (100 + sum(slug.encode()) % 900, "", slug.title()))
     if kind == "card":

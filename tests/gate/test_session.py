@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from itrader.gate import GateClient, LoginFailed, load_cookie_file, save_cookie_file
+from itrader.gate import GateClient, LoginFailed, SessionExpired, load_cookie_file, save_cookie_file
 from itrader.gate.cookies import CookieFileError
 from tests.gate.conftest import LOGIN, PASSWORD
 
@@ -78,7 +78,6 @@ def test_a_session_that_cannot_be_restored_raises_after_one_relogin(gate):
     client.me()
     gate.faults.script("expired_session", "expired_session")
 
-    from itrader.gate import SessionExpired
     with pytest.raises(SessionExpired):
         client.me()
     assert len(gate.requests("/auth/basic/login")) == 2
