@@ -164,6 +164,30 @@ def test_children_start_in_order_each_after_the_previous_answered(journal):
     assert [n["state"] for n in status(sup)["children"]] == ["running"] * 3
 
 
+def test_next_sibling_of_a_sub_supervisor_waits_until_its_children_started(journal):
+    accounts = supervisor_spec("Accounts", [worker("acc1", journal), worker("acc2", journal)])
+    root = Supervisor.start(children=[accounts, worker("deals", journal)], name="Root")
+
+    wait_running(root, "deals")
+    assert journal.index("acc2:started") < journal.index("deals:starting")
+
+
+def test_supervisor_answers_and_stops_while_a_child_hangs_in_on_start(journal, gates):
+    gate = gates()
+    spec = worker("hung", journal, start_gate=gate, start_timeout=30, shutdown_timeout=0.1)
+    sup = Supervisor.start(children=[spec, worker("later", journal)], name="Hung", **FAST)
+    wait_until(lambda: "hung:starting" in journal, "hung child starting")
+
+    tree = status(sup)
+
+    assert tree["state"] == "starting"
+    assert [(n["id"], n["state"]) for n in tree["children"]] == [
+        ("hung", "starting"), ("later", "stopped"),
+    ]
+    assert sup.stop(timeout=5) is True
+    assert "later:starting" not in journal
+
+
 def test_stop_goes_in_reverse_order_and_is_logged(journal, caplog):
     specs = [worker(name, journal) for name in ("a", "b", "c")]
     sup = Supervisor.start(children=specs, name="Ordered", kind="Ordered")
