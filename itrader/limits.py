@@ -69,16 +69,18 @@ class Limiter:
     def acquire(
         self, key: str, rate_per_second: float, burst: float = 1, max_wait: float = DEFAULT_MAX_WAIT
     ) -> float:
-        """Wait cooperatively until a token is taken; returns the seconds waited."""
+        """Wait cooperatively until a token is taken; returns the seconds spent waiting (0.0 if none)."""
         started = time.monotonic()
+        slept = False
         while True:
             wait = self.try_acquire(key, rate_per_second, burst)
             if wait <= 0:
-                return time.monotonic() - started
+                return time.monotonic() - started if slept else 0.0
             waited = time.monotonic() - started
             if waited + wait > max_wait:
                 raise RateBudgetExhausted(key, waited + wait, max_wait)
             gevent.sleep(wait)
+            slept = True
 
 
 class LocalLimiter(Limiter):

@@ -24,7 +24,7 @@ SELLER_SECRET = "SANDBOXSECRET-SELLER-1-do-not-log"
 def serve(app: bottle.Bottle, mount: str = "/bybit") -> Iterator[str]:
     """Serve `app` under `mount` on 127.0.0.1 with a free port; yields the base URL."""
     root = bottle.Bottle()
-    root.mount(mount, app)
+    root.mount(mount + "/", app)
     server = WSGIServer(("127.0.0.1", 0), root, log=None)
     server.start()
     try:
@@ -59,10 +59,12 @@ class BybitWorld:
 
 
 @contextmanager
-def bybit_world(clock=time.time, seed: int = 1, **sandbox_options) -> Iterator[BybitWorld]:
+def bybit_world(clock=time.time, seed: int = 1, reads_per_second: float = 10, writes_per_second: float = 5,
+                **sandbox_options) -> Iterator[BybitWorld]:
     ledger, faults = Ledger(), Faults(seed=seed)
     sandbox = BybitSandbox(ledger, faults, clock, **sandbox_options)
-    sandbox.add_account(SELLER_UID, SELLER_KEY, SELLER_SECRET, nickname="SellerDemo")
+    sandbox.add_account(SELLER_UID, SELLER_KEY, SELLER_SECRET, nickname="SellerDemo",
+                        read_per_second=reads_per_second, write_per_second=writes_per_second)
     with serve(sandbox.make_app()) as base_url:
         yield BybitWorld(sandbox, ledger, faults, base_url)
 

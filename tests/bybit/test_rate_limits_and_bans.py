@@ -1,0 +1,138 @@
+"""Rate limits, bans and injected faults: the client waits when told to and stops when banned."""
+from __future__ import annotations
+
+import random
+
+import gevent
+import pytest
+
+from itrader.bybit import Blocked, Budgets, RateBudget, TemporaryError
+from itrader.limits import LocalLimiter, RedisLimiter
+from itrader.sandbox.faults import FaultPlan
+from tests.bybit.conftest import SELLER_UID, bybit_world
+
+FAST = Budgets(read=RateBudget(1000, 1000), write=RateBudget(1000, 1000))  # no client-side limit
+
+
+def seed_where_draws_are(*pattern: bool, chance: float = 0.5) -> int:
+    """A Faults seed whose first draws inject (True) or not (False) in this order."""
+    for seed in range(10_000):
+        rng = random.Random(seed)
+        if all((rng.random() < chance) == inject for inject in pattern):
+            return seed
+    raise AssertionError("no such seed")
+
+
+def test_http_429_waits_retry_after_then_succeeds():
+    with bybit_world(seed=seed_where_draws_are(True, False)) as world:
+        world.faults.set("bybit", FaultPlan(rate_limited=0.5, retry_after_seconds=0.4))
+        client = world.client()
+        assert client.payment_methods()
+        hits = [e for e in world.sandbox.http_log() if e["path"] == "/v5/p2p/user/payment/list"]
+        assert [e["status"] for e in hits] == [429, 200]
+        assert hits[0]["retry_after"] == "0.4"
+        assert hits[1]["ts"] - hits[0]["ts"] >= 0.4 * 0.9  # the client waited Retry-After
+
+
+def test_per_uid_10006_is_waited_out_when_the_client_budget_is_too_generous(world):
+    client = world.client(budgets=FAST)
+    results = [gevent.spawn(client.account_info) for _ in range(25)]
+    gevent.joinall(results, raise_error=True)
+    assert all(g.value["userId"] == SELLER_UID for g in results)
+    assert world.sandbox.rate_rejections(SELLER_UID) > 0  # the sandbox did say 10006, and nothing failed
+
+
+def test_ip_ban_is_a_typed_error_without_a_retry_storm(world):
+    client = world.client()
+    client.payment_methods()
+    world.sandbox.ban_ip("127.0.0.1")
+    before = len(world.sandbox.http_log())
+    with pytest.raises(Blocked) as first:
+        client.payment_methods()
+    assert first.value.http_status == 403 and first.value.retry_after == 600
+    for _ in range(20):
+        with pytest.raises(Blocked):
+            client.pending_orders()
+    assert len(world.sandbox.http_log()) == before + 1  # one request hit the ban, none after it
+    assert client.blocked_for > 500
+
+
+def test_exceeding_the_ip_limit_triggers_the_ban():
+    with bybit_world(ip_requests_per_window=5, ip_ban_seconds=600) as world:
+        client = world.client(budgets=FAST)
+        for _ in range(5):
+            client.payment_methods()
+        with pytest.raises(Blocked):
+            client.payment_methods()
+        other_client = world.client(budgets=FAST)  # another account on the same IP is banned too
+        with pytest.raises(Blocked):
+            other_client.account_info()
+
+
+def test_cloudflare_403_page_is_blocked_too(world):
+    world.faults.set("bybit", FaultPlan(cloudflare_403=1.0))
+    with pytest.raises(Blocked):
+        world.client().pending_orders()
+    assert len(world.sandbox.http_log()) == 1
+
+
+def test_5xx_is_retried_for_reads_but_never_for_writes():
+    with bybit_world(seed=seed_where_draws_are(True, True, False)) as world:
+        client = world.client()
+        client.sync_clock()
+        world.faults.set("bybit", FaultPlan(error_5xx=0.5))
+        assert client.account_info()["userId"] == SELLER_UID  # two 502s, then success
+        world.faults.set("bybit", FaultPlan(error_5xx=1.0))
+        with pytest.raises(TemporaryError) as failure:
+            client.send_text("1931000000000000001", "hello")
+        assert failure.value.http_status == 502
+        sends = [e for e in world.sandbox.http_log() if e["path"] == "/v5/p2p/order/message/send"]
+        assert len(sends) == 1  # a write that may have happened is not repeated
+
+
+# ----------------------------------------------------------- burst audits
+
+def max_calls_in_any_second(timestamps: list[float]) -> int:
+    timestamps = sorted(timestamps)
+    best, start = 0, 0
+    for end, ts in enumerate(timestamps):
+        while ts - timestamps[start] >= 1.0:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
+
+
+SANDBOX_READS_PER_SECOND = 40
+CLIENT_READ_BUDGET = RateBudget(32, 1)  # burst + rate = 33 calls per second at most, under 40
+
+
+def burst_through(clients, calls: int) -> None:
+    jobs = [gevent.spawn(clients[n % len(clients)].account_info) for n in range(calls)]
+    gevent.joinall(jobs, raise_error=True)
+
+
+def audit(world, calls: int) -> None:
+    reads = [ts for ts, kind, _ in world.sandbox.request_log(SELLER_UID) if kind == "read"]
+    assert len(reads) == calls
+    assert world.sandbox.rate_rejections(SELLER_UID) == 0
+    assert max_calls_in_any_second(reads) <= SANDBOX_READS_PER_SECOND
+    assert max_calls_in_any_second(reads) <= CLIENT_READ_BUDGET.per_second + CLIENT_READ_BUDGET.burst
+
+
+def test_burst_of_200_calls_stays_within_the_rate_without_redis():
+    with bybit_world(ip_requests_per_window=10_000, reads_per_second=SANDBOX_READS_PER_SECOND) as world:
+        limiter = LocalLimiter()
+        budgets = Budgets(read=CLIENT_READ_BUDGET)
+        clients = [world.client(limiter=limiter, budgets=budgets, account="seller-1") for _ in range(2)]
+        burst_through(clients, 200)
+        audit(world, 200)
+
+
+def test_burst_of_200_calls_from_two_processes_shares_one_redis_budget(redis_url):
+    with bybit_world(ip_requests_per_window=10_000, reads_per_second=SANDBOX_READS_PER_SECOND) as world:
+        budgets = Budgets(read=CLIENT_READ_BUDGET)
+        # Two limiter instances (two connections, as two daemons would have) on the same account key.
+        clients = [world.client(limiter=RedisLimiter(redis_url), budgets=budgets, account="seller-redis")
+                   for _ in range(2)]
+        burst_through(clients, 200)
+        audit(world, 200)
