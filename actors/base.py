@@ -54,6 +54,17 @@ class ChildExited:
     stopped_from_outside: bool = False
 
 
+@dataclass(frozen=True)
+class Crash:
+    """Told to an actor to make it fail on purpose (drills, chaos tests)."""
+
+    reason: str = "killed on request"
+
+
+class ActorKilled(Exception):
+    """Raised by an actor that was told `Crash`."""
+
+
 CONTEXT_FOR_NEW_ACTORS: contextvars.ContextVar[ChildContext | None] = contextvars.ContextVar(
     "itrader_supervision_context", default=None
 )
@@ -108,6 +119,11 @@ class SupervisedActor(pykka.ThreadingActor):
         the next sibling only after that.
         """
         return None
+
+    def on_receive(self, message: Any) -> Any:
+        if isinstance(message, Crash):
+            raise ActorKilled(message.reason)
+        return super().on_receive(message)
 
     def stop(self) -> None:
         self._stopped_itself = True

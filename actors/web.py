@@ -36,6 +36,13 @@ class WebActor(SupervisedActor):
             self._on_bound(host, port)
 
     def on_stop(self) -> None:
+        self._close()
+
+    def on_failure(self, *_exc_info: Any) -> None:
+        # A crashed actor gets no on_stop: free the port so the restart can bind it.
+        self._close()
+
+    def _close(self) -> None:
         if self._server is not None:
             self._server.stop(timeout=1)
-        super().on_stop()
+            self._server = None

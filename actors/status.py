@@ -1,0 +1,122 @@
+"""The web layer's view of the running system (itrader.web.StatusSource).
+
+Request greenlets call these; they ask actors with timeouts and read the
+database (the record of every deal), never block an actor's mailbox.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pykka
+
+from actors.base import Crash
+from itrader import __version__
+from itrader.store import TERMINAL_STATES, Store
+from itrader.web import Conflict, NotFound
+
+ASK_TIMEOUT = 2.0
+
+
+class SystemStatus:
+    def __init__(self, system) -> None:
+        self._system = system
+        self._store = Store(system.db)
+
+    def overview(self) -> dict[str, Any]:
+        system = self._system
+        info = {
+            "version": __version__,
+            "profile": system.profile,
+            "mode": system.config.daemon.mode,
+            "started_at": system.started_at,
+            "uptime_seconds": round(time.time() - system.started_at, 1),
+        }
+        if system.config.is_sandbox:
+            info["notice"] = "SANDBOX: trading against the in-process simulated world; no real money moves"
+            if system.world is not None:
+                info["sandbox"] = dict(system.world.urls)
+        return info
+
+    def status(self) -> dict[str, Any]:
+        root = self._system.root
+        if root is None:
+            return {"id": "root", "kind": "Supervisor", "state": "starting", "restarts": 0,
+                    "last_failure": None, "children": []}
+        try:
+            return root.proxy().status().get(timeout=ASK_TIMEOUT)
+        except (pykka.ActorDeadError, pykka.Timeout) as exc:
+            return {"id": "root", "kind": "Supervisor", "state": "unresponsive", "restarts": 0,
+                    "last_failure": type(exc).__name__, "children": []}
+
+    def deals(self, include_finished: bool) -> list[dict[str, Any]]:
+        if include_finished:
+            rows = self._store.deals.list_deals(limit=1000)
+        else:
+            rows = self._store.deals.non_terminal_deals(self._terminal())
+        return [deal_view(row) for row in rows]
+
+    def deal(self, deal_id: str) -> dict[str, Any]:
+        from itrader.store import DealNotFound
+
+        try:
+            row = self._store.deals.get(int(deal_id))
+        except (ValueError, DealNotFound):
+            raise NotFound(f"no deal {deal_id}") from None
+        view = deal_view(row)
+        view["journal"] = [journal_view(e) for e in self._store.deals.journal(row.id)]
+        return view
+
+    def accounts(self) -> list[dict[str, Any]]:
+        directory = getattr(self._system, "accounts_view", None)
+        if directory is not None:
+            return directory()
+        return [{"kind": a.kind, "name": a.name, "enabled": a.enabled} for a in self._store.accounts.list()]
+
+    def confirm(self, deal_id: str) -> dict[str, Any]:
+        self.deal(deal_id)  # 404 for an unknown deal
+        confirm = getattr(self._system, "confirm_deal", None)
+        if confirm is None:
+            raise Conflict("this daemon runs no deal pipeline")
+        return confirm(int(deal_id))
+
+    def kill_actor(self, actor_id: str) -> dict[str, Any]:
+        ref = self._find(self._system.root, actor_id.strip("/").split("/"))
+        if ref is None:
+            raise NotFound(f"no running actor {actor_id}")
+        ref.tell(Crash("killed through the API"))
+        return {"killed": actor_id}
+
+    def events(self, after: int, timeout: float) -> list[dict[str, Any]]:
+        return self._system.events.since(after, timeout)
+
+    def _find(self, supervisor, path: list[str]):
+        if supervisor is None or not path:
+            return None
+        try:
+            children = supervisor.proxy().which_children().get(timeout=ASK_TIMEOUT)
+        except (pykka.ActorDeadError, pykka.Timeout):
+            return None
+        for child in children:
+            if child.id == path[0] and child.ref is not None:
+                return child.ref if len(path) == 1 else self._find(child.ref, path[1:])
+        return None
+
+    def _terminal(self):
+        return getattr(self._system, "terminal_states", TERMINAL_STATES)
+
+
+def deal_view(row) -> dict[str, Any]:
+    data = {}
+    for name in ("id", "payout_id", "state", "gate_account_id", "bybit_account_id", "amount_rub", "price",
+                 "quantity", "method", "bank", "wallet", "ad_id", "order_id", "reason", "manual", "created_at", "updated_at"):
+        if hasattr(row, name):
+            value = getattr(row, name)
+            data[name] = value if value is None or isinstance(value, (int, bool)) else str(value)
+    data["amount"] = data.get("amount_rub")
+    return data
+
+
+def journal_view(entry) -> dict[str, Any]:
+    return {"seq": entry.seq, "ts": str(entry.ts), "kind": str(getattr(entry.kind, "value", entry.kind)),
+            "step": entry.step, "data": entry.data}
