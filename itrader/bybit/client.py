@@ -123,7 +123,7 @@ class BybitClient:
                 log.warning("bybit %s: IP blocked for %.0fs on %s", self.account, exc.retry_after, path)
                 raise
             except errors.RateLimited as exc:
-                if attempt >= self.max_retries:
+                if attempt >= self.max_retries or exc.retry_after > self.max_budget_wait:
                     raise
                 log.info("bybit %s: rate limited on %s, waiting %.2fs", self.account, path, exc.retry_after)
                 gevent.sleep(exc.retry_after)

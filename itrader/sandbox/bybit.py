@@ -68,6 +68,7 @@ ORDER_PAGE_MAX = 30
 MY_ADS_PAGE_MAX = 50
 ONLINE_PAGE_MAX = 300
 AD_MODIFY_MAX, AD_MODIFY_WINDOW = 10, 300.0
+HTTP_LOG_MAX = 100_000  # a long-running sandbox keeps the recent requests only
 
 UPLOAD_TYPES = {"jpg": "IMAGE", "jpeg": "IMAGE", "png": "IMAGE", "pdf": "PDF", "mp4": "VIDEO"}
 CHAT_CONTENT_TYPES = {"str": 1, "pic": 2, "pdf": 7, "video": 8}
@@ -255,10 +256,10 @@ class BybitSandbox:
         self._ads: dict[str, Ad] = {}
         self._orders: dict[str, Order] = {}
         self._files: dict[str, StoredFile] = {}
-        self._request_log: dict[str, list[tuple[float, str, str]]] = {}
+        self._request_log: dict[str, deque] = {}
         self._accepted: dict[tuple[str, str], deque] = {}
         self._rate_rejections: dict[str, int] = {}
-        self._http_log: list[dict[str, Any]] = []
+        self._http_log: deque = deque(maxlen=HTTP_LOG_MAX)
         self._ip_hits: dict[str, deque] = {}
         self._ip_bans: dict[str, float] = {}
         self._ids = itertools.count(1)
@@ -1083,7 +1084,7 @@ class BybitSandbox:
                 account = self._authenticate(signed)
             except ApiError as exc:
                 return self._json(self._envelope("v5", exc.code, exc.message, {}))
-            self._request_log.setdefault(account.uid, []).append((self.clock(), kind, path))
+            self._request_log.setdefault(account.uid, deque(maxlen=HTTP_LOG_MAX)).append((self.clock(), kind, path))
             if not self._rate_check(account, kind):
                 reset_ms = self._now_ms() + 1000
                 bottle.response.set_header("X-Bapi-Limit-Reset-Timestamp", str(reset_ms))

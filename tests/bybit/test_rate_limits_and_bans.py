@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import random
+from decimal import Decimal
 
 import gevent
 import pytest
@@ -136,3 +137,28 @@ def test_burst_of_200_calls_from_two_processes_shares_one_redis_budget(redis_url
                    for _ in range(2)]
         burst_through(clients, 200)
         audit(world, 200)
+
+
+def test_a_server_that_hangs_gives_a_temporary_error_after_the_client_timeout(world):
+    client = world.client(timeout=0.3, max_retries=0)
+    client.sync_clock()
+    world.faults.set("bybit", FaultPlan(timeout=1.0, timeout_seconds=1.0))
+    with pytest.raises(TemporaryError) as failure:
+        client.pending_orders()
+    assert "timed out" in str(failure.value)
+    world.faults.reset()
+
+
+def test_an_ad_may_be_modified_at_most_10_times_in_5_minutes():
+    from itrader.bybit import AdRejected
+    from tests.bybit.test_client_contract import sell_ad
+
+    with bybit_world(writes_per_second=100) as world:
+        client = world.client(budgets=FAST)
+        sbp = next(m.id for m in client.payment_methods() if m.payment_type == 382)
+        item_id = client.create_ad(sell_ad(sbp))
+        for n in range(10):
+            client.update_ad(item_id, sell_ad(sbp, price=f"80.{n + 10}"))
+        with pytest.raises(AdRejected):
+            client.update_ad(item_id, sell_ad(sbp, price="81.00"))
+        assert client.ad_info(item_id).price == Decimal("80.19")
