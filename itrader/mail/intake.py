@@ -1,0 +1,306 @@
+"""IMAP intake of bank receipt e-mails (imapclient; cooperative under gevent's monkey patch).
+
+`MailIntake` is the client: log in, read only what is new since a `Cursor`, wait for new mail with
+IDLE (or a poll pause when the server has no IDLE). It never changes the mailbox: the folder is
+opened read-only and bodies are fetched with BODY.PEEK, so the operator's \\Seen flags stay as they were.
+
+Exactly-once is the caller's: it keeps the cursor and a record of processed messages (by
+Message-ID). When UIDVALIDITY changes, old UIDs mean nothing; the intake then re-scans the recent
+messages and skips those the caller has already processed.
+
+`MailWatcher` runs the loop in a greenlet: fetch, hand over, wait, and reconnect after failures.
+"""
+from __future__ import annotations
+
+import logging
+import random
+import socket
+import ssl as ssl_module
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta, timezone
+from imaplib import IMAP4
+from typing import Callable, Optional
+
+import gevent
+from imapclient import IMAPClient
+from imapclient.exceptions import IMAPClientError, LoginError
+
+from .dkim import BANK_SENDERS, DnsFunc, verify_bank_mail
+from .message import (Cursor, IncomingReceipt, message_size_limit, pdf_attachments, summarize_headers,
+                      uids_after)
+
+log = logging.getLogger(__name__)
+
+HEADER_FIELDS = b"BODY.PEEK[HEADER.FIELDS (FROM SUBJECT MESSAGE-ID DATE)]"
+FETCH_BATCH = 50
+
+
+class MailError(Exception):
+    """The mailbox could not be read now (network, server); retrying later may help."""
+
+
+class MailLoginError(MailError):
+    """The server refused the credentials: an operator must fix the account."""
+
+
+@dataclass(frozen=True)
+class MailboxSettings:
+    host: str
+    port: int
+    username: str
+    password: str = field(repr=False)
+    ssl: bool = True
+    folder: str = "INBOX"
+    poll_interval: float = 30.0  # pause between polls when the server has no IDLE
+    idle_timeout: float = 600.0  # renew IDLE at least this often (RFC 2177: under 29 minutes)
+    max_attachment_bytes: int = 10 * 1024 * 1024
+    timeout: float = 30.0  # network timeout for connect and each command
+    rescan_days: int = 7  # after a UIDVALIDITY change (or on first run), look back this far
+    use_idle: bool = True
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    messages: list[IncomingReceipt]
+    cursor: Cursor
+    rescanned: bool  # UIDVALIDITY was new: the recent messages were scanned again
+
+
+AlreadyProcessed = Callable[[str], bool]
+
+
+def _never_processed(_message_id: str) -> bool:
+    return False
+
+
+class MailIntake:
+    def __init__(self, settings: MailboxSettings, dnsfunc: Optional[DnsFunc] = None,
+                 bank_senders: frozenset[str] = BANK_SENDERS) -> None:
+        self.settings = settings
+        self._dnsfunc = dnsfunc
+        self._bank_senders = bank_senders
+        self._client: Optional[IMAPClient] = None
+        self._selected = False
+
+    def __repr__(self) -> str:
+        s = self.settings
+        return f"MailIntake({s.username}@{s.host}:{s.port}/{s.folder})"
+
+    # --- connection -----------------------------------------------------
+
+    def connect(self) -> None:
+        s = self.settings
+        try:
+            context = ssl_module.create_default_context() if s.ssl else None
+            client = IMAPClient(s.host, port=s.port, ssl=s.ssl, ssl_context=context, timeout=s.timeout)
+            client.normalise_times = False  # keep the server's time zone; we convert to UTC
+            client.login(s.username, s.password)
+        except LoginError as error:
+            raise MailLoginError(f"{self!r}: login refused: {_text(error)}") from None
+        except (OSError, IMAP4.error, IMAPClientError) as error:
+            raise MailError(f"{self!r}: cannot connect: {_text(error)}") from None
+        self._client = client
+
+    def close(self) -> None:
+        client, self._client = self._client, None
+        self._selected = False
+        if client is None:
+            return
+        try:
+            client.logout()
+        except Exception:  # already broken; the socket goes away either way
+            try:
+                client.shutdown()
+            except Exception:
+                pass
+
+    def __enter__(self) -> "MailIntake":
+        self.connect()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @property
+    def connected(self) -> bool:
+        return self._client is not None
+
+    @property
+    def supports_idle(self) -> bool:
+        return self.settings.use_idle and self._require().has_capability("IDLE")
+
+    def _require(self) -> IMAPClient:
+        if self._client is None:
+            raise MailError(f"{self!r}: not connected")
+        return self._client
+
+    # --- reading --------------------------------------------------------
+
+    def fetch_new(self, cursor: Cursor = Cursor(),
+                  already_processed: AlreadyProcessed = _never_processed) -> FetchResult:
+        """Every message after `cursor` (or, on a new UIDVALIDITY, every recent one not yet processed)."""
+        try:
+            return self._fetch_new(cursor, already_processed)
+        except (OSError, IMAP4.error, IMAPClientError) as error:
+            self.close()
+            raise MailError(f"{self!r}: reading failed: {_text(error)}") from None
+
+    def _fetch_new(self, cursor: Cursor, already_processed: AlreadyProcessed) -> FetchResult:
+        client = self._require()
+        selected = client.select_folder(self.settings.folder, readonly=True)
+        self._selected = True
+        uidvalidity = int(selected[b"UIDVALIDITY"])
+        rescan = cursor.uidvalidity != uidvalidity
+        if rescan:
+            since = date.today() - timedelta(days=self.settings.rescan_days)
+            uids = sorted(int(uid) for uid in client.search(["SINCE", since]))
+            if cursor.uidvalidity is not None:
+                log.warning("%r: UIDVALIDITY changed %s -> %s; re-scanning %d recent messages",
+                            self, cursor.uidvalidity, uidvalidity, len(uids))
+            last_uid = 0
+        else:
+            uids = uids_after([int(u) for u in client.search(["UID", f"{cursor.last_uid + 1}:*"])],
+                              cursor.last_uid)
+            last_uid = cursor.last_uid
+
+        messages: list[IncomingReceipt] = []
+        for start in range(0, len(uids), FETCH_BATCH):
+            batch = uids[start:start + FETCH_BATCH]
+            summaries = client.fetch(batch, [b"RFC822.SIZE", b"INTERNALDATE", HEADER_FIELDS])
+            for uid in batch:
+                data = summaries.get(uid)
+                if data is None:  # expunged meanwhile
+                    continue
+                incoming = self._read_one(client, uid, uidvalidity, data, already_processed)
+                if incoming is not None:
+                    messages.append(incoming)
+        new_cursor = Cursor(uidvalidity=uidvalidity, last_uid=max([last_uid, *uids]))
+        return FetchResult(messages=messages, cursor=new_cursor, rescanned=rescan)
+
+    def _read_one(self, client: IMAPClient, uid: int, uidvalidity: int, data: dict,
+                  already_processed: AlreadyProcessed) -> Optional[IncomingReceipt]:
+        header_bytes = next((v for k, v in data.items() if k.upper().startswith(b"BODY[HEADER")), b"") or b""
+        summary = summarize_headers(header_bytes)
+        if already_processed(summary.message_id):
+            return None
+        received_at = _utc(data.get(b"INTERNALDATE"))
+        base = IncomingReceipt(message_id=summary.message_id, uid=uid, uidvalidity=uidvalidity,
+                               sender=summary.sender, subject=summary.subject, received_at=received_at,
+                               dkim_ok=False, dkim_reason="")
+        if summary.sender not in self._bank_senders:
+            # not downloaded: only the bank's mail can carry a receipt we may trust
+            return replace(base, dkim_reason=f"sender {summary.sender or '?'} is not the bank's")
+        size = int(data.get(b"RFC822.SIZE", 0))
+        size_limit = message_size_limit(self.settings.max_attachment_bytes)
+        if size > size_limit:
+            return replace(base, dkim_reason="not checked: message too large",
+                           problems=(f"message is {size} bytes, over the {size_limit}-byte limit; "
+                                     "not downloaded",))
+        raw = client.fetch([uid], [b"BODY.PEEK[]"]).get(uid, {}).get(b"BODY[]")
+        if raw is None:  # expunged between the two fetches
+            return replace(base, dkim_reason="message vanished before download", problems=("message vanished",))
+        # hashing and RSA over a multi-megabyte body: keep it off the hub
+        verdict = gevent.get_hub().threadpool.apply(verify_bank_mail, (raw, self._dnsfunc, self._bank_senders))
+        attachments, problems = pdf_attachments(raw, self.settings.max_attachment_bytes)
+        return replace(base, dkim_ok=verdict.ok, dkim_reason=verdict.reason,
+                       attachments=tuple(attachments), problems=tuple(problems))
+
+    # --- waiting --------------------------------------------------------
+
+    def wait_for_mail(self, timeout: Optional[float] = None) -> bool:
+        """Block (cooperatively) until the server announces new mail or `timeout` passes.
+
+        With IDLE: True when the server reported EXISTS/RECENT. Without IDLE: a poll pause of
+        `poll_interval`, then False (the caller simply fetches again)."""
+        client = self._require()
+        if not self.supports_idle:
+            gevent.sleep(self.settings.poll_interval if timeout is None else min(timeout, self.settings.poll_interval))
+            return False
+        wait = self.settings.idle_timeout if timeout is None else timeout
+        try:
+            if not self._selected:
+                client.select_folder(self.settings.folder, readonly=True)
+                self._selected = True
+            # no re-SELECT here: IDLE then reports what arrived since the last fetch's view
+            client.idle()
+            try:
+                responses = client.idle_check(timeout=wait)
+            finally:
+                client.idle_done()
+        except (OSError, IMAP4.error, IMAPClientError) as error:
+            self.close()
+            raise MailError(f"{self!r}: IDLE failed: {_text(error)}") from None
+        return any(isinstance(r, tuple) and len(r) >= 2 and r[1] in (b"EXISTS", b"RECENT") for r in responses)
+
+
+class MailWatcher:
+    """A greenlet that keeps one mailbox read: fetch new mail, hand it over, wait, repeat.
+
+    `on_message` gets each IncomingReceipt (typically `ref.tell`); `on_cursor` gets the cursor after
+    each pass so the caller can persist it. Failures are logged and retried with backoff.
+    """
+
+    def __init__(self, intake: MailIntake, on_message: Callable[[IncomingReceipt], None],
+                 cursor: Cursor = Cursor(), already_processed: AlreadyProcessed = _never_processed,
+                 on_cursor: Optional[Callable[[Cursor], None]] = None,
+                 max_backoff: float = 60.0) -> None:
+        self.intake = intake
+        self.cursor = cursor
+        self._on_message = on_message
+        self._already_processed = already_processed
+        self._on_cursor = on_cursor
+        self._max_backoff = max_backoff
+        self._greenlet: Optional[gevent.Greenlet] = None
+        self.last_error: str = ""
+        self.passes = 0
+
+    def start(self) -> "MailWatcher":
+        self._greenlet = gevent.spawn(self._run)
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        if self._greenlet is not None:
+            self._greenlet.kill(timeout=timeout)
+            self._greenlet = None
+        self.intake.close()
+
+    def _run(self) -> None:
+        failures = 0
+        while True:
+            try:
+                if not self.intake.connected:
+                    self.intake.connect()
+                self.poll_once()
+                failures = 0
+                self.intake.wait_for_mail()
+            except MailError as error:
+                failures += 1
+                self.last_error = str(error)
+                delay = min(self._max_backoff, 2 ** min(failures, 6)) * random.uniform(0.5, 1.0)
+                log.warning("%s; retrying in %.1fs", error, delay)
+                self.intake.close()
+                gevent.sleep(delay)
+
+    def poll_once(self) -> FetchResult:
+        result = self.intake.fetch_new(self.cursor, self._already_processed)
+        for message in result.messages:
+            self._on_message(message)
+        self.cursor = result.cursor
+        self.passes += 1
+        if self._on_cursor is not None:
+            self._on_cursor(result.cursor)
+        return result
+
+
+def _utc(moment) -> Optional[datetime]:
+    if not isinstance(moment, datetime):
+        return None
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+
+
+def _text(error: BaseException) -> str:
+    """An error message safe to log: imaplib puts server text in bytes; never includes the password."""
+    if isinstance(error, (socket.timeout, TimeoutError)):
+        return "timed out"
+    parts = [a.decode("utf-8", "replace") if isinstance(a, bytes) else str(a) for a in error.args] or [type(error).__name__]
+    return " ".join(parts) or type(error).__name__
