@@ -1,0 +1,327 @@
+"""Messages between the pipeline's actors (all `tell`, never `ask`).
+
+Requests carry `deal_id` and `reply_to` (the sender's ref); replies name the
+deal they belong to, so a reply that reaches a restarted Deal actor still
+finds its deal. Handlers are idempotent: a request may arrive twice after a
+restart, and the platforms are read back before a money step is repeated.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import pykka
+
+Ref = pykka.ActorRef
+
+
+# --- timers ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Tick:
+    """A periodic wake-up an actor sends itself with gevent.spawn_later."""
+
+    name: str = "tick"
+
+
+# --- Gate --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PayoutOffer:
+    """GateAccount → Deals: a status-4 payout nobody has a deal for yet."""
+
+    gate_account: str
+    payout_id: int
+    method: str  # "sbp" | "card"
+    bank: str | None
+    wallet: str | None
+    created_at: datetime | None
+
+
+@dataclass(frozen=True)
+class TakePayout:
+    deal_id: int
+    payout_id: int
+    reply_to: Ref
+
+
+@dataclass(frozen=True)
+class PayoutTaken:
+    """GateAccount → Deal: `/show` succeeded and the payout was re-read."""
+
+    deal_id: int
+    payout_id: int
+    amount: Decimal
+    wallet: str
+    bank: str | None
+    bank_label: str | None
+    method: str
+    created_at: datetime | None
+    raw: dict = field(default_factory=dict)  # the payout JSON, for receipt verification
+
+
+@dataclass(frozen=True)
+class TakeFailed:
+    deal_id: int
+    payout_id: int
+    reason: str
+    permanent: bool
+
+
+@dataclass(frozen=True)
+class ApprovePayout:
+    deal_id: int
+    payout_id: int
+    receipt_path: str
+    filename: str
+    reply_to: Ref
+
+
+@dataclass(frozen=True)
+class ApproveResult:
+    deal_id: int
+    payout_id: int
+    ok: bool
+    permanent: bool = False
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class ReadPayout:
+    """Reconciliation after a restart: what does Gate say about this payout?"""
+
+    deal_id: int
+    payout_id: int
+    reply_to: Ref
+
+
+@dataclass(frozen=True)
+class PayoutRead:
+    deal_id: int
+    payout_id: int
+    status: int | None  # None: Gate could not be read (try again later)
+    raw: dict = field(default_factory=dict)
+
+
+# --- Allocator ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Allocate:
+    deal_id: int
+    amount: Decimal
+    reply_to: Ref
+
+
+@dataclass(frozen=True)
+class AccountAssigned:
+    deal_id: int
+    account: str
+    method: str  # "sbp" | "tinkoff" — the Bybit payment method of the ad
+    price: Decimal
+    quantity: Decimal
+
+
+@dataclass(frozen=True)
+class NoAccountFree:
+    deal_id: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class AccountHealth:
+    """BybitAccount → Allocator, after every poll and on start/stop."""
+
+    account: str
+    healthy: bool
+    ads: tuple[tuple[str, str, bool], ...]  # (ad_id, method, taken)
+    open_deals: int
+    max_ads: int
+
+
+@dataclass(frozen=True)
+class AccountDown:
+    """Accounts supervisor / operator → Allocator: this account is gone for good."""
+
+    account: str
+
+
+# --- Bybit -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CreateAd:
+    deal_id: int
+    amount: Decimal
+    price: Decimal
+    quantity: Decimal
+    method: str
+    reply_to: Ref
+
+
+@dataclass(frozen=True)
+class AdCreated:
+    deal_id: int
+    account: str
+    ad_id: str
+
+
+@dataclass(frozen=True)
+class AdFailed:
+    deal_id: int
+    account: str
+    reason: str
+    permanent: bool
+
+
+@dataclass(frozen=True)
+class CancelAd:
+    deal_id: int
+    ad_id: str
+
+
+@dataclass(frozen=True)
+class Watch:
+    """Deal → BybitAccount: route this ad's (and its order's) news to me."""
+
+    deal_id: int
+    ad_id: str | None
+    order_id: str | None
+    reply_to: Ref
+
+
+@dataclass(frozen=True)
+class Unwatch:
+    deal_id: int
+
+
+@dataclass(frozen=True)
+class OrderOpened:
+    deal_id: int
+    order_id: str
+    amount: Decimal
+    status: int
+
+
+@dataclass(frozen=True)
+class OrderStatus:
+    deal_id: int
+    order_id: str
+    status: int
+
+
+@dataclass(frozen=True)
+class BuyerMessages:
+    """Only the buyer's own messages (our messages and system notices filtered out)."""
+
+    deal_id: int
+    order_id: str
+    texts: tuple[str, ...]
+    files: tuple[tuple[str, bytes], ...] = ()  # (file name or URL, content) posted in the chat
+
+
+@dataclass(frozen=True)
+class SendChat:
+    deal_id: int
+    order_id: str
+    text: str
+
+
+@dataclass(frozen=True)
+class ReleaseOrder:
+    deal_id: int
+    order_id: str
+    reply_to: Ref
+
+
+@dataclass(frozen=True)
+class ReleaseResult:
+    deal_id: int
+    order_id: str
+    ok: bool
+    permanent: bool = False
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class ReadOrder:
+    """Reconciliation: the order (by id) or the ad's order (by ad id)."""
+
+    deal_id: int
+    ad_id: str | None
+    order_id: str | None
+    reply_to: Ref
+
+
+@dataclass(frozen=True)
+class OrderRead:
+    deal_id: int
+    ad_id: str | None
+    ad_online: bool | None  # None: could not be read
+    order_id: str | None
+    order_status: int | None
+
+
+# --- receipts ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReceiptDocument:
+    """Mailbox (or BybitAccount for chat files) → ReceiptDesk."""
+
+    channel: str  # "email" | "chat"
+    trusted: bool  # e-mail from the bank's sender with a valid DKIM signature
+    filename: str
+    content: bytes
+    source_id: str  # message id or chat message id, for the log
+    deal_id: int | None = None  # known for chat files
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class ReceiptChecked:
+    """ReceiptDesk → Deal."""
+
+    deal_id: int
+    accepted: bool
+    channel: str
+    trusted: bool
+    receipt_id: int | None
+    receipt_path: str | None
+    reasons: tuple[str, ...] = ()
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+# --- assistant -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Classify:
+    deal_id: int
+    text: str
+    reply_to: Ref
+
+
+@dataclass(frozen=True)
+class Classified:
+    deal_id: int
+    text: str
+    hint: str | None  # "yes" | "no" | "unclear" | None when the LLM did not answer in time
+
+
+# --- operator ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OperatorConfirm:
+    deal_id: int
+
+
+@dataclass(frozen=True)
+class OperatorReject:
+    deal_id: int
+    reason: str = "rejected by operator"
