@@ -71,6 +71,9 @@ def run(args: argparse.Namespace) -> int:
 
     from .world import World
 
+    stopping = Event()  # handlers first: a SIGTERM right after the banner must still stop cleanly
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        gevent.signal_handler(signum, stopping.set)
     world = World(seed=args.seed, maildir=args.maildir, speed=args.speed)
     try:
         world.start(listen=args.listen, imap=None if args.imap == "off" else args.imap,
@@ -83,9 +86,6 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps({"urls": world.urls, "credentials": world.credentials()}), flush=True)
     else:
         print(describe(world), flush=True)
-    stopping = Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        gevent.signal_handler(signum, stopping.set)
     try:
         stopping.wait()
     finally:
