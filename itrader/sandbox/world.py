@@ -72,7 +72,7 @@ class World:
         self.gate = GateSandbox(self.ledger, self.faults, clock, **(gate_options or {}))
         self.bybit = BybitSandbox(self.ledger, self.faults, clock, **(bybit_options or {}))
         self.mailer = Mailer(self.maildir / "Maildir", clock=clock)
-        self.bank = _make_bank(self.ledger, self.faults, clock, self.mailer)
+        self.bank = _make_bank(self.ledger, self.faults, clock, self.mailer, seed or 1)
         self.llm = LLMSandbox(self.ledger, self.faults, clock, latency=llm_latency)
         self.receipts = ReceiptBook()
         self.services = BuyerServices(bybit=self.bybit, bank=self.bank, mailer=self.mailer, ledger=self.ledger,
@@ -329,14 +329,10 @@ class World:
             gevent.sleep(interval)
 
 
-def _make_bank(ledger: Ledger, faults: Faults, clock: Callable[[], float], mailer: Mailer):
-    try:
-        from .bank import Bank
-    except ImportError:  # TODO(world): drop once bank.py lands; until then buyers cannot pay
-        log.warning("sandbox: no bank module yet; buyers cannot pay")
-        return None
+def _make_bank(ledger: Ledger, faults: Faults, clock: Callable[[], float], mailer: Mailer, seed: int):
+    from .bank import Bank
 
-    return Bank(ledger, faults, clock, mailer)
+    return Bank(ledger, faults, clock, mailer, seed=seed)
 
 
 def _start_imap(maildir: Path, address: str):
