@@ -13,4 +13,5 @@ pytest_plugins = [
     "tests.servers.postgres",
     "tests.servers.redis",
     "tests.servers.dovecot",
+    "tests.servers.sandbox",
 ]

@@ -282,6 +282,11 @@ class GateSandbox:
         with self._lock:
             return [(u.file_name, u.data) for u in self._payouts[int(payout_id)].uploads]
 
+    def add_session(self, login: str, sid: str, rsid: str) -> None:
+        """Accept a known cookie pair for `login` (test_data/gate_cookie.json ships one)."""
+        with self._lock:
+            self._sessions[sid] = Session(login, rsid, self._clock())
+
     def expire_sessions(self, login: str | None = None) -> int:
         """Drop the sessions of one trader (or all); returns how many ended."""
         with self._lock:

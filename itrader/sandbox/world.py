@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 
 # --- sandbox credentials (test_data/ ships the same values for the daemon to import) ----------------
 GATE_LOGIN = "trader@sandbox.local"
+GATE_COOKIE_SID = "eyJpdiI6InNhbmRib3gtc2lkIiwidmFsdWUiOiJzYW5kYm94LXNpZC0wMDAxIiwibWFjIjoic2FuZGJveCIsInRhZyI6IiJ9"
+GATE_COOKIE_RSID = "eyJpdiI6InNhbmRib3gtcnNpZCIsInZhbHVlIjoic2FuZGJveC1yc2lkLTAwMDEiLCJtYWMiOiJzYW5kYm94IiwidGFnIjoiIn0="
 GATE_PASSWORD = "sandbox-gate-password"
 GATE_START_BALANCE = Decimal("10000000")
 BYBIT_ACCOUNTS = (
@@ -175,6 +177,8 @@ class World:
 
     def _add_default_accounts(self) -> None:
         self.add_gate_account(GATE_LOGIN, GATE_PASSWORD, GATE_START_BALANCE)
+        # The session of test_data/gate_cookie.json, so a cookie import works as in production.
+        self.gate.add_session(GATE_LOGIN, GATE_COOKIE_SID, GATE_COOKIE_RSID)
         for uid, key, secret, nickname in BYBIT_ACCOUNTS:
             self.add_bybit_account(uid, key, secret, nickname)
 
