@@ -1,4 +1,4 @@
-"""An honest deal driven by hand over HTTP, exactly like tests/sandbox/CURL_WALKTHROUGH.md.
+"""An honest deal driven by hand over HTTP, exactly like the README's curl walkthrough.
 
 We play the daemon with plain requests: log in to Gate, take the payout, put a signed ad on
 Bybit, chat with the simulated buyer, read the receipt mail, approve with the PDF, release —
