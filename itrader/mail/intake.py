@@ -25,7 +25,7 @@ import gevent
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError, LoginError
 
-from .dkim import BANK_SENDERS, DnsFunc, verify_bank_mail
+from .dkim import BANK_SENDERS, DnsFunc, dnsfunc_for, verify_bank_mail
 from .message import (Cursor, IncomingReceipt, message_size_limit, pdf_attachments, summarize_headers,
                       uids_after)
 
@@ -273,11 +273,14 @@ class MailWatcher:
                 self.poll_once()
                 failures = 0
                 self.intake.wait_for_mail()
-            except MailError as error:
+            except Exception as error:  # noqa: BLE001 - the watcher must outlive any one failure
                 failures += 1
                 self.last_error = str(error)
                 delay = min(self._max_backoff, 2 ** min(failures, 6)) * random.uniform(0.5, 1.0)
-                log.warning("%s; retrying in %.1fs", error, delay)
+                if isinstance(error, MailError):
+                    log.warning("%s; retrying in %.1fs", error, delay)
+                else:  # a bug in a handler: the cursor did not advance, so the batch comes again
+                    log.exception("%r: mail handling failed; retrying in %.1fs", self.intake, delay)
                 self.intake.close()
                 gevent.sleep(delay)
 
@@ -290,6 +293,18 @@ class MailWatcher:
         if self._on_cursor is not None:
             self._on_cursor(result.cursor)
         return result
+
+
+def settings_from_config(email) -> MailboxSettings:
+    """MailboxSettings from the `[email]` section of the config (itrader.config.EmailConfig)."""
+    return MailboxSettings(host=email.imap_host, port=email.imap_port, username=email.address,
+                           password=email.password, ssl=email.imap_ssl, folder=email.folder,
+                           poll_interval=email.poll_interval, max_attachment_bytes=email.max_attachment_bytes)
+
+
+def intake_from_config(email) -> MailIntake:
+    """The intake for the configured mailbox, verifying DKIM with the configured key source."""
+    return MailIntake(settings_from_config(email), dnsfunc=dnsfunc_for(email.dkim_key_source))
 
 
 def _utc(moment) -> Optional[datetime]:

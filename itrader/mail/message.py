@@ -116,6 +116,16 @@ def message_size_limit(max_attachment_bytes: int) -> int:
     return max_attachment_bytes * 2 + 1024 * 1024
 
 
+def cursor_from_processed(records) -> Cursor:
+    """The cursor implied by processed-message records `(uidvalidity, uid)` in processing order:
+    the latest UIDVALIDITY and the highest UID seen under it."""
+    records = list(records)
+    if not records:
+        return Cursor()
+    uidvalidity = records[-1][0]
+    return Cursor(uidvalidity, max(uid for validity, uid in records if validity == uidvalidity))
+
+
 def uids_after(uids: list[int], last_uid: int) -> list[int]:
     """New UIDs only. `UID SEARCH n:*` always answers the highest UID even when it is below n."""
     return sorted(uid for uid in uids if uid > last_uid)
