@@ -164,6 +164,11 @@ def classify(text: str) -> Literal["yes", "no", "unclear"]:
     return "unclear"
 
 
+def needs_hint(text: str) -> bool:
+    """Whether an LLM classification could help: the rules find it unclear and it is not hostile."""
+    return isinstance(text, str) and bool(text.strip()) and classify(text) == "unclear" and not looks_hostile(text)
+
+
 def answer(state: DialogueState, buyer_text: str, llm_hint: str | None = None) -> DialogueTurn:
     """Read one buyer message. `llm_hint` ("yes"/"no"/"unclear") counts only when the rules say unclear."""
     if state.done:
