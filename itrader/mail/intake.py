@@ -199,11 +199,15 @@ class MailIntake:
         raw = client.fetch([uid], [b"BODY.PEEK[]"]).get(uid, {}).get(b"BODY[]")
         if raw is None:  # expunged between the two fetches
             return replace(base, dkim_reason="message vanished before download", problems=("message vanished",))
-        # hashing and RSA over a multi-megabyte body: keep it off the hub
-        verdict = gevent.get_hub().threadpool.apply(verify_bank_mail, (raw, self._dnsfunc, self._bank_senders))
-        attachments, problems = pdf_attachments(raw, self.settings.max_attachment_bytes)
+        # MIME parsing, hashing and RSA over a multi-megabyte message: keep them off the hub
+        verdict, attachments, problems = gevent.get_hub().threadpool.apply(self._inspect, (raw,))
         return replace(base, dkim_ok=verdict.ok, dkim_reason=verdict.reason,
                        attachments=tuple(attachments), problems=tuple(problems))
+
+    def _inspect(self, raw: bytes):
+        verdict = verify_bank_mail(raw, self._dnsfunc, self._bank_senders)
+        attachments, problems = pdf_attachments(raw, self.settings.max_attachment_bytes)
+        return verdict, attachments, problems
 
     # --- waiting --------------------------------------------------------
 
@@ -221,7 +225,10 @@ class MailIntake:
             if not self._selected:
                 client.select_folder(self.settings.folder, readonly=True)
                 self._selected = True
-            # no re-SELECT here: IDLE then reports what arrived since the last fetch's view
+            # mail that arrived since the last fetch's view: NOOP reports it before we go idle
+            _status, pending = client.noop()
+            if _announces_mail(pending):
+                return True
             client.idle()
             try:
                 responses = client.idle_check(timeout=wait)
@@ -230,7 +237,11 @@ class MailIntake:
         except (OSError, IMAP4.error, IMAPClientError) as error:
             self.close()
             raise MailError(f"{self!r}: IDLE failed: {_text(error)}") from None
-        return any(isinstance(r, tuple) and len(r) >= 2 and r[1] in (b"EXISTS", b"RECENT") for r in responses)
+        return _announces_mail(responses)
+
+
+def _announces_mail(responses) -> bool:
+    return any(isinstance(r, tuple) and len(r) >= 2 and r[1] in (b"EXISTS", b"RECENT") for r in responses)
 
 
 class MailWatcher:

@@ -35,6 +35,13 @@ def test_signed_receipt_wakes_idle_and_verifies(intake: MailIntake, mailer: Mail
     assert message.uidvalidity == result.cursor.uidvalidity and message.uid == result.cursor.last_uid
 
 
+def test_mail_arriving_between_fetch_and_wait_is_not_missed(intake: MailIntake, mailer: Mailer):
+    first = intake.fetch_new(Cursor())
+    sent = mailer.send_receipt(CLIENT_ADDRESS, PDF)  # before we go idle: no EXISTS will come later
+    assert gevent.spawn(intake.wait_for_mail).get(timeout=BOUND) is True
+    assert [m.message_id for m in intake.fetch_new(first.cursor).messages] == [sent.message_id]
+
+
 def test_forged_receipts_fail_verification(intake: MailIntake, mailer: Mailer, imap_mailbox):
     mailer.send_receipt(CLIENT_ADDRESS, PDF, dkim="tampered")
     mailer.send_receipt(CLIENT_ADDRESS, PDF, dkim="absent")
