@@ -1,0 +1,302 @@
+"""ReceiptDesk: every receipt file, from the bank's e-mail or a buyer's chat, is read, saved,
+matched to a deal, verified and bound to that one deal (DESIGN §3, §5 invariants 1–3, 5).
+
+    ReceiptDocument → read_receipt → save <sha256>.<ext> → candidate deals → verify each
+                    → claim for the first that passes → ReceiptChecked to "deal:<id>"
+
+Only a DKIM-verified e-mail from the bank is a trusted channel; a chat receipt is checked and
+bound the same way but told with trusted=False, so the deal waits for an operator. A file the
+desk cannot read or match never crashes it: the deal (when one is known) is told why and goes to
+an operator.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import re
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Sequence
+
+import pykka
+
+from actors.base import ChildContext, SupervisedActor
+from actors.directory import Directory
+from actors.messages import ReceiptChecked, ReceiptDocument
+from itrader.deal import State
+from itrader.events import EventLog
+from itrader.metrics import RECEIPTS
+from itrader.receipts import read_receipt
+from itrader.receipts.errors import ReceiptError
+from itrader.receipts.extract import sha256_of
+from itrader.receipts.parse import Receipt, receipt_to_json
+from itrader.receipts.verify import DUPLICATE_RECEIPT, DealFacts, PayoutTerms, Verdict, verify
+from itrader.store import Deal, DealNotFound, DuplicateReceipt, Store
+
+log = logging.getLogger(__name__)
+
+NAME = "desk"
+EMAIL = "email"
+CHAT = "chat"
+UNREADABLE = "unreadable"
+UNTRUSTED_EMAIL = "untrusted_email"
+# Deals that wait for a receipt (deal.py's names).
+AWAITING_RECEIPT = (State.REQUISITES_SENT.value, State.PAID.value)
+DEALS_PAGE = 500
+
+_MAGIC_EXTENSIONS = ((b"%PDF-", "pdf"), (b"\x89PNG\r\n\x1a\n", "png"), (b"\xff\xd8\xff", "jpg"))
+
+
+# --- pure decisions -------------------------------------------------------------------------------
+
+
+def file_extension(content: bytes) -> str:
+    """By content, never by the sender's file name (which may say anything)."""
+    head = content[:1024]
+    for magic, extension in _MAGIC_EXTENSIONS:
+        if head.startswith(magic) or (extension == "pdf" and magic in head):
+            return extension
+    return "bin"
+
+
+def _digits(text: str | None) -> str:
+    return re.sub(r"\D", "", text or "")
+
+
+def paid_to_wallet(receipt: Receipt, wallet: str | None) -> bool:
+    """The receipt's recipient is this wallet: phone by its last 10 digits, card by its last 4."""
+    wallet_digits = _digits(wallet)
+    if receipt.recipient_phone:
+        return len(wallet_digits) >= 10 and _digits(receipt.recipient_phone)[-10:] == wallet_digits[-10:]
+    if receipt.recipient_card:
+        return len(wallet_digits) >= 4 and _digits(receipt.recipient_card)[-4:] == wallet_digits[-4:]
+    return False
+
+
+def candidate_deals(receipt: Receipt, deals: Iterable[Deal]) -> list[Deal]:
+    """Deals this receipt may be for: same amount or same recipient, oldest first."""
+    return sorted((deal for deal in deals
+                   if deal.amount_rub == receipt.amount or paid_to_wallet(receipt, deal.wallet)),
+                  key=lambda deal: deal.id)
+
+
+def payout_terms(deal: Deal) -> PayoutTerms:
+    """What the deal's payout requires, from the deal row (amount, wallet, method, bank)."""
+    return PayoutTerms(
+        amount=deal.amount_rub,
+        wallet=deal.wallet or "",
+        method=deal.method or "",
+        bank_slug=deal.bank,
+        created_at=deal.created_at,
+        payout_id=int(deal.payout_id) if str(deal.payout_id).isdigit() else None,
+    )
+
+
+@dataclass(frozen=True)
+class Match:
+    """The verifier's verdicts over the candidates: whom to accept for, or whom to tell no."""
+
+    accepted: Deal | None  # the first candidate whose verdict accepts the receipt
+    refused: Deal | None  # the one deal to tell "no" when none accepts (None: several or none)
+    verdicts: dict[int, Verdict]
+
+    def codes(self, deal: Deal) -> tuple[str, ...]:
+        return tuple(self.verdicts[deal.id].codes)
+
+
+def match(candidates: Sequence[Deal], verdict_for: Callable[[Deal], Verdict]) -> Match:
+    verdicts = {deal.id: verdict_for(deal) for deal in candidates}
+    accepted = next((deal for deal in candidates if verdicts[deal.id].accepted), None)
+    refused = candidates[0] if accepted is None and len(candidates) == 1 else None
+    return Match(accepted=accepted, refused=refused, verdicts=verdicts)
+
+
+def summary_of(receipt: Receipt, document: ReceiptDocument, verdict: Verdict | None = None) -> dict[str, Any]:
+    """What an operator needs to see about the receipt, without names, phones or cards."""
+    return {
+        "receipt_number": receipt.receipt_number,
+        "amount": str(receipt.amount),
+        "status": receipt.status,
+        "operation_time": receipt.operation_time.isoformat(),
+        "transfer_type": receipt.transfer_type.value,
+        "sha256": receipt.sha256,
+        "source": receipt.source,
+        "filename": document.filename,
+        "source_id": document.source_id,
+        "problems": [reason.text for reason in verdict.reasons] if verdict else [],
+    }
+
+
+# --- the actor ------------------------------------------------------------------------------------
+
+
+class ReceiptDeskActor(SupervisedActor):
+    """Registered as "desk". Handles `ReceiptDocument`; tells `ReceiptChecked` to "deal:<id>"."""
+
+    def __init__(self, store: Store, directory: Directory, events: EventLog, receipts_dir: Path,
+                 clock: Callable[[], float] = time.time,
+                 context: ChildContext | pykka.ActorRef | None = None) -> None:
+        super().__init__(context)
+        self._store = store
+        self._directory = directory
+        self._events = events
+        self._receipts_dir = Path(receipts_dir)
+        self._clock = clock
+
+    def on_start(self) -> None:
+        self._receipts_dir.mkdir(parents=True, exist_ok=True)
+        self._directory.register(NAME, self.actor_ref)
+
+    def on_stop(self) -> None:
+        self._directory.unregister(NAME, self.actor_ref)
+
+    def on_failure(self, *_exc_info: Any) -> None:
+        self._directory.unregister(NAME, self.actor_ref)
+
+    def on_receive(self, message: Any) -> Any:
+        if isinstance(message, ReceiptDocument):
+            return self._check(message)
+        return super().on_receive(message)
+
+    # --- handling one file ---
+
+    def _check(self, document: ReceiptDocument) -> str:
+        receipt = self._read(document)
+        if receipt is None:
+            return UNREADABLE
+        path = self._save(document.content, receipt.sha256)
+        candidates = self._candidates(receipt, document)
+        found = match(candidates, lambda deal: verify(receipt, payout_terms(deal), self._facts(deal)))
+        if document.channel == EMAIL and not document.trusted:
+            return self._untrusted(document, receipt, found, path)
+        if found.accepted is not None:
+            return self._claim(document, receipt, found, path)
+        if found.refused is not None:
+            verdict = found.verdicts[found.refused.id]
+            return self._tell(found.refused.id, document, receipt, path, "refused", accepted=False,
+                              reasons=found.codes(found.refused), verdict=verdict)
+        self._publish("unmatched", document, receipt, path, candidates=len(candidates))
+        log.warning("desk: unmatched receipt № %s (%s RUB) from %s %s: %d candidate deals",
+                    receipt.receipt_number, receipt.amount, document.channel, document.source_id,
+                    len(candidates))
+        return "unmatched"
+
+    def _read(self, document: ReceiptDocument) -> Receipt | None:
+        try:
+            return read_receipt(document.content, file_name=document.filename)
+        except ReceiptError as error:
+            problem = str(error)
+        except Exception as error:  # a hostile file may trip the PDF/image libraries anywhere
+            problem = f"file could not be read ({type(error).__name__})"
+            log.exception("desk: unexpected failure reading %s file %s", document.channel, document.source_id)
+        RECEIPTS.labels(verdict=UNREADABLE).inc()
+        self._events.publish("receipt.unreadable", channel=document.channel, source_id=document.source_id,
+                             deal_id=document.deal_id, problem=problem)
+        log.warning("desk: unreadable %s file %r from %s: %s", document.channel, document.filename[:80],
+                    document.source_id, problem)
+        if document.deal_id is not None:
+            self._directory.tell(f"deal:{document.deal_id}", ReceiptChecked(
+                deal_id=document.deal_id, accepted=False, channel=document.channel,
+                trusted=self._trusted(document), receipt_id=None, receipt_path=None,
+                reasons=(UNREADABLE,), summary={"problem": problem, "filename": document.filename,
+                                                "source_id": document.source_id}))
+        return None
+
+    def _candidates(self, receipt: Receipt, document: ReceiptDocument) -> list[Deal]:
+        if document.deal_id is not None:  # a chat file belongs to the chat's deal
+            try:
+                return [self._store.deals.get(document.deal_id)]
+            except DealNotFound:
+                return []
+        return candidate_deals(receipt, self._deals_awaiting_receipt())
+
+    def _deals_awaiting_receipt(self) -> Iterator[Deal]:
+        offset = 0
+        while True:
+            page = self._store.deals.list_deals(AWAITING_RECEIPT, limit=DEALS_PAGE, offset=offset)
+            yield from page
+            if len(page) < DEALS_PAGE:
+                return
+            offset += DEALS_PAGE
+
+    def _facts(self, deal: Deal) -> DealFacts:
+        return DealFacts(now=datetime.fromtimestamp(self._clock(), tz=timezone.utc),
+                         requisites_sent_at=deal.requisites_sent_at,
+                         already_seen=self._used_by_another_deal(deal.id))
+
+    def _used_by_another_deal(self, deal_id: int) -> Callable[[str, str], bool]:
+        # The same receipt told twice to its own deal is a repeat, not a reuse (handlers are idempotent).
+        def seen(receipt_number: str, sha256: str) -> bool:
+            found = (self._store.receipts.find(receipt_number=receipt_number),
+                     self._store.receipts.find(sha256=sha256))
+            return any(receipt is not None and receipt.deal_id != deal_id for receipt in found)
+        return seen
+
+    def _untrusted(self, document: ReceiptDocument, receipt: Receipt, found: Match, path: Path) -> str:
+        """Never accepted, never claimed (a forger must not use up the real receipt's number)."""
+        deal = found.accepted or found.refused
+        if deal is None:
+            self._publish("untrusted", document, receipt, path)
+            log.warning("desk: receipt № %s from an untrusted e-mail %s matches no single deal",
+                        receipt.receipt_number, document.source_id)
+            return "untrusted"
+        return self._tell(deal.id, document, receipt, path, "untrusted", accepted=False,
+                          reasons=(UNTRUSTED_EMAIL, *found.codes(deal)), verdict=found.verdicts[deal.id])
+
+    def _claim(self, document: ReceiptDocument, receipt: Receipt, found: Match, path: Path) -> str:
+        deal = found.accepted
+        assert deal is not None
+        try:
+            claimed = self._store.receipts.claim_receipt(
+                receipt.receipt_number, receipt.sha256, deal.id, source=document.channel,
+                parsed=receipt_to_json(receipt), verdict="accepted")
+            receipt_id = claimed.id
+        except DuplicateReceipt as duplicate:
+            if duplicate.existing_deal_id != deal.id:  # claimed meanwhile by another deal (or another process)
+                return self._tell(deal.id, document, receipt, path, "duplicate", accepted=False,
+                                  reasons=(DUPLICATE_RECEIPT,))
+            receipt_id = self._existing_claim(receipt, deal.id)
+        return self._tell(deal.id, document, receipt, path, "accepted", accepted=True, receipt_id=receipt_id)
+
+    def _existing_claim(self, receipt: Receipt, deal_id: int) -> int | None:
+        for existing in self._store.receipts.for_deal(deal_id):
+            if existing.receipt_number == receipt.receipt_number or existing.sha256 == receipt.sha256:
+                return existing.id
+        return None
+
+    def _tell(self, deal_id: int, document: ReceiptDocument, receipt: Receipt, path: Path, verdict_label: str,
+              *, accepted: bool, reasons: tuple[str, ...] = (), receipt_id: int | None = None,
+              verdict: Verdict | None = None) -> str:
+        trusted = self._trusted(document)
+        delivered = self._directory.tell(f"deal:{deal_id}", ReceiptChecked(
+            deal_id=deal_id, accepted=accepted, channel=document.channel, trusted=trusted,
+            receipt_id=receipt_id, receipt_path=str(path), reasons=reasons,
+            summary=summary_of(receipt, document, verdict)))
+        self._publish(verdict_label, document, receipt, path, deal_id=deal_id, reasons=list(reasons),
+                      trusted=trusted, delivered=delivered)
+        log.info("desk: receipt № %s %s for deal %s (%s%s)%s", receipt.receipt_number, verdict_label, deal_id,
+                 document.channel, ", trusted" if trusted else "", f": {', '.join(reasons)}" if reasons else "")
+        return verdict_label
+
+    def _publish(self, verdict_label: str, document: ReceiptDocument, receipt: Receipt, path: Path,
+                 **data: Any) -> None:
+        RECEIPTS.labels(verdict=verdict_label).inc()
+        self._events.publish(f"receipt.{verdict_label}", channel=document.channel, source_id=document.source_id,
+                             receipt_number=receipt.receipt_number, amount=str(receipt.amount),
+                             path=str(path), **data)
+
+    @staticmethod
+    def _trusted(document: ReceiptDocument) -> bool:
+        return document.channel == EMAIL and document.trusted
+
+    def _save(self, content: bytes, sha256: str) -> Path:
+        """receipts_dir/<sha256>.<ext>; written once, atomically (the name is the content's hash)."""
+        sha256 = sha256 or sha256_of(content)
+        path = self._receipts_dir / f"{sha256}.{file_extension(content)}"
+        if not path.exists():
+            partial = path.with_name(f".{path.name}.{os.getpid()}.part")
+            partial.write_bytes(content)
+            os.replace(partial, path)
+        return path

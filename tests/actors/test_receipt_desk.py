@@ -1,0 +1,215 @@
+"""ReceiptDesk with real rendered T-Bank receipts, the real parser and verifier, and a real SQLite store:
+what each deal is told, and that a receipt serves one deal only."""
+from __future__ import annotations
+
+import os
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from pathlib import Path
+
+import gevent.queue
+import pykka
+import pytest
+
+from actors.directory import Directory
+from actors.messages import ReceiptChecked, ReceiptDocument
+from actors.receipt_desk import ReceiptDeskActor
+from itrader.events import EventLog
+from itrader.receipts.render import ReceiptSpec, render_pdf
+from itrader.store import Store, migrate, open_database
+
+BOUND = 60  # seconds: a bounded wait, far above what the check takes
+NOW = datetime(2025, 6, 2, 15, 40, tzinfo=timezone.utc)  # 18:40 Moscow
+REQUISITES_SENT_AT = NOW - timedelta(minutes=40)
+
+
+class Probe(pykka.ThreadingActor):
+    """Stands in for an actor under a directory name and keeps what it was told."""
+
+    def __init__(self, inbox: gevent.queue.Queue) -> None:
+        super().__init__()
+        self.inbox = inbox
+
+    def on_receive(self, message):
+        self.inbox.put(message)
+
+
+def start_probe(directory: Directory, name: str) -> gevent.queue.Queue:
+    inbox: gevent.queue.Queue = gevent.queue.Queue()
+    directory.register(name, Probe.start(inbox))
+    return inbox
+
+
+def phone_receipt(amount, phone: str, number: str, bank: str | None = "ПСБ", minute: int = 10) -> bytes:
+    """A T-Bank SBP receipt paid `minute` minutes after our requisites went out."""
+    when = (REQUISITES_SENT_AT + timedelta(minutes=minute)).astimezone(timezone(timedelta(hours=3)))
+    return render_pdf(ReceiptSpec(
+        "phone", Decimal(amount), "Иван Петров", when.replace(tzinfo=None), number,
+        recipient_name="Мария С.", recipient_phone=phone, recipient_bank=bank,
+        sbp_operation_id="A51481403345670B0000000011570301"))
+
+
+def email(content: bytes, trusted: bool = True, source_id: str = "<mail@tinkoff.ru>") -> ReceiptDocument:
+    return ReceiptDocument(channel="email", trusted=trusted, filename="Receipt.pdf", content=content,
+                           source_id=source_id)
+
+
+@pytest.fixture
+def store(tmp_path) -> Store:
+    db = open_database(str(tmp_path / "itrader.sqlite3"))
+    migrate(db)
+    yield Store(db)
+    db.close()
+
+
+@pytest.fixture
+def directory() -> Directory:
+    return Directory()
+
+
+@pytest.fixture
+def events() -> EventLog:
+    return EventLog()
+
+
+@pytest.fixture
+def desk(store, directory, events, tmp_path):
+    ref = ReceiptDeskActor.start(store, directory, events, tmp_path / "receipts", clock=NOW.timestamp)
+    yield ref
+    ref.stop()
+
+
+def deal_waiting(store: Store, directory: Directory, payout_id: int, amount, wallet: str,
+                 bank: str = "psbank", state: str = "REQUISITES_SENT"):
+    deal, _ = store.deals.create_deal(payout_id, Decimal(amount), state=state, method="sbp", bank=bank,
+                                      wallet=wallet, requisites_sent_at=REQUISITES_SENT_AT)
+    return deal, start_probe(directory, f"deal:{deal.id}")
+
+
+def told(inbox: gevent.queue.Queue) -> ReceiptChecked:
+    message = inbox.get(timeout=BOUND)
+    assert isinstance(message, ReceiptChecked)
+    return message
+
+
+def event_types(events: EventLog) -> list[str]:
+    return [event["type"] for event in events.since(0)]
+
+
+def test_bank_email_receipt_is_accepted_and_saved(store, directory, events, desk, tmp_path):
+    deal, inbox = deal_waiting(store, directory, 1001, 12437, "79001234567")
+    pdf = phone_receipt(12437, "79001234567", "1-24-111-222-333")
+    assert directory.tell("desk", email(pdf))
+
+    checked = told(inbox)
+    assert checked.accepted and checked.trusted and checked.channel == "email"
+    assert checked.deal_id == deal.id and checked.reasons == ()
+    saved = Path(checked.receipt_path)
+    assert saved.parent == tmp_path / "receipts" and saved.suffix == ".pdf"
+    assert saved.read_bytes() == pdf and saved.stem == checked.summary["sha256"]
+    claimed = store.receipts.find(receipt_number="1-24-111-222-333")
+    assert claimed.id == checked.receipt_id and claimed.deal_id == deal.id and claimed.source == "email"
+    assert "receipt.accepted" in event_types(events)
+
+
+def test_the_same_email_twice_is_accepted_again_for_its_own_deal(store, directory, desk):
+    deal, inbox = deal_waiting(store, directory, 1002, 12437, "79001234567")
+    pdf = phone_receipt(12437, "79001234567", "1-24-111-222-333")
+    desk.tell(email(pdf))
+    desk.tell(email(pdf))  # a mailbox restart may hand the same message over again
+    first, second = told(inbox), told(inbox)
+    assert first.accepted and second.accepted and first.receipt_id == second.receipt_id
+    assert len(store.receipts.for_deal(deal.id)) == 1
+
+
+def test_a_receipt_number_serves_one_deal_only(store, directory, desk):
+    first_deal, first_inbox = deal_waiting(store, directory, 1003, 12437, "79001234567")
+    desk.tell(email(phone_receipt(12437, "79001234567", "1-24-111-222-333")))
+    assert told(first_inbox).accepted
+    store.deals.transition(first_deal.id, "REQUISITES_SENT", "RECEIPT_OK", "receipt_ok")
+
+    # another deal, and a receipt that fits it in every way except that its number was used already
+    second_deal, second_inbox = deal_waiting(store, directory, 1004, 5000, "79005550000")
+    desk.tell(email(phone_receipt(5000, "79005550000", "1-24-111-222-333")))
+    refused = told(second_inbox)
+    assert not refused.accepted and refused.reasons == ("duplicate_receipt",)
+    assert store.receipts.for_deal(second_deal.id) == []
+    assert first_inbox.empty()
+
+
+def test_wrong_amount_is_refused_to_the_deal_of_that_recipient(store, directory, desk):
+    deal, inbox = deal_waiting(store, directory, 1005, 7100, "79161112233")
+    desk.tell(email(phone_receipt(7000, "79161112233", "1-24-444-555-666")))
+    refused = told(inbox)
+    assert not refused.accepted and refused.reasons == ("amount_mismatch",)
+    assert refused.summary["problems"] and store.receipts.for_deal(deal.id) == []
+
+
+def test_wrong_recipient_is_refused_to_the_deal_of_that_amount(store, directory, desk):
+    deal, inbox = deal_waiting(store, directory, 1006, 8100, "79161114455")
+    desk.tell(email(phone_receipt(8100, "79990000000", "1-24-777-888-999")))
+    refused = told(inbox)
+    assert not refused.accepted and refused.reasons == ("recipient_mismatch",)
+    assert store.receipts.find(receipt_number="1-24-777-888-999") is None
+
+
+def test_receipt_paid_before_the_requisites_or_to_another_bank_is_refused(store, directory, desk):
+    deal, inbox = deal_waiting(store, directory, 1007, 9000, "79001234567", bank="sberbank")
+    desk.tell(email(phone_receipt(9000, "79001234567", "1-24-101-101-101", minute=-5)))
+    refused = told(inbox)
+    assert not refused.accepted and set(refused.reasons) == {"too_early", "bank_mismatch"}
+
+
+def test_untrusted_email_is_never_accepted_and_does_not_use_up_the_receipt(store, directory, events, desk):
+    deal, inbox = deal_waiting(store, directory, 1008, 12437, "79001234567")
+    pdf = phone_receipt(12437, "79001234567", "1-24-111-222-333")
+    desk.tell(email(pdf, trusted=False, source_id="<forged@tinkoff.ru>"))
+    refused = told(inbox)
+    assert not refused.accepted and not refused.trusted and refused.reasons == ("untrusted_email",)
+    assert store.receipts.find(receipt_number="1-24-111-222-333") is None
+    assert "receipt.untrusted" in event_types(events)
+
+    desk.tell(email(pdf))  # the bank's own, DKIM-verified mail with the same receipt still counts
+    assert told(inbox).accepted
+
+
+def test_chat_receipt_is_checked_but_never_trusted(store, directory, desk):
+    deal, inbox = deal_waiting(store, directory, 1009, 15000, "79161112233", state="PAID", bank="tinkoff")
+    pdf = phone_receipt(15000, "79161112233", "1-24-202-202-202", bank=None)  # T-Bank to T-Bank: no bank row
+    desk.tell(ReceiptDocument(channel="chat", trusted=True, filename="photo.pdf", content=pdf,
+                              source_id="chat-msg-1", deal_id=deal.id))
+    checked = told(inbox)
+    assert checked.accepted and checked.channel == "chat"
+    assert not checked.trusted  # only an operator can accept a chat receipt
+    assert store.receipts.find(receipt_number="1-24-202-202-202").source == "chat"
+
+
+def test_receipt_fitting_no_single_deal_is_reported_unmatched(store, directory, events, desk):
+    _, first = deal_waiting(store, directory, 1010, 3000, "79000000001")
+    _, second = deal_waiting(store, directory, 1011, 3000, "79000000002")
+    desk.tell(email(phone_receipt(3000, "79000000003", "1-24-303-303-303")))
+    deal, inbox = deal_waiting(store, directory, 1012, 4000, "79000000004")
+    desk.tell(email(phone_receipt(4000, "79000000004", "1-24-404-404-404")))
+    assert told(inbox).accepted  # processed after the unmatched one
+    assert first.empty() and second.empty()
+    assert "receipt.unmatched" in event_types(events)
+
+
+@pytest.mark.parametrize("content", [
+    os.urandom(50_000),
+    b"%PDF-1.7\n" + os.urandom(5_000),
+    b"\x89PNG\r\n\x1a\n" + os.urandom(2_000),
+    b"%PDF-1.4\n" + b"0" * (11 * 1024 * 1024),
+], ids=["random", "broken-pdf", "broken-png", "huge"])
+def test_hostile_file_never_crashes_the_desk(store, directory, events, desk, content):
+    deal, inbox = deal_waiting(store, directory, 1013, 12437, "79001234567")
+    desk.tell(email(content))
+    desk.tell(ReceiptDocument(channel="chat", trusted=False, filename="../../etc/passwd", content=content,
+                              source_id="chat-msg-2", deal_id=deal.id))
+    refused = told(inbox)
+    assert not refused.accepted and refused.reasons == ("unreadable",) and refused.receipt_path is None
+
+    desk.tell(email(phone_receipt(12437, "79001234567", "1-24-111-222-333")))
+    assert told(inbox).accepted  # the same desk is still alive and answering
+    assert desk.is_alive()
+    assert event_types(events).count("receipt.unreadable") == 2
