@@ -112,9 +112,8 @@ class Mailbox:
         uidlist = self.maildir / "dovecot-uidlist"
         uidlist.write_text(f"3 V{new_uidvalidity} N1\n")
         os.chown(uidlist, *self.owner)
-        for sub in ("cur",):
-            for message in (self.maildir / sub).iterdir():  # back to new/: undelivered as far as Dovecot knows
-                os.rename(message, self.maildir / "new" / message.name.split(":", 1)[0])
+        for message in (self.maildir / "cur").iterdir():  # back to new/: unseen as far as Dovecot knows
+            os.rename(message, self.maildir / "new" / message.name.split(":", 1)[0])
 
 
 class DovecotServer:
