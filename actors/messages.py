@@ -319,9 +319,23 @@ class Classified:
 @dataclass(frozen=True)
 class OperatorConfirm:
     deal_id: int
+    step: str | None = None  # the step the operator saw; a confirm never lands on a later step
 
 
 @dataclass(frozen=True)
 class OperatorReject:
     deal_id: int
     reason: str = "rejected by operator"
+
+
+# --- rebalancing -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AdWithdrawn:
+    """Allocator → Deal: the account hosting your un-taken ad is down; cancel or forget
+    the ad and ask for a new allocation. `ad_id` is None when the ad was still being placed."""
+
+    deal_id: int
+    account: str
+    ad_id: str | None
