@@ -1,0 +1,382 @@
+"""One actor per Gate account (DESIGN §3): session, balance target, payout
+poll, take, approve, and a zero balance at shutdown.
+
+The actor owns its account's `GateClient` (its own cookie session), so the
+shutdown zeroing uses that account's session (order-flow §9, §11.9). It only
+wires: a client call, a pure decision below, a reply message.
+
+* Poll: every `poll_interval` one list call for status-4 payouts (more pages
+  only when the panel says there are more). A payout with no deal in the
+  store is offered to "deals" once per actor lifetime. Status-4 payouts hide
+  their amount (`[]`), so the min/max amount filter can only apply here when
+  an amount happens to be visible; otherwise it applies after the take, in
+  the deal (deal.py sends an out-of-range amount to MANUAL_REVIEW).
+* Take: `/show`, then a re-read for the revealed amount. A repeated take is
+  safe: the client turns "already in work, and ours" into success.
+* Approve: never repeated here. After an unclear failure (5xx, timeout,
+  unreadable answer) the payout is read back: 6/7 = approved, 5 = not.
+"""
+from __future__ import annotations
+
+import copy
+import logging
+import mimetypes
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, TypeVar
+
+import gevent
+
+from actors.base import SupervisedActor, describe_failure, tell_quietly
+from actors.directory import Directory
+from actors.messages import (
+    ApprovePayout, ApproveResult, PayoutOffer, PayoutRead, PayoutTaken, ReadPayout, TakeFailed, TakePayout, Tick,
+)
+from itrader.config import GateConfig
+from itrader.events import EventLog
+from itrader.gate import (
+    Blocked, EndpointGone, GateClient, GateError, IncorrectStatus, LoginFailed, NotFound, PermanentError, Payout,
+    ProtocolError, RateLimited, SessionExpired, TemporaryError,
+)
+from itrader.metrics import EXTERNAL_CALLS
+
+log = logging.getLogger("itrader.actors.gate")
+
+PLATFORM = "gate"
+DEALS = "deals"
+STATUS_OFFERED = 4
+STATUS_TAKEN = 5
+APPROVED_STATUSES = (6, 7)
+MAX_PAGES_PER_POLL = 20  # a bound on one tick's work; the rest is seen on the next tick
+
+POLL, BALANCE, SESSION = "poll", "balance", "session"
+
+T = TypeVar("T")
+
+
+# --- pure decisions --------------------------------------------------------------
+
+
+def payout_method(payout: Payout) -> str:
+    """"sbp" or "card" (gate-api §7: method id 5 = SBP, 4 = P2P card); "" when unknown.
+
+    Without a known method id, the label and then the wallet's shape decide
+    (SBP: an 11-digit phone starting with 7; card: 16 digits).
+    """
+    if payout.method:
+        return payout.method
+    label = payout.method_label.lower()
+    if "сбп" in label or "sbp" in label:
+        return "sbp"
+    if "card" in label or "карт" in label:
+        return "card"
+    digits = "".join(c for c in payout.wallet if c.isdigit())
+    if len(digits) == 16:
+        return "card"
+    if len(digits) == 11 and digits.startswith("7"):
+        return "sbp"
+    return ""
+
+
+def offer_skip_reason(payout: Payout, settings: GateConfig) -> str | None:
+    """Why a listed payout is not offered to the deals; None = offer it."""
+    if payout.status != STATUS_OFFERED:
+        return f"status {payout.status}"
+    if not payout_method(payout):
+        return "unknown payment method"
+    amount = payout.amount.rub  # normally hidden in status 4; filtered after the take then
+    if amount is not None and not settings.min_order_amount <= amount <= settings.max_order_amount:
+        return f"amount {amount} outside [{settings.min_order_amount}, {settings.max_order_amount}]"
+    return None
+
+
+def error_kind(exc: GateError) -> str:
+    """A bounded label for EXTERNAL_CALLS{outcome} and for replies."""
+    for cls, kind in (
+        (RateLimited, "rate_limited"), (TemporaryError, "temporary"), (SessionExpired, "session_expired"),
+        (Blocked, "blocked"), (EndpointGone, "gone"), (LoginFailed, "login_failed"),
+        (IncorrectStatus, "incorrect_status"), (NotFound, "not_found"), (ProtocolError, "protocol"),
+        (PermanentError, "rejected"),
+    ):
+        if isinstance(exc, cls):
+            return kind
+    return "error"
+
+
+def take_failure_is_permanent(exc: GateError) -> bool:
+    """The panel said no (taken by someone else, not found, refused). An unreadable
+    answer is not final: a repeated take reconciles through the client."""
+    return isinstance(exc, PermanentError) and not isinstance(exc, ProtocolError)
+
+
+def approve_outcome_unclear(exc: GateError) -> bool:
+    """The panel may have approved before the answer got lost (5xx, timeout, garbage);
+    a 429 is refused before any work, so it is clear."""
+    if isinstance(exc, RateLimited):
+        return False
+    return isinstance(exc, (TemporaryError, ProtocolError))
+
+
+@dataclass(frozen=True)
+class ApproveVerdict:
+    ok: bool
+    permanent: bool
+    reason: str | None
+
+
+def approve_verdict(status: int | None) -> ApproveVerdict:
+    """What a read-back status says about an approve whose answer we did not get."""
+    if status in APPROVED_STATUSES:
+        return ApproveVerdict(True, False, None)
+    if status == STATUS_TAKEN:
+        return ApproveVerdict(False, False, "approve did not go through (payout still in status 5)")
+    if status is None:
+        return ApproveVerdict(False, False, "approve outcome unknown: the payout could not be read back")
+    return ApproveVerdict(False, True, f"payout is in status {status}, cannot be approved")
+
+
+def approve_failure(exc: GateError) -> ApproveVerdict:
+    """A clear approve failure: only the panel's own refusal is permanent."""
+    permanent = isinstance(exc, PermanentError) and not isinstance(exc, ProtocolError)
+    return ApproveVerdict(False, permanent, describe_failure(exc))
+
+
+def plain_raw(payout: Payout) -> dict:
+    """The payout JSON as a dict of its own (Decimals kept), safe to hand to another actor."""
+    return copy.deepcopy(dict(payout.raw))
+
+
+# --- the actor -------------------------------------------------------------------
+
+
+class GateAccountActor(SupervisedActor):
+    """Registered as "gate:<name>". Handles Tick, TakePayout, ApprovePayout, ReadPayout."""
+
+    def __init__(
+        self,
+        name: str,
+        client: GateClient,
+        store: Any,
+        directory: Directory,
+        events: EventLog,
+        settings: GateConfig,
+        context: Any = None,
+    ) -> None:
+        super().__init__(context)
+        self.name = name
+        self.client = client
+        self.store = store
+        self.directory = directory
+        self.events = events
+        self.settings = settings
+        self.directory_name = f"gate:{name}"
+        self._timers: dict[str, gevent.Greenlet] = {}
+        self._seen: set[int] = set()  # payout ids offered (or known to need no offer) in this lifetime
+
+    # --- life cycle
+
+    def on_start(self) -> None:
+        self.directory.register(self.directory_name, self.actor_ref)
+        self._schedule(SESSION, self._next_delay(SESSION, self._login()))
+        self._schedule(BALANCE, self._next_delay(BALANCE, self._set_balance(self.settings.target_balance)))
+        self._schedule(POLL, 0)
+
+    def on_stop(self) -> None:
+        self._cancel_timers()
+        self.directory.unregister(self.directory_name, self.actor_ref)
+        # Graceful shutdown: Gate must stop offering payouts to this account (order-flow §9).
+        if self._set_balance(0):
+            log.info("gate %s: working balance set to 0 at shutdown", self.name)
+        else:
+            log.error("gate %s: could not set the working balance to 0 at shutdown; set it by hand", self.name)
+
+    def on_failure(self, *_exc_info: Any) -> None:
+        self._cancel_timers()
+        self.directory.unregister(self.directory_name, self.actor_ref)
+
+    def on_receive(self, message: Any) -> Any:
+        if isinstance(message, Tick):
+            return self._on_tick(message.name)
+        if isinstance(message, TakePayout):
+            return self._take(message)
+        if isinstance(message, ApprovePayout):
+            return self._approve(message)
+        if isinstance(message, ReadPayout):
+            return self._read(message)
+        return super().on_receive(message)
+
+    # --- timers
+
+    def _on_tick(self, name: str) -> None:
+        if name == POLL:
+            self._poll()
+            self._schedule(POLL, self.settings.poll_interval)
+        elif name == BALANCE:
+            self._schedule(BALANCE, self._next_delay(BALANCE, self._set_balance(self.settings.target_balance)))
+        elif name == SESSION:
+            self._schedule(SESSION, self._next_delay(SESSION, self._login()))
+
+    def _next_delay(self, name: str, succeeded: bool) -> float:
+        interval = {BALANCE: self.settings.balance_check_interval,
+                    SESSION: self.settings.session_refresh_interval}[name]
+        # A failed step is tried again soon rather than after hours.
+        return interval if succeeded else min(interval, self.settings.poll_interval)
+
+    def _schedule(self, name: str, delay: float) -> None:
+        # One pending timer per name: a duplicated Tick must not start a second loop.
+        pending = self._timers.pop(name, None)
+        if pending is not None:
+            pending.kill(block=False)
+        self._timers[name] = gevent.spawn_later(max(0.0, delay), tell_quietly, self.actor_ref, Tick(name))
+
+    def _cancel_timers(self) -> None:
+        for timer in self._timers.values():
+            timer.kill(block=False)
+        self._timers.clear()
+
+    # --- external calls
+
+    def _call(self, call: Callable[..., T], *args: Any) -> T:
+        try:
+            result = call(*args)
+        except GateError as exc:
+            EXTERNAL_CALLS.labels(platform=PLATFORM, outcome=error_kind(exc)).inc()
+            raise
+        EXTERNAL_CALLS.labels(platform=PLATFORM, outcome="ok").inc()
+        return result
+
+    def _login(self) -> bool:
+        try:
+            self._call(self.client.login)
+        except GateError as exc:
+            log.warning("gate %s: login failed: %s", self.name, exc)
+            return False
+        return True
+
+    def _set_balance(self, amount: Any) -> bool:
+        try:
+            self._call(self.client.set_balance, amount)
+        except GateError as exc:
+            log.warning("gate %s: setting the working balance to %s failed: %s", self.name, amount, exc)
+            self.events.publish("gate_balance", account=self.name, amount=str(amount), ok=False,
+                                reason=describe_failure(exc))
+            return False
+        self.events.publish("gate_balance", account=self.name, amount=str(amount), ok=True)
+        return True
+
+    # --- poll
+
+    def _poll(self) -> None:
+        page = 1
+        while page <= MAX_PAGES_PER_POLL:
+            try:
+                result = self._call(self.client.list_payouts, STATUS_OFFERED, page)
+            except GateError as exc:
+                log.warning("gate %s: payout poll failed: %s", self.name, exc)
+                return
+            for payout in result.payouts:
+                self._consider(payout)
+            if not result.has_next or not result.payouts:
+                return
+            page += 1
+
+    def _consider(self, payout: Payout) -> None:
+        if payout.id in self._seen:
+            return
+        if self.store.deals.by_payout(payout.id) is not None:
+            self._seen.add(payout.id)
+            return
+        reason = offer_skip_reason(payout, self.settings)
+        if reason is not None:
+            self._seen.add(payout.id)
+            log.info("gate %s: payout %s not offered: %s", self.name, payout.id, reason)
+            return
+        offer = PayoutOffer(gate_account=self.name, payout_id=payout.id, method=payout_method(payout),
+                            bank=payout.bank.name if payout.bank else None, wallet=payout.wallet or None,
+                            created_at=payout.created_at)
+        if self.directory.tell(DEALS, offer):  # "deals" down: offered again on the next tick
+            self._seen.add(payout.id)
+
+    # --- take
+
+    def _take(self, msg: TakePayout) -> None:
+        try:
+            shown = self._call(self.client.show, msg.payout_id)
+        except GateError as exc:
+            self._take_failed(msg, describe_failure(exc), take_failure_is_permanent(exc))
+            return
+        try:  # re-read: the list is the panel's canonical view of the taken payout
+            payout = self._call(self.client.get_payout, msg.payout_id)
+        except GateError as exc:
+            log.warning("gate %s: re-read of taken payout %s failed (%s); using /show's answer",
+                        self.name, msg.payout_id, exc)
+            payout = shown
+        amount = payout.amount.rub
+        if amount is None:
+            # Taken, amount unknown: a repeated take reconciles and reads again.
+            self._take_failed(msg, "payout taken but its amount is still hidden", permanent=False)
+            return
+        taken = PayoutTaken(
+            deal_id=msg.deal_id, payout_id=msg.payout_id, amount=amount, wallet=payout.wallet,
+            bank=(payout.bank.name or None) if payout.bank else None,
+            bank_label=(payout.bank.label or None) if payout.bank else None,
+            method=payout_method(payout), created_at=payout.created_at, raw=plain_raw(payout),
+        )
+        log.info("gate %s: took payout %s for deal %s (%s RUB)", self.name, msg.payout_id, msg.deal_id, amount)
+        self.events.publish("gate_take", account=self.name, deal_id=msg.deal_id, payout_id=msg.payout_id,
+                            ok=True, amount=str(amount))
+        tell_quietly(msg.reply_to, taken)
+
+    def _take_failed(self, msg: TakePayout, reason: str, permanent: bool) -> None:
+        log.warning("gate %s: take of payout %s failed (%s): %s", self.name, msg.payout_id,
+                    "permanent" if permanent else "temporary", reason)
+        self.events.publish("gate_take", account=self.name, deal_id=msg.deal_id, payout_id=msg.payout_id,
+                            ok=False, permanent=permanent, reason=reason)
+        tell_quietly(msg.reply_to, TakeFailed(msg.deal_id, msg.payout_id, reason, permanent))
+
+    # --- approve
+
+    def _approve(self, msg: ApprovePayout) -> None:
+        verdict = self._approve_once(msg)
+        log.log(logging.INFO if verdict.ok else logging.WARNING, "gate %s: approve of payout %s for deal %s: %s",
+                self.name, msg.payout_id, msg.deal_id, "ok" if verdict.ok else verdict.reason)
+        self.events.publish("gate_approve", account=self.name, deal_id=msg.deal_id, payout_id=msg.payout_id,
+                            ok=verdict.ok, permanent=verdict.permanent, reason=verdict.reason)
+        tell_quietly(msg.reply_to, ApproveResult(msg.deal_id, msg.payout_id, verdict.ok, verdict.permanent,
+                                                 verdict.reason))
+
+    def _approve_once(self, msg: ApprovePayout) -> ApproveVerdict:
+        try:
+            content = Path(msg.receipt_path).read_bytes()
+        except OSError as exc:
+            return ApproveVerdict(False, True, f"receipt file unreadable: {type(exc).__name__}")
+        content_type = mimetypes.guess_type(msg.filename)[0] or "application/pdf"
+        try:
+            self._call(self.client.approve, msg.payout_id, msg.filename, content, content_type)
+        except GateError as exc:
+            # IncorrectStatus may mean an earlier approve (this message told twice) already went through.
+            if approve_outcome_unclear(exc) or isinstance(exc, IncorrectStatus):
+                log.warning("gate %s: approve of payout %s answered %s; reading it back",
+                            self.name, msg.payout_id, exc)
+                return approve_verdict(self._status_of(msg.payout_id))
+            return approve_failure(exc)
+        return ApproveVerdict(True, False, None)
+
+    def _status_of(self, payout_id: int) -> int | None:
+        try:
+            return self._call(self.client.get_payout, payout_id).status
+        except GateError as exc:
+            log.warning("gate %s: read-back of payout %s failed: %s", self.name, payout_id, exc)
+            return None
+
+    # --- reconciliation read
+
+    def _read(self, msg: ReadPayout) -> None:
+        try:
+            payout = self._call(self.client.get_payout, msg.payout_id)
+        except GateError as exc:
+            # status None = not readable now; raw names why (not_found: not visible to this account).
+            raw = {"error": error_kind(exc), "reason": describe_failure(exc)}
+            tell_quietly(msg.reply_to, PayoutRead(msg.deal_id, msg.payout_id, None, raw))
+            return
+        tell_quietly(msg.reply_to, PayoutRead(msg.deal_id, msg.payout_id, payout.status, plain_raw(payout)))
