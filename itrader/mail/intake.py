@@ -230,14 +230,35 @@ class MailIntake:
             if _announces_mail(pending):
                 return True
             client.idle()
+            responses: list = []
             try:
-                responses = client.idle_check(timeout=wait)
+                if not _unread_input(client):
+                    responses = client.idle_check(timeout=wait)
             finally:
-                client.idle_done()
+                # DONE also collects what the server said meanwhile (EXISTS racing with our wake-up)
+                _done_text, trailing = client.idle_done()
+            responses = [*responses, *trailing]
         except (OSError, IMAP4.error, IMAPClientError) as error:
             self.close()
             raise MailError(f"{self!r}: IDLE failed: {_text(error)}") from None
         return _announces_mail(responses)
+
+
+def _unread_input(client: IMAPClient) -> bool:
+    """Has the server already sent something we have not read?
+
+    imapclient waits for IDLE responses by polling the socket, but imaplib reads through a buffered
+    file: an `* N EXISTS` that came in the same packet as IDLE's `+ idling` sits in that buffer and the
+    socket stays quiet, so the poll would sleep through it. Peek the buffer without blocking."""
+    sock = client.socket()
+    previous = sock.gettimeout()
+    sock.settimeout(0)
+    try:
+        return bool(client._imap.file.peek(1))
+    except OSError:  # nothing buffered and nothing on the socket
+        return False
+    finally:
+        sock.settimeout(previous)
 
 
 def _announces_mail(responses) -> bool:
