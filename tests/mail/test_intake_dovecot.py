@@ -42,6 +42,19 @@ def test_mail_arriving_between_fetch_and_wait_is_not_missed(intake: MailIntake, 
     assert [m.message_id for m in intake.fetch_new(first.cursor).messages] == [sent.message_id]
 
 
+def test_mail_racing_with_idle_start_still_wakes_it(intake: MailIntake, mailer: Mailer):
+    """Mail landing while IDLE starts: its EXISTS can come in the same packet as `+ idling`."""
+    cursor = intake.fetch_new(Cursor()).cursor
+    for _ in range(10):
+        waiter = gevent.spawn(intake.wait_for_mail)
+        gevent.sleep(0)
+        sent = mailer.send_receipt(CLIENT_ADDRESS, PDF)
+        assert waiter.get(timeout=BOUND) is True
+        result = intake.fetch_new(cursor)
+        assert [m.message_id for m in result.messages] == [sent.message_id]
+        cursor = result.cursor
+
+
 def test_forged_receipts_fail_verification(intake: MailIntake, mailer: Mailer, imap_mailbox):
     mailer.send_receipt(CLIENT_ADDRESS, PDF, dkim="tampered")
     mailer.send_receipt(CLIENT_ADDRESS, PDF, dkim="absent")
