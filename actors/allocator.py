@@ -1,0 +1,267 @@
+"""Allocator: which Bybit account hosts the next ad, at which price (DESIGN §3, order-flow.md §4–§5).
+
+It keeps the latest AccountHealth of every account and answers Allocate with
+AccountAssigned (account, SBP/Tinkoff method, price, quantity — itrader.allocation
+and itrader.pricing decide) or NoAccountFree (the deal retries later).
+
+Reservations: an assignment counts as an un-taken ad of its account from the
+moment it is made, so simultaneous Allocates spread over the accounts instead of
+all picking the emptiest one. It is bound to its real ad when the account's
+health first lists a new un-taken ad with the same method — exact, because two
+un-taken ads of one account never share a method (allocation rule), so an account
+has at most one unbound reservation per method. An unbound reservation expires
+after RESERVATION_TTL (the ad failed or was never asked for); a deal that asks
+again replaces its earlier reservation.
+
+Rebalancing: on AccountDown, or when an account has reported itself unhealthy
+(or not reported at all) for longer than UNHEALTHY_GRACE / STALE_AFTER, every
+deal whose ad on it is not taken yet (no order) — or is still being placed — is
+told AdWithdrawn; the Deal cancels or forgets that ad and asks for a new
+allocation. Deals whose ad has an order stay: their order is live on that account.
+Only ads this allocator assigned can be attributed to a deal: ads placed before
+an Allocator restart are counted as load but not withdrawn.
+
+Pricing: fixed mode only (pricing.quote_from_config). Market mode needs a market
+page, which the allocator does not fetch; such requests get NoAccountFree with
+the pricing error as the reason.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Callable, Iterable
+
+import gevent
+
+from actors.base import ChildContext, SupervisedActor, tell_quietly
+from actors.directory import Directory
+from actors.messages import (
+    AccountAssigned, AccountDown, AccountHealth, AdWithdrawn, Allocate, NoAccountFree, Tick,
+)
+from itrader import allocation, pricing
+from itrader.config import BybitConfig, PricingConfig
+from itrader.events import EventLog
+
+log = logging.getLogger(__name__)
+
+CHECK_TICK = Tick("allocator:check")
+
+
+@dataclass
+class Assignment:
+    deal_id: int
+    account: str
+    method: str
+    since: float
+    ad_id: str | None = None  # None until the account's health shows the ad
+    taken: bool = False  # an order is open on the ad: the deal stays on this account
+
+
+# ------------------------------------------------------------------ pure helpers
+
+
+def account_loads(names: Iterable[str], health: dict[str, AccountHealth], usable: Callable[[str], bool],
+                  assignments: Iterable[Assignment], default_max_ads: int) -> list[allocation.AccountLoad]:
+    """The allocation view of each account: its reported ads plus its unbound reservations."""
+    pending: dict[str, list[Assignment]] = {}
+    for assignment in assignments:
+        if assignment.ad_id is None:
+            pending.setdefault(assignment.account, []).append(assignment)
+    loads = []
+    for name in names:
+        report = health.get(name)
+        reserved = pending.get(name, [])
+        ads = tuple(allocation.LiveAd(ad_id, method, taken) for ad_id, method, taken in (report.ads if report else ()))
+        ads += tuple(allocation.LiveAd(f"reserved:{a.deal_id}", a.method) for a in reserved)
+        loads.append(allocation.AccountLoad(
+            name=name, healthy=report is not None and report.healthy and usable(name), ads=ads,
+            open_deals=(report.open_deals if report else 0) + len(reserved),
+            max_ads=report.max_ads if report else default_max_ads))
+    return loads
+
+
+def bind_new_ads(account: str, ads: Iterable[tuple[str, str, bool]], known_ads: set[str],
+                 assignments: Iterable[Assignment]) -> None:
+    """Bind each never-seen un-taken ad to the oldest unbound reservation of its method on this account;
+    refresh `taken` of bound ads and unbind nothing (a vanished ad is handled by the caller)."""
+    listed = {ad_id: (method, taken) for ad_id, method, taken in ads}
+    mine = [a for a in assignments if a.account == account]
+    for assignment in mine:
+        if assignment.ad_id in listed:
+            assignment.taken = listed[assignment.ad_id][1]
+    for ad_id, (method, taken) in listed.items():
+        if ad_id in known_ads or taken:
+            continue
+        waiting = sorted((a for a in mine if a.ad_id is None and a.method == method), key=lambda a: a.since)
+        if waiting:
+            waiting[0].ad_id = ad_id
+
+
+def withdrawals(account: str, assignments: Iterable[Assignment]) -> list[Assignment]:
+    """The deals that must leave a down account: every ad of it not taken by an order."""
+    return [a for a in assignments if a.account == account and not a.taken]
+
+
+# ------------------------------------------------------------------ actor
+
+
+class AllocatorActor(SupervisedActor):
+    NAME = "allocator"
+    RESERVATION_TTL = 120.0  # an unbound reservation is dropped after this
+    UNHEALTHY_GRACE = 60.0  # an account unhealthy this long is rebalanced (restarts are quicker)
+    STALE_AFTER = 120.0  # no health for this long: the account is treated as down
+    CHECK_INTERVAL = 5.0
+
+    def __init__(self, directory: Directory, events: EventLog, bybit_settings: BybitConfig,
+                 pricing_settings: PricingConfig, accounts: list[str], context: ChildContext | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__(context)
+        self.directory = directory
+        self.events = events
+        self.bybit_settings = bybit_settings
+        self.pricing_settings = pricing_settings
+        self.accounts = list(accounts)
+        self._clock = clock
+        self._health: dict[str, AccountHealth] = {}
+        self._reported_at: dict[str, float] = {}
+        self._unhealthy_since: dict[str, float] = {}
+        self._down: set[str] = set()
+        self._known_ads: dict[str, set[str]] = {}
+        self._assignments: dict[int, Assignment] = {}
+        self._timer: gevent.Greenlet | None = None
+
+    def __repr__(self) -> str:
+        return f"AllocatorActor(accounts={self.accounts!r})"
+
+    # ------------------------------------------------------------ lifecycle
+
+    def on_start(self) -> None:
+        self.directory.register(self.NAME, self.actor_ref)
+        self._schedule()
+
+    def on_stop(self) -> None:
+        self._shutdown()
+
+    def on_failure(self, exception_type, exception_value, traceback) -> None:
+        self._shutdown()
+
+    def _shutdown(self) -> None:
+        if self._timer is not None:
+            self._timer.kill(block=False)
+            self._timer = None
+        self.directory.unregister(self.NAME, self.actor_ref)
+
+    def _schedule(self) -> None:
+        self._timer = gevent.spawn_later(self.CHECK_INTERVAL, tell_quietly, self.actor_ref, CHECK_TICK)
+
+    def on_receive(self, message: Any) -> Any:
+        if isinstance(message, Allocate):
+            return self._on_allocate(message)
+        if isinstance(message, AccountHealth):
+            return self._on_health(message)
+        if isinstance(message, AccountDown):
+            return self._on_down(message)
+        if isinstance(message, Tick):
+            return self._on_tick()
+        return super().on_receive(message)
+
+    def status(self) -> dict[str, Any]:
+        """For tests and the status page (asked, with a timeout)."""
+        def view(name: str) -> dict[str, Any]:
+            report = self._health.get(name)
+            mine = [a for a in self._assignments.values() if a.account == name]
+            return {"healthy": self._usable(name) and report is not None and report.healthy,
+                    "assigned": sorted(a.deal_id for a in mine),
+                    "waiting": sorted(a.deal_id for a in mine if not a.taken)}
+
+        return {"accounts": {name: view(name) for name in self._names()}}
+
+    # ------------------------------------------------------------ state
+
+    def _names(self) -> list[str]:
+        return self.accounts + sorted(set(self._health) - set(self.accounts))
+
+    def _usable(self, name: str) -> bool:
+        reported = self._reported_at.get(name)
+        return name not in self._down and reported is not None and self._clock() - reported <= self.STALE_AFTER
+
+    def _expire_reservations(self) -> None:
+        now = self._clock()
+        for deal_id, assignment in list(self._assignments.items()):
+            if assignment.ad_id is None and now - assignment.since > self.RESERVATION_TTL:
+                del self._assignments[deal_id]
+
+    # ------------------------------------------------------------ handlers
+
+    def _on_allocate(self, message: Allocate) -> None:
+        self._expire_reservations()
+        self._assignments.pop(message.deal_id, None)  # a deal asking again gives up its earlier slot
+
+        def refuse(reason: str) -> None:
+            self.events.publish("no_account_free", deal_id=message.deal_id, reason=reason)
+            tell_quietly(message.reply_to, NoAccountFree(message.deal_id, reason))
+
+        try:
+            terms = pricing.quote_from_config(message.amount, self.pricing_settings)
+        except pricing.PricingError as exc:
+            refuse(f"pricing: {exc}")
+            return
+        loads = account_loads(self._names(), self._health, self._usable, self._assignments.values(),
+                              self.bybit_settings.max_ads_per_account)
+        choice = allocation.choose(loads)
+        if choice is None:
+            refuse("no healthy Bybit account has a free ad slot")
+            return
+        self._assignments[message.deal_id] = Assignment(message.deal_id, choice.account, choice.method,
+                                                        since=self._clock())
+        self.events.publish("account_assigned", deal_id=message.deal_id, account=choice.account,
+                            method=choice.method, price=str(terms.price), quantity=str(terms.quantity))
+        tell_quietly(message.reply_to, AccountAssigned(message.deal_id, choice.account, choice.method,
+                                                       Decimal(terms.price), Decimal(terms.quantity)))
+
+    def _on_health(self, message: AccountHealth) -> None:
+        name = message.account
+        now = self._clock()
+        self._health[name] = message
+        self._reported_at[name] = now
+        if message.healthy:
+            self._unhealthy_since.pop(name, None)
+            self._down.discard(name)
+        else:
+            self._unhealthy_since.setdefault(name, now)
+        known = self._known_ads.setdefault(name, set())
+        bind_new_ads(name, message.ads, known, self._assignments.values())
+        listed = {ad_id for ad_id, _, _ in message.ads}
+        for deal_id, assignment in list(self._assignments.items()):
+            if assignment.account == name and assignment.ad_id is not None and assignment.ad_id not in listed:
+                del self._assignments[deal_id]  # the ad is gone (cancelled or closed): the slot is free
+        self._known_ads[name] = listed
+
+    def _on_down(self, message: AccountDown) -> None:
+        log.warning("allocator: account %s is down; moving its un-taken ads", message.account)
+        self._down.add(message.account)
+        self._rebalance(message.account, "account down")
+
+    def _on_tick(self) -> None:
+        self._expire_reservations()
+        now = self._clock()
+        for name in self._names():
+            since = self._unhealthy_since.get(name)
+            reported = self._reported_at.get(name)
+            if since is not None and now - since > self.UNHEALTHY_GRACE:
+                self._rebalance(name, "unhealthy")
+            elif reported is not None and now - reported > self.STALE_AFTER:
+                self._rebalance(name, "silent")
+        self._schedule()
+
+    def _rebalance(self, account: str, why: str) -> None:
+        moving = withdrawals(account, list(self._assignments.values()))
+        for assignment in moving:
+            del self._assignments[assignment.deal_id]
+            self.directory.tell(f"deal:{assignment.deal_id}",
+                                AdWithdrawn(assignment.deal_id, account, assignment.ad_id))
+        if moving:
+            self.events.publish("ads_withdrawn", account=account, reason=why,
+                                deals=[a.deal_id for a in moving])

@@ -1,0 +1,341 @@
+"""BybitAccountActor against the real Bybit sandbox on loopback.
+
+Probes registered as "deal:<id>" and "allocator" collect what the actor tells;
+a simulated buyer acts through the sandbox's buyer-side methods. Tests wait for
+outcomes with a deadline and never assert on timings.
+"""
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Callable, Iterator
+
+import gevent
+import pykka
+import pytest
+
+from actors.bybit_account import AD_REMARK, BybitAccountActor
+from actors.directory import Directory
+from actors.messages import (
+    AccountHealth, AdCreated, AdFailed, BuyerMessages, CancelAd, CreateAd, OrderOpened, OrderRead, OrderStatus,
+    ReadOrder, ReleaseOrder, ReleaseResult, SendChat, Tick, Unwatch, Watch,
+)
+from itrader.config import BybitConfig
+from itrader.events import EventLog
+from itrader.sandbox.faults import FaultPlan
+from itrader.store import Store, migrate, open_database
+from tests.bybit.conftest import SELLER_UID, BybitWorld, bybit_world
+
+BUYER_UID = "2900000"
+AMOUNT = Decimal("5000")
+PRICE = Decimal("78.00")
+QUANTITY = Decimal("69.11")  # 5000 / 78 + 5, rounded up
+PENDING_PATH = "/v5/p2p/order/pending/simplifyList"
+INFO_PATH = "/v5/p2p/order/info"
+CHAT_PATH = "/v5/p2p/order/message/listpage"
+
+
+# ------------------------------------------------------------------ helpers shared with test_allocator
+
+
+class Probe(pykka.ThreadingActor):
+    """Collects every message told to it."""
+
+    def __init__(self, inbox: list[Any]) -> None:
+        super().__init__()
+        self.inbox = inbox
+
+    def on_receive(self, message: Any) -> None:
+        self.inbox.append(message)
+
+
+@dataclass
+class Probed:
+    ref: pykka.ActorRef
+    inbox: list[Any]
+
+    def of(self, kind: type, **fields: Any) -> list[Any]:
+        return [m for m in self.inbox if isinstance(m, kind)
+                and all(getattr(m, name) == value for name, value in fields.items())]
+
+    def wait(self, kind: type, timeout: float = 15.0, **fields: Any) -> Any:
+        found = wait_for(lambda: self.of(kind, **fields), timeout, f"{kind.__name__} {fields or ''}")
+        return found[0]
+
+
+def probe(directory: Directory | None = None, name: str | None = None) -> Probed:
+    inbox: list[Any] = []
+    ref = Probe.start(inbox)
+    if directory is not None and name is not None:
+        directory.register(name, ref)
+    return Probed(ref, inbox)
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 15.0, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = predicate()
+        if result:
+            return result
+        gevent.sleep(0.01)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+# ------------------------------------------------------------------ fixtures
+
+
+@dataclass
+class Rig:
+    world: BybitWorld
+    directory: Directory
+    events: EventLog
+    store: Store
+    allocator: Probed
+    deals: dict[int, Probed]
+    actor: pykka.ActorRef | None = None
+
+    @property
+    def sandbox(self):
+        return self.world.sandbox
+
+    def start(self, name: str = "acc1", poll_interval: float = 0.2, **client_options: Any) -> pykka.ActorRef:
+        settings = BybitConfig(base_url=self.world.base_url, poll_interval=poll_interval)
+        client = self.world.client(account=name, **client_options)
+        self.actor = BybitAccountActor.start(name, client, self.store, self.directory, self.events, settings)
+        wait_for(lambda: any(isinstance(m, AccountHealth) and m.healthy for m in self.allocator.inbox),
+                 what="the account's first healthy report")
+        return self.actor
+
+    def deal(self, deal_id: int) -> Probed:
+        if deal_id not in self.deals:
+            self.store.deals.create_deal(f"payout-{deal_id}", AMOUNT)
+            self.deals[deal_id] = probe(self.directory, f"deal:{deal_id}")
+        return self.deals[deal_id]
+
+    def create_ad(self, deal_id: int, method: str = "sbp", amount: Decimal = AMOUNT) -> str:
+        deal = self.deal(deal_id)
+        quantity = (amount / PRICE + 5).quantize(Decimal("0.01"), rounding="ROUND_CEILING")
+        self.actor.tell(CreateAd(deal_id, amount, PRICE, quantity, method, deal.ref))
+        return deal.wait(AdCreated).ad_id
+
+    def open_order(self, deal_id: int) -> tuple[Probed, str, str]:
+        """Start the account, post the deal's ad and have a buyer open an order on it."""
+        if self.actor is None:
+            self.start()
+        ad_id = self.create_ad(deal_id)
+        deal = self.deal(deal_id)
+        order_id = self.sandbox.place_order(ad_id, BUYER_UID, AMOUNT)
+        deal.wait(OrderOpened)
+        return deal, ad_id, order_id
+
+    def calls(self, path: str) -> int:
+        return sum(1 for _, _, p in self.sandbox.request_log(SELLER_UID) if p == path)
+
+    def sync(self) -> dict:
+        """Ask the actor (tests may ask): every message told before has been handled."""
+        return self.actor.proxy().stats().get(timeout=10)
+
+
+@pytest.fixture
+def rig(tmp_path) -> Iterator[Rig]:
+    db = open_database(tmp_path / "itrader.sqlite3")
+    migrate(db)
+    directory = Directory()
+    with bybit_world() as world:
+        rig = Rig(world, directory, EventLog(), Store(db), probe(directory, "allocator"), {})
+        yield rig
+        pykka.ActorRegistry.stop_all(block=True, timeout=5)
+        assert world.sandbox.rate_rejections(SELLER_UID) == 0, "the account exceeded Bybit's per-UID rate"
+    db.close()
+
+
+@contextmanager
+def faults(world: BybitWorld, **plan: float) -> Iterator[None]:
+    world.faults.set("bybit", FaultPlan(**plan))
+    try:
+        yield
+    finally:
+        world.faults.reset()
+
+
+# ------------------------------------------------------------------ tests
+
+
+def test_create_ad_puts_a_fixed_price_sell_ad_online(rig: Rig) -> None:
+    rig.start()
+    ad_id = rig.create_ad(1, method="tinkoff")
+
+    online = rig.sandbox.ads(SELLER_UID, online_only=True)
+    assert [ad["item_id"] for ad in online] == [ad_id]
+    ad = online[0]
+    assert ad["min_amount"] == ad["max_amount"] == AMOUNT
+    assert ad["price"] == PRICE and ad["quantity"] == QUANTITY
+    assert ad["payment_types"] == [75] and ad["payment_period"] == 15
+    assert ad["remark"] == AD_REMARK and "Т-Банк" in ad["remark"]
+    health = wait_for(lambda: [m for m in rig.allocator.inbox if isinstance(m, AccountHealth) and m.ads])
+    assert health[-1].ads == ((ad_id, "tinkoff", False),)
+
+
+def test_a_repeated_create_ad_does_not_post_a_second_ad(rig: Rig) -> None:
+    rig.start()
+    first = rig.create_ad(1)
+    deal = rig.deal(1)
+    rig.actor.tell(CreateAd(1, AMOUNT, PRICE, QUANTITY, "sbp", deal.ref))
+    wait_for(lambda: len(deal.of(AdCreated)) == 2)
+    assert {m.ad_id for m in deal.of(AdCreated)} == {first}
+    assert len(rig.sandbox.ads(SELLER_UID, online_only=True)) == 1
+
+
+def test_an_ad_bybit_refuses_is_reported_as_a_permanent_failure(rig: Rig) -> None:
+    rig.start()
+    deal = rig.deal(1)
+    rig.actor.tell(CreateAd(1, AMOUNT, Decimal("500.00"), QUANTITY, "sbp", deal.ref))  # far outside the band
+    failed = deal.wait(AdFailed)
+    assert failed.permanent and failed.account == "acc1"
+    assert rig.sandbox.ads(SELLER_UID) == []
+
+
+def test_a_deal_from_order_to_release(rig: Rig) -> None:
+    rig.start()
+    ad_id = rig.create_ad(1)
+    deal = rig.deal(1)
+
+    order_id = rig.sandbox.place_order(ad_id, BUYER_UID, AMOUNT)
+    opened = deal.wait(OrderOpened)
+    assert (opened.deal_id, opened.order_id, opened.amount, opened.status) == (1, order_id, AMOUNT, 10)
+
+    ours = "Здравствуйте! Оплата будет с Т-Банка? Напишите да или нет."
+    rig.actor.tell(SendChat(1, order_id, ours))
+    wait_for(lambda: any(m["message"] == ours for m in rig.sandbox.messages(order_id)), what="our chat message")
+    rig.sandbox.buyer_send_text(order_id, "да")
+    said = deal.wait(BuyerMessages)
+    assert (said.order_id, said.texts, said.files) == (order_id, ("да",), ())
+
+    rig.sandbox.mark_paid(order_id)
+    assert deal.wait(OrderStatus, status=20).order_id == order_id
+
+    rig.actor.tell(ReleaseOrder(1, order_id, deal.ref))
+    assert deal.wait(ReleaseResult).ok
+    assert len(rig.world.ledger.entries("bybit_release")) == 1
+
+    rig.actor.tell(ReleaseOrder(1, order_id, deal.ref))
+    wait_for(lambda: len(deal.of(ReleaseResult)) == 2)
+    assert all(result.ok for result in deal.of(ReleaseResult))
+    assert len(rig.world.ledger.entries("bybit_release")) == 1
+    assert rig.world.ledger.entries("bybit_release_rejected") == []
+
+    rig.sync()
+    texts = [text for batch in deal.of(BuyerMessages) for text in batch.texts]
+    assert texts == ["да"], "only the buyer's words, once; never our own message or a system notice"
+
+
+def test_release_before_the_buyer_paid_is_refused_without_calling_finish(rig: Rig) -> None:
+    deal, ad_id, order_id = rig.open_order(1)
+
+    rig.actor.tell(ReleaseOrder(1, order_id, deal.ref))
+    result = deal.wait(ReleaseResult)
+    assert not result.ok and not result.permanent and "status 10" in result.reason
+    assert rig.calls("/v5/p2p/order/finish") == 0
+    assert rig.world.ledger.entries("bybit_release") == []
+
+
+def test_a_chat_file_arrives_with_its_content(rig: Rig) -> None:
+    deal, ad_id, order_id = rig.open_order(1)
+
+    pdf = b"%PDF-1.4\n% a receipt the buyer posted\n"
+    rig.sandbox.buyer_send_file(order_id, "receipt.pdf", pdf, "application/pdf")
+    batch = deal.wait(BuyerMessages)
+    assert batch.texts == () and batch.files == (("receipt.pdf", pdf),)
+
+
+def test_an_order_that_leaves_the_pending_list_is_read_once_for_its_end(rig: Rig) -> None:
+    deal, ad_id, order_id = rig.open_order(1)
+    info_before = rig.calls(INFO_PATH)
+
+    rig.sandbox.buyer_cancel(order_id)
+    assert deal.wait(OrderStatus, status=40).order_id == order_id
+    polls = rig.sync()["polls"]
+    wait_for(lambda: rig.sync()["polls"] >= polls + 3, what="three more polls")
+    assert rig.calls(INFO_PATH) == info_before + 1
+
+
+def test_several_watched_deals_cost_one_order_list_call_per_tick(rig: Rig) -> None:
+    rig.start(poll_interval=3600)  # no timer ticks: the test drives every tick
+    ads = {deal_id: rig.create_ad(deal_id, amount=AMOUNT + deal_id) for deal_id in (1, 2, 3)}
+    orders = {deal_id: rig.sandbox.place_order(ad_id, BUYER_UID, AMOUNT + deal_id) for deal_id, ad_id in ads.items()}
+    rig.sync()
+    pending, info = rig.calls(PENDING_PATH), rig.calls(INFO_PATH)
+
+    for _ in range(5):
+        rig.actor.tell(Tick("by hand"))
+    rig.sync()
+    assert rig.calls(PENDING_PATH) == pending + 5
+    assert rig.calls(INFO_PATH) == info + 3, "each new order is mapped to its ad once, not on every tick"
+    for deal_id, order_id in orders.items():
+        assert rig.deal(deal_id).of(OrderOpened, order_id=order_id)
+
+    chats = rig.calls(CHAT_PATH)
+    rig.sandbox.buyer_send_text(orders[1], "да")
+    rig.sandbox.buyer_send_text(orders[3], "нет")
+    rig.actor.tell(Tick("by hand"))
+    rig.sync()
+    assert rig.calls(PENDING_PATH) == pending + 6
+    assert rig.calls(CHAT_PATH) == chats + 2, "only the chats with news are read"
+    assert rig.deal(1).of(BuyerMessages)[-1].texts == ("да",)
+    assert rig.deal(3).of(BuyerMessages)[-1].texts == ("нет",)
+    assert not rig.deal(2).of(BuyerMessages)
+
+
+def test_a_chat_message_that_failed_is_sent_on_a_later_tick_exactly_once(rig: Rig) -> None:
+    rig.start(max_retries=0)
+    deal, ad_id, order_id = rig.open_order(1)
+
+    text = "Реквизиты для оплаты: Банк: Т-Банк"
+    with faults(rig.world, error_5xx=1.0):
+        rig.actor.tell(SendChat(1, order_id, text))
+        assert rig.sync()["outbox"] == 1
+    wait_for(lambda: any(m["message"] == text for m in rig.sandbox.messages(order_id)), what="the retried message")
+    wait_for(lambda: rig.sync()["outbox"] == 0)
+    assert sum(1 for m in rig.sandbox.messages(order_id) if m["message"] == text) == 1
+
+
+def test_cancel_ad_takes_it_offline_and_frees_the_slot(rig: Rig) -> None:
+    rig.start()
+    ad_id = rig.create_ad(1)
+    rig.actor.tell(CancelAd(1, ad_id))
+    rig.sync()
+    assert rig.sandbox.ads(SELLER_UID, online_only=True) == []
+    last = [m for m in rig.allocator.inbox if isinstance(m, AccountHealth)][-1]
+    assert last.ads == ()
+
+
+def test_read_order_finds_the_order_of_an_ad(rig: Rig) -> None:
+    rig.start()
+    ad_id = rig.create_ad(1)
+    deal = rig.deal(1)
+    order_id = rig.sandbox.place_order(ad_id, BUYER_UID, AMOUNT)
+    rig.sandbox.mark_paid(order_id)
+
+    rig.actor.tell(ReadOrder(1, ad_id, None, deal.ref))
+    read = deal.wait(OrderRead)
+    assert (read.ad_id, read.ad_online, read.order_id, read.order_status) == (ad_id, True, order_id, 20)
+
+
+def test_a_restarted_account_resumes_a_watched_order_without_repeating_the_chat(rig: Rig) -> None:
+    first = rig.start()
+    deal, ad_id, order_id = rig.open_order(1)
+    rig.sandbox.buyer_send_text(order_id, "да")
+    deal.wait(BuyerMessages)
+    first.stop()
+
+    rig.allocator.inbox.clear()
+    rig.start()
+    rig.actor.tell(Watch(1, ad_id, order_id, deal.ref))  # what the Deal's timer re-sends
+    rig.sandbox.buyer_send_text(order_id, "чек отправил")
+    wait_for(lambda: len(deal.of(BuyerMessages)) == 2)
+    assert deal.of(BuyerMessages)[1].texts == ("чек отправил",)
+    assert deal.wait(OrderStatus, status=10).order_id == order_id  # first sight after the restart
+    rig.actor.tell(Unwatch(1))
+    assert rig.sync()["watches"] == 0
