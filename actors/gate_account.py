@@ -27,7 +27,7 @@ from typing import Any, Callable, TypeVar
 
 import gevent
 
-from actors.base import SupervisedActor, describe_failure, tell_quietly
+from actors.base import SupervisedActor, tell_quietly
 from actors.directory import Directory
 from actors.messages import (
     ApprovePayout, ApproveResult, PayoutOffer, PayoutRead, PayoutTaken, ReadPayout, TakeFailed, TakePayout, Tick,
@@ -47,9 +47,10 @@ DEALS = "deals"
 STATUS_OFFERED = 4
 STATUS_TAKEN = 5
 APPROVED_STATUSES = (6, 7)
+REASON_LIMIT = 300
 MAX_PAGES_PER_POLL = 20  # a bound on one tick's work; the rest is seen on the next tick
 
-POLL, BALANCE, SESSION = "poll", "balance", "session"
+START, POLL, BALANCE, SESSION = "start", "poll", "balance", "session"
 
 T = TypeVar("T")
 
@@ -103,6 +104,13 @@ def error_kind(exc: GateError) -> str:
     return "error"
 
 
+def failure_reason(exc: GateError) -> str:
+    """The client's own message (method, path, status, the panel's text; secrets already
+    redacted by the client), kept whole: actors.base.describe_failure would hide the path."""
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}"[:REASON_LIMIT]
+
+
 def take_failure_is_permanent(exc: GateError) -> bool:
     """The panel said no (taken by someone else, not found, refused). An unreadable
     answer is not final: a repeated take reconciles through the client."""
@@ -138,7 +146,7 @@ def approve_verdict(status: int | None) -> ApproveVerdict:
 def approve_failure(exc: GateError) -> ApproveVerdict:
     """A clear approve failure: only the panel's own refusal is permanent."""
     permanent = isinstance(exc, PermanentError) and not isinstance(exc, ProtocolError)
-    return ApproveVerdict(False, permanent, describe_failure(exc))
+    return ApproveVerdict(False, permanent, failure_reason(exc))
 
 
 def plain_raw(payout: Payout) -> dict:
@@ -177,9 +185,9 @@ class GateAccountActor(SupervisedActor):
 
     def on_start(self) -> None:
         self.directory.register(self.directory_name, self.actor_ref)
-        self._schedule(SESSION, self._next_delay(SESSION, self._login()))
-        self._schedule(BALANCE, self._next_delay(BALANCE, self._set_balance(self.settings.target_balance)))
-        self._schedule(POLL, 0)
+        # Login and balance run in the first tick, not here: the supervisor's start ping
+        # (5 s by default) must not wait for a slow panel (30 s timeout, retried).
+        self._schedule(START, 0)
 
     def on_stop(self) -> None:
         self._cancel_timers()
@@ -208,7 +216,11 @@ class GateAccountActor(SupervisedActor):
     # --- timers
 
     def _on_tick(self, name: str) -> None:
-        if name == POLL:
+        if name == START:
+            self._schedule(SESSION, self._next_delay(SESSION, self._login()))
+            self._schedule(BALANCE, self._next_delay(BALANCE, self._set_balance(self.settings.target_balance)))
+            self._schedule(POLL, 0)
+        elif name == POLL:
             self._poll()
             self._schedule(POLL, self.settings.poll_interval)
         elif name == BALANCE:
@@ -259,7 +271,7 @@ class GateAccountActor(SupervisedActor):
         except GateError as exc:
             log.warning("gate %s: setting the working balance to %s failed: %s", self.name, amount, exc)
             self.events.publish("gate_balance", account=self.name, amount=str(amount), ok=False,
-                                reason=describe_failure(exc))
+                                reason=failure_reason(exc))
             return False
         self.events.publish("gate_balance", account=self.name, amount=str(amount), ok=True)
         return True
@@ -303,7 +315,7 @@ class GateAccountActor(SupervisedActor):
         try:
             shown = self._call(self.client.show, msg.payout_id)
         except GateError as exc:
-            self._take_failed(msg, describe_failure(exc), take_failure_is_permanent(exc))
+            self._take_failed(msg, failure_reason(exc), take_failure_is_permanent(exc))
             return
         try:  # re-read: the list is the panel's canonical view of the taken payout
             payout = self._call(self.client.get_payout, msg.payout_id)
@@ -376,7 +388,7 @@ class GateAccountActor(SupervisedActor):
             payout = self._call(self.client.get_payout, msg.payout_id)
         except GateError as exc:
             # status None = not readable now; raw names why (not_found: not visible to this account).
-            raw = {"error": error_kind(exc), "reason": describe_failure(exc)}
+            raw = {"error": error_kind(exc), "reason": failure_reason(exc)}
             tell_quietly(msg.reply_to, PayoutRead(msg.deal_id, msg.payout_id, None, raw))
             return
         tell_quietly(msg.reply_to, PayoutRead(msg.deal_id, msg.payout_id, payout.status, plain_raw(payout)))

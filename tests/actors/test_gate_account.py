@@ -157,6 +157,9 @@ class Rig:
         ref = GateAccountActor.start(name, self.client(login, password), self.store, self.directory, self.events,
                                      GateConfig(**options))
         self.refs.append(ref)
+        # The first tick logs in and sets the working balance; takes need that balance.
+        wait_for(lambda: any(e["account"] == login and Decimal(e["balance"]) == TARGET
+                             for e in self.world.ledger.entries("gate_balance")), what="the balance at target")
         return ref
 
     def reply(self, kind: type, **match: Any) -> Any:
@@ -258,7 +261,7 @@ def test_take_of_a_payout_someone_else_took_fails_permanently(rig, world):
     failed = rig.reply(TakeFailed, payout_id=pid)
 
     assert failed.deal_id == 7 and failed.permanent
-    assert "IncorrectStatus" in failed.reason
+    assert failed.reason.startswith("IncorrectStatus: POST ") and "/show" in failed.reason
     assert [e["account"] for e in world.ledger.entries("gate_take")] == [OTHER]
 
 
