@@ -26,8 +26,9 @@ from pathlib import Path
 from typing import Any, Callable, TypeVar
 
 import gevent
+import pykka
 
-from actors.base import SupervisedActor, tell_quietly
+from actors.base import ChildContext, SupervisedActor, tell_quietly
 from actors.directory import Directory
 from actors.messages import (
     ApprovePayout, ApproveResult, PayoutOffer, PayoutRead, PayoutTaken, ReadPayout, TakeFailed, TakePayout, Tick,
@@ -39,6 +40,7 @@ from itrader.gate import (
     ProtocolError, RateLimited, SessionExpired, TemporaryError,
 )
 from itrader.metrics import EXTERNAL_CALLS
+from itrader.store import Store
 
 log = logging.getLogger("itrader.actors.gate")
 
@@ -164,11 +166,11 @@ class GateAccountActor(SupervisedActor):
         self,
         name: str,
         client: GateClient,
-        store: Any,
+        store: Store,
         directory: Directory,
         events: EventLog,
         settings: GateConfig,
-        context: Any = None,
+        context: ChildContext | pykka.ActorRef | None = None,
     ) -> None:
         super().__init__(context)
         self.name = name
