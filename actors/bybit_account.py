@@ -54,7 +54,7 @@ log = logging.getLogger(__name__)
 
 SBP, TINKOFF = "sbp", "tinkoff"
 PAYMENT_TYPES = {SBP: 382, TINKOFF: 75}  # Bybit paymentType ids (bybit-p2p-api.md §5)
-ORDER_PAID, ORDER_CANCELLED, ORDER_FINISHED = 20, 40, 50
+ORDER_UNPAID, ORDER_PAID, ORDER_CANCELLED, ORDER_FINISHED = 10, 20, 40, 50
 FINAL_ORDER_STATUSES = frozenset({ORDER_CANCELLED, ORDER_FINISHED, 80})
 AD_ONLINE = 10
 
@@ -329,8 +329,8 @@ class BybitAccountActor(SupervisedActor):
         self._payment_ids = payment_ids_by_method(methods)
         for ad in ads:
             if ad.status == AD_ONLINE and ad.id not in self._ads:
-                self._ads[ad.id] = LiveAd(ad.id, method_of(ad.payment_types),
-                                          spent=ad.taken or ad.executed_quantity > 0)
+                self._ads[ad.id] = LiveAd(ad.id, method_of(ad.payment_types), spent=ad.executed_quantity > 0,
+                                          order_status=ORDER_UNPAID if ad.taken else None)  # frozen: an order is open
         self._booted, self._boot_error = True, None
         self.events.publish("bybit_account_ready", account=self.name, ads=len(self._ads),
                             methods=sorted(self._payment_ids))

@@ -332,6 +332,8 @@ def test_a_restarted_account_resumes_a_watched_order_without_repeating_the_chat(
 
     rig.allocator.inbox.clear()
     rig.start()
+    first_report = next(m for m in rig.allocator.inbox if isinstance(m, AccountHealth) and m.healthy)
+    assert first_report.ads == ((ad_id, "sbp", True),), "its ads are listed again on start, this one taken"
     rig.actor.tell(Watch(1, ad_id, order_id, deal.ref))  # what the Deal's timer re-sends
     rig.sandbox.buyer_send_text(order_id, "чек отправил")
     wait_for(lambda: len(deal.of(BuyerMessages)) == 2)
