@@ -34,9 +34,13 @@ class System:
     """What the actors share: config, database, events, and the root's ref."""
 
     def __init__(self, config: Config, db, events: EventLog) -> None:
+        from actors.directory import Directory
+
         self.config = config
         self.db = db
         self.events = events
+        self.directory = Directory()
+        self.data_dir = Path(config.daemon.data_dir)
         self.root = None  # set once the root supervisor has started
         self.world = None  # the in-process sandbox, in the sandbox profile
         self.started_at = time.time()
@@ -46,6 +50,25 @@ class System:
     @property
     def profile(self) -> str:
         return "sandbox" if self.config.is_sandbox else "production"
+
+    def confirm_deal(self, deal_id: int) -> dict:
+        """An operator's confirm of the step a deal waits for (manual mode, chat receipts)."""
+        import pykka
+
+        from actors.messages import OperatorConfirm
+        from itrader.web import Conflict
+
+        ref = self.directory.get(f"deal:{deal_id}")
+        if ref is None:
+            raise Conflict(f"deal {deal_id} is not live")
+        try:
+            step = ref.proxy().awaiting_step().get(timeout=2)
+        except (pykka.ActorDeadError, pykka.Timeout):
+            raise Conflict(f"deal {deal_id} did not answer; try again") from None
+        if not step:
+            raise Conflict(f"deal {deal_id} is not waiting for a confirmation")
+        ref.tell(OperatorConfirm(deal_id, step))
+        return {"deal_id": deal_id, "confirmed": step, "message": f"confirmed {step} for deal {deal_id}"}
 
 
 def run_daemon(config: Config) -> int:
