@@ -61,7 +61,8 @@ class World:
     def __init__(self, *, seed: int | None = None, maildir: str | Path | None = None, speed: float = 1.0,
                  clock: Callable[[], float] = time.time, default_accounts: bool = True,
                  poll_interval: float = 0.2, llm_latency: float = 0.0,
-                 gate_options: dict | None = None, bybit_options: dict | None = None) -> None:
+                 gate_options: dict | None = None, bybit_options: dict | None = None,
+                 mail_deliver: Callable[[bytes], object] | None = None) -> None:
         self.seed = seed
         self.speed = speed
         self.clock = clock
@@ -73,7 +74,8 @@ class World:
         self.faults = Faults(seed)
         self.gate = GateSandbox(self.ledger, self.faults, clock, **(gate_options or {}))
         self.bybit = BybitSandbox(self.ledger, self.faults, clock, **(bybit_options or {}))
-        self.mailer = Mailer(self.maildir / "Maildir", clock=clock)
+        # `mail_deliver` hands the bank's mail to another server's mailbox (tests use Dovecot).
+        self.mailer = Mailer(self.maildir / "Maildir", clock=clock, deliver=mail_deliver)
         self.bank = _make_bank(self.ledger, self.faults, clock, self.mailer, seed or 1)
         self.llm = LLMSandbox(self.ledger, self.faults, clock, latency=llm_latency)
         self.receipts = ReceiptBook()
