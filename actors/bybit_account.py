@@ -13,10 +13,11 @@ What it learns is routed to the Deal watching the ad or order:
   messages (not ours, not system notices) go out as BuyerMessages, chat files
   downloaded into BuyerMessages.files.
 
-Watches live in memory only. A Deal sends Watch when it starts and re-sends it
-on its own timer; a restarted BybitAccount therefore learns its watches back
-within one Deal timer period, and meanwhile it already knows its ads (listed on
-start) and the orders it maps, so routing resumes without extra calls. What a
+Watches live in memory. A Deal sends Watch when it (re)starts and after CreateAd
+the ad is watched for it. A restarted BybitAccount recovers its watches on start
+from the store: every live deal whose ad_id (deal row) is one of the ads it
+lists on Bybit is watched again, with the deal's order_id, and its news goes to
+"deal:<id>"; no Deal cooperation is needed. What a
 Deal has already been told of the chat survives a restart in the deal's journal
 (a "bybit_chat_seen" note), so buyer messages are not delivered twice.
 
@@ -207,7 +208,7 @@ class BybitAccountActor(SupervisedActor):
         self._balance_short_until = 0.0
         self._auth_failed = False
         self._timer: gevent.Greenlet | None = None
-        self._timer_idle = False
+        self._timer_due = 0.0
         self.poll_count = 0
         self._handlers: dict[type, Callable[[Any], None]] = {
             Tick: self._on_tick, CreateAd: self._on_create_ad, CancelAd: self._on_cancel_ad, Watch: self._on_watch,
@@ -298,16 +299,17 @@ class BybitAccountActor(SupervisedActor):
     def _schedule(self) -> None:
         """One timer at a time: the poll interval while there is work, a slow heartbeat otherwise."""
         if not self._booted:
-            delay, idle = BOOT_RETRY_SECONDS, False
+            delay = BOOT_RETRY_SECONDS
         elif self._has_work():
-            delay, idle = self.settings.poll_interval, False
+            delay = self.settings.poll_interval
         else:
-            delay, idle = max(self.settings.poll_interval, IDLE_HEARTBEAT_SECONDS), True
+            delay = max(self.settings.poll_interval, IDLE_HEARTBEAT_SECONDS)
+        due = time.monotonic() + delay
         if self._timer is not None and not self._timer.ready():
-            if not (self._timer_idle and not idle):
+            if self._timer_due <= due:
                 return
-            self._timer.kill(block=False)  # work arrived: do not wait out the idle heartbeat
-        self._timer_idle = idle
+            self._timer.kill(block=False)  # work arrived: do not wait out a heartbeat or a boot retry
+        self._timer_due = due
         self._timer = gevent.spawn_later(delay, tell_quietly, self.actor_ref, POLL_TICK)
 
     # ------------------------------------------------------------ boot
@@ -331,10 +333,25 @@ class BybitAccountActor(SupervisedActor):
             if ad.status == AD_ONLINE and ad.id not in self._ads:
                 self._ads[ad.id] = LiveAd(ad.id, method_of(ad.payment_types), spent=ad.executed_quantity > 0,
                                           order_status=ORDER_UNPAID if ad.taken else None)  # frozen: an order is open
+        self._recover_watches({ad.id for ad in ads})
         self._booted, self._boot_error = True, None
         self.events.publish("bybit_account_ready", account=self.name, ads=len(self._ads),
                             methods=sorted(self._payment_ids))
         return True
+
+    def _recover_watches(self, my_ad_ids: set[str]) -> None:
+        """After a restart: the live deals whose ad is one of ours are watched again at once (their
+        news goes to "deal:<id>"); a Deal's own Watch later only refreshes its reply ref."""
+        if self.store is None:
+            return
+        try:
+            deals = self.store.deals.non_terminal_deals()
+        except Exception as exc:  # the Deals re-send Watch when they start; polling does not need this
+            log.warning("bybit %s: live deals not read: %s", self.name, describe_failure(exc))
+            return
+        for deal in deals:
+            if deal.ad_id and deal.ad_id in my_ad_ids and deal.id not in self._watches:
+                self._on_watch(Watch(deal.id, deal.ad_id, deal.order_id, None))
 
     def _list_my_ads(self) -> list:
         ads = []

@@ -328,16 +328,20 @@ def test_a_restarted_account_resumes_a_watched_order_without_repeating_the_chat(
     deal, ad_id, order_id = rig.open_order(1)
     rig.sandbox.buyer_send_text(order_id, "да")
     deal.wait(BuyerMessages)
+    rig.store.deals.update_fields(1, {"ad_id": ad_id, "order_id": order_id})  # as the Deal actor persists them
     first.stop()
 
     rig.allocator.inbox.clear()
     rig.start()
     first_report = next(m for m in rig.allocator.inbox if isinstance(m, AccountHealth) and m.healthy)
     assert first_report.ads == ((ad_id, "sbp", True),), "its ads are listed again on start, this one taken"
-    rig.actor.tell(Watch(1, ad_id, order_id, deal.ref))  # what the Deal's timer re-sends
-    rig.sandbox.buyer_send_text(order_id, "чек отправил")
+    rig.sandbox.buyer_send_text(order_id, "чек отправил")  # no Watch needed: recovered from the deal row
     wait_for(lambda: len(deal.of(BuyerMessages)) == 2)
     assert deal.of(BuyerMessages)[1].texts == ("чек отправил",)
     assert deal.wait(OrderStatus, status=10).order_id == order_id  # first sight after the restart
+    rig.actor.tell(Watch(1, ad_id, order_id, deal.ref))  # what the Deal sends when it restarts: no repeats
+    rig.sandbox.mark_paid(order_id)
+    deal.wait(OrderStatus, status=20)
+    assert len(deal.of(OrderStatus, status=10)) == 1 and len(deal.of(BuyerMessages)) == 2
     rig.actor.tell(Unwatch(1))
     assert rig.sync()["watches"] == 0
