@@ -1,0 +1,149 @@
+"""Mailbox: one IMAP mailbox read for the bank's receipt e-mails (DESIGN §3, §5 invariant 3).
+
+The actor owns a `MailWatcher` greenlet (IDLE, or polling when the server has none; a dead
+connection is reconnected with backoff inside that greenlet, so it never becomes a crash loop).
+Each new message comes back to the actor as a told `IncomingReceipt`, and the actor
+
+* hands every PDF attachment to "desk" as a `ReceiptDocument(channel="email")`, trusted only when
+  the sender is the bank's AND its DKIM signature verified;
+* then records the message in `store.emails` — once, even when it carried nothing useful — so a
+  restart does not hand it over again. If the desk is down, the message is retried later instead.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable
+
+import gevent
+import pykka
+
+from actors.base import ChildContext, SupervisedActor, tell_quietly
+from actors.directory import Directory
+from actors.messages import ReceiptDocument
+from itrader.config import EmailConfig
+from itrader.events import EventLog
+from itrader.mail import BANK_SENDERS, IncomingReceipt, MailIntake, MailWatcher, intake_from_config
+from itrader.store import Store
+
+log = logging.getLogger(__name__)
+
+DESK = "desk"
+DESK_RETRY_SECONDS = 5.0
+
+IntakeFactory = Callable[[EmailConfig], MailIntake]
+
+
+def directory_name(name: str) -> str:
+    return f"mailbox:{name}"
+
+
+def is_trusted(mail: IncomingReceipt, bank_senders: frozenset[str] = BANK_SENDERS) -> bool:
+    """A trusted channel: the bank's sender AND a verified DKIM signature of its domain."""
+    return mail.dkim_ok and mail.sender in bank_senders
+
+
+def receipt_documents(mail: IncomingReceipt, trusted: bool) -> list[ReceiptDocument]:
+    note = "" if trusted else f"untrusted e-mail: {mail.dkim_reason}"
+    return [ReceiptDocument(channel="email", trusted=trusted, filename=filename, content=content,
+                            source_id=mail.message_id, note=note)
+            for filename, content in mail.attachments]
+
+
+def outcome_of(mail: IncomingReceipt, trusted: bool) -> str:
+    """What became of the message, as recorded in store.emails."""
+    if not mail.attachments:
+        return "no receipt: " + "; ".join(mail.problems or (mail.dkim_reason or "no PDF attachment",))
+    files = f"{len(mail.attachments)} file(s) to the desk"
+    return f"{files}, trusted" if trusted else f"{files}, untrusted ({mail.dkim_reason})"
+
+
+class MailboxActor(SupervisedActor):
+    """Registered as "mailbox:<name>". Tells `ReceiptDocument`s to "desk"."""
+
+    def __init__(self, name: str, intake_factory: IntakeFactory, store: Store, directory: Directory,
+                 events: EventLog, settings: EmailConfig, context: ChildContext | pykka.ActorRef | None = None,
+                 *, bank_senders: frozenset[str] = BANK_SENDERS, max_backoff: float = 60.0) -> None:
+        super().__init__(context)
+        self.name = name
+        self._intake_factory = intake_factory or intake_from_config
+        self._store = store
+        self._directory = directory
+        self._events = events
+        self._settings = settings
+        self._bank_senders = bank_senders
+        self._max_backoff = max_backoff
+        # UIDs belong to one folder of one account, whatever this actor is called
+        self._mailbox_key = f"{settings.address}/{settings.folder}"
+        self._handled: set[str] = set()  # Message-IDs done in this life: the intake skips downloading them
+        self._watcher: MailWatcher | None = None
+        self._retries: set[gevent.Greenlet] = set()
+
+    def on_start(self) -> None:
+        self._directory.register(directory_name(self.name), self.actor_ref)
+        intake = self._intake_factory(self._settings)
+        self._watcher = MailWatcher(intake, on_message=self._hand_over, already_processed=self._handled.__contains__,
+                                    max_backoff=self._max_backoff).start()
+
+    def on_stop(self) -> None:
+        self._shut_down()
+
+    def on_failure(self, *_exc_info: Any) -> None:
+        self._shut_down()
+
+    def _shut_down(self) -> None:
+        self._directory.unregister(directory_name(self.name), self.actor_ref)
+        for timer in self._retries:
+            timer.kill(block=False)
+        self._retries.clear()
+        if self._watcher is not None:
+            # Killed mid-IDLE, the session's state is unknown and a polite LOGOUT can wait out the
+            # whole network timeout: let that happen beside the actor, not in its stop.
+            gevent.spawn(self._watcher.stop)
+            self._watcher = None
+
+    def status(self) -> dict[str, Any]:
+        """For the web and tests (asked through a proxy, with a timeout)."""
+        watcher = self._watcher
+        return {
+            "mailbox": self.name,
+            "connected": bool(watcher and watcher.intake.connected),
+            "passes": watcher.passes if watcher else 0,
+            "last_error": watcher.last_error if watcher else "",
+            "uidvalidity": watcher.cursor.uidvalidity if watcher else None,
+            "last_uid": watcher.cursor.last_uid if watcher else 0,
+        }
+
+    def _hand_over(self, mail: IncomingReceipt) -> None:
+        # Runs in the watcher's greenlet: the actor's own mailbox does the work, one message at a time.
+        tell_quietly(self.actor_ref, mail)
+
+    def on_receive(self, message: Any) -> Any:
+        if isinstance(message, IncomingReceipt):
+            return self._handle(message)
+        return super().on_receive(message)
+
+    def _handle(self, mail: IncomingReceipt) -> str | None:
+        emails = self._store.emails
+        if emails.is_email_processed(self._mailbox_key, mail.uidvalidity, mail.uid):
+            self._handled.add(mail.message_id)
+            return None
+        trusted = is_trusted(mail, self._bank_senders)
+        documents = receipt_documents(mail, trusted)
+        if not all(self._directory.tell(DESK, document) for document in documents):
+            self._retry_later(mail)  # the desk is restarting; it handles a repeated file idempotently
+            return None
+        outcome = outcome_of(mail, trusted)
+        emails.mark_email_processed(self._mailbox_key, mail.uidvalidity, mail.uid,
+                                    message_id=mail.message_id, outcome=outcome)
+        self._handled.add(mail.message_id)
+        self._events.publish("mail.received", mailbox=self.name, message_id=mail.message_id, trusted=trusted,
+                             receipts=len(documents), outcome=outcome)
+        log.info("mailbox %s: message uid %s: %s", self.name, mail.uid, outcome)
+        return outcome
+
+    def _retry_later(self, mail: IncomingReceipt) -> None:
+        log.warning("mailbox %s: desk unavailable; message uid %s again in %.0fs",
+                    self.name, mail.uid, DESK_RETRY_SECONDS)
+        timer = gevent.spawn_later(DESK_RETRY_SECONDS, tell_quietly, self.actor_ref, mail)
+        self._retries.add(timer)
+        timer.link(self._retries.discard)
