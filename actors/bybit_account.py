@@ -446,12 +446,15 @@ class BybitAccountActor(SupervisedActor):
             self._tell_deal(watch.deal_id, OrderOpened(watch.deal_id, order.id, order.amount, order.status),
                             watch.reply_to)
             self.events.publish("bybit_order_opened", account=self.name, deal_id=watch.deal_id, order_id=order.id)
+            if order.has_news or watch.chat_dirty:
+                self._sync_chat(watch)
         elif order is not None:
+            # The buyer's words before the status: "no" and then a cancel read as a refusal.
+            if order.has_news or watch.chat_dirty:
+                self._sync_chat(watch)
             self._observe_status(watch, order.status)
         elif watch.order_id is not None and not watch.order_final:
             self._read_missing_order(watch)
-        if order is not None and (order.has_news or watch.chat_dirty):
-            self._sync_chat(watch)
 
     def _observe_status(self, watch: DealWatch, status: int) -> None:
         if watch.order_id is None:
@@ -477,6 +480,9 @@ class BybitAccountActor(SupervisedActor):
             watch.missing_ticks = 0  # try again next tick
             log.info("bybit %s: order %s could not be read: %s", self.name, watch.order_id, describe_failure(exc))
             return
+        unread = str(detail.raw.get("unreadMsgCount", "?"))
+        if watch.chat_dirty or (detail.status != watch.told_status and unread not in ("", "0")):
+            self._sync_chat(watch)  # last words before the order's end (at most one read per ended order)
         self._observe_status(watch, detail.status)
 
     # ------------------------------------------------------------ chat in

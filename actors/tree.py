@@ -3,7 +3,7 @@
 Start order is dependency order; the root supervisor stops children in
 reverse: Web first, then the mailbox, then the Gate accounts (which set their
 balances to 0 with their own sessions, so Gate stops offering payouts), then
-the deals, the allocator, the Bybit accounts, the receipt desk and the
+the deals, the Bybit accounts, the allocator, the receipt desk and the
 assistant.
 """
 from __future__ import annotations
@@ -109,8 +109,7 @@ def pipeline_specs(system, wiring: Wiring) -> list[ChildSpec]:
     from itrader.bybit import BybitClient
     from itrader.gate import GateClient
     from itrader.limits import make_limiter
-    from itrader.mail.dkim import dnsfunc_for
-    from itrader.mail.intake import MailIntake, settings_from_config
+    from itrader.mail.intake import intake_from_config
     from itrader.store import Store
 
     config: Config = system.config
@@ -138,10 +137,10 @@ def pipeline_specs(system, wiring: Wiring) -> list[ChildSpec]:
                                            context=ctx)
         return ChildSpec(id=f"bybit:{access.name}", kind="BybitAccount", factory=start, start_timeout=30.0)
 
-    specs.append(supervisor_spec("Accounts", [bybit_spec(a) for a in wiring.bybit], kind="Accounts",
-                                 intensity=BRANCH_INTENSITY, period=BRANCH_PERIOD))
     specs.append(ChildSpec(id="Allocator", kind="Allocator", factory=lambda ctx: AllocatorActor.start(
         directory, events, config.bybit, config.pricing, [a.name for a in wiring.bybit], context=ctx)))
+    specs.append(supervisor_spec("Accounts", [bybit_spec(a) for a in wiring.bybit], kind="Accounts",
+                                 intensity=BRANCH_INTENSITY, period=BRANCH_PERIOD))
 
     settings = deal.DealSettings.from_config(config)
     if wiring.email is not None:
@@ -170,11 +169,8 @@ def pipeline_specs(system, wiring: Wiring) -> list[ChildSpec]:
     if wiring.email is not None:
         email = wiring.email
 
-        def intake_factory(settings: EmailConfig) -> MailIntake:
-            return MailIntake(settings_from_config(settings), dnsfunc=dnsfunc_for(settings.dkim_key_source))
-
         specs.append(ChildSpec(id="Mailbox", kind="Mailbox", factory=lambda ctx: MailboxActor.start(
-            email.address, intake_factory, store, directory, events, email, context=ctx)))
+            email.address, intake_from_config, store, directory, events, email, context=ctx)))
     return specs
 
 
