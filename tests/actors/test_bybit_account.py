@@ -345,3 +345,20 @@ def test_a_restarted_account_resumes_a_watched_order_without_repeating_the_chat(
     assert len(deal.of(OrderStatus, status=10)) == 1 and len(deal.of(BuyerMessages)) == 2
     rig.actor.tell(Unwatch(1))
     assert rig.sync()["watches"] == 0
+
+
+def test_last_words_before_a_cancel_reach_the_deal_before_the_cancel(rig: Rig) -> None:
+    rig.start(poll_interval=3600)  # the test drives every tick
+    ad_id = rig.create_ad(1)
+    deal = rig.deal(1)
+    order_id = rig.sandbox.place_order(ad_id, BUYER_UID, AMOUNT)
+    rig.actor.tell(Tick("by hand"))
+    deal.wait(OrderOpened)
+
+    rig.sandbox.buyer_send_text(order_id, "нет, не буду")
+    rig.sandbox.buyer_cancel(order_id)
+    rig.actor.tell(Tick("by hand"))
+    rig.sync()
+    news = [m for m in deal.inbox if isinstance(m, (BuyerMessages, OrderStatus))]
+    assert [type(m).__name__ for m in news] == ["BuyerMessages", "OrderStatus"]
+    assert news[0].texts == ("нет, не буду",) and news[1].status == 40
