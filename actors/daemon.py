@@ -28,6 +28,7 @@ log = logging.getLogger("itrader.daemon")
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 TOKEN_FILE = "api-token"
+DISABLE_GRACE = 3.0  # seconds an account disabled by the operator keeps running to cancel its ads
 
 
 class System:
@@ -50,6 +51,71 @@ class System:
     @property
     def profile(self) -> str:
         return "sandbox" if self.config.is_sandbox else "production"
+
+    def accounts_view(self) -> list[dict]:
+        """Each account's health, live ads and open deals, asked from the actors with timeouts."""
+        allocation = self._ask("allocator", "status") or {}
+        assigned = allocation.get("accounts", {})
+        view = []
+        for name in self.directory.names("bybit:"):
+            account = name.split(":", 1)[1]
+            stats = self._ask(name, "stats") or {}
+            view.append({"platform": "bybit", "name": account, "running": bool(stats),
+                         "healthy": assigned.get(account, {}).get("healthy", False),
+                         "live_ads": stats.get("ads"), "open_deals": stats.get("watches"),
+                         "polls": stats.get("polls"),
+                         "deals_assigned": assigned.get(account, {}).get("assigned", [])})
+        for account, info in assigned.items():
+            if f"bybit:{account}" not in self.directory.names("bybit:"):
+                view.append({"platform": "bybit", "name": account, "running": False, "healthy": False,
+                             "live_ads": None, "open_deals": None, "deals_assigned": info.get("assigned", [])})
+        for name in self.directory.names("gate:"):
+            view.append({"platform": "gate", "name": name.split(":", 1)[1], "running": True})
+        for name in self.directory.names("mailbox:"):
+            status = self._ask(name, "status") or {}
+            view.append({"platform": "mailbox", "name": name.split(":", 1)[1], "running": True,
+                         "connected": status.get("connected"), "last_error": status.get("last_error")})
+        return view
+
+    def disable_account(self, name: str) -> dict:
+        """Take a Bybit account out for good: its un-taken ads move to healthy accounts."""
+        from actors.messages import AccountDown
+        from itrader.web import NotFound
+
+        known = {n.split(":", 1)[1] for n in self.directory.names("bybit:")}
+        allocation = (self._ask("allocator", "status") or {}).get("accounts", {})
+        if name not in known and name not in allocation:
+            raise NotFound(f"no Bybit account {name}")
+        self.directory.tell("allocator", AccountDown(name))
+        accounts = self._child_ref(self.root, "Accounts")
+        if accounts is not None:
+            # A moment's grace: the deals moving away first tell this account to cancel their ads.
+            gevent.spawn_later(DISABLE_GRACE, accounts.proxy().terminate_child, f"bybit:{name}")
+        self.events.publish("account_disabled", account=name)
+        return {"disabled": name, "message": f"Bybit account {name} disabled; its un-taken ads are being moved"}
+
+    def _ask(self, name: str, method: str):
+        import pykka
+
+        ref = self.directory.get(name)
+        if ref is None:
+            return None
+        try:
+            return getattr(ref.proxy(), method)().get(timeout=2)
+        except (pykka.ActorDeadError, pykka.Timeout, AttributeError):
+            return None
+
+    @staticmethod
+    def _child_ref(supervisor, child_id: str):
+        import pykka
+
+        if supervisor is None:
+            return None
+        try:
+            children = supervisor.proxy().which_children().get(timeout=2)
+        except (pykka.ActorDeadError, pykka.Timeout):
+            return None
+        return next((c.ref for c in children if c.id == child_id), None)
 
     def confirm_deal(self, deal_id: int) -> dict:
         """An operator's confirm of the step a deal waits for (manual mode, chat receipts)."""

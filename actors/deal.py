@@ -112,6 +112,8 @@ class DealActor(SupervisedActor):
             self._store.deals.record_note(self.deal_id, "receipt_file", {"path": message.receipt_path})
         if isinstance(message, msg.PayoutTaken):
             self._store.deals.record_note(self.deal_id, "payout", {"raw": _jsonable(message.raw)})
+        if isinstance(message, msg.AdWithdrawn):
+            return self._on_ad_withdrawn(message)
         event = self._translate(message)
         if event is not None:
             self._apply(event)
@@ -158,8 +160,6 @@ class DealActor(SupervisedActor):
             return deal.OperatorConfirmed(step) if step else None
         if isinstance(message, msg.OperatorReject):
             return deal.OperatorRejected(message.reason)
-        if isinstance(message, getattr(msg, "AdWithdrawn", ())):
-            return self._on_ad_withdrawn(message)
         return None
 
     def _on_buyer_messages(self, message: msg.BuyerMessages) -> None:
@@ -193,8 +193,10 @@ class DealActor(SupervisedActor):
         f = self.facts
         if not f or f.ad_id != message.ad_id or f.order_id is not None or f.state != deal.State.AD_ONLINE:
             return None
-        # The hosting account is gone for good and nobody took the ad: forget it and ask for another
-        # account. The old ad is withdrawn by whoever still can (the account is down).
+        # The hosting account is gone for good and nobody took the ad: take the ad down while its account
+        # actor may still be there (it is stopped a moment later), forget it and ask for another account.
+        if message.ad_id:
+            self._send(f"bybit:{message.account}", msg.CancelAd(self.deal_id, message.ad_id), attempts=1)
         self._persist(replace(f, state=deal.State.ACCEPTED, account=None, method=None, ad_id=None,
                               ad_closed=False, entered_at=self._clock()), "ad_withdrawn",
                       f"ad {message.ad_id} on {message.account} withdrawn")

@@ -80,6 +80,9 @@ class SystemStatus:
             raise Conflict("this daemon runs no deal pipeline")
         return confirm(int(deal_id))
 
+    def disable_account(self, name: str) -> dict[str, Any]:
+        return self._system.disable_account(name)
+
     def kill_actor(self, actor_id: str) -> dict[str, Any]:
         ref = self._find(self._system.root, actor_id.strip("/").split("/"))
         if ref is None:

@@ -38,6 +38,7 @@ class StatusSource(Protocol):
     def accounts(self) -> list[dict[str, Any]]: ...
     def confirm(self, deal_id: str) -> dict[str, Any]: ...
     def kill_actor(self, actor_id: str) -> dict[str, Any]: ...
+    def disable_account(self, name: str) -> dict[str, Any]: ...
     def events(self, after: int, timeout: float) -> list[dict[str, Any]]: ...
 
 
@@ -99,6 +100,13 @@ def make_app(source: StatusSource, token: str) -> bottle.Bottle:
         """Chaos and drills: make one actor fail so its supervisor restarts it."""
         try:
             return source.kill_actor(actor_id)
+        except NotFound as exc:
+            raise _json_error(404, str(exc)) from None
+
+    @app.post(f"{API}/accounts/<name>/disable")
+    def disable_account(name: str):
+        try:
+            return source.disable_account(name)
         except NotFound as exc:
             raise _json_error(404, str(exc)) from None
 

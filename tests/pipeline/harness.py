@@ -22,8 +22,10 @@ TERMINAL = {"COMPLETED", "REJECTED_BUYER", "CANCELLED", "DISPUTE", "MANUAL_REVIE
 
 
 def daemon_config_text(world, data_dir: Path, imap: tuple[str, int, str, str] | None, mode: str = "auto",
-                       extra: str = "", bybit_accounts: int = 3) -> str:
+                       extra: str = "", bybit_accounts: int = 3, gate_accounts: list[tuple[str, str]] = ()) -> str:
     creds = world.credentials()
+    gates = [(creds["gate"]["login"], creds["gate"]["password"]), *gate_accounts]
+    gate_text = "\n".join(f'[[gate.accounts]]\nlogin = "{login}"\npassword = "{password}"\n' for login, password in gates)
     accounts = "\n".join(
         f'[[bybit.accounts]]\nname = "{b["nickname"]}"\napi_key = "{b["api_key"]}"\napi_secret = "{b["api_secret"]}"\n'
         for b in creds["bybit"][:bybit_accounts])
@@ -43,9 +45,7 @@ shutdown_budget = 10
 base_url = "{world.urls['gate']}"
 poll_interval = 0.2
 min_order_amount = "100"
-[[gate.accounts]]
-login = "{creds['gate']['login']}"
-password = "{creds['gate']['password']}"
+{gate_text}
 [bybit]
 base_url = "{world.urls['bybit']}"
 poll_interval = 0.2
@@ -67,10 +67,10 @@ stuck = 40
 
 class InProcessDaemon:
     def __init__(self, world, data_dir: Path, imap=None, mode: str = "auto", extra: str = "",
-                 bybit_accounts: int = 3) -> None:
+                 bybit_accounts: int = 3, gate_accounts: list[tuple[str, str]] = ()) -> None:
         data_dir.mkdir(parents=True, exist_ok=True)
         path = data_dir / "itrader.toml"
-        path.write_text(daemon_config_text(world, data_dir, imap, mode, extra, bybit_accounts))
+        path.write_text(daemon_config_text(world, data_dir, imap, mode, extra, bybit_accounts, gate_accounts))
         self.config = load(path, env={})
         self.db = open_database(self.config.database_url)
         migrate(self.db)
