@@ -1,0 +1,225 @@
+"""The whole pipeline under load: `python tests/bench/bench_pipeline.py [--deals 100]`.
+
+A sandbox World in this process (buyers at full speed, receipts mailed into a Maildir that pymap serves
+over IMAP), the daemon in this process wired to it like an operator's config would be, 3 Bybit
+accounts, N honest deals all offered at once. Everything is counted on the sandbox side: every HTTP
+request that reached the Gate panel, Bybit and the LLM, the Bybit per-account read/write log, the
+sandbox ledger's timestamps and each order's chat.
+"""
+from gevent import monkey
+
+monkey.patch_all()  # as in production: before pykka, requests, bottle
+
+import argparse  # noqa: E402
+import logging  # noqa: E402
+import os  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from collections import defaultdict  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+from decimal import Decimal  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import gevent  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+from tests.bench.common import (  # noqa: E402
+    BenchDaemon, Platforms, Row, Tuning, config_text, fmt_s, max_in_window, percentile, print_table,
+    summary_line,
+)
+from itrader.sandbox.world import (  # noqa: E402
+    MAILBOX_LOGIN, MAILBOX_PASSWORD, PAYOUT_BANKS, STREAM_AMOUNTS, World,
+)
+from tests.pipeline.harness import TERMINAL  # noqa: E402
+
+API_CALLS_TARGET = 25
+READS_TARGET, WRITES_TARGET = 10, 5
+AD_ONLINE_TARGET, RELEASE_TARGET, REPLY_TARGET = 2.0, 3.0, 1.0
+
+
+@dataclass
+class Run:
+    world: World
+    started: float  # daemon start (wall clock)
+    finished: float
+    states: dict[str, int]
+    completed: int
+    boot_seconds: float
+
+
+def platforms(world: World) -> Platforms:
+    creds = world.credentials()
+    host, port = world.imap_address
+    return Platforms(
+        gate_url=world.urls["gate"], gate_login=creds["gate"]["login"], gate_password=creds["gate"]["password"],
+        bybit_url=world.urls["bybit"], bybit=[(b["nickname"], b["api_key"], b["api_secret"]) for b in creds["bybit"]],
+        llm_url=world.urls["llm"], imap=(host, port, MAILBOX_LOGIN, MAILBOX_PASSWORD))
+
+
+def run_deals(world: World, tuning: Tuning, deals: int, data_dir: Path, timeout: float) -> Run:
+    started = time.time()
+    daemon = BenchDaemon(config_text(platforms(world), data_dir, tuning), data_dir)
+    boot = time.time() - started
+    try:
+        for i in range(deals):
+            world.create_payout(Decimal(STREAM_AMOUNTS[i % len(STREAM_AMOUNTS)]), ("sbp", "sbp", "card")[i % 3],
+                                PAYOUT_BANKS[i % len(PAYOUT_BANKS)], persona="honest")
+        deadline, last_report = time.monotonic() + timeout, 0.0
+        while time.monotonic() < deadline:
+            rows = daemon.deals()
+            done = sum(1 for d in rows if d.state in TERMINAL)
+            if done >= deals:
+                break
+            if time.monotonic() - last_report >= 10:
+                last_report = time.monotonic()
+                print(f"  … {time.time() - started:5.0f} s: {len(rows)} deals, {done} finished", file=sys.stderr,
+                      flush=True)
+            gevent.sleep(0.2)
+        finished = time.time()
+        states: dict[str, int] = defaultdict(int)
+        for row in daemon.deals():
+            states[row.state] += 1
+    finally:
+        daemon.stop()
+    return Run(world, started, finished, dict(states), states.get("COMPLETED", 0), boot)
+
+
+# --- what the sandbox saw --------------------------------------------------------------------------
+
+
+def calls_by_platform(world: World, since: float, until: float) -> dict[str, int]:
+    within = lambda ts: since <= ts <= until  # noqa: E731
+    return {
+        "gate": sum(1 for r in world.gate.request_log() if within(r.ts)),
+        "bybit": sum(1 for e in world.bybit.http_log() if within(e["ts"])),
+        "llm": len(world.llm.requests()),  # a fresh World: every LLM request is this run's
+    }
+
+
+def peak_rates(world: World, since: float, until: float) -> dict[str, tuple[int, int, int]]:
+    """Per Bybit account: the most reads and writes in any 1-s window, and the sandbox's 10006 rejections."""
+    peaks = {}
+    for uid in world.accounts_view()["bybit"]:
+        log = [(ts, kind) for ts, kind, _ in world.bybit.request_log(uid["uid"]) if since <= ts <= until]
+        peaks[uid["uid"]] = (max_in_window(ts for ts, k in log if k == "read"),
+                             max_in_window(ts for ts, k in log if k == "write"),
+                             world.bybit.rate_rejections(uid["uid"]))
+    return peaks
+
+
+def latencies(world: World) -> tuple[list[float], list[float], list[float]]:
+    """(payout offered → our ad online, receipt mailed → USDT released, buyer message → our next message)."""
+    ledger = world.ledger
+    created = {e["payout_id"]: e["ts"] for e in ledger.entries("payout_created")}
+    ad_online = {e["item_id"]: e["ts"] for e in ledger.entries("bybit_ad_create")}
+    orders = {e["order_id"]: e for e in ledger.entries("bybit_order")}
+    released = {e["order_id"]: e["ts"] for e in ledger.entries("bybit_release")}
+    to_ad, to_release, to_reply = [], [], []
+    for link in ledger.entries("buyer_order"):
+        order = orders.get(link["order_id"])
+        if order is not None and link["payout_id"] in created and order["item_id"] in ad_online:
+            to_ad.append(ad_online[order["item_id"]] - created[link["payout_id"]])
+    for sent in ledger.entries("receipt_sent"):
+        if sent["order_id"] in released:
+            to_release.append(released[sent["order_id"]] - sent["ts"])
+    for order_id, order in orders.items():
+        to_reply.extend(reply_delays(world.bybit.messages(order_id), order["buyer_uid"], order["uid"]))
+    return to_ad, to_release, to_reply
+
+
+def reply_delays(messages: list[dict], buyer_uid: str, seller_uid: str) -> list[float]:
+    """For each buyer message: seconds until our next message in the chat (none if we never wrote again)."""
+    ordered = sorted(messages, key=lambda m: (int(m["createDate"]), int(m["id"])))
+    delays = []
+    for i, message in enumerate(ordered):
+        if message["userId"] != buyer_uid or message["roleType"] == "sys":
+            continue
+        ours = next((m for m in ordered[i + 1:] if m["userId"] == seller_uid), None)
+        if ours is not None:
+            delays.append((int(ours["createDate"]) - int(message["createDate"])) / 1000)
+    return delays
+
+
+# --- the report ------------------------------------------------------------------------------------
+
+
+def report(run: Run, tuning: Tuning, deals: int) -> list[Row]:
+    world = run.world
+    calls = calls_by_platform(world, run.started, run.finished)
+    total = sum(calls.values())
+    per_deal = total / run.completed if run.completed else float("inf")
+    peaks = peak_rates(world, run.started, run.finished)
+    max_reads = max(p[0] for p in peaks.values())
+    max_writes = max(p[1] for p in peaks.values())
+    rejections = sum(p[2] for p in peaks.values())
+    to_ad, to_release, to_reply = latencies(world)
+    minutes = (run.finished - run.started) / 60
+    ad95, rel95, rep95 = percentile(to_ad, 95), percentile(to_release, 95), percentile(to_reply, 95)
+    rows = [
+        Row(f"deals completed / offered", f"{run.completed}/{deals}", f"{deals}/{deals}", run.completed == deals),
+        Row("external API calls per completed deal", f"{per_deal:.1f}", f"≤ {API_CALLS_TARGET}",
+            per_deal <= API_CALLS_TARGET),
+        Row("  of which Gate / Bybit / LLM (total calls)",
+            f"{calls['gate']} / {calls['bybit']} / {calls['llm']}", "(peer: ~1,900 per deal)"),
+        Row("max Bybit reads in any 1 s, any account", f"{max_reads}/s", f"≤ {READS_TARGET}/s",
+            max_reads <= READS_TARGET),
+        Row("max Bybit writes in any 1 s, any account", f"{max_writes}/s", f"≤ {WRITES_TARGET}/s",
+            max_writes <= WRITES_TARGET),
+        Row("  Bybit 10006 rate rejections (all accounts)", str(rejections), "0", rejections == 0),
+        Row(f"payout offered → ad online p95 (n={len(to_ad)})", fmt_s(ad95), f"≤ {AD_ONLINE_TARGET:g} s",
+            ad95 <= AD_ONLINE_TARGET),
+        Row("  … median / max", f"{fmt_s(percentile(to_ad, 50))} / {fmt_s(max(to_ad, default=float('nan')))}"),
+        Row(f"receipt mailed → USDT released p95 (n={len(to_release)})", fmt_s(rel95), f"≤ {RELEASE_TARGET:g} s",
+            rel95 <= RELEASE_TARGET),
+        Row("  … median / max",
+            f"{fmt_s(percentile(to_release, 50))} / {fmt_s(max(to_release, default=float('nan')))}"),
+        Row(f"buyer message → our reply p95 (n={len(to_reply)})", fmt_s(rep95), f"≤ {REPLY_TARGET:g} s",
+            rep95 <= REPLY_TARGET),
+        Row("  … median / max", f"{fmt_s(percentile(to_reply, 50))} / {fmt_s(max(to_reply, default=float('nan')))}"),
+        Row("completed deals per minute", f"{run.completed / minutes:.1f}" if minutes else "n/a",
+            "(throughput, no target)"),
+        Row("wall time (daemon start → last deal finished)", f"{run.finished - run.started:.1f} s"),
+        Row("daemon start-up (tree built, web bound)", f"{run.boot_seconds:.2f} s"),
+    ]
+    if any(state != "COMPLETED" for state in run.states):
+        rows.append(Row("  deal end states", ", ".join(f"{k}={v}" for k, v in sorted(run.states.items()))))
+    return rows
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--deals", type=int, default=100)
+    parser.add_argument("--gate-poll", type=float, default=1.0, help="gate.poll_interval (s)")
+    parser.add_argument("--bybit-poll", type=float, default=0.5, help="bybit.poll_interval (s)")
+    parser.add_argument("--buyer-poll", type=float, default=0.1, help="how often simulated buyers look (s)")
+    parser.add_argument("--timeout", type=float, default=360.0, help="give up waiting after this many seconds")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+    bybit_accounts = 3
+    max_ads = -(-args.deals // bybit_accounts) + 2  # every deal can have its ad up at once, with a little slack
+    tuning = Tuning(gate_poll=args.gate_poll, bybit_poll=args.bybit_poll, max_ads_per_account=max_ads)
+    print(f"bench_pipeline: {args.deals} honest deals offered at once; {bybit_accounts} Bybit accounts, "
+          f"max_ads_per_account = {max_ads}; gate.poll_interval = {tuning.gate_poll:g} s, "
+          f"bybit.poll_interval = {tuning.bybit_poll:g} s, mail over IMAP IDLE (pymap; poll fallback "
+          f"{tuning.email_poll:g} s), reply delay 0, buyers at speed 0 polling every {args.buyer_poll:g} s",
+          flush=True)
+    with tempfile.TemporaryDirectory(prefix="itrader-bench-") as tmp:
+        world = World(seed=7, speed=0, poll_interval=args.buyer_poll, maildir=Path(tmp) / "world-mail")
+        world.start(listen="127.0.0.1:0", imap="127.0.0.1:0")
+        try:
+            run = run_deals(world, tuning, args.deals, Path(tmp) / "daemon", args.timeout)
+            rows = report(run, tuning, args.deals)
+            violations = world.audit()
+        finally:
+            world.stop()
+    rows.append(Row("money audit violations", str(len(violations)), "0", not violations))
+    print_table(f"pipeline: {args.deals} concurrent honest deals over the sandbox", rows)
+    print(summary_line("bench_pipeline", rows), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
