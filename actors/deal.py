@@ -436,10 +436,10 @@ def _reason_label(reason: str | None) -> str:
 
 
 def _payout_amount(raw: dict) -> Any:
-    amount = raw.get("amount")
-    if isinstance(amount, dict):
-        return amount.get("643")
-    return None
+    """amount["643"] as Gate shows it (the RUB figure sits under amount["trader"] in the panel's JSON)."""
+    from itrader.gate.models import Amount
+
+    return Amount.parse(raw.get("amount")).rub
 
 
 def _jsonable(raw: Any) -> Any:
