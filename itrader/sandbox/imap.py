@@ -63,6 +63,18 @@ def _write_user_files(state_dir: Path, login: str, password: str, home: Path) ->
     (state_dir / "pymap-etc-shadow").chmod(0o600)
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: end with the process that started us, even if it is SIGKILLed,
+    so a killed daemon never leaves a server holding the sandbox's IMAP port."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def _greets(host: str, port: int) -> bool:
     try:
         with socket.create_connection((host, port), timeout=2) as sock:
@@ -81,13 +93,17 @@ def start_imap_server(maildir_root: str | os.PathLike, host: str, port: int, log
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
             sock.bind((host, 0))
             port = sock.getsockname()[1]
+    elif _greets(host, port):
+        # Someone already answers there (an older sandbox?): our mail would never reach the daemon.
+        raise RuntimeError(f"sandbox IMAP address {host}:{port} is already in use")
     state_dir = Path(tempfile.mkdtemp(prefix="itrader-sandbox-imap-"))
     _write_user_files(state_dir, login, password, home)
     argv = [sys.executable, "-c", "from pymap.main import main; main()", "--host", host, "--port", str(port),
             "--no-service", "admin", "maildir", str(state_dir)]
     output = open(log_file, "ab") if log_file else open(state_dir / "pymap.log", "wb")
     with output:
-        process = subprocess.Popen(argv, stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        process = subprocess.Popen(argv, stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                   preexec_fn=_die_with_parent)
     server = SandboxImapServer(host, port, login, home, process, state_dir)
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:

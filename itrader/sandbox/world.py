@@ -342,11 +342,7 @@ def _make_bank(ledger: Ledger, faults: Faults, clock: Callable[[], float], maile
 
 
 def _start_imap(maildir: Path, address: str):
-    try:
-        from .imap import start_imap_server
-    except ImportError:  # TODO(world): drop once imap.py lands; the Maildir is still written
-        log.warning("sandbox: no IMAP server module yet; the mailbox is only on disk at %s", maildir)
-        return None
+    from .imap import start_imap_server
 
     host, port = parse_address(address, 1143)
     return start_imap_server(maildir, host, port, MAILBOX_LOGIN, MAILBOX_PASSWORD)
