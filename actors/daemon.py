@@ -193,6 +193,10 @@ def run_daemon(config: Config) -> int:
         host, port = system.web_address
         print(f"iTrader {__version__} running ({system.profile} profile, mode {config.daemon.mode}); "
               f"status page: http://{host}:{port}/api/v1/status", flush=True)
+        if system.world is not None:
+            urls = system.world.urls
+            print(f"In-process sandbox: control API {urls.get('sandbox')} (ledger: /ledger, audit: /audit), "
+                  f"IMAP {urls.get('imap', 'off')}", flush=True)
     stopping.wait()
     started = time.monotonic()
     _stop_tree(system, config.daemon.shutdown_budget)

@@ -44,6 +44,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run the daemon (sandbox profile when no config is given)")
     _add_common(run)
+    run.add_argument("--sandbox-listen", default=None,
+                     help="sandbox profile: the in-process sandbox's HTTP address (default 127.0.0.1:8081)")
+    run.add_argument("--sandbox-imap", default=None,
+                     help="sandbox profile: the in-process sandbox's IMAP address (default 127.0.0.1:1143)")
     run.set_defaults(handler=cmd_run)
 
     sandbox = sub.add_parser("sandbox", help="serve the simulated Gate, Bybit, bank, mail and LLM")
@@ -132,7 +136,13 @@ def load_config(args: argparse.Namespace) -> Config:
         daemon = replace(daemon, listen=args.listen)
     if getattr(args, "data_dir", None):
         daemon = replace(daemon, data_dir=args.data_dir)
-    return replace(config, daemon=daemon)
+    sandbox = config.sandbox
+    for flag, name in (("sandbox_listen", "listen"), ("sandbox_imap", "imap_listen")):
+        value = getattr(args, flag, None)
+        if value:
+            parse_address(value, "--" + flag.replace("_", "-"))
+            sandbox = replace(sandbox, **{name: value})
+    return replace(config, daemon=daemon, sandbox=sandbox)
 
 
 # --- run ---------------------------------------------------------------------

@@ -29,7 +29,8 @@ class DaemonProcess:
         self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "itrader.cli", "run", "--listen", f"127.0.0.1:{self.port}",
-             "--data-dir", str(data_dir), *args],
+             "--data-dir", str(data_dir), "--sandbox-listen", "127.0.0.1:0", "--sandbox-imap", "127.0.0.1:0",
+             *args],
             stdout=self._log, stderr=subprocess.STDOUT, env=environment,
         )
         self.base = f"http://127.0.0.1:{self.port}"
