@@ -27,10 +27,10 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspa
 
 from tests.bench.common import (  # noqa: E402
     BenchDaemon, Platforms, Row, Tuning, config_text, fmt_s, max_in_window, percentile, print_table,
-    summary_line,
+    set_server_nodelay, summary_line,
 )
 from itrader.sandbox.world import (  # noqa: E402
-    MAILBOX_LOGIN, MAILBOX_PASSWORD, PAYOUT_BANKS, STREAM_AMOUNTS, World,
+    MAILBOX_LOGIN, MAILBOX_PASSWORD, PAYOUT_BANKS, World,
 )
 from tests.pipeline.harness import TERMINAL  # noqa: E402
 
@@ -64,7 +64,9 @@ def run_deals(world: World, tuning: Tuning, deals: int, data_dir: Path, timeout:
     boot = time.time() - started
     try:
         for i in range(deals):
-            world.create_payout(Decimal(STREAM_AMOUNTS[i % len(STREAM_AMOUNTS)]), ("sbp", "sbp", "card")[i % 3],
+            # Unique amounts: a sandbox buyer opens an order on any online ad of its payout's amount, so
+            # equal amounts would swap buyers between deals and blur the per-deal timings.
+            world.create_payout(Decimal(2000 + 137 * i), ("sbp", "sbp", "card")[i % 3],
                                 PAYOUT_BANKS[i % len(PAYOUT_BANKS)], persona="honest")
         deadline, last_report = time.monotonic() + timeout, 0.0
         while time.monotonic() < deadline:
@@ -109,6 +111,17 @@ def peak_rates(world: World, since: float, until: float) -> dict[str, tuple[int,
     return peaks
 
 
+def stage_delays(world: World, start_kind: str, end_kind: str) -> list[float]:
+    """Seconds from a payout's first `start_kind` ledger entry to its first `end_kind` one."""
+    def first(kind: str) -> dict:
+        seen: dict = {}
+        for entry in world.ledger.entries(kind):
+            seen.setdefault(entry["payout_id"], entry["ts"])
+        return seen
+    starts, ends = first(start_kind), first(end_kind)
+    return [ends[p] - starts[p] for p in ends if p in starts]
+
+
 def latencies(world: World) -> tuple[list[float], list[float], list[float]]:
     """(payout offered → our ad online, receipt mailed → USDT released, buyer message → our next message)."""
     ledger = world.ledger
@@ -147,7 +160,9 @@ def reply_delays(messages: list[dict], buyer_uid: str, seller_uid: str) -> list[
 
 def report(run: Run, tuning: Tuning, deals: int) -> list[Row]:
     world = run.world
-    calls = calls_by_platform(world, run.started, run.finished)
+    releases = [e["ts"] for e in world.ledger.entries("bybit_release")]
+    last_release = max(releases, default=run.finished)
+    calls = calls_by_platform(world, run.started, last_release)
     total = sum(calls.values())
     per_deal = total / run.completed if run.completed else float("inf")
     peaks = peak_rates(world, run.started, run.finished)
@@ -155,11 +170,13 @@ def report(run: Run, tuning: Tuning, deals: int) -> list[Row]:
     max_writes = max(p[1] for p in peaks.values())
     rejections = sum(p[2] for p in peaks.values())
     to_ad, to_release, to_reply = latencies(world)
-    minutes = (run.finished - run.started) / 60
+    minutes = (last_release - run.started) / 60
+    taking = stage_delays(world, "payout_created", "gate_take")
+    approving = stage_delays(world, "receipt_sent", "gate_approve")
     ad95, rel95, rep95 = percentile(to_ad, 95), percentile(to_release, 95), percentile(to_reply, 95)
     rows = [
         Row(f"deals completed / offered", f"{run.completed}/{deals}", f"{deals}/{deals}", run.completed == deals),
-        Row("external API calls per completed deal", f"{per_deal:.1f}", f"≤ {API_CALLS_TARGET}",
+        Row("external API calls per completed deal (until the last release)", f"{per_deal:.1f}", f"≤ {API_CALLS_TARGET}",
             per_deal <= API_CALLS_TARGET),
         Row("  of which Gate / Bybit / LLM (total calls)",
             f"{calls['gate']} / {calls['bybit']} / {calls['llm']}", "(peer: ~1,900 per deal)"),
@@ -171,16 +188,20 @@ def report(run: Run, tuning: Tuning, deals: int) -> list[Row]:
         Row(f"payout offered → ad online p95 (n={len(to_ad)})", fmt_s(ad95), f"≤ {AD_ONLINE_TARGET:g} s",
             ad95 <= AD_ONLINE_TARGET),
         Row("  … median / max", f"{fmt_s(percentile(to_ad, 50))} / {fmt_s(max(to_ad, default=float('nan')))}"),
+        Row("  stage: payout offered → taken on Gate, median / p95",
+            f"{fmt_s(percentile(taking, 50))} / {fmt_s(percentile(taking, 95))}"),
         Row(f"receipt mailed → USDT released p95 (n={len(to_release)})", fmt_s(rel95), f"≤ {RELEASE_TARGET:g} s",
             rel95 <= RELEASE_TARGET),
         Row("  … median / max",
             f"{fmt_s(percentile(to_release, 50))} / {fmt_s(max(to_release, default=float('nan')))}"),
+        Row("  stage: receipt mailed → approved on Gate, median / p95",
+            f"{fmt_s(percentile(approving, 50))} / {fmt_s(percentile(approving, 95))}"),
         Row(f"buyer message → our reply p95 (n={len(to_reply)})", fmt_s(rep95), f"≤ {REPLY_TARGET:g} s",
             rep95 <= REPLY_TARGET),
         Row("  … median / max", f"{fmt_s(percentile(to_reply, 50))} / {fmt_s(max(to_reply, default=float('nan')))}"),
-        Row("completed deals per minute", f"{run.completed / minutes:.1f}" if minutes else "n/a",
-            "(throughput, no target)"),
-        Row("wall time (daemon start → last deal finished)", f"{run.finished - run.started:.1f} s"),
+        Row("completed deals per minute (daemon start → last release)",
+            f"{run.completed / minutes:.1f}" if minutes else "n/a", "(throughput, no target)"),
+        Row("wall time (daemon start → every deal finished or timeout)", f"{run.finished - run.started:.1f} s"),
         Row("daemon start-up (tree built, web bound)", f"{run.boot_seconds:.2f} s"),
     ]
     if any(state != "COMPLETED" for state in run.states):
@@ -194,8 +215,12 @@ def main() -> int:
     parser.add_argument("--gate-poll", type=float, default=1.0, help="gate.poll_interval (s)")
     parser.add_argument("--bybit-poll", type=float, default=0.5, help="bybit.poll_interval (s)")
     parser.add_argument("--buyer-poll", type=float, default=0.1, help="how often simulated buyers look (s)")
-    parser.add_argument("--timeout", type=float, default=360.0, help="give up waiting after this many seconds")
+    parser.add_argument("--timeout", type=float, default=240.0, help="give up waiting after this many seconds")
+    parser.add_argument("--server-nodelay", action="store_true",
+                        help="experiment: TCP_NODELAY on the HTTP servers' sockets (see common.set_server_nodelay)")
     args = parser.parse_args()
+    if args.server_nodelay:
+        set_server_nodelay()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
     bybit_accounts = 3
@@ -204,7 +229,8 @@ def main() -> int:
     print(f"bench_pipeline: {args.deals} honest deals offered at once; {bybit_accounts} Bybit accounts, "
           f"max_ads_per_account = {max_ads}; gate.poll_interval = {tuning.gate_poll:g} s, "
           f"bybit.poll_interval = {tuning.bybit_poll:g} s, mail over IMAP IDLE (pymap; poll fallback "
-          f"{tuning.email_poll:g} s), reply delay 0, buyers at speed 0 polling every {args.buyer_poll:g} s",
+          f"{tuning.email_poll:g} s), reply delay 0, buyers at speed 0 polling every {args.buyer_poll:g} s"
+          + ("; EXPERIMENT: servers set TCP_NODELAY" if args.server_nodelay else ""),
           flush=True)
     with tempfile.TemporaryDirectory(prefix="itrader-bench-") as tmp:
         world = World(seed=7, speed=0, poll_interval=args.buyer_poll, maildir=Path(tmp) / "world-mail")

@@ -180,3 +180,23 @@ def fmt_s(seconds: float) -> str:
 
 def env_float(name: str, default: float) -> float:
     return float(os.environ.get(name, default))
+
+
+def set_server_nodelay() -> None:
+    """EXPERIMENT (--server-nodelay): gevent's WSGIServer sets TCP_NODELAY on each accepted socket.
+
+    Without it every request after the first on a keep-alive connection waits ~40 ms on loopback
+    (Nagle on the server meets delayed ACK on the client). The sandbox's and the daemon's web servers
+    both run on WSGIServer; this shows what the numbers are once they set the option themselves.
+    """
+    import socket
+
+    from gevent.pywsgi import WSGIServer
+
+    plain_handle = WSGIServer.handle
+
+    def handle(self, sock, address):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return plain_handle(self, sock, address)
+
+    WSGIServer.handle = handle
