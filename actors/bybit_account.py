@@ -47,6 +47,7 @@ from itrader.bybit import (
     OrderSummary, PaymentMethod, PermanentError, RateLimited, TemporaryError, TimestampError,
 )
 from itrader.config import BybitConfig
+from itrader.deal import TERMINAL
 from itrader.events import EventLog
 from itrader.limits import RateBudgetExhausted
 from itrader.metrics import EXTERNAL_CALLS
@@ -68,6 +69,9 @@ MAX_CHAT_ATTEMPTS = 30
 MISSING_ORDER_REREAD_TICKS = 10  # a watched order absent from the list but still pending per /order/info
 MY_ADS_PAGE_SIZE, MY_ADS_MAX_PAGES = 50, 4
 CHAT_SEEN_STEP = "bybit_chat_seen"
+SENT_TEXTS_STEP = "bybit_sent_texts"  # our texts in an order's chat, noted for a reconciling Deal
+TERMINAL_STATES = tuple(sorted(state.value for state in TERMINAL))
+FINISHED_DEALS_CHECKED = 500  # at start: the latest finished deals whose ads may still be online
 
 CALL_ERRORS = (BybitError, RateBudgetExhausted)
 # Failures that prove the request was never performed (safe to repeat a write).
@@ -264,16 +268,17 @@ class BybitAccountActor(SupervisedActor):
         self._auth_failed = False
         return result
 
-    def _tell_deal(self, deal_id: int, message: Any, reply_to: Any = None, *, reply: bool = False) -> None:
+    def _tell_deal(self, deal_id: int, message: Any, reply_to: Any = None, *, reply: bool = False) -> bool:
         """Replies go to `reply_to` first (the protocol); news to the deal's current name first
         (its ref changes when it restarts). Either way the other is the fallback."""
         name = f"deal:{deal_id}"
         if reply and reply_to is not None and tell_quietly(reply_to, message):
-            return
+            return True
         if self.directory.tell(name, message):
-            return
+            return True
         if not reply and reply_to is not None:
-            tell_quietly(reply_to, message)
+            return bool(tell_quietly(reply_to, message))
+        return False
 
     def _healthy(self) -> bool:
         return (self._booted and not self._auth_failed and self.client.blocked_for <= 0
@@ -334,6 +339,7 @@ class BybitAccountActor(SupervisedActor):
                 self._ads[ad.id] = LiveAd(ad.id, method_of(ad.payment_types), spent=ad.executed_quantity > 0,
                                           order_status=ORDER_UNPAID if ad.taken else None)  # frozen: an order is open
         self._recover_watches({ad.id for ad in ads})
+        self._close_ads_of_finished_deals(ads)
         self._booted, self._boot_error = True, None
         self.events.publish("bybit_account_ready", account=self.name, ads=len(self._ads),
                             methods=sorted(self._payment_ids))
@@ -352,6 +358,23 @@ class BybitAccountActor(SupervisedActor):
         for deal in deals:
             if deal.ad_id and deal.ad_id in my_ad_ids and deal.id not in self._watches:
                 self._on_watch(Watch(deal.id, deal.ad_id, deal.order_id, None))
+
+    def _close_ads_of_finished_deals(self, ads: list) -> None:
+        """An ad whose deal finished while its cancel was lost (a crash) would hold a slot for ever:
+        cancel it (on the next tick, retried like any cancel)."""
+        idle = {ad.id for ad in ads if ad.status == AD_ONLINE and not ad.taken}
+        if not idle or self.store is None:
+            return
+        try:
+            finished = self.store.deals.list_deals(TERMINAL_STATES, limit=FINISHED_DEALS_CHECKED)
+        except Exception as exc:  # noqa: BLE001 — the database is away: the next start tries again
+            log.warning("bybit %s: finished deals not read: %s", self.name, describe_failure(exc))
+            return
+        for deal in finished:
+            if deal.ad_id in idle:
+                log.info("bybit %s: ad %s of finished deal %s is still online; cancelling it", self.name,
+                         deal.ad_id, deal.id)
+                self._cancels[deal.ad_id] = deal.id
 
     def _list_my_ads(self) -> list:
         ads = []
@@ -549,12 +572,14 @@ class BybitAccountActor(SupervisedActor):
             elif message.text.strip():
                 texts.append(message.text)
             delivered.append(message)
+        if (texts or files) and not self._tell_deal(
+                watch.deal_id, BuyerMessages(watch.deal_id, watch.order_id, tuple(texts), tuple(files)),
+                watch.reply_to):
+            watch.chat_dirty = True  # the deal is not up yet (restarting): deliver them next tick
+            return messages
         if delivered:
             watch.seen_ids.update(m.id for m in delivered)
             self._remember_chat(watch, delivered[-1])
-        if texts or files:
-            self._tell_deal(watch.deal_id, BuyerMessages(watch.deal_id, watch.order_id, tuple(texts), tuple(files)),
-                            watch.reply_to)
         return messages
 
     # ------------------------------------------------------------ chat out
@@ -718,6 +743,8 @@ class BybitAccountActor(SupervisedActor):
         else:
             watch.reply_to = message.reply_to or watch.reply_to
             watch.ad_id = message.ad_id or watch.ad_id
+            if message.reply_to is not None:  # a restarted Deal may have moved the chat watermark back
+                watch.watermark_loaded = False
             if message.order_id is not None and message.order_id != watch.order_id:
                 watch.order_id, watch.told_status = message.order_id, None
                 watch.seen_ids, watch.watermark, watch.watermark_loaded = set(), None, False
@@ -792,19 +819,68 @@ class BybitAccountActor(SupervisedActor):
 
     def _on_read_order(self, message: ReadOrder) -> None:
         ad_online: bool | None = None
-        order_id, order_status = message.order_id, None
-        if message.ad_id is not None:
+        ad_id, order_id, order_status = message.ad_id, message.order_id, None
+        if ad_id is None and order_id is None:
+            ad_id, ad_online = self._find_deal_ad(message.deal_id)
+        if ad_id is not None:
             try:
-                ad = self._api(self.client.ad_info, message.ad_id)
+                ad = self._api(self.client.ad_info, ad_id)
                 ad_online = ad.status == AD_ONLINE
                 if order_id is None:
-                    order_id = self._find_order_of_ad(message.ad_id, ad.max_amount)
+                    order_id = self._find_order_of_ad(ad_id, ad.max_amount)
             except CALL_ERRORS as exc:
-                log.info("bybit %s: ad %s unreadable: %s", self.name, message.ad_id, describe_failure(exc))
+                log.info("bybit %s: ad %s unreadable: %s", self.name, ad_id, describe_failure(exc))
         if order_id is not None:
             order_status = self._read_status(message.deal_id, order_id)
-        self._tell_deal(message.deal_id, OrderRead(message.deal_id, message.ad_id, ad_online, order_id,
+            self._note_sent_texts(message.deal_id, order_id)
+        self._tell_deal(message.deal_id, OrderRead(message.deal_id, ad_id, ad_online, order_id,
                                                    order_status), message.reply_to, reply=True)
+
+    def _note_sent_texts(self, deal_id: int, order_id: str) -> None:
+        """What we have said in the order's chat, for the Deal's reconcile (a text it persisted may have
+        died in our outbox with the process): a journal note, read when OrderRead arrives."""
+        if self.store is None or not self._boot() or not self._user_id:
+            return
+        messages = self._read_chat(order_id)
+        if messages is None:
+            return
+        ours = [m.text for m in messages if not m.is_system and (
+            m.user_id == self._user_id or str(m.raw.get("msgUuid") or "") in self._sent_uuids)]
+        try:
+            self.store.deals.record_note(deal_id, SENT_TEXTS_STEP, {"order_id": order_id, "texts": ours})
+        except Exception as exc:  # noqa: BLE001 — without it the Deal simply does not re-send
+            log.debug("bybit %s: sent texts not noted for deal %s: %s", self.name, deal_id, describe_failure(exc))
+
+    def _find_deal_ad(self, deal_id: int) -> tuple[str | None, bool | None]:
+        """A deal that died between "create the ad" and hearing its id: its ad is the one placed for it
+        in this life, else (after a restart) our online ad of the deal's amount that no other deal owns.
+        (None, False): surely none, creating one is safe; (None, None): cannot tell now."""
+        placed = next((ad.ad_id for ad in self._ads.values() if ad.deal_id == deal_id), None)
+        if placed is not None:
+            return placed, None
+        if self.store is None or not self._boot():
+            return None, None
+        try:
+            amount = Decimal(str(self.store.deals.get(deal_id).amount_rub))
+            owned = {d.ad_id for d in self.store.deals.non_terminal_deals() if d.ad_id and d.id != deal_id}
+            ads = self._list_my_ads()
+        except CALL_ERRORS as exc:
+            log.info("bybit %s: ads not listed for deal %s: %s", self.name, deal_id, describe_failure(exc))
+            return None, None
+        except Exception as exc:  # noqa: BLE001 — no such deal row, or the database is away
+            log.warning("bybit %s: deal %s not read: %s", self.name, deal_id, describe_failure(exc))
+            return None, None
+        for ad in ads:
+            live = self._ads.get(ad.id)
+            if (ad.status == AD_ONLINE and ad.id not in owned and ad.min_amount == amount == ad.max_amount
+                    and (live is None or live.deal_id in (None, deal_id))):
+                if live is None:
+                    live = self._ads[ad.id] = LiveAd(ad.id, method_of(ad.payment_types),
+                                                     order_status=ORDER_UNPAID if ad.taken else None)
+                live.deal_id = deal_id
+                log.info("bybit %s: ad %s found for deal %s after a restart", self.name, ad.id, deal_id)
+                return ad.id, True
+        return None, False
 
     def _find_order_of_ad(self, ad_id: str, amount: Decimal) -> str | None:
         """The newest order on the ad: known mapping, else the pending list, else recent orders of that
