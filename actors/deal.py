@@ -31,6 +31,10 @@ log = logging.getLogger("itrader.deal")
 RESEND_DELAY = 1.0  # an addressee that is down (restarting) gets the message again after this
 RECONCILE_TIMEOUT = 15.0  # platforms not read back by then: ask again
 MAX_RESENDS = 120
+# Journal notes shared with BybitAccount: how far the buyer's chat was delivered (written by the
+# account before it tells us), and our mark that everything delivered so far has been applied.
+CHAT_SEEN_STEP, CHAT_APPLIED_STEP = "bybit_chat_seen", "bybit_chat_applied"
+SENT_TEXTS_STEP = "bybit_sent_texts"  # BybitAccount's note of our texts in the chat, for reconcile
 
 
 class DealActor(SupervisedActor):
@@ -76,6 +80,7 @@ class DealActor(SupervisedActor):
             return
         self.facts = replace(deal.DealFacts.from_dict(saved), mode=self._mode)
         DEALS_BY_STATE.labels(state=self.facts.state.value).inc()
+        self._rewind_unapplied_chat(journal)
         self._begin_reconcile()
 
     def on_stop(self) -> None:
@@ -180,6 +185,21 @@ class DealActor(SupervisedActor):
                 self._start_timer("classify-timeout", 10.0)
                 return
             self._apply(deal.BuyerMessage(text))
+        if not self._texts and self._classifying is None:
+            self._store.deals.record_note(self.deal_id, CHAT_APPLIED_STEP, {})
+
+    def _rewind_unapplied_chat(self, journal: list) -> None:
+        """Buyer texts the account delivered that we never applied (we died first) must come again:
+        move the chat watermark back to the last delivery we applied."""
+        steps = [e.step for e in journal]
+        applied_at = max((i for i, step in enumerate(steps) if step == CHAT_APPLIED_STEP), default=-1)
+        if not any(step == CHAT_SEEN_STEP for step in steps[applied_at + 1:]):
+            return
+        order_id = self.facts.order_id if self.facts else None
+        previous = next((e.data for e in reversed(journal[:applied_at + 1]) if e.step == CHAT_SEEN_STEP
+                         and isinstance(e.data, dict) and e.data.get("order_id") == order_id), None)
+        mark = previous or {"order_id": order_id, "message_id": 0, "created_ms": 0}
+        self._store.deals.record_note(self.deal_id, CHAT_SEEN_STEP, dict(mark, rewound=True))
 
     def _on_classified(self, message: msg.Classified) -> None:
         if self._classifying != message.text:
@@ -345,16 +365,44 @@ class DealActor(SupervisedActor):
         if gate.raw:
             amount = _payout_amount(gate.raw)
         view = deal.PlatformView(payout_status=gate.status, payout_amount=amount, ad_id=bybit.ad_id,
-                                 ad_online=bybit.ad_online, order_id=bybit.order_id, order_status=bybit.order_status)
+                                 ad_online=bybit.ad_online, order_id=bybit.order_id, order_status=bybit.order_status,
+                                 sent_texts=self._sent_texts(bybit.order_id))
         self._store.deals.record_note(self.deal_id, "reconcile", {
             "payout_status": gate.status, "ad_id": bybit.ad_id, "ad_online": bybit.ad_online,
             "order_id": bybit.order_id, "order_status": bybit.order_status})
         self._apply(deal.Reconciled(view))
+        self._replay_claimed_receipt()
         held, self._held = self._held, []
         for message in held:
             self.on_receive(message)
         if self.facts.terminal and not self._timers:
             self._finish()
+
+    def _sent_texts(self, order_id: str | None) -> tuple[str, ...] | None:
+        """Our texts in the order's chat as the account read them for this reconcile (its note comes
+        just before its OrderRead); None when it could not tell."""
+        if order_id is None:
+            return None
+        for entry in reversed(self._store.deals.journal(self.deal_id)):
+            if entry.step == "reconcile":
+                return None  # only a note written since the last reconcile counts
+            data = entry.data if isinstance(entry.data, dict) else {}
+            if entry.step == SENT_TEXTS_STEP and data.get("order_id") == order_id:
+                return tuple(str(text) for text in data.get("texts") or ())
+        return None
+
+    def _replay_claimed_receipt(self) -> None:
+        """The desk claimed a receipt for this deal but we died before we heard; its e-mail is marked
+        processed and will not come again, so hear it from the store."""
+        f = self.facts
+        if f is None or f.state not in (deal.State.REQUISITES_SENT, deal.State.PAID):
+            return
+        for receipt in self._store.receipts.for_deal(self.deal_id):
+            path = next(iter(sorted(self._receipts_dir.glob(f"{receipt.sha256}.*"))), None)
+            if receipt.verdict == "accepted" and path is not None:
+                self.on_receive(msg.ReceiptChecked(self.deal_id, True, receipt.source, receipt.source == "email",
+                                                   receipt.id, str(path)))
+                return
 
     # --- plumbing --------------------------------------------------------------------
 
