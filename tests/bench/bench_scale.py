@@ -56,12 +56,18 @@ def start_world(accounts: int, nodelay: bool) -> tuple[subprocess.Popen, dict]:
     return world, json.loads(line)
 
 
-def offer_payouts(control: str, count: int) -> None:
-    with requests.Session() as session:
-        for i in range(count):
-            response = session.post(f"{control}/payouts", json={
-                "amount": AMOUNTS[i % len(AMOUNTS)], "method": "sbp", "bank": "sberbank", "expires_in": 7200})
-            response.raise_for_status()
+def offer_payouts(control: str, count: int, parallel: int = 20) -> None:
+    """Create `count` payouts through the control API, `parallel` connections at a time."""
+    import gevent.pool
+
+    def offer(i: int) -> None:
+        with requests.Session() as session:
+            for n in range(i, count, parallel):
+                response = session.post(f"{control}/payouts", json={
+                    "amount": AMOUNTS[n % len(AMOUNTS)], "method": "sbp", "bank": "sberbank", "expires_in": 7200})
+                response.raise_for_status()
+
+    gevent.pool.Pool(parallel).map(offer, range(parallel))
 
 
 def bybit_calls() -> float:
@@ -85,7 +91,7 @@ def time_status(base: str, requests_count: int) -> list[float]:
 
 
 def run_step(accounts: int, deals: int, tuning: Tuning, live_timeout: float, status_requests: int,
-             nodelay: bool) -> dict:
+             nodelay: bool, startup_timeout: float) -> dict:
     import pykka
 
     import actors.tree  # noqa: F401 — the daemon's code is loaded before the baseline is read
@@ -102,7 +108,14 @@ def run_step(accounts: int, deals: int, tuning: Tuning, live_timeout: float, sta
     try:
         with tempfile.TemporaryDirectory(prefix="itrader-bench-scale-") as tmp:
             started = time.monotonic()
-            daemon = BenchDaemon(config_text(platforms, Path(tmp), tuning), Path(tmp))
+            daemon = BenchDaemon(config_text(platforms, Path(tmp), tuning), Path(tmp), wait_web=0)
+            if not daemon.system.web_bound.wait(startup_timeout):  # the web starts after every account
+                booted = len(daemon.system.directory.names("bybit:"))
+                result["error"] = (f"start-up unfinished after {startup_timeout:.0f} s: {booted}/{accounts} Bybit "
+                                   f"account actors started (≈{startup_timeout / max(booted, 1):.2f} s each, "
+                                   f"≈{startup_timeout / max(booted, 1) * accounts:.0f} s for all); "
+                                   f"RSS {rss_mb():.0f} MB")
+                return result
             result["startup_s"] = time.monotonic() - started
             offered = time.monotonic()
             offer_payouts(urls["sandbox"], deals)
@@ -144,13 +157,15 @@ def run_step(accounts: int, deals: int, tuning: Tuning, live_timeout: float, sta
 def run_child(accounts: int, deals: int, args: argparse.Namespace) -> dict:
     argv = [sys.executable, os.path.abspath(__file__), "--step", f"{accounts}:{deals}",
             "--bybit-poll", str(args.bybit_poll), "--gate-poll", str(args.gate_poll),
-            "--live-timeout", str(args.live_timeout), "--status-requests", str(args.status_requests)]
+            "--live-timeout", str(args.live_timeout), "--status-requests", str(args.status_requests),
+            "--startup-timeout", str(args.startup_timeout)]
     argv += ["--server-nodelay"] if args.server_nodelay else []
     started = time.monotonic()
+    limit = args.startup_timeout + args.live_timeout + 120
     try:
-        done = subprocess.run(argv, stdout=subprocess.PIPE, text=True, timeout=args.live_timeout + 240)
+        done = subprocess.run(argv, stdout=subprocess.PIPE, text=True, timeout=limit)
     except subprocess.TimeoutExpired:
-        return {"accounts": accounts, "deals": deals, "error": f"step did not finish in {args.live_timeout + 240:.0f} s"}
+        return {"accounts": accounts, "deals": deals, "error": f"step did not finish in {limit:.0f} s"}
     for line in done.stdout.splitlines():
         if line.startswith(RESULT_TAG):
             result = json.loads(line[len(RESULT_TAG):])
@@ -195,6 +210,7 @@ def main() -> int:
     parser.add_argument("--gate-poll", type=float, default=1.0, help="gate.poll_interval (s)")
     parser.add_argument("--live-timeout", type=float, default=240.0, help="max wait for all deals to be live (s)")
     parser.add_argument("--status-requests", type=int, default=200)
+    parser.add_argument("--startup-timeout", type=float, default=150.0, help="max wait for the tree to start (s)")
     parser.add_argument("--server-nodelay", action="store_true",
                         help="experiment: TCP_NODELAY on the HTTP servers' sockets (see common.set_server_nodelay)")
     args = parser.parse_args()
@@ -205,9 +221,10 @@ def main() -> int:
                     log_level="ERROR")
     if args.step:
         accounts, deals = map(int, args.step.split(":"))
-        result = run_step(accounts, deals, tuning, args.live_timeout, args.status_requests, args.server_nodelay)
+        result = run_step(accounts, deals, tuning, args.live_timeout, args.status_requests, args.server_nodelay,
+                          args.startup_timeout)
         print(RESULT_TAG + json.dumps(result), flush=True)
-        return 0
+        os._exit(0)  # an unfinished start-up leaves actors behind: do not wait for them
 
     steps = [tuple(map(int, s.split(":"))) for s in args.ladder.split(",")]
     print(f"bench_scale: steps {', '.join(f'{a} accounts/{d} deals' for a, d in steps)}; bybit.poll_interval = "

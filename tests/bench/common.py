@@ -88,7 +88,7 @@ reply_delay_max = 0
 class BenchDaemon(InProcessDaemon):
     """The scenario harness's in-process daemon, configured from a benchmark's own TOML."""
 
-    def __init__(self, text: str, data_dir: Path) -> None:  # noqa: super().__init__ writes its own config
+    def __init__(self, text: str, data_dir: Path, wait_web: float = 120.0) -> None:  # noqa: own config
         from actors.daemon import System
         from actors.tree import build_root
         from itrader.events import EventLog
@@ -103,8 +103,8 @@ class BenchDaemon(InProcessDaemon):
         self.escalated: list[str] = []
         self.system = System(self.config, self.db, EventLog())
         build_root(self.system, on_escalate=self.escalated.append)
-        if not self.system.web_bound.wait(120):
-            raise RuntimeError("the daemon's web endpoint did not start within 120 s")
+        if wait_web and not self.system.web_bound.wait(wait_web):
+            raise RuntimeError(f"the daemon's web endpoint did not start within {wait_web:g} s")
 
 
 # --- statistics ----------------------------------------------------------------------------------

@@ -20,7 +20,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 BENCHMARKS = {
     "receipts": ("bench_receipts.py", [], [], 120),
     "pipeline": ("bench_pipeline.py", ["--deals", "100"], ["--deals", "20"], 300),
-    "scale": ("bench_scale.py", ["--ladder", "100:500,300:1500,1000:5000"], ["--ladder", "100:500,300:1500"], 420),
+    "scale": ("bench_scale.py", ["--ladder", "100:500,1000:5000", "--startup-timeout", "120", "--live-timeout", "180"],
+              ["--ladder", "50:250"], 480),
 }
 SUMMARY_TAG = "BENCH-SUMMARY "
 
