@@ -42,9 +42,6 @@ def payout_specs(rng: random.Random) -> list[dict]:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason=(
-    "known gaps after SIGKILL (see the crash-safety report): a buyer text delivered in the kill window can "
-    "still be lost (answer_timeout), deals parked in ACCEPTED/RECEIPT_OK until the stuck timer"))
 @pytest.mark.timeout(BUDGET + 90)
 def test_sigkill_at_random_points_leaves_every_deal_terminal_and_consistent(world, tmp_path):
     assert len(PERSONAS) == DEALS
