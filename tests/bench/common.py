@@ -44,6 +44,7 @@ class Tuning:
     max_ads_per_account: int = 2
     email_poll: float = 30.0
     log_level: str = "WARNING"
+    gate_balance: str = "1000000000"  # the working balance the daemon keeps on Gate: room for every deal
 
 
 def config_text(p: Platforms, data_dir: Path, t: Tuning) -> str:
@@ -66,6 +67,7 @@ log_level = "{t.log_level}"
 base_url = "{p.gate_url}"
 poll_interval = {t.gate_poll}
 min_order_amount = "100"
+target_balance = "{t.gate_balance}"
 [[gate.accounts]]
 login = "{p.gate_login}"
 password = "{p.gate_password}"
