@@ -130,6 +130,9 @@ class AllocatorActor(SupervisedActor):
         self._down: set[str] = set()
         self._known_ads: dict[str, set[str]] = {}
         self._assignments: dict[int, Assignment] = {}
+        # Refused requests, oldest first: answered as soon as an account reports a free slot,
+        # so a waiting deal does not sit out its whole retry timer.
+        self._waiting: dict[int, Allocate] = {}
         self._timer: gevent.Greenlet | None = None
 
     def __repr__(self) -> str:
@@ -198,28 +201,39 @@ class AllocatorActor(SupervisedActor):
     def _on_allocate(self, message: Allocate) -> None:
         self._expire_reservations()
         self._assignments.pop(message.deal_id, None)  # a deal asking again gives up its earlier slot
+        refusal = self._try_assign(message)
+        if refusal is not None:
+            self._waiting[message.deal_id] = message
+            self.events.publish("no_account_free", deal_id=message.deal_id, reason=refusal)
+            tell_quietly(message.reply_to, NoAccountFree(message.deal_id, refusal))
 
-        def refuse(reason: str) -> None:
-            self.events.publish("no_account_free", deal_id=message.deal_id, reason=reason)
-            tell_quietly(message.reply_to, NoAccountFree(message.deal_id, reason))
-
+    def _try_assign(self, message: Allocate) -> str | None:
+        """Assign an account and tell the deal; the reason for a refusal otherwise."""
         try:
             terms = pricing.quote_from_config(message.amount, self.pricing_settings)
         except pricing.PricingError as exc:
-            refuse(f"pricing: {exc}")
-            return
+            return f"pricing: {exc}"
         loads = account_loads(self._names(), self._health, self._usable, self._assignments.values(),
                               self.bybit_settings.max_ads_per_account)
         choice = allocation.choose(loads)
         if choice is None:
-            refuse("no healthy Bybit account has a free ad slot")
-            return
+            return "no healthy Bybit account has a free ad slot"
+        self._waiting.pop(message.deal_id, None)
         self._assignments[message.deal_id] = Assignment(message.deal_id, choice.account, choice.method,
                                                         since=self._clock())
         self.events.publish("account_assigned", deal_id=message.deal_id, account=choice.account,
                             method=choice.method, price=str(terms.price), quantity=str(terms.quantity))
         tell_quietly(message.reply_to, AccountAssigned(message.deal_id, choice.account, choice.method,
                                                        Decimal(terms.price), Decimal(terms.quantity)))
+        return None
+
+    def _serve_waiting(self) -> None:
+        """Give freed slots to the deals that were refused, oldest first, until none is free."""
+        if self._waiting:
+            self._expire_reservations()
+        for request in list(self._waiting.values()):
+            if self._try_assign(request) is not None:
+                break  # nothing free: the rest keep waiting (their own retry timers run too)
 
     def _on_health(self, message: AccountHealth) -> None:
         name = message.account
@@ -238,6 +252,8 @@ class AllocatorActor(SupervisedActor):
             if assignment.account == name and assignment.ad_id is not None and assignment.ad_id not in listed:
                 del self._assignments[deal_id]  # the ad is gone (cancelled or closed): the slot is free
         self._known_ads[name] = listed
+        self._serve_waiting()
+
 
     def _on_down(self, message: AccountDown) -> None:
         log.warning("allocator: account %s is down; moving its un-taken ads", message.account)

@@ -227,7 +227,9 @@ class BybitAccountActor(SupervisedActor):
 
     def on_start(self) -> None:
         self.directory.register(self.registered_name, self.actor_ref)
-        self.actor_ref.tell(POLL_TICK)  # boot in a handler: on_start must not wait on the network
+        # Boot in a handler, a moment later: on_start must not wait on the network, and the
+        # supervisor's start ping goes first, so a thousand accounts start side by side.
+        gevent.spawn_later(0.01, tell_quietly, self.actor_ref, POLL_TICK)
 
     def on_stop(self) -> None:
         self._shutdown()

@@ -3,8 +3,9 @@
 order-flow.md §4 and DESIGN §3 (Allocator):
 * only healthy accounts with a free ad slot (un-taken ads < max_ads) are candidates;
 * the least loaded account wins (open deals, then un-taken ads, then input order);
-* two un-taken ads on one account never share a payment method, so an account with one
-  un-taken ad gets the opposite method; an ad already taken by an order frees its method;
+* an account's un-taken ads stay balanced between the methods: at most half of its slots
+  (rounded up) per method — with the usual 2 slots, two un-taken ads never share a method, so
+  an account with one un-taken ad gets the opposite method; an ad taken by an order frees its method;
 * an empty account gets the method that is rarer among all un-taken ads (SBP on a tie, or
   the caller's `prefer`), which alternates SBP and Tinkoff over successive ads.
 """
@@ -42,10 +43,11 @@ class AccountLoad:
 
     def free_methods(self) -> tuple[str, ...]:
         """Methods this account could advertise next, in priority order (empty: no free slot)."""
-        busy = {ad.method for ad in self.untaken}
         if len(self.untaken) >= self.max_ads:
             return ()
-        return tuple(m for m in METHODS if m in self.methods and m not in busy)
+        per_method = -(-self.max_ads // len(METHODS))  # ceil: 2 slots -> 1 per method
+        in_use = Counter(ad.method for ad in self.untaken)
+        return tuple(m for m in METHODS if m in self.methods and in_use[m] < per_method)
 
 
 @dataclass(frozen=True)

@@ -55,3 +55,22 @@ def test_parse_address():
     assert parse_address("127.0.0.1:8081") == ("127.0.0.1", 8081)
     assert parse_address(":9000") == ("127.0.0.1", 9000)
     assert parse_address("[::1]:8081") == ("::1", 8081)
+
+
+def test_stream_creates_payouts_with_buyers_on_its_own(tmp_path):
+    process = start("--listen", "127.0.0.1:0", "--imap", "off", "--json", "--seed", "5", "--stream", "240",
+                    "--maildir", str(tmp_path))
+    try:
+        urls = json.loads(process.stdout.readline())["urls"]
+        import time
+
+        deadline = time.monotonic() + 20
+        payouts = []
+        while time.monotonic() < deadline and len(payouts) < 3:
+            payouts = requests.get(urls["sandbox"] + "/payouts", timeout=5).json()["payouts"]
+            time.sleep(0.2)
+        assert len(payouts) >= 3  # 240 a minute: one every quarter second, nobody asked for them
+        assert all(p.get("buyer") for p in payouts[:3])
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=20) == 0
