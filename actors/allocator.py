@@ -133,6 +133,7 @@ class AllocatorActor(SupervisedActor):
         # Refused requests, oldest first: answered as soon as an account reports a free slot,
         # so a waiting deal does not sit out its whole retry timer.
         self._waiting: dict[int, Allocate] = {}
+        self._full = False  # the last weighing found no free slot, and nothing has changed since
         self._timer: gevent.Greenlet | None = None
 
     def __repr__(self) -> str:
@@ -195,13 +196,20 @@ class AllocatorActor(SupervisedActor):
         for deal_id, assignment in list(self._assignments.items()):
             if assignment.ad_id is None and now - assignment.since > self.RESERVATION_TTL:
                 del self._assignments[deal_id]
+                self._full = False
 
     # ------------------------------------------------------------ handlers
 
     def _on_allocate(self, message: Allocate) -> None:
         self._expire_reservations()
-        self._assignments.pop(message.deal_id, None)  # a deal asking again gives up its earlier slot
-        refusal = self._try_assign(message)
+        if self._assignments.pop(message.deal_id, None) is not None:  # asking again gives up its slot
+            self._full = False
+        if self._full and self._waiting:
+            # Nothing has freed a slot since the last refusal: answer at once, without weighing
+            # every account again (thousands of waiting deals re-ask; the weighing is O(accounts)).
+            refusal: str | None = "no healthy Bybit account has a free ad slot"
+        else:
+            refusal = self._try_assign(message)
         if refusal is not None:
             self._waiting[message.deal_id] = message
             self.events.publish("no_account_free", deal_id=message.deal_id, reason=refusal)
@@ -217,6 +225,7 @@ class AllocatorActor(SupervisedActor):
                               self.bybit_settings.max_ads_per_account)
         choice = allocation.choose(loads)
         if choice is None:
+            self._full = True
             return "no healthy Bybit account has a free ad slot"
         self._waiting.pop(message.deal_id, None)
         self._assignments[message.deal_id] = Assignment(message.deal_id, choice.account, choice.method,
@@ -229,6 +238,7 @@ class AllocatorActor(SupervisedActor):
 
     def _serve_waiting(self) -> None:
         """Give freed slots to the deals that were refused, oldest first, until none is free."""
+        self._full = False  # called on news from an account: weigh again
         if self._waiting:
             self._expire_reservations()
         for request in list(self._waiting.values()):
@@ -261,6 +271,7 @@ class AllocatorActor(SupervisedActor):
         self._rebalance(message.account, "account down")
 
     def _on_tick(self) -> None:
+        self._full = False  # accounts may have gone stale: weigh again on the next request
         self._expire_reservations()
         now = self._clock()
         for name in self._names():

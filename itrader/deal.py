@@ -96,7 +96,9 @@ class DealSettings:
     receipt_after_requisites: float = 600.0  # no receipt this long after the requisites
     stuck: float = 1800.0  # no state change this long
     retry_delay: float = 30.0  # after a transient failure of a money step
-    account_retry: float = 10.0  # no Bybit account free: ask again
+    # No Bybit account free: ask again this late. The allocator hands a freed slot to waiting deals
+    # itself; this is only the fallback should that answer be lost.
+    account_retry: float = 60.0
     max_retries: int = 3  # transient failures of one step before MANUAL_REVIEW/ERROR
     max_repeats: int = dialogue.DEFAULT_MAX_REPEATS
     receipt_email: str = ""
