@@ -256,13 +256,22 @@ class AllocatorActor(SupervisedActor):
         else:
             self._unhealthy_since.setdefault(name, now)
         known = self._known_ads.setdefault(name, set())
-        bind_new_ads(name, message.ads, known, self._assignments.values())
+        mine = [a for a in self._assignments.values() if a.account == name]
+        bind_new_ads(name, message.ads, known, mine)
         listed = {ad_id for ad_id, _, _ in message.ads}
-        for deal_id, assignment in list(self._assignments.items()):
-            if assignment.account == name and assignment.ad_id is not None and assignment.ad_id not in listed:
-                del self._assignments[deal_id]  # the ad is gone (cancelled or closed): the slot is free
+        for assignment in mine:
+            if assignment.ad_id is not None and assignment.ad_id not in listed:
+                del self._assignments[assignment.deal_id]  # the ad is gone (cancelled or closed): the slot is free
         self._known_ads[name] = listed
-        self._serve_waiting()
+        # Weigh every account for the waiting deals only when this one has room: with a thousand
+        # accounts reporting, weighing all of them on every report would take the whole CPU.
+        if self._waiting and self._has_room(name):
+            self._serve_waiting()
+
+    def _has_room(self, name: str) -> bool:
+        mine = [a for a in self._assignments.values() if a.account == name]
+        load = account_loads([name], self._health, self._usable, mine, self.bybit_settings.max_ads_per_account)[0]
+        return load.healthy and bool(load.free_methods())
 
 
     def _on_down(self, message: AccountDown) -> None:
