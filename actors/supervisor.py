@@ -330,6 +330,7 @@ class Supervisor(SupervisedActor):
         parent: ChildContext | pykka.ActorRef[Any] | None = None,
         on_escalate: Callable[[str], None] | None = None,
         forget_finished: bool = False,
+        list_children_up_to: int | None = None,
     ) -> None:
         super().__init__(parent)
         if intensity < 0 or period <= 0 or backoff_base <= 0 or backoff_max < backoff_base:
@@ -348,6 +349,9 @@ class Supervisor(SupervisedActor):
         self._backoff_max = backoff_max
         self._on_escalate = on_escalate
         self._forget_finished = forget_finished  # for churning children such as deals
+        # With thousands of children (deals), the status lists the ones that are not simply
+        # running and sums up the rest: the operator's page stays fast and shows what is wrong.
+        self._list_children_up_to = list_children_up_to
         self._children: dict[str, _Child] = {spec.id: _Child(spec) for spec in specs}
         self._child_id_by_urn: dict[str, str] = {}
         self._booted: pykka.Future[None] = pykka.ThreadingFuture()
@@ -673,17 +677,28 @@ class Supervisor(SupervisedActor):
     # --- status --------------------------------------------------------------
 
     def _child_nodes(self) -> list[dict[str, Any]]:
-        return [
-            {
-                "id": child.spec.id,
-                "kind": child.spec.kind,
-                "state": child.state.value,
-                "restarts": child.restarts,
-                "last_failure": child.last_failure,
-                "children": list(child.subtree),
-            }
-            for child in self._children.values()
-        ]
+        children = list(self._children.values())
+        limit = self._list_children_up_to
+        if limit is None or len(children) <= limit:
+            return [self._child_node(child) for child in children]
+        quiet = [c for c in children if c.state is ChildState.RUNNING and not c.restarts and not c.subtree]
+        quiet_ids = {c.spec.id for c in quiet}
+        nodes = [self._child_node(child) for child in children if child.spec.id not in quiet_ids][:limit]
+        kinds = sorted({c.spec.kind for c in quiet})
+        nodes.append({"id": f"{len(quiet)} more running", "kind": ",".join(kinds), "state": "running",
+                      "restarts": 0, "last_failure": None, "children": [], "count": len(quiet)})
+        return nodes
+
+    @staticmethod
+    def _child_node(child: "_Child") -> dict[str, Any]:
+        return {
+            "id": child.spec.id,
+            "kind": child.spec.kind,
+            "state": child.state.value,
+            "restarts": child.restarts,
+            "last_failure": child.last_failure,
+            "children": list(child.subtree),
+        }
 
     def _on_subtree_status(self, update: _SubtreeStatus) -> None:
         child = self._child_by_urn(update.urn)

@@ -26,6 +26,9 @@ log = logging.getLogger("itrader.tree")
 ROOT_INTENSITY, ROOT_PERIOD = 10, 60.0
 BRANCH_INTENSITY, BRANCH_PERIOD = 20, 60.0
 DEALS_INTENSITY, DEALS_PERIOD = 200, 60.0
+# Past this many children the status page lists only those that are not simply running (deals are
+# listed in full by /api/v1/deals).
+STATUS_LIST_LIMIT = 100
 
 
 @dataclass(frozen=True)
@@ -140,7 +143,8 @@ def pipeline_specs(system, wiring: Wiring) -> list[ChildSpec]:
     specs.append(ChildSpec(id="Allocator", kind="Allocator", factory=lambda ctx: AllocatorActor.start(
         directory, events, config.bybit, config.pricing, [a.name for a in wiring.bybit], context=ctx)))
     specs.append(supervisor_spec("Accounts", [bybit_spec(a) for a in wiring.bybit], kind="Accounts",
-                                 intensity=BRANCH_INTENSITY, period=BRANCH_PERIOD))
+                                 intensity=BRANCH_INTENSITY, period=BRANCH_PERIOD,
+                                 list_children_up_to=STATUS_LIST_LIMIT))
 
     settings = deal.DealSettings.from_config(config)
     if wiring.email is not None:
@@ -155,7 +159,8 @@ def pipeline_specs(system, wiring: Wiring) -> list[ChildSpec]:
     specs.append(ChildSpec(id="Deals", kind="Deals", start_timeout=120.0, shutdown_timeout=30.0,
                            factory=lambda ctx: DealsSupervisor.start(
                                store, directory, deal_spec, name="Deals", kind="Deals", parent=ctx,
-                               intensity=DEALS_INTENSITY, period=DEALS_PERIOD)))
+                               intensity=DEALS_INTENSITY, period=DEALS_PERIOD,
+                               list_children_up_to=STATUS_LIST_LIMIT)))
 
     for access in wiring.gate:
         def gate_start(ctx, access=access):

@@ -688,3 +688,32 @@ def test_child_spec_validates_its_fields():
     assert ChildSpec(id="w", kind="W", factory=Worker.start, restart="transient").restart is (
         Restart.TRANSIENT
     )
+
+
+def test_a_large_supervisor_lists_its_troubled_children_and_sums_up_the_rest() -> None:
+    class Quiet(SupervisedActor):
+        pass
+
+    specs = [ChildSpec(id=f"c{i}", kind="Quiet", factory=Quiet.start) for i in range(30)]
+    sup = Supervisor.start(children=specs, name="big", kind="Big", list_children_up_to=10)
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            status = sup.proxy().status().get(timeout=2)
+            if status["children"] and status["children"][-1].get("count") == 30:
+                break
+            time.sleep(0.02)
+        assert status["children"] == [{"id": "30 more running", "kind": "Quiet", "state": "running", "restarts": 0,
+                                       "last_failure": None, "children": [], "count": 30}]
+        sup.proxy().terminate_child("c7").get(timeout=2)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            status = sup.proxy().status().get(timeout=2)
+            if any(node["id"] == "c7" and node["state"] == "stopped" for node in status["children"]):
+                break
+            time.sleep(0.02)
+        ids = [node["id"] for node in status["children"]]
+        assert ids == ["c7", "29 more running"]
+        assert status["children"][0]["state"] == "stopped"
+    finally:
+        sup.stop(timeout=10)
