@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 import socket
+import time
 import ssl as ssl_module
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone
@@ -22,6 +24,7 @@ from imaplib import IMAP4
 from typing import Callable, Optional
 
 import gevent
+import gevent.select
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError, LoginError
 
@@ -52,7 +55,9 @@ class MailboxSettings:
     ssl: bool = True
     folder: str = "INBOX"
     poll_interval: float = 30.0  # pause between polls when the server has no IDLE
-    idle_timeout: float = 600.0  # renew IDLE at least this often (RFC 2177: under 29 minutes)
+    # Longest IDLE wait before the mailbox is read again anyway: a server that files a message
+    # without announcing it (or an announcement lost with a dropped line) costs at most this long.
+    idle_timeout: float = 30.0
     max_attachment_bytes: int = 10 * 1024 * 1024
     timeout: float = 30.0  # network timeout for connect and each command
     rescan_days: int = 7  # after a UIDVALIDITY change (or on first run), look back this far
@@ -81,6 +86,7 @@ class MailIntake:
         self._bank_senders = bank_senders
         self._client: Optional[IMAPClient] = None
         self._selected = False
+        self._idling = False  # an IDLE is open: a LOGOUT now would only wait out the timeout
 
     def __repr__(self) -> str:
         s = self.settings
@@ -104,9 +110,12 @@ class MailIntake:
     def close(self) -> None:
         client, self._client = self._client, None
         self._selected = False
+        idling, self._idling = self._idling, False
         if client is None:
             return
         try:
+            if idling:  # killed mid-IDLE (watcher stopped): the server waits for DONE, not LOGOUT
+                raise ConnectionAbortedError
             client.logout()
         except Exception:  # already broken; the socket goes away either way
             try:
@@ -214,8 +223,8 @@ class MailIntake:
     def wait_for_mail(self, timeout: Optional[float] = None) -> bool:
         """Block (cooperatively) until the server announces new mail or `timeout` passes.
 
-        With IDLE: True when the server reported EXISTS/RECENT. Without IDLE: a poll pause of
-        `poll_interval`, then False (the caller simply fetches again)."""
+        With IDLE: True when the server reported EXISTS/RECENT, False when the wait ran out (the
+        caller fetches again either way). Without IDLE: a poll pause of `poll_interval`, then False."""
         client = self._require()
         if not self.supports_idle:
             gevent.sleep(self.settings.poll_interval if timeout is None else min(timeout, self.settings.poll_interval))
@@ -229,32 +238,72 @@ class MailIntake:
             _status, pending = client.noop()
             if _announces_mail(pending):
                 return True
-            client.idle()
-            responses: list = []
-            try:
-                if not _unread_input(client):
-                    responses = client.idle_check(timeout=wait)
-            finally:
-                # DONE also collects what the server said meanwhile (EXISTS racing with our wake-up)
-                _done_text, trailing = client.idle_done()
-            responses = [*responses, *trailing]
+            self._idling = True  # left set if the greenlet is killed inside: close() then skips LOGOUT
+            lines = _idle(client._imap, wait)
+            self._idling = False
+            return _announces_mail(lines)
         except (OSError, IMAP4.error, IMAPClientError) as error:
             self.close()
             raise MailError(f"{self!r}: IDLE failed: {_text(error)}") from None
-        return _announces_mail(responses)
 
 
-def _unread_input(client: IMAPClient) -> bool:
-    """Has the server already sent something we have not read?
+def _idle(imap: IMAP4, wait: float) -> list[bytes]:
+    """One IDLE round (RFC 2177) on imapclient's imaplib connection: the untagged response lines the
+    server sent, ending early at the first EXISTS/RECENT and at the latest after `wait` seconds.
 
-    imapclient waits for IDLE responses by polling the socket, but imaplib reads through a buffered
-    file: an `* N EXISTS` that came in the same packet as IDLE's `+ idling` sits in that buffer and the
-    socket stays quiet, so the poll would sleep through it. Peek the buffer without blocking."""
-    sock = client.socket()
+    Written against imaplib's reader rather than imapclient's idle()/idle_check(): those reject any
+    untagged response that precedes `+ idling` (pymap sends FLAGS/FETCH updates there), and
+    idle_check reads with the socket non-blocking, so a response arriving in two TCP segments is cut
+    in half and the rest of the stream no longer parses. Here the socket is only *polled* without
+    blocking; every response is then read whole, under the connection's normal timeout."""
+    tag = imap._command("IDLE")
+    lines: list[bytes] = []
+    while True:  # up to the continuation: whatever the server had queued for us comes first
+        line = imap._get_response()
+        if line is None:
+            break
+        if imap.tagged_commands.get(tag):
+            typ, data = imap.tagged_commands.pop(tag)
+            raise IMAP4.error(f"IDLE refused: {typ} {_text(IMAP4.error(*data))}")
+        lines.append(line)
+    deadline = time.monotonic() + wait
+    while not _announces_mail(lines):
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or not _readable(imap, remaining):
+            break
+        lines.append(imap._get_response())
+    imap.send(b"DONE\r\n")
+    while not imap.tagged_commands.get(tag):  # EXISTS racing with DONE still counts
+        line = imap._get_response()
+        if not imap.tagged_commands.get(tag):
+            lines.append(line)
+    typ, data = imap.tagged_commands.pop(tag)
+    if typ != "OK":
+        raise IMAP4.error(f"IDLE ended with {typ}: {_text(IMAP4.error(*data))}")
+    return lines
+
+
+def _readable(imap: IMAP4, timeout: float) -> bool:
+    """Is a response ready: already buffered (by imaplib's reader or TLS), or arriving on the socket
+    within `timeout`? Only looks: a partly received response stays put and is read whole later."""
+    if _buffered_input(imap):
+        return True
+    readable, _w, _x = gevent.select.select([imap.sock], [], [], timeout)
+    return bool(readable)
+
+
+def _buffered_input(imap: IMAP4) -> bool:
+    """imaplib reads through a buffered file, so a response that came in the same packet as the
+    previous one sits in that buffer while the socket stays quiet. Peek at it without blocking
+    (peek never consumes; on an empty buffer it tries one non-blocking read into it)."""
+    sock = imap.sock
+    pending = getattr(sock, "pending", None)  # TLS: decrypted bytes the socket poll cannot see
+    if pending is not None and pending():
+        return True
     previous = sock.gettimeout()
     sock.settimeout(0)
     try:
-        return bool(client._imap.file.peek(1))
+        return bool(imap.file.peek(1))
     except OSError:  # nothing buffered and nothing on the socket
         return False
     finally:
@@ -262,7 +311,17 @@ def _unread_input(client: IMAPClient) -> bool:
 
 
 def _announces_mail(responses) -> bool:
-    return any(isinstance(r, tuple) and len(r) >= 2 and r[1] in (b"EXISTS", b"RECENT") for r in responses)
+    """EXISTS/RECENT among responses, parsed by imapclient (tuples) or raw lines (`* 4 EXISTS`)."""
+    for response in responses:
+        if isinstance(response, tuple):
+            if len(response) >= 2 and response[1] in (b"EXISTS", b"RECENT"):
+                return True
+        elif isinstance(response, bytes) and _MAIL_NEWS.match(response):
+            return True
+    return False
+
+
+_MAIL_NEWS = re.compile(rb"\* \d+ (EXISTS|RECENT)\b", re.IGNORECASE)
 
 
 class MailWatcher:
@@ -331,7 +390,8 @@ def settings_from_config(email) -> MailboxSettings:
     """MailboxSettings from the `[email]` section of the config (itrader.config.EmailConfig)."""
     return MailboxSettings(host=email.imap_host, port=email.imap_port, username=email.address,
                            password=email.password, ssl=email.imap_ssl, folder=email.folder,
-                           poll_interval=email.poll_interval, max_attachment_bytes=email.max_attachment_bytes)
+                           poll_interval=email.poll_interval, idle_timeout=email.poll_interval,
+                           max_attachment_bytes=email.max_attachment_bytes)
 
 
 def intake_from_config(email) -> MailIntake:
