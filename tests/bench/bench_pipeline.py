@@ -49,18 +49,21 @@ class Run:
     boot_seconds: float
 
 
-def platforms(world: World) -> Platforms:
+def platforms(world: World, imap: tuple[str, int, str, str] | None = None) -> Platforms:
     creds = world.credentials()
-    host, port = world.imap_address
+    if imap is None:
+        host, port = world.imap_address
+        imap = (host, port, MAILBOX_LOGIN, MAILBOX_PASSWORD)
     return Platforms(
         gate_url=world.urls["gate"], gate_login=creds["gate"]["login"], gate_password=creds["gate"]["password"],
         bybit_url=world.urls["bybit"], bybit=[(b["nickname"], b["api_key"], b["api_secret"]) for b in creds["bybit"]],
-        llm_url=world.urls["llm"], imap=(host, port, MAILBOX_LOGIN, MAILBOX_PASSWORD))
+        llm_url=world.urls["llm"], imap=imap)
 
 
-def run_deals(world: World, tuning: Tuning, deals: int, data_dir: Path, timeout: float) -> Run:
+def run_deals(world: World, tuning: Tuning, deals: int, data_dir: Path, timeout: float,
+              imap: tuple[str, int, str, str] | None = None) -> Run:
     started = time.time()
-    daemon = BenchDaemon(config_text(platforms(world), data_dir, tuning), data_dir)
+    daemon = BenchDaemon(config_text(platforms(world, imap), data_dir, tuning), data_dir)
     boot = time.time() - started
     try:
         for i in range(deals):
@@ -212,6 +215,8 @@ def report(run: Run, tuning: Tuning, deals: int) -> list[Row]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--deals", type=int, default=100)
+    parser.add_argument("--imap", choices=("dovecot", "pymap"), default="dovecot",
+                        help="the IMAP server the bank's receipts go through")
     parser.add_argument("--gate-poll", type=float, default=1.0, help="gate.poll_interval (s)")
     parser.add_argument("--bybit-poll", type=float, default=0.5, help="bybit.poll_interval (s)")
     parser.add_argument("--buyer-poll", type=float, default=0.1, help="how often simulated buyers look (s)")
@@ -228,19 +233,31 @@ def main() -> int:
     tuning = Tuning(gate_poll=args.gate_poll, bybit_poll=args.bybit_poll, max_ads_per_account=max_ads)
     print(f"bench_pipeline: {args.deals} honest deals offered at once; {bybit_accounts} Bybit accounts, "
           f"max_ads_per_account = {max_ads}; gate.poll_interval = {tuning.gate_poll:g} s, "
-          f"bybit.poll_interval = {tuning.bybit_poll:g} s, mail over IMAP IDLE (pymap; poll fallback "
-          f"{tuning.email_poll:g} s), reply delay 0, buyers at speed 0 polling every {args.buyer_poll:g} s"
+          f"bybit.poll_interval = {tuning.bybit_poll:g} s, mail over IMAP IDLE ({args.imap}; "
+          f"re-fetch at least every {tuning.email_poll:g} s), reply delay 0, buyers at speed 0 polling every {args.buyer_poll:g} s"
           + ("; EXPERIMENT: servers set TCP_NODELAY" if args.server_nodelay else ""),
           flush=True)
     with tempfile.TemporaryDirectory(prefix="itrader-bench-") as tmp:
-        world = World(seed=7, speed=0, poll_interval=args.buyer_poll, maildir=Path(tmp) / "world-mail")
-        world.start(listen="127.0.0.1:0", imap="127.0.0.1:0")
+        dovecot_base = mailbox = None
+        if args.imap == "dovecot":
+            # The bank's mail goes into a real Dovecot (what production mail servers are like: it
+            # announces a delivery at once); pymap, the sandbox's own server, notices new files late.
+            from tests.servers.dovecot import start_dovecot, stop_dovecot
+
+            dovecot_base = Path(tempfile.mkdtemp(prefix="itrader-bench-dovecot-"))  # the mail user must reach it
+            mailbox = start_dovecot(dovecot_base).new_mailbox()
+        world = World(seed=7, speed=0, poll_interval=args.buyer_poll, maildir=Path(tmp) / "world-mail",
+                      mail_deliver=mailbox.deliver if mailbox else None)
+        world.start(listen="127.0.0.1:0", imap=None if mailbox else "127.0.0.1:0")
+        imap = (mailbox.host, mailbox.port, mailbox.user, mailbox.password) if mailbox else None
         try:
-            run = run_deals(world, tuning, args.deals, Path(tmp) / "daemon", args.timeout)
+            run = run_deals(world, tuning, args.deals, Path(tmp) / "daemon", args.timeout, imap)
             rows = report(run, tuning, args.deals)
             violations = world.audit()
         finally:
             world.stop()
+            if dovecot_base is not None:
+                stop_dovecot(dovecot_base)
     rows.append(Row("money audit violations", str(len(violations)), "0", not violations))
     print_table(f"pipeline: {args.deals} concurrent honest deals over the sandbox", rows)
     print(summary_line("bench_pipeline", rows), flush=True)

@@ -20,6 +20,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 BENCHMARKS = {
     "receipts": ("bench_receipts.py", [], [], 120),
     "pipeline": ("bench_pipeline.py", ["--deals", "100"], ["--deals", "20"], 300),
+    # The same at low concurrency: latency without queueing behind each account's 5 writes/s.
+    "pipeline-10": ("bench_pipeline.py", ["--deals", "10"], ["--deals", "5"], 180),
     # 1,000 accounts behind one IP must poll at most every ~8.3 s to stay under Bybit's 120 requests/s
     # per IP, so the scale run polls every 10 s.
     "scale": ("bench_scale.py", ["--ladder", "100:500,1000:5000", "--bybit-poll", "10", "--startup-timeout", "120",
