@@ -29,6 +29,7 @@ DEALS_INTENSITY, DEALS_PERIOD = 200, 60.0
 # Past this many children the status page lists only those that are not simply running (deals are
 # listed in full by /api/v1/deals).
 STATUS_LIST_LIMIT = 100
+READ_SHARE, WRITE_SHARE = 0.8, 0.7  # of Bybit's 10 reads/s and 5 writes/s: 8 and 3.5
 
 
 @dataclass(frozen=True)
@@ -109,7 +110,7 @@ def pipeline_specs(system, wiring: Wiring) -> list[ChildSpec]:
     from actors.gate_account import GateAccountActor
     from actors.mailbox import MailboxActor
     from actors.receipt_desk import ReceiptDeskActor
-    from itrader.bybit import BybitClient
+    from itrader.bybit import BybitClient, Budgets, RateBudget
     from itrader.gate import GateClient
     from itrader.limits import make_limiter
     from itrader.mail.intake import intake_from_config
@@ -131,10 +132,15 @@ def pipeline_specs(system, wiring: Wiring) -> list[ChildSpec]:
     specs.append(ChildSpec(id="ReceiptDesk", kind="ReceiptDesk", factory=lambda ctx: ReceiptDeskActor.start(
         store, directory, events, receipts_dir, context=ctx)))
 
+    # Bybit's per-UID limits (config) less headroom for network jitter: a one-token bucket lets
+    # rate + 1 calls into some second, and the platform counts by arrival time.
+    bybit_budgets = Budgets(read=RateBudget(config.bybit.reads_per_second * READ_SHARE, 1),
+                            write=RateBudget(config.bybit.writes_per_second * WRITE_SHARE, 1))
+
     def bybit_spec(access: BybitAccess) -> ChildSpec:
         def start(ctx):
             client = BybitClient(access.base_url, access.api_key, access.api_secret, account=access.name,
-                                 limiter=limiter, recv_window=config.bybit.recv_window_ms,
+                                 limiter=limiter, budgets=bybit_budgets, recv_window=config.bybit.recv_window_ms,
                                  timeout=config.bybit.request_timeout)
             return BybitAccountActor.start(access.name, client, store, directory, events, config.bybit,
                                            context=ctx)
