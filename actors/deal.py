@@ -305,8 +305,8 @@ class DealActor(SupervisedActor):
                         self.deal_id)
             self._events.publish("operator", deal_id=self.deal_id, step=action.step, why=action.why)
         elif isinstance(action, deal.Notify):
-            getattr(log, "error" if action.level == "error" else action.level if action.level == "warning"
-                    else "info")("deal %s: %s", self.deal_id, action.text)
+            level = {"error": logging.ERROR, "warning": logging.WARNING}.get(action.level, logging.INFO)
+            log.log(level, "deal %s: %s", self.deal_id, action.text)
             self._events.publish("notice", deal_id=self.deal_id, level=action.level, text=action.text)
 
     def _watch(self) -> None:
