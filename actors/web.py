@@ -6,24 +6,14 @@ own mailbox only starts and stops the server.
 from __future__ import annotations
 
 import logging
-import socket
 from typing import Any, Callable
 
-from gevent.pywsgi import WSGIServer
 
 from actors.supervisor import SupervisedActor
 from itrader.config import parse_address
-from itrader.web import StatusSource, make_app
+from itrader.web import NoDelayWSGIServer, StatusSource, make_app
 
 log = logging.getLogger("itrader.web")
-
-
-class _NoDelayWSGIServer(WSGIServer):
-    """Send each reply at once (no Nagle delay on kept-alive connections)."""
-
-    def handle(self, sock, address):
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return super().handle(sock, address)
 
 
 class WebActor(SupervisedActor):
@@ -33,11 +23,11 @@ class WebActor(SupervisedActor):
         self._address = parse_address(listen)
         self._app = make_app(source, token)
         self._on_bound = on_bound
-        self._server: WSGIServer | None = None
+        self._server: NoDelayWSGIServer | None = None
 
     def on_start(self) -> None:
         super().on_start()
-        self._server = _NoDelayWSGIServer(self._address, self._app, log=None, error_log=log)
+        self._server = NoDelayWSGIServer(self._address, self._app, log=None, error_log=log)
         self._server.start()  # raises at once if the port is taken: a clear failure, restarted with backoff
         host, port = self._server.server_host, self._server.server_port
         log.info("status page on http://%s:%d/api/v1/status", host, port)

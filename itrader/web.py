@@ -8,16 +8,27 @@ from __future__ import annotations
 
 import hmac
 import json
+import socket
 import time
 from typing import Any, Iterator, Protocol
 
 import bottle
+from gevent.pywsgi import WSGIServer
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from itrader import __version__
 
 API = "/api/v1"
 OPEN_PATHS = {f"{API}/health"}
+
+
+class NoDelayWSGIServer(WSGIServer):
+    """Replies go out at once: pywsgi writes headers and body separately, and Nagle's algorithm
+    against the client's delayed ACK would add ~40 ms to every request on a kept-alive connection."""
+
+    def handle(self, sock, address):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return super().handle(sock, address)
 
 
 class NotFound(Exception):

@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 import logging
-import socket
 from typing import Mapping
 
 import bottle
-from gevent.pywsgi import WSGIServer
+from itrader.web import NoDelayWSGIServer  # a serving helper, not a client: the twin stays independent
 
 log = logging.getLogger(__name__)
 
@@ -61,19 +60,10 @@ class _LogFile:
         pass
 
 
-class _NoDelayWSGIServer(WSGIServer):
-    """Replies go out at once: pywsgi writes headers and body separately, and Nagle's algorithm
-    against the client's delayed ACK would add ~40 ms to every request on a kept-alive connection."""
-
-    def handle(self, sock, address):
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return super().handle(sock, address)
-
-
 class HTTPServer:
     def __init__(self, app, listen: str = DEFAULT_LISTEN) -> None:
         self.host, self.port = parse_address(listen, 8081)
-        self._server = _NoDelayWSGIServer((self.host, self.port), app, log=_LogFile(logging.DEBUG),
+        self._server = NoDelayWSGIServer((self.host, self.port), app, log=_LogFile(logging.DEBUG),
                                           error_log=_LogFile(logging.WARNING))
 
     def start(self) -> "HTTPServer":

@@ -15,8 +15,6 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from itrader.config import load  # noqa: E402
-from itrader.store import Store, migrate, open_database  # noqa: E402
 from tests.pipeline.harness import InProcessDaemon  # noqa: E402
 
 API_TOKEN = "bench-token-0123456789"
@@ -91,22 +89,7 @@ class BenchDaemon(InProcessDaemon):
     """The scenario harness's in-process daemon, configured from a benchmark's own TOML."""
 
     def __init__(self, text: str, data_dir: Path, wait_web: float = 120.0) -> None:  # noqa: own config
-        from actors.daemon import System
-        from actors.tree import build_root
-        from itrader.events import EventLog
-
-        data_dir.mkdir(parents=True, exist_ok=True)
-        path = data_dir / "itrader.toml"
-        path.write_text(text)
-        self.config = load(path, env={})
-        self.db = open_database(self.config.database_url)
-        migrate(self.db)
-        self.store = Store(self.db)
-        self.escalated: list[str] = []
-        self.system = System(self.config, self.db, EventLog())
-        build_root(self.system, on_escalate=self.escalated.append)
-        if wait_web and not self.system.web_bound.wait(wait_web):
-            raise RuntimeError(f"the daemon's web endpoint did not start within {wait_web:g} s")
+        self._start(text, data_dir, wait_web)
 
 
 # --- statistics ----------------------------------------------------------------------------------

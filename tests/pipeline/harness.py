@@ -68,9 +68,14 @@ stuck = 40
 class InProcessDaemon:
     def __init__(self, world, data_dir: Path, imap=None, mode: str = "auto", extra: str = "",
                  bybit_accounts: int = 3, gate_accounts: list[tuple[str, str]] = ()) -> None:
+        self._start(daemon_config_text(world, data_dir, imap, mode, extra, bybit_accounts, gate_accounts),
+                    data_dir, wait_web=30.0)
+
+    def _start(self, config_text: str, data_dir: Path, wait_web: float) -> None:
+        """Write the TOML, load it as `itrader run` would, build the actor tree."""
         data_dir.mkdir(parents=True, exist_ok=True)
         path = data_dir / "itrader.toml"
-        path.write_text(daemon_config_text(world, data_dir, imap, mode, extra, bybit_accounts, gate_accounts))
+        path.write_text(config_text)
         self.config = load(path, env={})
         self.db = open_database(self.config.database_url)
         migrate(self.db)
@@ -78,7 +83,8 @@ class InProcessDaemon:
         self.escalated: list[str] = []
         self.system = System(self.config, self.db, EventLog())
         build_root(self.system, on_escalate=self.escalated.append)
-        assert self.system.web_bound.wait(30), "the daemon's web endpoint did not start"
+        if wait_web and not self.system.web_bound.wait(wait_web):
+            raise RuntimeError(f"the daemon's web endpoint did not start within {wait_web:g} s")
 
     @property
     def base(self) -> str:
