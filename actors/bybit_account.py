@@ -21,12 +21,20 @@ lists on Bybit is watched again, with the deal's order_id, and its news goes to
 Deal has already been told of the chat survives a restart in the deal's journal
 (a "bybit_chat_seen" note), so buyer messages are not delivered twice.
 
+Writes (ads, cancels, chat texts, releases) share the account's write budget
+(5/s on Bybit), so they wait in one queue and go out one per message to this
+actor, most urgent first: a release, then an answer the buyer is waiting for,
+a greeting, a cancel, a new ad, and last the closing words. Texts of one order
+keep their order (an urgent one pulls the earlier ones ahead with it).
+Polls run on a fixed rate: a slow tick does not push the next one back.
+
 After every poll (and on start, after ad changes, on stop) the account tells
 "allocator" an AccountHealth. With nothing watched it polls nothing and only
 sends that health as a heartbeat.
 """
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 import uuid
@@ -61,6 +69,10 @@ FINAL_ORDER_STATUSES = frozenset({ORDER_CANCELLED, ORDER_FINISHED, 80})
 AD_ONLINE = 10
 
 POLL_TICK = Tick("bybit:poll")
+
+# Lower goes first when writes queue for the budget: money owed to a buyer who paid, the buyer waiting
+# for our answer, a buyer who just opened an order; an ad off or on the market and the goodbye can wait.
+WRITE_PRIORITY = {"release": 0, "reply": 1, "greeting": 2, "cancel": 3, "ad": 4, "closing": 5}
 BOOT_RETRY_SECONDS = 5.0
 IDLE_HEARTBEAT_SECONDS = 15.0  # health to the allocator while nothing is watched
 UNHEALTHY_AFTER_FAILURES = 3
@@ -179,8 +191,47 @@ class OutgoingChat:
     order_id: str
     text: str
     msg_uuid: str
+    purpose: str = "reply"
+    seq: int = 0
     attempts: int = 0
     uncertain: bool = False  # a send failed in a way that may have delivered it
+    ready: bool = True  # False after a failed try: the next tick makes it ready again
+
+
+@dataclass(frozen=True)
+class QueuedWrite:
+    kind: str  # "release", "ad" or "cancel" (chat texts wait in the outbox)
+    seq: int
+    message: Any
+
+
+@dataclass(frozen=True)
+class DrainWrites:
+    """To itself: do the most urgent queued write (one per message, so news can overtake the queue)."""
+
+
+def write_rank(purpose: str, seq: int) -> tuple[int, int]:
+    return WRITE_PRIORITY.get(purpose, WRITE_PRIORITY["reply"]), seq
+
+
+def chat_candidates(outbox: Iterable[OutgoingChat]) -> list[tuple[tuple[int, int], OutgoingChat]]:
+    """The next text of each order that may be sent now, ranked by the most urgent text of its order
+    (texts of one order go out in their order: an urgent answer pulls an earlier greeting along)."""
+    heads: dict[str, OutgoingChat] = {}
+    urgency: dict[str, int] = {}
+    for item in outbox:
+        heads.setdefault(item.order_id, item)
+        rank = write_rank(item.purpose, item.seq)[0]
+        urgency[item.order_id] = min(urgency.get(item.order_id, rank), rank)
+    return [((urgency[order_id], head.seq), head) for order_id, head in heads.items() if head.ready]
+
+
+def next_write(queued: Iterable[QueuedWrite], outbox: Iterable[OutgoingChat]) -> QueuedWrite | OutgoingChat | None:
+    """The most urgent write that may go now (oldest first among equals); None when nothing is ready."""
+    ranked: list[tuple[tuple[int, int], QueuedWrite | OutgoingChat]] = [
+        (write_rank(job.kind, job.seq), job) for job in queued]
+    ranked += chat_candidates(outbox)
+    return min(ranked, key=lambda pair: pair[0])[1] if ranked else None
 
 
 # ------------------------------------------------------------------ actor
@@ -206,8 +257,12 @@ class BybitAccountActor(SupervisedActor):
         self._order_ads: dict[str, str] = {}  # order id -> ad id (from /order/info, asked once per order)
         self._order_status: dict[str, int] = {}  # last status seen of any order we handled
         self._outbox: list[OutgoingChat] = []
+        self._writes: list[QueuedWrite] = []  # releases, ads and cancels waiting for the write budget
+        self._write_seq = itertools.count(1)
+        self._drain_told = False
         self._sent_uuids: set[str] = set()
-        self._cancels: dict[str, int] = {}  # ad id -> deal id, cancels to retry
+        self._cancels: dict[str, int] = {}  # ad id -> deal id: cancels owed (queued, or to retry next tick)
+        self._last_poll_started = 0.0
         self._poll_failures = 0
         self._balance_short_until = 0.0
         self._auth_failed = False
@@ -217,7 +272,7 @@ class BybitAccountActor(SupervisedActor):
         self._handlers: dict[type, Callable[[Any], None]] = {
             Tick: self._on_tick, CreateAd: self._on_create_ad, CancelAd: self._on_cancel_ad, Watch: self._on_watch,
             Unwatch: self._on_unwatch, SendChat: self._on_send_chat, ReleaseOrder: self._on_release,
-            ReadOrder: self._on_read_order,
+            ReadOrder: self._on_read_order, DrainWrites: self._on_drain_writes,
         }
 
     def __repr__(self) -> str:
@@ -253,7 +308,8 @@ class BybitAccountActor(SupervisedActor):
     def stats(self) -> dict[str, Any]:
         """For tests and the status page (asked, with a timeout)."""
         return {"polls": self.poll_count, "watches": len(self._watches), "ads": len(self._ads),
-                "outbox": len(self._outbox), "healthy": self._healthy(), "booted": self._booted}
+                "outbox": len(self._outbox), "writes": len(self._writes), "healthy": self._healthy(),
+                "booted": self._booted}
 
     # ------------------------------------------------------------ plumbing
 
@@ -301,14 +357,25 @@ class BybitAccountActor(SupervisedActor):
         return watch.ad_id is not None and watch.ad_id in self._ads and watch.told_status != ORDER_FINISHED
 
     def _has_work(self) -> bool:
-        return bool(self._outbox or self._cancels or any(self._watch_active(w) for w in self._watches.values()))
+        return bool(self._outbox or self._cancels or self._writes
+                    or any(self._watch_active(w) for w in self._watches.values()))
+
+    def _poll_interval(self) -> float:
+        """Fast while someone may be talking to us (an open order, a text to retry); slower while our ads
+        only wait for a buyer, which saves most of the list calls of a quiet account."""
+        busy = self._outbox or self._cancels or any(
+            w.order_id is not None and not w.order_final for w in self._watches.values())
+        if busy:
+            return self.settings.poll_interval
+        return max(self.settings.poll_interval, self.settings.quiet_poll_interval)
 
     def _schedule(self) -> None:
         """One timer at a time: the poll interval while there is work, a slow heartbeat otherwise."""
         if not self._booted:
             delay = BOOT_RETRY_SECONDS
         elif self._has_work():
-            delay = self.settings.poll_interval
+            # Fixed rate: the next poll is due an interval after this one began, however long it took.
+            delay = max(0.0, self._last_poll_started + self._poll_interval() - time.monotonic())
         else:
             delay = max(self.settings.poll_interval, IDLE_HEARTBEAT_SECONDS)
         due = time.monotonic() + delay
@@ -394,11 +461,37 @@ class BybitAccountActor(SupervisedActor):
             self._timer = None  # this is the timer's tick (a tick told by hand leaves the timer alone)
         if self._boot():
             self._retry_cancels()
+            for item in self._outbox:
+                item.ready = True  # what failed last time is tried again, in the queue's order
             if self._has_work():
+                self._last_poll_started = time.monotonic()
                 self._poll()
-                self._flush_outbox()
+            self._kick_writes()
         self._send_health()
         self._schedule()
+
+    # ------------------------------------------------------------ the write queue
+
+    def _queue_write(self, kind: str, message: Any) -> None:
+        self._writes.append(QueuedWrite(kind, next(self._write_seq), message))
+        self._kick_writes()
+
+    def _kick_writes(self) -> None:
+        """Ask ourselves to drain once more, unless a request is already in the mailbox."""
+        if self._drain_told or next_write(self._writes, self._outbox) is None:
+            return
+        self._drain_told = True
+        self.actor_ref.tell(DrainWrites())
+
+    def _on_drain_writes(self, _message: DrainWrites) -> None:
+        self._drain_told = False
+        job = next_write(self._writes, self._outbox)
+        if isinstance(job, OutgoingChat):
+            self._send_queued_chat(job)
+        elif job is not None:
+            self._writes.remove(job)
+            {"release": self._release, "ad": self._create_ad, "cancel": self._cancel_queued}[job.kind](job.message)
+        self._kick_writes()
 
     def _pending_orders(self) -> list[OrderSummary]:
         page = self._api(self.client.pending_orders)
@@ -587,20 +680,17 @@ class BybitAccountActor(SupervisedActor):
     # ------------------------------------------------------------ chat out
 
     def _on_send_chat(self, message: SendChat) -> None:
-        self._outbox.append(OutgoingChat(message.deal_id, message.order_id, message.text, uuid.uuid4().hex))
-        self._flush_outbox()
-        if self._outbox:
-            self._schedule()
+        self._outbox.append(OutgoingChat(message.deal_id, message.order_id, message.text, uuid.uuid4().hex,
+                                         purpose=message.purpose, seq=next(self._write_seq)))
+        self._kick_writes()
 
-    def _flush_outbox(self) -> None:
-        """Send queued texts in order per order; a failed one holds back the later ones of its order."""
-        held: set[str] = set()
-        remaining: list[OutgoingChat] = []
-        for item in self._outbox:
-            if item.order_id in held or not self._deliver(item):
-                held.add(item.order_id)
-                remaining.append(item)
-        self._outbox = remaining
+    def _send_queued_chat(self, item: OutgoingChat) -> None:
+        """One text; a failed one holds back the later ones of its order until the next tick."""
+        if self._deliver(item):
+            self._outbox.remove(item)
+        else:
+            item.ready = False
+            self._schedule()
 
     def _deliver(self, item: OutgoingChat) -> bool:
         """True when the text is in the chat (or can never be: then it is reported, not dropped silently)."""
@@ -649,6 +739,9 @@ class BybitAccountActor(SupervisedActor):
     # ------------------------------------------------------------ ads
 
     def _on_create_ad(self, message: CreateAd) -> None:
+        self._queue_write("ad", message)
+
+    def _create_ad(self, message: CreateAd) -> None:
         def fail(reason: str, permanent: bool) -> None:
             self.events.publish("bybit_ad_failed", account=self.name, deal_id=message.deal_id, reason=reason)
             self._tell_deal(message.deal_id, AdFailed(message.deal_id, self.name, reason, permanent),
@@ -711,9 +804,14 @@ class BybitAccountActor(SupervisedActor):
         return None
 
     def _on_cancel_ad(self, message: CancelAd) -> None:
+        if message.ad_id not in self._cancels:
+            self._cancels[message.ad_id] = message.deal_id
+            self._queue_write("cancel", message)
+        self._schedule()
+
+    def _cancel_queued(self, message: CancelAd) -> None:
         self._cancel_ad(message.ad_id, message.deal_id)
         self._send_health()
-        self._schedule()
 
     def _cancel_ad(self, ad_id: str, deal_id: int) -> None:
         try:
@@ -730,8 +828,10 @@ class BybitAccountActor(SupervisedActor):
         self.events.publish("bybit_ad_cancelled", account=self.name, deal_id=deal_id, ad_id=ad_id)
 
     def _retry_cancels(self) -> None:
+        queued = {job.message.ad_id for job in self._writes if job.kind == "cancel"}
         for ad_id, deal_id in list(self._cancels.items()):
-            self._cancel_ad(ad_id, deal_id)
+            if ad_id not in queued:
+                self._queue_write("cancel", CancelAd(deal_id, ad_id))
 
     # ------------------------------------------------------------ watches
 
@@ -762,6 +862,9 @@ class BybitAccountActor(SupervisedActor):
     # ------------------------------------------------------------ release
 
     def _on_release(self, message: ReleaseOrder) -> None:
+        self._queue_write("release", message)
+
+    def _release(self, message: ReleaseOrder) -> None:
         def result(ok: bool, permanent: bool = False, reason: str | None = None) -> None:
             self._tell_deal(message.deal_id, ReleaseResult(message.deal_id, message.order_id, ok, permanent, reason),
                             message.reply_to, reply=True)

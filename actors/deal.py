@@ -286,7 +286,7 @@ class DealActor(SupervisedActor):
             self._send(f"bybit:{action.account}", msg.CreateAd(self.deal_id, action.amount, action.price,
                                                                 action.quantity, action.method, me))
         elif isinstance(action, deal.SendChat):
-            self._say(action.order_id, action.text)
+            self._say(action.order_id, action.text, action.purpose)
         elif isinstance(action, deal.ApprovePayout):
             path = self._receipt_path()
             if path is None:
@@ -315,10 +315,10 @@ class DealActor(SupervisedActor):
         if f and f.account and not f.terminal:
             self._send(f"bybit:{f.account}", msg.Watch(self.deal_id, f.ad_id, f.order_id, self.actor_ref))
 
-    def _say(self, order_id: str, text: str) -> None:
+    def _say(self, order_id: str, text: str, purpose: str) -> None:
         low, high = self._reply_delay
         delay = random.uniform(low, high) if high > 0 else 0.0
-        message = msg.SendChat(self.deal_id, order_id, text)
+        message = msg.SendChat(self.deal_id, order_id, text, purpose)
         name = f"bybit:{self.facts.account}"
         if delay:
             gevent.spawn_later(delay, self._send, name, message)

@@ -229,6 +229,7 @@ class SendChat:
     deal_id: int
     order_id: str
     text: str
+    purpose: str = "reply"  # "greeting", "reply" or "closing": how soon it must go (BybitAccount's queue)
 
 
 @dataclass(frozen=True)

@@ -86,7 +86,8 @@ class BybitConfig:
     recv_window_ms: int = 5000
     reads_per_second: float = 10.0
     writes_per_second: float = 5.0
-    poll_interval: float = 2.0
+    poll_interval: float = 2.0  # while an order is open on the account: how fast we hear the buyer
+    quiet_poll_interval: float = 4.0  # while only ads wait for a buyer (never faster than poll_interval)
     request_timeout: float = 15.0
     accounts: tuple[BybitAccountConfig, ...] = ()
 
@@ -185,7 +186,8 @@ POSITIVE = {
     "daemon.shutdown_budget", "gate.poll_interval", "gate.session_refresh_interval",
     "gate.balance_check_interval", "gate.request_timeout", "bybit.max_ads_per_account",
     "bybit.payment_period_minutes", "bybit.recv_window_ms", "bybit.reads_per_second",
-    "bybit.writes_per_second", "bybit.poll_interval", "bybit.request_timeout",
+    "bybit.writes_per_second", "bybit.poll_interval", "bybit.quiet_poll_interval",
+    "bybit.request_timeout",
     "pricing.fixed_rate", "timeouts.answer", "timeouts.receipt_after_requisites",
     "timeouts.stuck", "email.poll_interval", "email.max_attachment_bytes", "assistant.timeout",
 }

@@ -394,6 +394,7 @@ class CreateAd:
 class SendChat:
     order_id: str
     text: str
+    purpose: str = "reply"  # "greeting", "reply" (the buyer waits for it) or "closing": sets its urgency
 
 
 @dataclass(frozen=True)
@@ -704,7 +705,7 @@ def _on_order_opened(facts: DealFacts, event: OrderOpened, now: float, settings:
     facts = replace(_enter(facts, State.CHATTING, now), order_id=str(event.order_id),
                     order_status=ORDER_WAITING_PAYMENT, dialogue=state)
     facts, timer = _arm(facts, ANSWER_TIMER, settings.answer_timeout, now)
-    return Decision(facts, (SendChat(facts.order_id, text),) + timer)
+    return Decision(facts, (SendChat(facts.order_id, text, "greeting"),) + timer)
 
 
 def _on_buyer_message(facts: DealFacts, event: BuyerMessage, now: float, settings: DealSettings) -> Decision:
@@ -796,7 +797,7 @@ def _on_order_status(facts: DealFacts, event: OrderStatusChanged, now: float, se
 def _closing(facts: DealFacts, settings: DealSettings) -> tuple[Action, ...]:
     if facts.order_id is None:
         return ()
-    return (SendChat(facts.order_id, dialogue.closing_message(settings.invite_link)),)
+    return (SendChat(facts.order_id, dialogue.closing_message(settings.invite_link), "closing"),)
 
 
 def _on_approve_succeeded(facts: DealFacts, event: ApproveSucceeded, now: float, settings: DealSettings) -> Decision:
@@ -1042,7 +1043,7 @@ def _reconcile(facts: DealFacts, view: PlatformView, now: float, settings: DealS
     if not f.terminal and f.order_id and view.sent_texts is not None:
         sent = set(view.sent_texts)
         if f.state == State.CHATTING and dialogue.GREETING not in sent and f.dialogue.repeats == 0:
-            c.add((SendChat(f.order_id, dialogue.GREETING),))
+            c.add((SendChat(f.order_id, dialogue.GREETING, "greeting"),))
         if f.state in (State.REQUISITES_SENT, State.PAID) and _requisites(f, settings) not in sent:
             c.add((SendChat(f.order_id, _requisites(f, settings)),))
 

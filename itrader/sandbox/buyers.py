@@ -4,7 +4,9 @@ A script is a JSON list. Each step is either a bare action name ("open_order")
 or an object with one action key whose value is its main parameter or an
 object of parameters:
 
-  {"open_order": {"timeout": 1800}}      wait for an online ad with min = max = the payout amount, open an order
+  {"open_order": {"timeout": 1800}}      wait for an online ad with min = max = the payout amount, open an order;
+                                         "after": N first waits N seconds of market time (when this buyer comes
+                                         along at all: not a human pause, so not scaled by the speed factor)
   {"say": "Да"}                          send a chat message (after a short human typing pause)
   {"expect": "реквизит|сумма", "timeout": 300, "on_timeout": "stop"}
                                          wait until a NEW seller message matches the regex (case-insensitive)
@@ -104,7 +106,7 @@ def _check_params(where: str, action: str, params: dict[str, Any]) -> None:
             raise ScriptError(f"{where}: bad regex: {exc}") from None
         if params.get("on_timeout", "stop") not in ("stop", "continue"):
             raise ScriptError(f"{where}: on_timeout must be stop or continue")
-    for key in ("seconds", "timeout", "delta"):
+    for key in ("seconds", "timeout", "delta", "after"):
         if key in params:
             try:
                 float(params[key])
@@ -395,8 +397,10 @@ class Buyer:
 
     # --- actions --------------------------------------------------------------------------------
 
-    def _do_open_order(self, timeout: float = DEFAULT_ORDER_TIMEOUT, amount: Any = None) -> None:
+    def _do_open_order(self, timeout: float = DEFAULT_ORDER_TIMEOUT, amount: Any = None, after: Any = 0) -> None:
         want = _decimal(amount) if amount is not None else self.amount
+        if float(after) > 0:
+            gevent.sleep(float(after))  # the buyer has not found the market yet: no polling meanwhile
         deadline = time.monotonic() + float(timeout)
         refused: set[str] = set()
         while time.monotonic() < deadline:

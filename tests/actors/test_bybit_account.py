@@ -16,7 +16,7 @@ import gevent
 import pykka
 import pytest
 
-from actors.bybit_account import AD_REMARK, BybitAccountActor
+from actors.bybit_account import AD_REMARK, BybitAccountActor, OutgoingChat, QueuedWrite, next_write
 from actors.directory import Directory
 from actors.messages import (
     AccountHealth, AdCreated, AdFailed, BuyerMessages, CancelAd, CreateAd, OrderOpened, OrderRead, OrderStatus,
@@ -134,8 +134,13 @@ class Rig:
         return sum(1 for _, _, p in self.sandbox.request_log(SELLER_UID) if p == path)
 
     def sync(self) -> dict:
-        """Ask the actor (tests may ask): every message told before has been handled."""
-        return self.actor.proxy().stats().get(timeout=10)
+        """Ask the actor (tests may ask): every message told before has been handled, and the writes
+        they queued are done."""
+        deadline = time.monotonic() + 10
+        stats = self.actor.proxy().stats().get(timeout=10)
+        while stats["writes"] and time.monotonic() < deadline:
+            stats = self.actor.proxy().stats().get(timeout=10)
+        return stats
 
 
 @pytest.fixture
@@ -229,6 +234,47 @@ def test_a_deal_from_order_to_release(rig: Rig) -> None:
     rig.sync()
     texts = [text for batch in deal.of(BuyerMessages) for text in batch.texts]
     assert texts == ["да"], "only the buyer's words, once; never our own message or a system notice"
+
+
+def test_the_write_order_rule() -> None:
+    def text(order_id: str, purpose: str, seq: int, ready: bool = True) -> OutgoingChat:
+        return OutgoingChat(1, order_id, purpose, f"uuid-{seq}", purpose=purpose, seq=seq, ready=ready)
+
+    ad, release = QueuedWrite("ad", 1, None), QueuedWrite("release", 9, None)
+    greeting_a, closing_b = text("A", "greeting", 2), text("B", "closing", 3)
+    assert next_write([], []) is None
+    assert next_write([ad, release], [greeting_a, closing_b]) is release
+    assert next_write([ad], [greeting_a, closing_b]) is greeting_a
+    assert next_write([ad], [closing_b]) is ad
+    # An urgent answer queued behind B's goodbye pulls the goodbye ahead of the ad (order kept per order).
+    assert next_write([ad], [closing_b, text("B", "reply", 4)]) is closing_b
+    # A text that failed waits for the next tick, and holds back the later texts of its order.
+    assert next_write([ad], [text("B", "reply", 3, ready=False), text("B", "reply", 4)]) is ad
+
+
+def test_queued_writes_go_out_most_urgent_first(rig: Rig) -> None:
+    deal, _, order_id = rig.open_order(1)
+    rig.sandbox.mark_paid(order_id)
+    deal.wait(OrderStatus, status=20)
+    writes_before = len([p for _, kind, p in rig.sandbox.request_log(SELLER_UID) if kind == "write"])
+    # Told together, so all of them queue before the first goes out: new ads, the goodbye and, last
+    # in the mailbox, the release the paying buyer waits for.
+    ads = ((2, Decimal("4000")), (3, Decimal("4100")), (4, Decimal("4200")))
+    for deal_id, _ in ads:
+        rig.deal(deal_id)
+    for deal_id, amount in ads:  # no pause between the tells
+        rig.actor.tell(CreateAd(deal_id, amount, PRICE, Decimal("60"), "sbp", rig.deals[deal_id].ref))
+    rig.actor.tell(SendChat(1, order_id, "Спасибо за сделку!", "closing"))
+    rig.actor.tell(SendChat(1, order_id, "Вы здесь?", "reply"))
+    rig.actor.tell(ReleaseOrder(1, order_id, deal.ref))
+    assert deal.wait(ReleaseResult).ok
+    wait_for(lambda: rig.sync()["outbox"] == 0 and len(rig.sandbox.ads(SELLER_UID, online_only=True)) == 4)
+    writes = [p.rsplit("/v5/p2p/", 1)[-1] for _, kind, p in rig.sandbox.request_log(SELLER_UID)
+              if kind == "write"][writes_before:]
+    assert writes == ["order/finish", "order/message/send", "order/message/send",
+                      "item/create", "item/create", "item/create"]
+    texts = [m["message"] for m in rig.sandbox.messages(order_id) if m["message"] in ("Вы здесь?", "Спасибо за сделку!")]
+    assert texts == ["Спасибо за сделку!", "Вы здесь?"], "one order's texts keep the order they were said in"
 
 
 def test_release_before_the_buyer_paid_is_refused_without_calling_finish(rig: Rig) -> None:

@@ -31,7 +31,7 @@ import requests  # noqa: E402
 
 from tests.bench.common import (  # noqa: E402
     API_TOKEN, BenchDaemon, Platforms, Row, Tuning, config_text, percentile, print_table, rss_mb,
-    set_server_nodelay, summary_line,
+    summary_line,
 )
 from tests.bench.scale_world import bybit_account  # noqa: E402
 
@@ -46,10 +46,9 @@ RESULT_TAG = "SCALE-RESULT "
 # --- one step (child process) -----------------------------------------------------------------------
 
 
-def start_world(accounts: int, nodelay: bool) -> tuple[subprocess.Popen, dict]:
+def start_world(accounts: int) -> tuple[subprocess.Popen, dict]:
     argv = [sys.executable, os.path.join(HERE, "scale_world.py"), "--accounts", str(accounts)]
-    world = subprocess.Popen(argv + (["--server-nodelay"] if nodelay else []), stdin=subprocess.PIPE,
-                             stdout=subprocess.PIPE, text=True)
+    world = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     line = world.stdout.readline()
     if not line:
         raise RuntimeError("the scale World did not start")
@@ -91,13 +90,13 @@ def time_status(base: str, requests_count: int) -> list[float]:
 
 
 def run_step(accounts: int, deals: int, tuning: Tuning, live_timeout: float, status_requests: int,
-             nodelay: bool, startup_timeout: float) -> dict:
+             startup_timeout: float) -> dict:
     import pykka
 
     import actors.tree  # noqa: F401 — the daemon's code is loaded before the baseline is read
 
     result: dict = {"accounts": accounts, "deals": deals, "baseline_rss_mb": rss_mb()}
-    world, info = start_world(accounts, nodelay)
+    world, info = start_world(accounts)
     urls = info["urls"]
     platforms = Platforms(
         gate_url=urls["gate"], gate_login=info["gate"]["login"], gate_password=info["gate"]["password"],
@@ -159,7 +158,6 @@ def run_child(accounts: int, deals: int, args: argparse.Namespace) -> dict:
             "--bybit-poll", str(args.bybit_poll), "--gate-poll", str(args.gate_poll),
             "--live-timeout", str(args.live_timeout), "--status-requests", str(args.status_requests),
             "--startup-timeout", str(args.startup_timeout)]
-    argv += ["--server-nodelay"] if args.server_nodelay else []
     started = time.monotonic()
     limit = args.startup_timeout + args.live_timeout + 120
     try:
@@ -211,17 +209,13 @@ def main() -> int:
     parser.add_argument("--live-timeout", type=float, default=240.0, help="max wait for all deals to be live (s)")
     parser.add_argument("--status-requests", type=int, default=200)
     parser.add_argument("--startup-timeout", type=float, default=150.0, help="max wait for the tree to start (s)")
-    parser.add_argument("--server-nodelay", action="store_true",
-                        help="experiment: TCP_NODELAY on the HTTP servers' sockets (see common.set_server_nodelay)")
     args = parser.parse_args()
-    if args.server_nodelay:
-        set_server_nodelay()
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
     tuning = Tuning(gate_poll=args.gate_poll, bybit_poll=args.bybit_poll, max_ads_per_account=2,
                     log_level="ERROR")
     if args.step:
         accounts, deals = map(int, args.step.split(":"))
-        result = run_step(accounts, deals, tuning, args.live_timeout, args.status_requests, args.server_nodelay,
+        result = run_step(accounts, deals, tuning, args.live_timeout, args.status_requests,
                           args.startup_timeout)
         print(RESULT_TAG + json.dumps(result), flush=True)
         os._exit(0)  # an unfinished start-up leaves actors behind: do not wait for them
@@ -230,8 +224,7 @@ def main() -> int:
     print(f"bench_scale: steps {', '.join(f'{a} accounts/{d} deals' for a, d in steps)}; bybit.poll_interval = "
           f"{tuning.bybit_poll:g} s, gate.poll_interval = {tuning.gate_poll:g} s, max_ads_per_account = "
           f"{tuning.max_ads_per_account}; payouts without buyers; targets judged at "
-          f"{TARGET_SCALE[0]}/{TARGET_SCALE[1]}" + ("; EXPERIMENT: servers set TCP_NODELAY" if args.server_nodelay
-                                                    else ""), flush=True)
+          f"{TARGET_SCALE[0]}/{TARGET_SCALE[1]}", flush=True)
     all_rows: list[Row] = []
     for accounts, deals in steps:
         print(f"  … step {accounts} accounts / {deals} deals", file=sys.stderr, flush=True)

@@ -39,6 +39,7 @@ class Tuning:
 
     gate_poll: float = 1.0
     bybit_poll: float = 0.5
+    bybit_quiet_poll: float = 1.0  # while an account has no open order (only ads waiting for buyers)
     max_ads_per_account: int = 2
     email_poll: float = 30.0
     log_level: str = "WARNING"
@@ -72,6 +73,7 @@ password = "{p.gate_password}"
 [bybit]
 base_url = "{p.bybit_url}"
 poll_interval = {t.bybit_poll}
+quiet_poll_interval = {t.bybit_quiet_poll}
 max_ads_per_account = {t.max_ads_per_account}
 {accounts}
 {email}
@@ -165,23 +167,3 @@ def fmt_s(seconds: float) -> str:
 
 def env_float(name: str, default: float) -> float:
     return float(os.environ.get(name, default))
-
-
-def set_server_nodelay() -> None:
-    """EXPERIMENT (--server-nodelay): gevent's WSGIServer sets TCP_NODELAY on each accepted socket.
-
-    Without it every request after the first on a keep-alive connection waits ~40 ms on loopback
-    (Nagle on the server meets delayed ACK on the client). The sandbox's and the daemon's web servers
-    both run on WSGIServer; this shows what the numbers are once they set the option themselves.
-    """
-    import socket
-
-    from gevent.pywsgi import WSGIServer
-
-    plain_handle = WSGIServer.handle
-
-    def handle(self, sock, address):
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return plain_handle(self, sock, address)
-
-    WSGIServer.handle = handle

@@ -36,12 +36,7 @@ def main() -> int:
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--accounts", type=int, required=True)
-    parser.add_argument("--server-nodelay", action="store_true")
     args = parser.parse_args()
-    if args.server_nodelay:
-        from tests.bench.common import set_server_nodelay
-
-        set_server_nodelay()
     with tempfile.TemporaryDirectory(prefix="itrader-scale-world-") as tmp:
         # One daemon drives every account from one IP: lift the per-IP ban so the benchmark measures the
         # daemon, and report the aggregate request rate instead (bench_scale prints it).

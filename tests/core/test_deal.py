@@ -128,7 +128,7 @@ def test_happy_path_auto():
     assert kinds(decisions[0]) == ["TakePayout", "StartTimer"]
     assert decisions[1].actions == (RequestAccount(AMOUNT),)
     assert decisions[2].actions == (CreateAd("acc1", "sbp", Decimal("78.00"), Decimal("69.11"), AMOUNT),)
-    assert decisions[4].actions[0] == SendChat("o1", dialogue.GREETING)
+    assert decisions[4].actions[0] == SendChat("o1", dialogue.GREETING, "greeting")
     requisites = decisions[5].actions[0]
     assert isinstance(requisites, SendChat) and "Банк: Сбербанк" in requisites.text
     assert "Email для чека: receipts@example.com" in requisites.text and "Сумма: 5000 RUB" in requisites.text
@@ -700,7 +700,7 @@ def test_payout_gone_from_work_is_manual_review():
 def test_order_opened_while_down_is_linked_and_greeted():
     d = reconcile(drive(State.AD_ONLINE), PlatformView(payout_status=5, ad_id="ad1", ad_online=True,
                                                        order_id="o1", order_status=10), T0 + 60, S)
-    assert d.facts.state == State.CHATTING and SendChat("o1", dialogue.GREETING) in d.actions
+    assert d.facts.state == State.CHATTING and SendChat("o1", dialogue.GREETING, "greeting") in d.actions
 
 
 def test_order_paid_while_down_moves_on():

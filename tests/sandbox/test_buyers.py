@@ -33,6 +33,15 @@ def test_a_buyer_takes_only_an_ad_for_its_payout_amount(sandbox):
     eventually(lambda: buyer_state(sandbox, payout)["state"] == "done")
 
 
+def test_a_late_buyer_leaves_the_ad_alone_until_it_comes_along(sandbox):
+    payout = new_payout(sandbox, "5000", script=[{"open_order": {"after": 0.6}}])
+    post_ad(sandbox, Decimal("5000"))
+    sandbox.wait_for_buyers(0.3)
+    assert orders(sandbox) == []  # online for a while, and nobody has taken it yet
+    eventually(lambda: orders(sandbox))
+    eventually(lambda: buyer_state(sandbox, payout)["state"] == "done")
+
+
 def test_the_buyer_answers_after_our_greeting_not_before(sandbox):
     payout = new_payout(sandbox, persona="refuser")
     post_ad(sandbox, Decimal("5000"))
