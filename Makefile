@@ -23,7 +23,7 @@ test: system-deps-test $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: system-deps-test $(STAMP)
-	$(PY) tests/bench/run.py
+	$(PY) tests/bench/run.py $(ARGS)
 
 install: $(STAMP)
 
