@@ -2,33 +2,74 @@
 
 The app knows nothing about actors: it talks to a `StatusSource`, which the
 Web actor implements by asking the actors with timeouts. Everything but
-`/api/v1/health` needs `Authorization: Bearer <token>`.
+`/api/v1/health` needs `Authorization: Bearer <token>`; `WS /api/v1/ws` also
+takes it as `?token=` because browsers cannot set headers on a WebSocket.
 """
 from __future__ import annotations
 
 import hmac
 import json
+import re
 import socket
 import time
+import weakref
 from typing import Any, Iterator, Protocol
 
 import bottle
-from gevent.pywsgi import WSGIServer
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+import gevent
+from gevent.pywsgi import WSGIHandler, WSGIServer
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Gauge, generate_latest
 
-from itrader import __version__
+from itrader import __version__, ws
 
 API = "/api/v1"
 OPEN_PATHS = {f"{API}/health"}
+WS_PATH = f"{API}/ws"
+WEBSOCKET_CLIENTS = Gauge("itrader_websocket_clients", "Open WebSocket connections on /api/v1/ws")
+_TOKEN_IN_QUERY = re.compile(r"([?&]token=)[^&\s]*")
+
+
+class UpgradableHandler(WSGIHandler):
+    """pywsgi's handler, plus the hook a WebSocket route calls once it has accepted the upgrade."""
+
+    def get_environ(self):
+        environ = super().get_environ()
+        environ[ws.SWITCH_PROTOCOLS] = self._switch_protocols
+        return environ
+
+    def _switch_protocols(self, headers: list[tuple[str, str]]) -> ws.Transport:
+        self.start_response("101 Switching Protocols", headers)
+        self.write(b"")  # the 101 goes out now; pywsgi neither chunks nor frames an upgraded reply
+        self.close_connection = True  # the socket is the WebSocket's now: no HTTP request follows on it
+        self.server.upgraded.add(gevent.getcurrent())
+        rfile, sock = self.rfile, self.socket
+        return ws.Transport(read=lambda: rfile.read1(ws.READ_SIZE), write=sock.sendall)
+
+    def format_request(self):
+        # Access logs must not carry a WebSocket's ?token=.
+        return _TOKEN_IN_QUERY.sub(r"\1***", super().format_request())
 
 
 class NoDelayWSGIServer(WSGIServer):
     """Replies go out at once: pywsgi writes headers and body separately, and Nagle's algorithm
-    against the client's delayed ACK would add ~40 ms to every request on a kept-alive connection."""
+    against the client's delayed ACK would add ~40 ms to every request on a kept-alive connection.
+    Its handler can also switch a connection to WebSocket (see itrader.ws)."""
+
+    handler_class = UpgradableHandler
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.upgraded: weakref.WeakSet = weakref.WeakSet()  # greenlets serving a WebSocket
 
     def handle(self, sock, address):
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return super().handle(sock, address)
+
+    def stop(self, timeout: float | None = None) -> None:
+        super().stop(timeout)
+        # Without a pool, pywsgi leaves running handlers alone; a WebSocket would outlive the
+        # server. Killing its greenlet makes the session say goodbye (close 1001) and end.
+        gevent.killall(list(self.upgraded), block=True, timeout=1)
 
 
 class NotFound(Exception):
@@ -63,7 +104,7 @@ POOLS = {
 }
 
 
-def make_app(source: StatusSource, token: str) -> bottle.Bottle:
+def make_app(source: StatusSource, token: str, ping_interval: float = ws.PING_INTERVAL) -> bottle.Bottle:
     if not token:
         raise ValueError("the API token must not be empty")
     app = bottle.Bottle()
@@ -73,7 +114,10 @@ def make_app(source: StatusSource, token: str) -> bottle.Bottle:
     def authenticate() -> None:
         if bottle.request.path in OPEN_PATHS:
             return
-        given = bottle.request.get_header("Authorization", "").encode()
+        given = bottle.request.get_header("Authorization", "")
+        if not given and bottle.request.path == WS_PATH:
+            given = f"Bearer {bottle.request.query.get('token', '')}"
+        given = given.encode()
         if not hmac.compare_digest(given, expected):
             raise _json_error(401, "missing or wrong API token", {"WWW-Authenticate": "Bearer"})
 
@@ -156,6 +200,35 @@ def make_app(source: StatusSource, token: str) -> bottle.Bottle:
         bottle.response.set_header("Cache-Control", "no-cache")
         return _event_stream(source, after, once)
 
+    @app.get(WS_PATH)
+    def websocket():
+        """Each event as one JSON text frame, the same JSON as an SSE event's data.
+        Starts at the moment of connection, or after event N with `?after=N` (alias `?since=N`)."""
+        environ = bottle.request.environ
+        try:
+            accept = ws.accept_token(environ)
+        except ws.HandshakeError as exc:
+            raise _json_error(exc.status, str(exc), exc.headers) from None
+        resume = bottle.request.query.get("after") or bottle.request.query.get("since")
+        if resume is not None and not resume.isdigit():
+            raise _json_error(400, "after/since must be an event id (a whole number)")
+        switch = environ.get(ws.SWITCH_PROTOCOLS)
+        if switch is None:
+            raise _json_error(501, "this server cannot switch protocols; serve the app with NoDelayWSGIServer")
+        after = int(resume) if resume is not None else _latest_event_id(source)
+
+        def next_messages(timeout: float) -> list[str]:
+            nonlocal after
+            batch = source.events(after, timeout)
+            after = max([after, *(int(event["seq"]) for event in batch)])
+            return [_event_json(event) for event in batch]
+
+        transport = switch(ws.handshake_headers(accept))
+        with WEBSOCKET_CLIENTS.track_inprogress():
+            ws.WebSocketSession(transport, next_messages, ping_interval).run()
+        bottle.response.status = 101  # for the access log; the reply went out at the switch
+        return b""
+
     @app.error(404)
     def not_found(_error):
         bottle.response.content_type = "application/json"
@@ -177,11 +250,19 @@ def _event_stream(source: StatusSource, after: int, once: bool) -> Iterator[str]
         batch = source.events(after, timeout=0.0 if once else 15.0)
         for event in batch:
             after = max(after, int(event.get("seq", after)))
-            yield f"id: {event.get('seq')}\nevent: {event.get('type', 'message')}\ndata: {json.dumps(event, ensure_ascii=False, default=str)}\n\n"
+            yield f"id: {event.get('seq')}\nevent: {event.get('type', 'message')}\ndata: {_event_json(event)}\n\n"
         if once:
             return
         if not batch:
             yield ": keep-alive\n\n"
+
+
+def _event_json(event: dict[str, Any]) -> str:
+    return json.dumps(event, ensure_ascii=False, default=str)
+
+
+def _latest_event_id(source: StatusSource) -> int:
+    return max((int(event["seq"]) for event in source.events(0, 0.0)), default=0)
 
 
 def _json_error(status: int, message: str, headers: dict | None = None) -> bottle.HTTPResponse:
