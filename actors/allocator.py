@@ -21,15 +21,24 @@ allocation. Deals whose ad has an order stay: their order is live on that accoun
 Only ads this allocator assigned can be attributed to a deal: ads placed before
 an Allocator restart are counted as load but not withdrawn.
 
-Pricing: fixed mode only (pricing.quote_from_config). Market mode needs a market
-page, which the allocator does not fetch; such requests get NoAccountFree with
-the pricing error as the reason.
+Pricing (itrader.pricing): in fixed mode every quote is the configured rate plus the markup.
+In market mode a quote needs the page of the public market list that pricing.market_page
+picks for the amount and the Moscow time. The allocator keeps the pages it has read
+(page → prices, stamped by its own clock on arrival) and prices from a page no older than
+pricing.market_max_age. Otherwise it asks one healthy BybitAccount for the page
+(FetchMarket → MarketPage, a read of that account's budget), refuses the deal with
+"pricing: waiting for the market page N" and keeps it waiting; the page's arrival serves
+the waiting deals like a freed slot does. One request per page is in flight; one left
+unanswered for MARKET_RESEND_AFTER goes to another account; a page that failed (or has
+too few items to price from) is asked again no sooner than MARKET_ASK_INTERVAL after the
+last ask — by the next refused Allocate or the periodic check, whichever comes first.
 """
 from __future__ import annotations
 
 import logging
 import time
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any, Callable, Iterable
 
@@ -38,7 +47,8 @@ import gevent
 from actors.base import ChildContext, SupervisedActor, tell_quietly
 from actors.directory import Directory
 from actors.messages import (
-    AccountAssigned, AccountDown, AccountHealth, AdWithdrawn, Allocate, NoAccountFree, Tick,
+    AccountAssigned, AccountDown, AccountHealth, AdWithdrawn, Allocate, FetchMarket, MarketPage, NoAccountFree,
+    Tick,
 )
 from itrader import allocation, pricing
 from itrader.config import BybitConfig, PricingConfig
@@ -47,6 +57,9 @@ from itrader.events import EventLog
 log = logging.getLogger(__name__)
 
 CHECK_TICK = Tick("allocator:check")
+NO_SLOT = "no healthy Bybit account has a free ad slot"
+MARKET_RESEND_AFTER = 10.0  # a market page asked this long ago and not answered is asked of another account
+MARKET_ASK_INTERVAL = 5.0  # a page is asked again (after a failure) no sooner than this after the last ask
 
 
 @dataclass
@@ -59,7 +72,50 @@ class Assignment:
     taken: bool = False  # an order is open on the ad: the deal stays on this account
 
 
+@dataclass(frozen=True)
+class CachedPage:
+    prices: tuple[Decimal, ...]
+    stamped_at: float  # the allocator's clock when the page arrived
+
+
+@dataclass
+class MarketAsk:
+    """The latest FetchMarket of one page."""
+
+    account: str
+    asked_at: float
+    answered: bool = False
+    error: str | None = None  # why the last answer could not be used
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
 # ------------------------------------------------------------------ pure helpers
+
+
+def page_is_fresh(cached: CachedPage | None, now: float, max_age: float) -> bool:
+    """May this cached market page still price a new ad?"""
+    return cached is not None and now - cached.stamped_at <= max_age
+
+
+def market_ask_due(ask: MarketAsk | None, now: float, resend_after: float = MARKET_RESEND_AFTER,
+                   ask_interval: float = MARKET_ASK_INTERVAL) -> bool:
+    """Should the page be asked for now: never asked, its request went unanswered too long, or the last
+    answer (a failure, or a page gone stale) is at least `ask_interval` old."""
+    if ask is None:
+        return True
+    if not ask.answered:
+        return now - ask.asked_at > resend_after
+    return now - ask.asked_at >= ask_interval
+
+
+def market_reader(healthy: list[str], avoid: str | None, turn: int) -> str | None:
+    """The account to read a market page, round robin over the healthy ones (the read budgets share the
+    load); not `avoid` — the one that left the last request unanswered — while another can."""
+    candidates = [name for name in healthy if name != avoid] or healthy
+    return candidates[turn % len(candidates)] if candidates else None
 
 
 def account_loads(names: Iterable[str], health: dict[str, AccountHealth], usable: Callable[[str], bool],
@@ -113,10 +169,13 @@ class AllocatorActor(SupervisedActor):
     UNHEALTHY_GRACE = 60.0  # an account unhealthy this long is rebalanced (restarts are quicker)
     STALE_AFTER = 120.0  # no health for this long: the account is treated as down
     CHECK_INTERVAL = 5.0
+    MARKET_RESEND_AFTER = MARKET_RESEND_AFTER
+    MARKET_ASK_INTERVAL = MARKET_ASK_INTERVAL
 
     def __init__(self, directory: Directory, events: EventLog, bybit_settings: BybitConfig,
                  pricing_settings: PricingConfig, accounts: list[str], context: ChildContext | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 wall_clock: Callable[[], datetime] = utc_now) -> None:
         super().__init__(context)
         self.directory = directory
         self.events = events
@@ -124,6 +183,7 @@ class AllocatorActor(SupervisedActor):
         self.pricing_settings = pricing_settings
         self.accounts = list(accounts)
         self._clock = clock
+        self._wall_clock = wall_clock  # Moscow night or day picks the market page
         self._health: dict[str, AccountHealth] = {}
         self._reported_at: dict[str, float] = {}
         self._unhealthy_since: dict[str, float] = {}
@@ -135,6 +195,9 @@ class AllocatorActor(SupervisedActor):
         self._waiting: dict[int, Allocate] = {}
         self._full = False  # the last weighing found no free slot, and nothing has changed since
         self._timer: gevent.Greenlet | None = None
+        self._market_pages: dict[int, CachedPage] = {}
+        self._market_asks: dict[int, MarketAsk] = {}
+        self._market_turn = 0
 
     def __repr__(self) -> str:
         return f"AllocatorActor(accounts={self.accounts!r})"
@@ -165,6 +228,8 @@ class AllocatorActor(SupervisedActor):
             return self._on_allocate(message)
         if isinstance(message, AccountHealth):
             return self._on_health(message)
+        if isinstance(message, MarketPage):
+            return self._on_market_page(message)
         if isinstance(message, AccountDown):
             return self._on_down(message)
         if isinstance(message, Tick):
@@ -207,7 +272,7 @@ class AllocatorActor(SupervisedActor):
         if self._full and self._waiting:
             # Nothing has freed a slot since the last refusal: answer at once, without weighing
             # every account again (thousands of waiting deals re-ask; the weighing is O(accounts)).
-            refusal: str | None = "no healthy Bybit account has a free ad slot"
+            refusal: str | None = NO_SLOT
         else:
             refusal = self._try_assign(message)
         if refusal is not None:
@@ -217,16 +282,15 @@ class AllocatorActor(SupervisedActor):
 
     def _try_assign(self, message: Allocate) -> str | None:
         """Assign an account and tell the deal; the reason for a refusal otherwise."""
-        try:
-            terms = pricing.quote_from_config(message.amount, self.pricing_settings)
-        except pricing.PricingError as exc:
-            return f"pricing: {exc}"
+        terms, refusal = self._quote(message.amount)
+        if terms is None:
+            return refusal
         loads = account_loads(self._names(), self._health, self._usable, self._assignments.values(),
                               self.bybit_settings.max_ads_per_account)
         choice = allocation.choose(loads)
         if choice is None:
             self._full = True
-            return "no healthy Bybit account has a free ad slot"
+            return NO_SLOT
         self._waiting.pop(message.deal_id, None)
         self._assignments[message.deal_id] = Assignment(message.deal_id, choice.account, choice.method,
                                                         since=self._clock())
@@ -238,12 +302,96 @@ class AllocatorActor(SupervisedActor):
 
     def _serve_waiting(self) -> None:
         """Give freed slots to the deals that were refused, oldest first, until none is free."""
-        self._full = False  # called on news from an account: weigh again
+        self._full = False  # called on news from an account or the market: weigh again
         if self._waiting:
             self._expire_reservations()
+        unpriced: set[int | None] = set()  # market pages (None: fixed mode) that priced nothing this round
         for request in list(self._waiting.values()):
-            if self._try_assign(request) is not None:
+            page = self._market_page_of(request.amount)
+            if page in unpriced:
+                continue
+            if self._try_assign(request) is None:
+                continue
+            if self._full:
                 break  # nothing free: the rest keep waiting (their own retry timers run too)
+            unpriced.add(page)  # no price for this page yet: deals on other pages may still go
+
+    # ------------------------------------------------------------ market pricing
+
+    def _market_mode(self) -> bool:
+        return self.pricing_settings.mode == "market"
+
+    def _market_page_of(self, amount: Decimal) -> int | None:
+        if not self._market_mode():
+            return None
+        try:
+            return pricing.market_page(amount, self._wall_clock())
+        except pricing.PricingError:
+            return None
+
+    def _quote(self, amount: Decimal) -> tuple[pricing.AdTerms | None, str | None]:
+        """The ad terms for this amount, or the reason there are none yet (market mode: asks for the page)."""
+        items = None
+        if self._market_mode():
+            try:
+                page = pricing.market_page(amount, self._wall_clock())
+            except pricing.PricingError as exc:
+                return None, f"pricing: {exc}"
+            cached = self._market_pages.get(page)
+            if not page_is_fresh(cached, self._clock(), self.pricing_settings.market_max_age):
+                return None, self._ask_market(page)
+            items = cached.prices
+        try:
+            return pricing.quote_from_config(amount, self.pricing_settings, market_items=items), None
+        except pricing.PricingError as exc:
+            return None, f"pricing: {exc}"
+
+    def _healthy_accounts(self) -> list[str]:
+        return [name for name in self._names()
+                if self._usable(name) and name in self._health and self._health[name].healthy]
+
+    def _ask_market(self, page: int) -> str:
+        """Ask a healthy account for the page unless a request is under way or was made a moment ago;
+        the refusal reason for the deals waiting on it."""
+        now = self._clock()
+        ask = self._market_asks.get(page)
+        reason = f"pricing: waiting for the market page {page}"
+        if ask is not None and ask.error:
+            reason += f" (the last read failed: {ask.error})"
+        if not market_ask_due(ask, now, self.MARKET_RESEND_AFTER, self.MARKET_ASK_INTERVAL):
+            return reason
+        unanswered = ask.account if ask is not None and not ask.answered else None
+        reader = market_reader(self._healthy_accounts(), unanswered, self._market_turn)
+        if reader is None:
+            return reason + " (no healthy Bybit account to read it)"
+        self._market_turn += 1
+        if not self.directory.tell(f"bybit:{reader}", FetchMarket(page, self.actor_ref)):
+            return reason + f" (account {reader} is not running)"
+        self._market_asks[page] = MarketAsk(reader, now, error=ask.error if ask is not None else None)
+        return reason
+
+    def _on_market_page(self, message: MarketPage) -> None:
+        ask = self._market_asks.get(message.page)
+        error = message.error
+        if error is None:
+            try:
+                pricing.market_rate(message.prices)  # a page that cannot price is a failed read
+            except pricing.PricingError as exc:
+                error = str(exc)
+        if error is not None:
+            if ask is None or ask.answered or ask.account != message.account:
+                log.info("allocator: late failure of market page %d from %s ignored: %s", message.page,
+                         message.account, error)
+                return  # an abandoned request failing late: the current one (or its answer) stands
+            log.warning("allocator: market page %d from %s unusable: %s", message.page, message.account, error)
+            self.events.publish("market_page_failed", page=message.page, account=message.account, error=error)
+            ask.answered, ask.error = True, error
+            return
+        self._market_pages[message.page] = CachedPage(tuple(message.prices), self._clock())
+        if ask is not None:
+            ask.answered, ask.error = True, None
+        if self._waiting:
+            self._serve_waiting()
 
     def _on_health(self, message: AccountHealth) -> None:
         name = message.account
@@ -282,6 +430,8 @@ class AllocatorActor(SupervisedActor):
     def _on_tick(self) -> None:
         self._full = False  # accounts may have gone stale: weigh again on the next request
         self._expire_reservations()
+        if self._market_mode() and self._waiting:
+            self._refresh_market_pages()
         now = self._clock()
         for name in self._names():
             since = self._unhealthy_since.get(name)
@@ -291,6 +441,15 @@ class AllocatorActor(SupervisedActor):
             elif reported is not None and now - reported > self.STALE_AFTER:
                 self._rebalance(name, "silent")
         self._schedule()
+
+    def _refresh_market_pages(self) -> None:
+        """Ask again for the stale or failed pages waiting deals need (rate-limited by _ask_market), so
+        they are served even if no deal asks again meanwhile."""
+        now = self._clock()
+        needed = {self._market_page_of(request.amount) for request in self._waiting.values()}
+        for page in sorted(p for p in needed if p is not None):
+            if not page_is_fresh(self._market_pages.get(page), now, self.pricing_settings.market_max_age):
+                self._ask_market(page)
 
     def _rebalance(self, account: str, why: str) -> None:
         moving = withdrawals(account, list(self._assignments.values()))

@@ -47,9 +47,10 @@ import gevent
 from actors.base import ChildContext, SupervisedActor, describe_failure, tell_quietly
 from actors.directory import Directory
 from actors.messages import (
-    AccountHealth, AdCreated, AdFailed, BuyerMessages, CancelAd, CreateAd, OrderOpened, OrderRead, OrderStatus,
-    ReadOrder, ReleaseOrder, ReleaseResult, SendChat, Tick, Unwatch, Watch,
+    AccountHealth, AdCreated, AdFailed, BuyerMessages, CancelAd, CreateAd, FetchMarket, MarketPage, OrderOpened,
+    OrderRead, OrderStatus, ReadOrder, ReleaseOrder, ReleaseResult, SendChat, Tick, Unwatch, Watch,
 )
+from itrader import pricing
 from itrader.bybit import (
     AdRejected, AdRequest, AuthError, Blocked, BybitClient, BybitError, ChatMessage, InsufficientBalance,
     OrderSummary, PaymentMethod, PermanentError, RateLimited, TemporaryError, TimestampError,
@@ -272,7 +273,7 @@ class BybitAccountActor(SupervisedActor):
         self._handlers: dict[type, Callable[[Any], None]] = {
             Tick: self._on_tick, CreateAd: self._on_create_ad, CancelAd: self._on_cancel_ad, Watch: self._on_watch,
             Unwatch: self._on_unwatch, SendChat: self._on_send_chat, ReleaseOrder: self._on_release,
-            ReadOrder: self._on_read_order, DrainWrites: self._on_drain_writes,
+            ReadOrder: self._on_read_order, DrainWrites: self._on_drain_writes, FetchMarket: self._on_fetch_market,
         }
 
     def __repr__(self) -> str:
@@ -940,6 +941,20 @@ class BybitAccountActor(SupervisedActor):
             self._note_sent_texts(message.deal_id, order_id)
         self._tell_deal(message.deal_id, OrderRead(message.deal_id, ad_id, ad_online, order_id,
                                                    order_status), message.reply_to, reply=True)
+
+    def _on_fetch_market(self, message: FetchMarket) -> None:
+        """One read of the public market list for the allocator's market pricing (a read of this account's
+        budget); the reply carries the item prices in the list's order, or the reason it failed."""
+        try:
+            listing = self._api(self.client.online_ads, page=message.page, size=pricing.MARKET_PAGE_SIZE)
+            prices = tuple(pricing.item_price(item) for item in listing.items)
+        except (*CALL_ERRORS, pricing.PricingError) as exc:
+            reason = describe_failure(exc)
+            log.info("bybit %s: market page %d unreadable: %s", self.name, message.page, reason)
+            reply = MarketPage(message.page, (), time.monotonic(), self.name, error=reason)
+        else:
+            reply = MarketPage(message.page, prices, time.monotonic(), self.name)
+        tell_quietly(message.reply_to, reply)
 
     def _note_sent_texts(self, deal_id: int, order_id: str) -> None:
         """What we have said in the order's chat, for the Deal's reconcile (a text it persisted may have

@@ -144,6 +144,25 @@ class AccountHealth:
 
 
 @dataclass(frozen=True)
+class FetchMarket:
+    """Allocator → BybitAccount: read one page of the public market list (market pricing)."""
+
+    page: int
+    reply_to: Ref
+
+
+@dataclass(frozen=True)
+class MarketPage:
+    """BybitAccount → Allocator: the item prices of that page, in the list's order, or why it failed."""
+
+    page: int
+    prices: tuple[Decimal, ...]
+    fetched_at: float  # time.monotonic() when the page was read
+    account: str
+    error: str | None = None  # a clear, secret-free reason; prices are empty then
+
+
+@dataclass(frozen=True)
 class AccountDown:
     """Accounts supervisor / operator → Allocator: this account is gone for good."""
 

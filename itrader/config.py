@@ -98,6 +98,7 @@ class PricingConfig:
     fixed_rate: Decimal = Decimal("78")
     markup_percent: Decimal = Decimal("0")
     extra_usdt: Decimal = Decimal("5")
+    market_max_age: float = 60.0  # seconds a fetched market page prices new ads (market mode)
 
 
 @dataclass(frozen=True)
@@ -188,7 +189,7 @@ POSITIVE = {
     "bybit.payment_period_minutes", "bybit.recv_window_ms", "bybit.reads_per_second",
     "bybit.writes_per_second", "bybit.poll_interval", "bybit.quiet_poll_interval",
     "bybit.request_timeout",
-    "pricing.fixed_rate", "timeouts.answer", "timeouts.receipt_after_requisites",
+    "pricing.fixed_rate", "pricing.market_max_age", "timeouts.answer", "timeouts.receipt_after_requisites",
     "timeouts.stuck", "email.poll_interval", "email.max_attachment_bytes", "assistant.timeout",
 }
 

@@ -1,24 +1,31 @@
 """AllocatorActor: spreading ads over accounts, reservations, rebalancing off a down account.
 
-The first tests play the BybitAccounts with AccountHealth messages; the last one runs
-real BybitAccount actors against the Bybit sandbox, with probes as the deals.
+The first tests play the BybitAccounts with AccountHealth messages; the later ones run
+real BybitAccount actors against the Bybit sandbox, with probes as the deals. The market
+pricing tests read the sandbox's public market list through an observer account of their
+own, so the sellers' request logs count only what the allocator asked for.
 """
 from __future__ import annotations
 
 from collections import Counter
+from contextlib import contextmanager
+from datetime import datetime, timezone
 from decimal import Decimal
+from typing import Iterator
 
-from actors.allocator import AllocatorActor
+from actors.allocator import AllocatorActor, CachedPage, MarketAsk, market_ask_due, market_reader, page_is_fresh
 from actors.bybit_account import BybitAccountActor
 from actors.directory import Directory
 from actors.messages import (
     AccountAssigned, AccountDown, AccountHealth, AdCreated, AdWithdrawn, Allocate, CreateAd, NoAccountFree,
     OrderOpened,
 )
+from itrader import pricing
 from itrader.config import BybitConfig, PricingConfig
 from itrader.events import EventLog
+from itrader.sandbox.faults import FaultPlan
 from tests.actors.test_bybit_account import AMOUNT, BUYER_UID, probe, wait_for
-from tests.bybit.conftest import bybit_world
+from tests.bybit.conftest import BybitWorld, bybit_world
 
 SETTINGS = BybitConfig(max_ads_per_account=2)
 PRICING = PricingConfig(mode="fixed", fixed_rate=Decimal("78"))
@@ -136,3 +143,118 @@ def test_account_down_withdraws_only_the_ads_nobody_took(tmp_path) -> None:
         replies = probe()
         allocator.tell(Allocate(5, AMOUNT, replies.ref))
         assert replies.wait(NoAccountFree).deal_id == 5, "acc1 is down and acc2 is full"
+
+
+# ------------------------------------------------------------------ market pricing
+
+MARKET = PricingConfig(mode="market", markup_percent=Decimal("1.5"))
+MIDDAY = datetime(2024, 6, 10, 9, 0, tzinfo=timezone.utc)  # 12:00 in Moscow: day pages
+ONLINE_PATH = "/v5/p2p/item/online"
+SELLERS = {"acc1": ("1400000", "SANDBOXKEY-SELLER-1", "SANDBOXSECRET-SELLER-1-do-not-log"),
+           "acc2": ("1400002", "SANDBOXKEY-SELLER-2", "SANDBOXSECRET-SELLER-2-do-not-log")}
+
+
+class QuickMarketAllocator(AllocatorActor):
+    CHECK_INTERVAL = 0.2
+    MARKET_ASK_INTERVAL = 0.5
+
+
+def test_pure_market_decisions() -> None:
+    assert page_is_fresh(CachedPage((Decimal("80"),), stamped_at=100.0), now=160.0, max_age=60.0)
+    assert not page_is_fresh(CachedPage((Decimal("80"),), stamped_at=100.0), now=160.5, max_age=60.0)
+    assert not page_is_fresh(None, now=0.0, max_age=60.0)
+
+    assert market_ask_due(None, now=0.0)
+    in_flight = MarketAsk("acc1", asked_at=100.0)
+    assert not market_ask_due(in_flight, now=109.0, resend_after=10, ask_interval=5)
+    assert market_ask_due(in_flight, now=110.5, resend_after=10, ask_interval=5)
+    failed = MarketAsk("acc1", asked_at=100.0, answered=True, error="boom")
+    assert not market_ask_due(failed, now=104.0, resend_after=10, ask_interval=5)
+    assert market_ask_due(failed, now=105.0, resend_after=10, ask_interval=5)
+
+    assert market_reader([], None, 0) is None
+    assert [market_reader(["a", "b"], None, turn) for turn in range(3)] == ["a", "b", "a"]
+    assert market_reader(["a", "b"], "a", 0) == market_reader(["a", "b"], "a", 1) == "b"
+    assert market_reader(["a"], "a", 0) == "a"  # the only one left is asked again
+
+
+@contextmanager
+def market_rig(accounts: list[str], kind: type[AllocatorActor] = AllocatorActor) -> Iterator[tuple]:
+    """Sellers with real BybitAccount actors, a market-mode allocator fixed at Moscow midday, and an
+    observer account to read the market list with."""
+    directory, events = Directory(), EventLog()
+    allocator = kind.start(directory, events, SETTINGS, MARKET, accounts, wall_clock=lambda: MIDDAY)
+    with bybit_world() as world:
+        world.sandbox.add_account("1400009", "SANDBOXKEY-OBSERVER", "SANDBOXSECRET-OBSERVER-do-not-log")
+        settings = BybitConfig(base_url=world.base_url, poll_interval=0.2, max_ads_per_account=2)
+        for name in accounts:
+            uid, key, secret = SELLERS[name]
+            if uid != "1400000":
+                world.sandbox.add_account(uid, key, secret)
+            BybitAccountActor.start(name, world.client(key, secret, account=name), None, directory, EventLog(),
+                                    settings)
+        wait_for(lambda: all(allocator.proxy().status().get(timeout=5)["accounts"][name]["healthy"]
+                             for name in accounts), what="the accounts healthy")
+        yield world, allocator, events
+
+
+def market_terms(world: BybitWorld, amount: Decimal) -> pricing.AdTerms:
+    """What the market rule gives for this amount at MIDDAY, read by the observer."""
+    observer = world.client("SANDBOXKEY-OBSERVER", "SANDBOXSECRET-OBSERVER-do-not-log", account="observer")
+    page = pricing.market_page(amount, MIDDAY)
+    items = observer.online_ads(page=page, size=pricing.MARKET_PAGE_SIZE).items
+    return pricing.ad_terms(amount, pricing.market_price(items, MARKET.markup_percent), MARKET.extra_usdt)
+
+
+def market_reads(world: BybitWorld) -> int:
+    return sum(1 for uid, _, _ in SELLERS.values() for _, _, path in world.sandbox.request_log(uid)
+               if path == ONLINE_PATH)
+
+
+def test_market_mode_prices_each_deal_from_its_market_page_read_once_while_fresh() -> None:
+    with market_rig(["acc1", "acc2"]) as (world, allocator, _):
+        small, large = Decimal("5000"), Decimal("60000")
+        assert (pricing.market_page(small, MIDDAY), pricing.market_page(large, MIDDAY)) == (4, 5)
+        expected = {small: market_terms(world, small), large: market_terms(world, large)}
+        assert expected[small].price != expected[large].price
+
+        deals = {1: small, 2: small, 3: large}
+        replies = probe()
+        for deal_id, amount in deals.items():
+            allocator.tell(Allocate(deal_id, amount, replies.ref))
+        for deal_id, amount in deals.items():
+            assigned = replies.wait(AccountAssigned, deal_id=deal_id)
+            assert (assigned.price, assigned.quantity) == (expected[amount].price, expected[amount].quantity)
+            assert assigned.quantity == pricing.quantity_for(amount, assigned.price, MARKET.extra_usdt)
+        # before the pages came, the deals were told what they wait for
+        assert replies.of(NoAccountFree, deal_id=1)[0].reason == "pricing: waiting for the market page 4"
+        assert replies.of(NoAccountFree, deal_id=3)[0].reason == "pricing: waiting for the market page 5"
+
+        allocator.tell(Allocate(4, Decimal("7000"), replies.ref))  # page 4 again, still fresh
+        assigned = replies.wait(AccountAssigned, deal_id=4)
+        assert assigned.price == expected[small].price
+        assert not replies.of(NoAccountFree, deal_id=4)
+        assert market_reads(world) == 2, "one read of page 4 and one of page 5"
+
+
+def test_a_failing_market_read_keeps_deals_waiting_with_the_reason_until_it_works() -> None:
+    with market_rig(["acc1"], QuickMarketAllocator) as (world, allocator, events):
+        world.faults.set("bybit", FaultPlan(error_5xx=1.0))
+        replies = probe()
+        allocator.tell(Allocate(1, AMOUNT, replies.ref))
+        assert replies.wait(NoAccountFree, deal_id=1).reason == "pricing: waiting for the market page 4"
+        failed = wait_for(lambda: [e for e in events.since(0) if e["type"] == "market_page_failed"],
+                          what="the market read to fail")
+        assert failed[0]["page"] == 4 and failed[0]["account"] == "acc1" and failed[0]["error"]
+
+        allocator.tell(Allocate(1, AMOUNT, replies.ref))  # the deal's own retry
+        reason = wait_for(lambda: [m.reason for m in replies.of(NoAccountFree, deal_id=1)
+                                   if "failed" in m.reason], what="a refusal naming the failure")[0]
+        assert reason.startswith("pricing: waiting for the market page 4 (the last read failed: ")
+        assert "SANDBOXSECRET" not in reason
+        assert not replies.of(AccountAssigned) and world.sandbox.ads() == []
+
+        world.faults.reset()
+        expected = market_terms(world, AMOUNT)
+        assigned = replies.wait(AccountAssigned, deal_id=1)  # served by the allocator's own re-read
+        assert (assigned.account, assigned.price, assigned.quantity) == ("acc1", expected.price, expected.quantity)

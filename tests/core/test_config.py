@@ -58,6 +58,7 @@ api_secret = "SECRET1"
     ('[daemon]\nlisten = "nowhere"\n', "daemon.listen"),
     ('[bybit]\nmax_ads_per_account = 0\n', "bybit.max_ads_per_account"),
     ('[database]\nurl = "mysql://x"\n', "database.url"),
+    ('[pricing]\nmarket_max_age = 0\n', "pricing.market_max_age"),
     ('[[bybit.accounts]]\nname = "b"\n', "bybit.accounts[0].api_key"),
     ('[gate]\ntarget_balance = "lots"\n', "gate.target_balance"),
     ('gate = 3\n', "gate"),
@@ -68,6 +69,13 @@ def test_each_mistake_names_its_key(tmp_path, text, key):
         load(write(tmp_path, text), env={})
     assert info.value.key == key
     assert "\n" not in str(info.value)
+
+
+def test_market_pricing_settings(tmp_path):
+    assert load(None, env={}).pricing.market_max_age == 60.0
+    config = load(write(tmp_path, '[pricing]\nmode = "market"\nmarkup_percent = "2.5"\nmarket_max_age = 30\n'), env={})
+    assert (config.pricing.mode, config.pricing.markup_percent, config.pricing.market_max_age) == (
+        "market", Decimal("2.5"), 30.0)
 
 
 def test_bad_environment_value_is_reported_under_its_key(tmp_path):
