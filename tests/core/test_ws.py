@@ -242,3 +242,23 @@ def test_clients_are_told_when_the_server_stops(served):
     assert opcode == websocket.ABNF.OPCODE_CLOSE and payload[:2] == (1001).to_bytes(2, "big")
     assert REGISTRY.get_sample_value("itrader_websocket_clients") == 0  # the HTTP side is gone too
     client.close()
+
+
+def test_the_access_log_does_not_carry_a_query_token():
+    lines: list[str] = []
+
+    class Log:
+        def write(self, line: str) -> None:
+            lines.append(line)
+
+    server = NoDelayWSGIServer(("127.0.0.1", 0), make_app(EventsOnly(), TOKEN), log=Log())
+    server.start()
+    try:
+        client = websocket.create_connection(f"ws://127.0.0.1:{server.server_port}/api/v1/ws?token={TOKEN}",
+                                             timeout=10)
+        client.close()
+        wait_for(lambda: any("/api/v1/ws" in line for line in lines), "the access log line")
+    finally:
+        server.stop(timeout=1)
+    logged = "".join(lines)
+    assert TOKEN not in logged and "/api/v1/ws?token=*** " in logged and '" 101 ' in logged
