@@ -47,8 +47,9 @@ import gevent
 from actors.base import ChildContext, SupervisedActor, describe_failure, tell_quietly
 from actors.directory import Directory
 from actors.messages import (
-    AccountHealth, AdCreated, AdFailed, BuyerMessages, CancelAd, CreateAd, FetchMarket, MarketPage, OrderOpened,
-    OrderRead, OrderStatus, ReadOrder, ReleaseOrder, ReleaseResult, SendChat, Tick, Unwatch, Watch,
+    AccountHealth, AccountRecovered, AdCreated, AdFailed, BuyerMessages, CancelAd, CreateAd, FetchMarket,
+    MarketPage, OrderOpened, OrderRead, OrderStatus, ReadOrder, ReleaseOrder, ReleaseResult, SendChat, Tick,
+    Unwatch, Watch,
 )
 from itrader import pricing
 from itrader.bybit import (
@@ -428,6 +429,9 @@ class BybitAccountActor(SupervisedActor):
         for deal in deals:
             if deal.ad_id and deal.ad_id in my_ad_ids and deal.id not in self._watches:
                 self._on_watch(Watch(deal.id, deal.ad_id, deal.order_id, None))
+                # Our queued writes for it died with our last life; a Deal that is not reconciling
+                # already reads the platforms back and redoes what is missing.
+                self.directory.tell(f"deal:{deal.id}", AccountRecovered(deal.id, self.name))
 
     def _close_ads_of_finished_deals(self, ads: list) -> None:
         """An ad whose deal finished while its cancel was lost (a crash) would hold a slot for ever:

@@ -104,6 +104,12 @@ class DealActor(SupervisedActor):
     # --- messages → events -------------------------------------------------------
 
     def on_receive(self, message: Any) -> Any:
+        if isinstance(message, msg.AccountRecovered):
+            # A reconcile under way reads the platforms anyway (and retries if the account was down).
+            if self._reconciling is None and self.facts is not None and not self.facts.terminal:
+                log.info("deal %s: account %s restarted; reconciling", self.deal_id, message.account)
+                self._begin_reconcile()
+            return None
         if self._reconciling is not None and isinstance(message, (msg.PayoutRead, msg.OrderRead)):
             return self._collect_reconcile(message)
         if self._reconciling is not None and not isinstance(message, msg.Tick):

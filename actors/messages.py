@@ -214,6 +214,15 @@ class Watch:
 
 
 @dataclass(frozen=True)
+class AccountRecovered:
+    """BybitAccount → Deal, after the account actor restarted: texts, releases or ads queued for this
+    deal may have died with it, so read both platforms back (reconcile) and redo what is missing."""
+
+    deal_id: int
+    account: str
+
+
+@dataclass(frozen=True)
 class Unwatch:
     deal_id: int
 
