@@ -17,6 +17,7 @@ from typing import Any, Iterator, Protocol
 
 import bottle
 import gevent
+from gevent.pool import Pool
 from gevent.pywsgi import WSGIHandler, WSGIServer
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Gauge, generate_latest
 
@@ -58,6 +59,9 @@ class NoDelayWSGIServer(WSGIServer):
     handler_class = UpgradableHandler
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # Connections in a pool, not loose greenlets: stop() waits for them briefly, then ends the
+        # ones still open (an event stream would otherwise outlive the server).
+        kwargs.setdefault("spawn", Pool())  # no size: unbounded
         super().__init__(*args, **kwargs)
         self.upgraded: weakref.WeakSet = weakref.WeakSet()  # greenlets serving a WebSocket
 
@@ -66,10 +70,10 @@ class NoDelayWSGIServer(WSGIServer):
         return super().handle(sock, address)
 
     def stop(self, timeout: float | None = None) -> None:
-        super().stop(timeout)
-        # Without a pool, pywsgi leaves running handlers alone; a WebSocket would outlive the
-        # server. Killing its greenlet makes the session say goodbye (close 1001) and end.
+        # WebSockets first, so each says goodbye (close 1001) before the group's stragglers are killed.
+        self.close()
         gevent.killall(list(self.upgraded), block=True, timeout=1)
+        super().stop(timeout)
 
 
 class NotFound(Exception):
@@ -196,7 +200,7 @@ def make_app(source: StatusSource, token: str, ping_interval: float = ws.PING_IN
         """Server-sent events; `?after=N` resumes after event N."""
         after = int(bottle.request.query.get("after") or bottle.request.get_header("Last-Event-ID") or 0)
         once = bottle.request.query.get("once") in ("1", "true")
-        bottle.response.content_type = "text/event-stream"
+        bottle.response.content_type = "text/event-stream; charset=utf-8"
         bottle.response.set_header("Cache-Control", "no-cache")
         return _event_stream(source, after, once)
 

@@ -244,6 +244,26 @@ def test_clients_are_told_when_the_server_stops(served):
     client.close()
 
 
+def test_an_event_stream_ends_when_the_server_stops(served):
+    stream = requests.get(f"{served.http}/api/v1/events", headers=AUTH, stream=True, timeout=(5, 40))
+    assert stream.headers["Content-Type"] == "text/event-stream; charset=utf-8"
+    lines = stream.iter_lines()
+    assert next(lines) == b": itrader events"
+    served.server.stop(timeout=1)
+    # A stream left open would send a keep-alive every 15 s for an hour: watch it past one of those.
+    watch_until, ended = time.monotonic() + 20, False
+    try:
+        for line in lines:
+            assert line in (b"", b": keep-alive")
+            if time.monotonic() > watch_until:
+                break
+        else:
+            ended = True
+    except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ConnectionError):
+        ended = True  # cut off mid-chunk: ended all the same
+    assert ended, "the event stream outlived the server"
+
+
 def test_the_access_log_does_not_carry_a_query_token():
     lines: list[str] = []
 
