@@ -45,6 +45,7 @@ class DatabaseConfig:
 @dataclass(frozen=True)
 class RedisConfig:
     url: str = ""  # empty: in-process rate buckets, no leases (single process)
+    lease_ttl: float = 30.0  # seconds an account lease lives unless its holder renews it (DESIGN §9)
 
 
 @dataclass(frozen=True)
@@ -188,7 +189,7 @@ POSITIVE = {
     "gate.balance_check_interval", "gate.request_timeout", "bybit.max_ads_per_account",
     "bybit.payment_period_minutes", "bybit.recv_window_ms", "bybit.reads_per_second",
     "bybit.writes_per_second", "bybit.poll_interval", "bybit.quiet_poll_interval",
-    "bybit.request_timeout",
+    "bybit.request_timeout", "redis.lease_ttl",
     "pricing.fixed_rate", "pricing.market_max_age", "timeouts.answer", "timeouts.receipt_after_requisites",
     "timeouts.stuck", "email.poll_interval", "email.max_attachment_bytes", "assistant.timeout",
 }

@@ -1,0 +1,236 @@
+"""Account leases in Redis, so several daemons can share one database (DESIGN §9).
+
+Each Bybit or Gate account is driven by exactly one process: the one holding
+the account's lease, a Redis key whose value is the holder's owner id and
+which expires `ttl` seconds after its last renewal. The holder renews it
+often; a process that dies stops renewing, the key expires, and another
+process acquires it and resumes the account's deals from the database.
+
+* acquire: SET key owner NX PX ttl (or, when the key already names us —
+  an actor restarted inside the same process — a renewal);
+* renew:   compare-and-PEXPIRE in one Lua script (only while the key is ours);
+* release: compare-and-DEL in one Lua script (graceful stop).
+
+The holder trusts its lease only until `last successful renew + ttl − margin`
+(`lease_is_safe`), measured from the moment the renew was *sent*, so a slow
+or unreachable Redis makes it stop acting before the key can expire and be
+taken by someone else. Without Redis there are no leases: one process holds
+every account (`AccountLease.always_held`).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import socket
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+log = logging.getLogger("itrader.leases")
+
+KEY_PREFIX = "itrader:lease:"
+DEFAULT_TTL = 30.0
+RETRY_CEILING = 5.0  # a standby account tries to take its lease at least this often
+
+
+# --- pure rules ------------------------------------------------------------------
+
+
+def lease_key(platform: str, account: str) -> str:
+    """`itrader:lease:bybit:<name>` or `itrader:lease:gate:<login>`."""
+    return f"{KEY_PREFIX}{platform}:{account}"
+
+
+def new_owner_id() -> str:
+    """This process as a lease holder: hostname:pid:random (random, so a reused pid is a new owner)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+def safety_margin(ttl: float) -> float:
+    """How long before the key's expiry the holder stops trusting it: a third of the ttl, which also
+    covers clock drift between Redis and us and a renew reply that took a while."""
+    return ttl / 3
+
+
+def renew_interval(ttl: float) -> float:
+    """The longest gap between renewals: a third of the ttl, so one lost renew still leaves time."""
+    return ttl / 3
+
+
+def retry_interval(ttl: float) -> float:
+    """How often a standby account tries to take its lease over."""
+    return min(RETRY_CEILING, ttl / 3)
+
+
+def lease_is_safe(renewed_at: float | None, ttl: float, now: float, margin: float | None = None) -> bool:
+    """Is my lease still safely mine? Yes while last successful renew + ttl − margin > now
+    (`renewed_at` is when that renew was sent, on a monotonic clock; None: not held)."""
+    if renewed_at is None:
+        return False
+    return renewed_at + ttl - (safety_margin(ttl) if margin is None else margin) > now
+
+
+# --- Redis -----------------------------------------------------------------------
+
+# Renew only while the key is still ours: a lease that expired and was taken by
+# another process must not be extended by its former holder.
+_RENEW_LUA = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+"""
+
+_RELEASE_LUA = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+
+class LeaseStore:
+    """The Redis side: acquire, renew, release and read leases as one owner.
+
+    Every method answers False/None when Redis cannot be reached (logged once per
+    call); the caller's safety rule then decides how long an unconfirmed lease holds.
+    """
+
+    def __init__(self, redis_url: str, owner: str, ttl: float = DEFAULT_TTL) -> None:
+        import redis  # imported here: a daemon without Redis needs no Redis client
+
+        if ttl <= 0:
+            raise ValueError("lease ttl must be greater than 0")
+        self.owner = owner
+        self.ttl = ttl
+        # A Redis that hangs must not hold an actor longer than its lease can be trusted.
+        timeout = max(0.2, min(2.0, safety_margin(ttl) / 2))
+        self._redis = redis.Redis.from_url(redis_url, socket_timeout=timeout, socket_connect_timeout=timeout)
+        self._renew = self._redis.register_script(_RENEW_LUA)
+        self._release = self._redis.register_script(_RELEASE_LUA)
+        self._errors = (redis.RedisError, OSError)
+
+    @property
+    def ttl_ms(self) -> int:
+        return max(1, int(self.ttl * 1000))
+
+    def acquire(self, key: str) -> bool:
+        try:
+            if self._redis.set(key, self.owner, nx=True, px=self.ttl_ms):
+                return True
+            return bool(self._renew(keys=[key], args=[self.owner, self.ttl_ms]))  # already ours
+        except self._errors as exc:
+            log.warning("lease %s: acquire failed: %s", key, type(exc).__name__)
+            return False
+
+    def renew(self, key: str) -> bool | None:
+        """True: renewed. False: the key is gone or someone else's. None: Redis did not answer."""
+        try:
+            return bool(self._renew(keys=[key], args=[self.owner, self.ttl_ms]))
+        except self._errors as exc:
+            log.warning("lease %s: renew failed: %s", key, type(exc).__name__)
+            return None
+
+    def release(self, key: str) -> bool:
+        try:
+            return bool(self._release(keys=[key], args=[self.owner]))
+        except self._errors as exc:
+            log.warning("lease %s: release failed: %s", key, type(exc).__name__)
+            return False
+
+    def holder(self, key: str) -> str | None:
+        """The owner id holding the key now (None: free, or Redis unreachable)."""
+        try:
+            value = self._redis.get(key)
+        except self._errors:
+            return None
+        return value.decode() if isinstance(value, bytes) else value
+
+    def __repr__(self) -> str:
+        return f"LeaseStore(owner={self.owner!r}, ttl={self.ttl})"
+
+
+# --- one account's lease, as its actor sees it --------------------------------------
+
+
+@dataclass
+class AccountLease:
+    """The lease of one account: what the account actor asks before it acts.
+
+    `store` None means no Redis is configured: the lease is always held and
+    every call is a no-op, so a single daemon behaves exactly as without leases.
+    """
+
+    platform: str
+    account: str
+    store: LeaseStore | None = None
+    clock: Callable[[], float] = time.monotonic
+    renewed_at: float | None = field(default=None, init=False)
+
+    @classmethod
+    def always_held(cls, platform: str, account: str) -> "AccountLease":
+        return cls(platform, account, None)
+
+    @property
+    def active(self) -> bool:
+        """Are leases in force at all (Redis configured)?"""
+        return self.store is not None
+
+    @property
+    def key(self) -> str:
+        return lease_key(self.platform, self.account)
+
+    @property
+    def ttl(self) -> float:
+        return self.store.ttl if self.store is not None else DEFAULT_TTL
+
+    @property
+    def owner(self) -> str | None:
+        return self.store.owner if self.store is not None else None
+
+    def safe(self) -> bool:
+        """May the account act now (money steps, writes)?"""
+        if self.store is None:
+            return True
+        return lease_is_safe(self.renewed_at, self.store.ttl, self.clock())
+
+    def acquire(self) -> bool:
+        if self.store is None:
+            return True
+        sent_at = self.clock()
+        if self.store.acquire(self.key):
+            self.renewed_at = sent_at
+            return True
+        self.renewed_at = None
+        return False
+
+    def renew(self) -> bool:
+        """True while the key is ours. A reply saying it is gone or someone else's ends the lease at
+        once; an unreachable Redis leaves the last confirmed renewal to run out (`safe`)."""
+        if self.store is None:
+            return True
+        sent_at = self.clock()
+        renewed = self.store.renew(self.key)
+        if renewed:
+            self.renewed_at = sent_at
+            return True
+        if renewed is False:
+            self.renewed_at = None  # expired, or taken over by another process: stop now
+        return self.safe()
+
+    def release(self) -> None:
+        if self.store is not None and self.renewed_at is not None:
+            self.store.release(self.key)
+        self.renewed_at = None
+
+    def holder(self) -> str | None:
+        return self.store.holder(self.key) if self.store is not None else None
+
+    def view(self) -> dict[str, object]:
+        """For the status page and events: state and holder (owner ids only, never secrets)."""
+        if self.store is None:
+            return {"state": "held", "leases": "off"}
+        held = self.safe()
+        return {"state": "held" if held else "standby", "owner": self.store.owner,
+                "holder": self.store.owner if held else self.holder(), "ttl": self.store.ttl}
