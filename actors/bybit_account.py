@@ -31,6 +31,13 @@ Polls run on a fixed rate: a slow tick does not push the next one back.
 After every poll (and on start, after ad changes, on stop) the account tells
 "allocator" an AccountHealth. With nothing watched it polls nothing and only
 sends that health as a heartbeat.
+
+Lease (DESIGN §9, only with Redis): before it boots the actor takes the
+account's lease; without it the account stays in standby — unhealthy, no Bybit
+call at all, a new try every few seconds. Every tick renews it (ticks come at
+least every ttl/3), every queued write checks it first, and a lost lease drops
+the account's in-memory work (queue, outbox, watches, ads) and sends it back to
+standby. "deals" hears each change and runs the account's deals only here.
 """
 from __future__ import annotations
 
@@ -47,9 +54,9 @@ import gevent
 from actors.base import ChildContext, SupervisedActor, describe_failure, tell_quietly
 from actors.directory import Directory
 from actors.messages import (
-    AccountHealth, AccountRecovered, AdCreated, AdFailed, BuyerMessages, CancelAd, CreateAd, FetchMarket,
-    MarketPage, OrderOpened, OrderRead, OrderStatus, ReadOrder, ReleaseOrder, ReleaseResult, SendChat, Tick,
-    Unwatch, Watch,
+    AccountHealth, AccountRecovered, AdCreated, AdFailed, AnnounceLease, BuyerMessages, CancelAd, CreateAd,
+    FetchMarket, LeaseChanged, MarketPage, OrderOpened, OrderRead, OrderStatus, ReadOrder, ReleaseOrder,
+    ReleaseResult, SendChat, Tick, Unwatch, Watch,
 )
 from itrader import pricing
 from itrader.bybit import (
@@ -59,11 +66,14 @@ from itrader.bybit import (
 from itrader.config import BybitConfig
 from itrader.deal import TERMINAL
 from itrader.events import EventLog
+from itrader.leases import AccountLease, renew_interval, retry_interval
 from itrader.limits import RateBudgetExhausted
 from itrader.metrics import EXTERNAL_CALLS
 
 log = logging.getLogger(__name__)
 
+PLATFORM = "bybit"
+STANDBY_REASON = "account in standby: its lease is held by another process"
 SBP, TINKOFF = "sbp", "tinkoff"
 PAYMENT_TYPES = {SBP: 382, TINKOFF: 75}  # Bybit paymentType ids (bybit-p2p-api.md §5)
 ORDER_UNPAID, ORDER_PAID, ORDER_CANCELLED, ORDER_FINISHED = 10, 20, 40, 50
@@ -241,7 +251,8 @@ def next_write(queued: Iterable[QueuedWrite], outbox: Iterable[OutgoingChat]) ->
 
 class BybitAccountActor(SupervisedActor):
     def __init__(self, name: str, client: BybitClient, store: Any, directory: Directory, events: EventLog,
-                 settings: BybitConfig, context: ChildContext | None = None) -> None:
+                 settings: BybitConfig, context: ChildContext | None = None,
+                 lease: AccountLease | None = None) -> None:
         super().__init__(context)
         self.name = name
         self.client = client
@@ -250,6 +261,21 @@ class BybitAccountActor(SupervisedActor):
         self.events = events
         self.settings = settings
         self.registered_name = f"bybit:{name}"
+        self.lease = lease or AccountLease.always_held(PLATFORM, name)
+        self._standby_told = False
+        self._write_seq = itertools.count(1)
+        self._timer: gevent.Greenlet | None = None
+        self._timer_due = 0.0
+        self.poll_count = 0
+        self._reset_state()
+        self._handlers: dict[type, Callable[[Any], None]] = {
+            Tick: self._on_tick, CreateAd: self._on_create_ad, CancelAd: self._on_cancel_ad, Watch: self._on_watch,
+            Unwatch: self._on_unwatch, SendChat: self._on_send_chat, ReleaseOrder: self._on_release,
+            ReadOrder: self._on_read_order, DrainWrites: self._on_drain_writes, FetchMarket: self._on_fetch_market,
+        }
+
+    def _reset_state(self) -> None:
+        """What this actor knows of the account in memory: empty at start and after a lost lease."""
         self._booted = False
         self._boot_error: str | None = None
         self._user_id = ""
@@ -260,7 +286,6 @@ class BybitAccountActor(SupervisedActor):
         self._order_status: dict[str, int] = {}  # last status seen of any order we handled
         self._outbox: list[OutgoingChat] = []
         self._writes: list[QueuedWrite] = []  # releases, ads and cancels waiting for the write budget
-        self._write_seq = itertools.count(1)
         self._drain_told = False
         self._sent_uuids: set[str] = set()
         self._cancels: dict[str, int] = {}  # ad id -> deal id: cancels owed (queued, or to retry next tick)
@@ -268,14 +293,6 @@ class BybitAccountActor(SupervisedActor):
         self._poll_failures = 0
         self._balance_short_until = 0.0
         self._auth_failed = False
-        self._timer: gevent.Greenlet | None = None
-        self._timer_due = 0.0
-        self.poll_count = 0
-        self._handlers: dict[type, Callable[[Any], None]] = {
-            Tick: self._on_tick, CreateAd: self._on_create_ad, CancelAd: self._on_cancel_ad, Watch: self._on_watch,
-            Unwatch: self._on_unwatch, SendChat: self._on_send_chat, ReleaseOrder: self._on_release,
-            ReadOrder: self._on_read_order, DrainWrites: self._on_drain_writes, FetchMarket: self._on_fetch_market,
-        }
 
     def __repr__(self) -> str:
         return f"BybitAccountActor({self.name!r})"
@@ -290,6 +307,7 @@ class BybitAccountActor(SupervisedActor):
 
     def on_stop(self) -> None:
         self._shutdown()
+        self.lease.release()  # graceful stop: another process may take the account at once
 
     def on_failure(self, exception_type, exception_value, traceback) -> None:
         self._shutdown()
@@ -304,14 +322,79 @@ class BybitAccountActor(SupervisedActor):
     def on_receive(self, message: Any) -> Any:
         handler = self._handlers.get(type(message))
         if handler is None:
+            if isinstance(message, AnnounceLease):
+                if self.lease.holding:
+                    self.directory.tell("deals", LeaseChanged(PLATFORM, self.name, True))
+                return None
             return super().on_receive(message)
+        if not isinstance(message, Tick) and not self._acting():
+            return self._refuse_in_standby(message)
         return handler(message)
 
     def stats(self) -> dict[str, Any]:
         """For tests and the status page (asked, with a timeout)."""
         return {"polls": self.poll_count, "watches": len(self._watches), "ads": len(self._ads),
                 "outbox": len(self._outbox), "writes": len(self._writes), "healthy": self._healthy(),
-                "booted": self._booted}
+                "booted": self._booted, "active": self.lease.holding, "lease": self.lease.view()}
+
+    # ------------------------------------------------------------ the lease (DESIGN §9)
+
+    def _acting(self) -> bool:
+        """May we touch the account now? Checked before every message but ticks (every write goes
+        through DrainWrites, so each write is checked right before it is made)."""
+        if self.lease.lost_now():
+            self._lose_lease("the lease was not renewed in time")
+        return self.lease.holding
+
+    def _lease_held(self) -> bool:
+        """On a tick: renew the lease we hold, or try to take it over in standby."""
+        if self.lease.holding:
+            if self.lease.renew():
+                return True
+            self._lose_lease("the lease expired or was taken by another process")
+            return False
+        if not self.lease.acquire():
+            self._say_standby()
+            return False
+        self._standby_told = False
+        log.warning("bybit %s: lease acquired; driving the account", self.name)
+        self.events.publish("lease_acquired", platform=PLATFORM, account=self.name, owner=self.lease.owner)
+        self.directory.tell("deals", LeaseChanged(PLATFORM, self.name, True))
+        return True
+
+    def _say_standby(self) -> None:
+        """Once per standby spell: deals of this account that still run here (an earlier life of this
+        actor held the lease, then restarted too late to keep it) must stop."""
+        if not self._standby_told:
+            self._standby_told = self.directory.tell("deals", LeaseChanged(PLATFORM, self.name, False))
+
+    def _lose_lease(self, reason: str) -> None:
+        """Stop acting at once: queued writes, outbox, watches and ads are forgotten (the process that
+        takes the account over rebuilds them from Bybit and the store); standby until the lease is ours."""
+        self._reset_state()
+        self.lease.release()  # a no-op unless the key is still ours
+        holder = self.lease.holder()
+        log.error("bybit %s: lease lost (%s); standby (holder now: %s)", self.name, reason, holder or "nobody")
+        self.events.publish("lease_lost", platform=PLATFORM, account=self.name, owner=self.lease.owner,
+                            holder=holder, reason=reason)
+        self._standby_told = self.directory.tell("deals", LeaseChanged(PLATFORM, self.name, False))
+        self._send_health(healthy=False)
+        self._schedule()
+
+    def _refuse_in_standby(self, message: Any) -> None:
+        """A request that reached us while another process drives the account: nothing is done; requests
+        with a reply get a temporary failure so their sender asks again elsewhere or later."""
+        if isinstance(message, CreateAd):
+            self._tell_deal(message.deal_id, AdFailed(message.deal_id, self.name, STANDBY_REASON, False),
+                            message.reply_to, reply=True)
+        elif isinstance(message, ReleaseOrder):
+            self._tell_deal(message.deal_id, ReleaseResult(message.deal_id, message.order_id, False, False,
+                                                           STANDBY_REASON), message.reply_to, reply=True)
+        elif isinstance(message, FetchMarket):
+            tell_quietly(message.reply_to, MarketPage(message.page, (), time.monotonic(), self.name,
+                                                      error=STANDBY_REASON))
+        elif isinstance(message, DrainWrites):
+            self._drain_told = False
 
     # ------------------------------------------------------------ plumbing
 
@@ -341,7 +424,7 @@ class BybitAccountActor(SupervisedActor):
         return False
 
     def _healthy(self) -> bool:
-        return (self._booted and not self._auth_failed and self.client.blocked_for <= 0
+        return (self.lease.holding and self._booted and not self._auth_failed and self.client.blocked_for <= 0
                 and self._poll_failures < UNHEALTHY_AFTER_FAILURES
                 and time.monotonic() >= self._balance_short_until)
 
@@ -373,13 +456,17 @@ class BybitAccountActor(SupervisedActor):
 
     def _schedule(self) -> None:
         """One timer at a time: the poll interval while there is work, a slow heartbeat otherwise."""
-        if not self._booted:
+        if not self.lease.holding:
+            delay = retry_interval(self.lease.ttl)
+        elif not self._booted:
             delay = BOOT_RETRY_SECONDS
         elif self._has_work():
             # Fixed rate: the next poll is due an interval after this one began, however long it took.
             delay = max(0.0, self._last_poll_started + self._poll_interval() - time.monotonic())
         else:
             delay = max(self.settings.poll_interval, IDLE_HEARTBEAT_SECONDS)
+        if self.lease.active:
+            delay = min(delay, renew_interval(self.lease.ttl))  # a quiet account still renews in time
         due = time.monotonic() + delay
         if self._timer is not None and not self._timer.ready():
             if self._timer_due <= due:
@@ -464,6 +551,10 @@ class BybitAccountActor(SupervisedActor):
     def _on_tick(self, tick: Tick) -> None:
         if self._timer is not None and self._timer.ready():
             self._timer = None  # this is the timer's tick (a tick told by hand leaves the timer alone)
+        if not self._lease_held():
+            self._send_health(healthy=False)
+            self._schedule()
+            return
         if self._boot():
             self._retry_cancels()
             for item in self._outbox:

@@ -5,12 +5,19 @@ deal row exactly once (the payout id is unique in the store, across
 processes) — and at start it rebuilds a Deal actor for every deal the
 database holds that has not finished; each reconciles with the platforms
 before it acts.
+
+With account leases (DESIGN §9, Redis configured) a deal runs only in the
+process that holds its accounts: its Gate account, and its Bybit account once
+one is assigned. The account actors tell "deals" LeaseChanged when they take
+or lose a lease; on a take this supervisor starts the account's unfinished
+deals that may now run here (a takeover is just that: each Deal reconciles on
+start), on a loss it stops the deals of that account.
 """
 from __future__ import annotations
 
 import logging
 from decimal import Decimal
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from actors import messages as msg
 from actors.directory import Directory
@@ -27,17 +34,44 @@ def deal_child_id(deal_id: int) -> str:
     return f"deal:{deal_id}"
 
 
+def deal_accounts(journal: Iterable[Any]) -> tuple[str | None, str | None]:
+    """The deal's Gate account (named when the deal was created) and its Bybit account (in the latest
+    saved facts; None until the allocator assigned one)."""
+    entries = list(journal)
+    created = entries[0].data if entries and isinstance(entries[0].data, dict) else {}
+    facts = next((e.data["facts"] for e in reversed(entries)
+                  if isinstance(e.data, dict) and isinstance(e.data.get("facts"), dict)), {})
+    return created.get("gate_account"), facts.get("account")
+
+
+def may_run_here(gate: str | None, bybit: str | None, held: set[tuple[str, str]]) -> bool:
+    """A deal runs where its Gate account, and its Bybit account when it has one, are leased."""
+    return gate is not None and ("gate", gate) in held and (bybit is None or ("bybit", bybit) in held)
+
+
+def touches(gate: str | None, bybit: str | None, platform: str, account: str) -> bool:
+    return (platform, account) in (("gate", gate), ("bybit", bybit))
+
+
 class DealsSupervisor(Supervisor):
     def __init__(self, store: Store, directory: Directory, deal_spec: Callable[[int], ChildSpec],
-                 **options: Any) -> None:
+                 leased: bool = False, **options: Any) -> None:
         super().__init__(children=(), forget_finished=True, **options)
         self._store = store
         self._directory = directory
         self._deal_spec = deal_spec
+        self._leased = leased  # deals run only where their accounts are leased
+        self._held: set[tuple[str, str]] = set()  # (platform, account) leased by this process
 
     def on_start(self) -> None:
         super().on_start()
         self._directory.register("deals", self.actor_ref)
+        if self._leased:
+            # Deals start as this process takes their accounts' leases; accounts that already
+            # hold theirs (this supervisor restarted) say so again.
+            for name in self._directory.names("gate:") + self._directory.names("bybit:"):
+                self._directory.tell(name, msg.AnnounceLease())
+            return
         live = self._store.deals.non_terminal_deals(TERMINAL_STATES)
         if live:
             log.info("resuming %d unfinished deal(s) from the database", len(live))
@@ -55,7 +89,33 @@ class DealsSupervisor(Supervisor):
     def on_receive(self, message: Any) -> Any:
         if isinstance(message, msg.PayoutOffer):
             return self._on_offer(message)
+        if isinstance(message, msg.LeaseChanged):
+            return self._on_lease(message)
         return super().on_receive(message)
+
+    def _on_lease(self, change: msg.LeaseChanged) -> None:
+        account = (change.platform, change.account)
+        if change.held:
+            self._held.add(account)
+            resumed = 0
+            for row in self._store.deals.non_terminal_deals(TERMINAL_STATES):
+                gate, bybit = self._accounts_of(row.id)
+                if (touches(gate, bybit, *account) and may_run_here(gate, bybit, self._held)
+                        and self._directory.get(deal_child_id(row.id)) is None):
+                    self._start_deal(row.id)
+                    resumed += 1
+            if resumed:
+                log.info("lease of %s:%s taken: resuming %d unfinished deal(s)", *account, resumed)
+            return
+        self._held.discard(account)
+        for child in self.which_children():
+            deal_id = int(child.id.split(":", 1)[1])
+            if child.ref is not None and touches(*self._accounts_of(deal_id), *account):
+                log.warning("lease of %s:%s lost: deal %s stops here", *account, deal_id)
+                self.terminate_child(child.id)
+
+    def _accounts_of(self, deal_id: int) -> tuple[str | None, str | None]:
+        return deal_accounts(self._store.deals.journal(deal_id))
 
     def _on_offer(self, offer: msg.PayoutOffer) -> None:
         fields: dict[str, Any] = {}
@@ -75,7 +135,8 @@ class DealsSupervisor(Supervisor):
             log.info("deal %s opened for payout %s on gate:%s", row.id, offer.payout_id, offer.gate_account)
             self._start_deal(row.id)
         elif row.state not in TERMINAL_STATES and self._directory.get(deal_child_id(row.id)) is None:
-            self._start_deal(row.id)
+            if not self._leased or may_run_here(*self._accounts_of(row.id), self._held):
+                self._start_deal(row.id)
 
     def _start_deal(self, deal_id: int) -> None:
         try:

@@ -15,6 +15,12 @@ wires: a client call, a pure decision below, a reply message.
   safe: the client turns "already in work, and ours" into success.
 * Approve: never repeated here. After an unclear failure (5xx, timeout,
   unreadable answer) the payout is read back: 6/7 = approved, 5 = not.
+* Lease (DESIGN §9, only with Redis): the actor first takes the account's
+  lease and stays in standby — no Gate call at all — until it has it, trying
+  again every few seconds. It renews on every tick (at least every ttl/3) and
+  checks the lease before each take, approve and balance change; a lost lease
+  drops its in-memory work and sends it back to standby. Each change is told
+  to "deals", which runs the account's deals only while the lease is held.
 """
 from __future__ import annotations
 
@@ -31,10 +37,12 @@ import pykka
 from actors.base import ChildContext, SupervisedActor, tell_quietly
 from actors.directory import Directory
 from actors.messages import (
-    ApprovePayout, ApproveResult, PayoutOffer, PayoutRead, PayoutTaken, ReadPayout, TakeFailed, TakePayout, Tick,
+    AnnounceLease, ApprovePayout, ApproveResult, LeaseChanged, PayoutOffer, PayoutRead, PayoutTaken, ReadPayout,
+    TakeFailed, TakePayout, Tick,
 )
 from itrader.config import GateConfig
 from itrader.events import EventLog
+from itrader.leases import AccountLease, renew_interval, retry_interval
 from itrader.gate import (
     Blocked, EndpointGone, GateClient, GateError, IncorrectStatus, LoginFailed, NotFound, PermanentError, Payout,
     ProtocolError, RateLimited, SessionExpired, TemporaryError,
@@ -52,7 +60,7 @@ APPROVED_STATUSES = (6, 7)
 REASON_LIMIT = 300
 MAX_PAGES_PER_POLL = 20  # a bound on one tick's work; the rest is seen on the next tick
 
-START, POLL, BALANCE, SESSION = "start", "poll", "balance", "session"
+START, POLL, BALANCE, SESSION, LEASE = "start", "poll", "balance", "session", "lease"
 
 T = TypeVar("T")
 
@@ -171,6 +179,7 @@ class GateAccountActor(SupervisedActor):
         events: EventLog,
         settings: GateConfig,
         context: ChildContext | pykka.ActorRef | None = None,
+        lease: AccountLease | None = None,
     ) -> None:
         super().__init__(context)
         self.name = name
@@ -182,6 +191,8 @@ class GateAccountActor(SupervisedActor):
         self.directory_name = f"gate:{name}"
         self._timers: dict[str, gevent.Greenlet] = {}
         self._seen: set[int] = set()  # payout ids offered (or known to need no offer) in this lifetime
+        self.lease = lease or AccountLease.always_held(PLATFORM, name)
+        self._standby_told = False
 
     # --- life cycle
 
@@ -189,16 +200,20 @@ class GateAccountActor(SupervisedActor):
         self.directory.register(self.directory_name, self.actor_ref)
         # Login and balance run in the first tick, not here: the supervisor's start ping
         # (5 s by default) must not wait for a slow panel (30 s timeout, retried).
-        self._schedule(START, 0)
+        self._schedule(LEASE if self.lease.active else START, 0)
 
     def on_stop(self) -> None:
         self._cancel_timers()
         self.directory.unregister(self.directory_name, self.actor_ref)
+        if not (self.lease.holding and self.lease.safe()):
+            log.info("gate %s: stopping in standby; the lease holder keeps the working balance", self.name)
+            return
         # Graceful shutdown: Gate must stop offering payouts to this account (order-flow §9).
         if self._set_balance(0):
             log.info("gate %s: working balance set to 0 at shutdown", self.name)
         else:
             log.error("gate %s: could not set the working balance to 0 at shutdown; set it by hand", self.name)
+        self.lease.release()
 
     def on_failure(self, *_exc_info: Any) -> None:
         self._cancel_timers()
@@ -207,6 +222,15 @@ class GateAccountActor(SupervisedActor):
     def on_receive(self, message: Any) -> Any:
         if isinstance(message, Tick):
             return self._on_tick(message.name)
+        if isinstance(message, AnnounceLease):
+            if self.lease.holding:
+                self.directory.tell(DEALS, LeaseChanged(PLATFORM, self.name, True))
+            return None
+        if isinstance(message, (TakePayout, ApprovePayout, ReadPayout)) and not self._acting():
+            # Not ours to drive now: the deal is stopped here and resumed where the lease is held.
+            log.info("gate %s: in standby; %s for deal %s not done", self.name, type(message).__name__,
+                     message.deal_id)
+            return None
         if isinstance(message, TakePayout):
             return self._take(message)
         if isinstance(message, ApprovePayout):
@@ -215,9 +239,63 @@ class GateAccountActor(SupervisedActor):
             return self._read(message)
         return super().on_receive(message)
 
+    def stats(self) -> dict[str, Any]:
+        """For the status page (asked, with a timeout): whether this process drives the account."""
+        return {"active": self.lease.holding, "lease": self.lease.view()}
+
+    # --- the lease (DESIGN §9)
+
+    def _acting(self) -> bool:
+        """May we touch the account now? Checked right before every money step or write."""
+        if self.lease.lost_now():
+            self._lose_lease("the lease was not renewed in time")
+        return self.lease.holding
+
+    def _renewed(self) -> bool:
+        if self.lease.renew():
+            return True
+        self._lose_lease("the lease expired or was taken by another process")
+        return False
+
+    def _on_lease_tick(self) -> None:
+        ttl = self.lease.ttl
+        if self.lease.holding:
+            if self._renewed():
+                self._schedule(LEASE, renew_interval(ttl))
+        elif self.lease.acquire():
+            self._standby_told = False
+            log.warning("gate %s: lease acquired; driving the account", self.name)
+            self.events.publish("lease_acquired", platform=PLATFORM, account=self.name, owner=self.lease.owner)
+            self.directory.tell(DEALS, LeaseChanged(PLATFORM, self.name, True))
+            self._schedule(START, 0)
+            self._schedule(LEASE, renew_interval(ttl))
+        else:
+            # Once per standby spell: deals of this account still running here (an earlier life of this
+            # actor held the lease, then restarted too late to keep it) must stop.
+            if not self._standby_told:
+                self._standby_told = self.directory.tell(DEALS, LeaseChanged(PLATFORM, self.name, False))
+            self._schedule(LEASE, retry_interval(ttl))
+
+    def _lose_lease(self, reason: str) -> None:
+        """Stop acting at once: no timer, nothing remembered; standby until the lease is ours again."""
+        self._cancel_timers()
+        self._seen.clear()
+        self.lease.release()  # a no-op unless the key is still ours
+        holder = self.lease.holder()
+        log.error("gate %s: lease lost (%s); standby (holder now: %s)", self.name, reason, holder or "nobody")
+        self.events.publish("lease_lost", platform=PLATFORM, account=self.name, owner=self.lease.owner,
+                            holder=holder, reason=reason)
+        self._standby_told = self.directory.tell(DEALS, LeaseChanged(PLATFORM, self.name, False))
+        self._schedule(LEASE, retry_interval(self.lease.ttl))
+
     # --- timers
 
     def _on_tick(self, name: str) -> None:
+        if name == LEASE:
+            self._on_lease_tick()
+            return
+        if not self.lease.holding or not self._renewed():
+            return  # a timer of an earlier lease, or the lease is gone
         if name == START:
             self._schedule(SESSION, self._next_delay(SESSION, self._login()))
             self._schedule(BALANCE, self._next_delay(BALANCE, self._set_balance(self.settings.target_balance)))
@@ -268,6 +346,8 @@ class GateAccountActor(SupervisedActor):
         return True
 
     def _set_balance(self, amount: Any) -> bool:
+        if not self._acting():
+            return False
         try:
             self._call(self.client.set_balance, amount)
         except GateError as exc:

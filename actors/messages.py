@@ -368,3 +368,21 @@ class AdWithdrawn:
     deal_id: int
     account: str
     ad_id: str | None
+
+
+# --- leases (DESIGN §9) --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LeaseChanged:
+    """GateAccount / BybitAccount → Deals: this process took (held=True) or lost the account's lease;
+    the deals of an account run only in the process that holds it."""
+
+    platform: str  # "gate" | "bybit"
+    account: str
+    held: bool
+
+
+@dataclass(frozen=True)
+class AnnounceLease:
+    """Deals → every account actor (when Deals starts): say LeaseChanged(held=True) if you hold your lease."""

@@ -112,6 +112,7 @@ def pipeline_specs(system, wiring: Wiring) -> list[ChildSpec]:
     from actors.receipt_desk import ReceiptDeskActor
     from itrader.bybit import BybitClient, Budgets, RateBudget
     from itrader.gate import GateClient
+    from itrader.leases import AccountLease
     from itrader.limits import make_limiter
     from itrader.mail.intake import intake_from_config
     from itrader.store import Store
@@ -122,6 +123,7 @@ def pipeline_specs(system, wiring: Wiring) -> list[ChildSpec]:
     receipts_dir = system.data_dir / "receipts"
     receipts_dir.mkdir(parents=True, exist_ok=True)
     limiter = make_limiter(config.redis.url or None)
+    lease_store = lease_store_for(config)
     specs: list[ChildSpec] = []
 
     if config.assistant.enabled and (wiring.llm_api_key or config.is_sandbox):
@@ -143,7 +145,7 @@ def pipeline_specs(system, wiring: Wiring) -> list[ChildSpec]:
                                  limiter=limiter, budgets=bybit_budgets, recv_window=config.bybit.recv_window_ms,
                                  timeout=config.bybit.request_timeout)
             return BybitAccountActor.start(access.name, client, store, directory, events, config.bybit,
-                                           context=ctx)
+                                           context=ctx, lease=AccountLease("bybit", access.name, lease_store))
         return ChildSpec(id=f"bybit:{access.name}", kind="BybitAccount", factory=start, start_timeout=30.0)
 
     specs.append(ChildSpec(id="Allocator", kind="Allocator", factory=lambda ctx: AllocatorActor.start(
@@ -164,7 +166,8 @@ def pipeline_specs(system, wiring: Wiring) -> list[ChildSpec]:
 
     specs.append(ChildSpec(id="Deals", kind="Deals", start_timeout=120.0, shutdown_timeout=30.0,
                            factory=lambda ctx: DealsSupervisor.start(
-                               store, directory, deal_spec, name="Deals", kind="Deals", parent=ctx,
+                               store, directory, deal_spec, leased=lease_store is not None, name="Deals",
+                               kind="Deals", parent=ctx,
                                intensity=DEALS_INTENSITY, period=DEALS_PERIOD,
                                list_children_up_to=STATUS_LIST_LIMIT)))
 
@@ -173,7 +176,7 @@ def pipeline_specs(system, wiring: Wiring) -> list[ChildSpec]:
             client = GateClient(access.base_url, access.login, access.password,
                                 timeout=config.gate.request_timeout)
             return GateAccountActor.start(access.name, client, store, directory, events, config.gate,
-                                          context=ctx)
+                                          context=ctx, lease=AccountLease("gate", access.login, lease_store))
         specs.append(ChildSpec(id=f"gate:{access.name}", kind="GateAccount", factory=gate_start,
                                start_timeout=30.0, shutdown_timeout=10.0))
 
@@ -183,6 +186,17 @@ def pipeline_specs(system, wiring: Wiring) -> list[ChildSpec]:
         specs.append(ChildSpec(id="Mailbox", kind="Mailbox", factory=lambda ctx: MailboxActor.start(
             email.address, intake_from_config, store, directory, events, email, context=ctx)))
     return specs
+
+
+def lease_store_for(config: Config):
+    """With Redis, this process's account leases (DESIGN §9): one owner id for all its accounts."""
+    if not config.redis.url:
+        return None
+    from itrader.leases import LeaseStore, new_owner_id
+
+    owner = new_owner_id()
+    log.info("account leases in Redis as %s (ttl %ss)", owner, config.redis.lease_ttl)
+    return LeaseStore(config.redis.url, owner, config.redis.lease_ttl)
 
 
 def _classifier(config: Config, wiring: Wiring) -> Callable[[str], Any]:

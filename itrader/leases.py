@@ -167,6 +167,10 @@ class AccountLease:
     store: LeaseStore | None = None
     clock: Callable[[], float] = time.monotonic
     renewed_at: float | None = field(default=None, init=False)
+    holding: bool = field(default=False, init=False)  # the account actor drives the account
+
+    def __post_init__(self) -> None:
+        self.holding = self.store is None
 
     @classmethod
     def always_held(cls, platform: str, account: str) -> "AccountLease":
@@ -200,9 +204,17 @@ class AccountLease:
             return True
         sent_at = self.clock()
         if self.store.acquire(self.key):
-            self.renewed_at = sent_at
+            self.renewed_at, self.holding = sent_at, True
             return True
         self.renewed_at = None
+        return False
+
+    def lost_now(self) -> bool:
+        """Held until now but no longer safe: True once, and from then on the lease is not held (the
+        actor stops acting and goes back to standby)."""
+        if self.holding and not self.safe():
+            self.holding = False
+            return True
         return False
 
     def renew(self) -> bool:
@@ -220,9 +232,11 @@ class AccountLease:
         return self.safe()
 
     def release(self) -> None:
-        if self.store is not None and self.renewed_at is not None:
+        if self.store is None:
+            return
+        if self.renewed_at is not None:
             self.store.release(self.key)
-        self.renewed_at = None
+        self.renewed_at, self.holding = None, False
 
     def holder(self) -> str | None:
         return self.store.holder(self.key) if self.store is not None else None

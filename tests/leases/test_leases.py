@@ -70,11 +70,12 @@ def test_the_account_lease_stops_trusting_itself_when_taken_over(redis_url, acco
     assert not theirs.acquire() and not theirs.safe()
     assert theirs.view() == {"state": "standby", "owner": "host:2:b", "holder": "host:1:a", "ttl": 3.0}
     now[0] += 2.0  # no renew for longer than ttl - margin: not safe any more, even though the key is ours
-    assert not mine.safe()
-    assert mine.renew() and mine.safe()
+    assert not mine.safe() and mine.holding
+    assert mine.renew() and mine.safe() and not mine.lost_now()
     mine.store.release(mine.key)  # as if it had expired: someone else takes it
     assert theirs.acquire()
     assert not mine.renew() and not mine.safe()
+    assert mine.lost_now() and not mine.holding and not mine.lost_now()  # told once
     assert mine.view()["holder"] == "host:2:b"
     theirs.release()
     assert theirs.holder() is None
@@ -93,9 +94,9 @@ def test_an_unreachable_redis_leaves_only_the_last_confirmed_renewal(account):
 
 def test_without_redis_every_lease_is_held():
     lease = AccountLease.always_held("bybit", "main")
-    assert lease.acquire() and lease.renew() and lease.safe() and not lease.active
+    assert lease.holding and lease.acquire() and lease.renew() and lease.safe() and not lease.active
     lease.release()
-    assert lease.safe() and lease.view() == {"state": "held", "leases": "off"}
+    assert lease.holding and lease.safe() and not lease.lost_now() and lease.view() == {"state": "held", "leases": "off"}
 
 
 def test_lease_ttl_is_a_positive_number_in_the_config(tmp_path):

@@ -1,0 +1,65 @@
+"""A GateAccount with a lease (DESIGN §9), against the real Gate sandbox and a real Redis: in standby it
+makes no Gate call — no login, no balance, no poll, no take — it takes the account over once the
+lease is free, and when another process takes the lease it stops calling Gate at once (and leaves the
+working balance to the new holder when it stops)."""
+from __future__ import annotations
+
+from decimal import Decimal
+
+import gevent
+import redis as redis_client
+
+from actors.gate_account import GateAccountActor
+from actors.messages import LeaseChanged, PayoutOffer, TakePayout
+from itrader.config import GateConfig
+from itrader.leases import AccountLease, LeaseStore, lease_key
+from tests.actors.test_gate_account import LOGIN, TARGET, Rig, rig, store, wait_for, world  # noqa: F401
+
+KEY = lease_key("gate", LOGIN)
+REDIS_DB = 9  # this module's own database of the session's Redis
+
+
+def test_standby_takeover_and_loss(rig: Rig, world, redis_url: str) -> None:
+    url = redis_url.rsplit("/", 1)[0] + f"/{REDIS_DB}"
+    redis = redis_client.Redis.from_url(url)
+    redis.flushdb()
+    other = LeaseStore(url, "elsewhere:2:b", ttl=30)
+    assert other.acquire(KEY)
+    payout = world.payout("5000", "sbp", "tinkoff")
+    lease = AccountLease("gate", LOGIN, LeaseStore(url, "here:1:a", ttl=1.5))
+    settings = GateConfig(base_url=world.base_url, poll_interval=0.05, balance_check_interval=3600.0,
+                          session_refresh_interval=3600.0, target_balance=TARGET)
+    ref = GateAccountActor.start("desk1", rig.client(), rig.store, rig.directory, rig.events, settings,
+                                 lease=lease)
+    rig.refs.append(ref)
+
+    # standby: nothing reaches Gate, a take is not done
+    ref.tell(TakePayout(1, payout, rig.deal))
+    stats = ref.proxy().stats().get(timeout=5)
+    assert stats == {"active": False, "lease": {"state": "standby", "owner": "here:1:a",
+                                                "holder": "elsewhere:2:b", "ttl": 1.5}}
+    gevent.sleep(lease.ttl)  # a few tries to take the lease over
+    assert world.sandbox.request_log(LOGIN) == [] and rig.replies == []
+    assert rig.offers == [LeaseChanged("gate", "desk1", False)]  # said once: no deal of it runs here
+
+    # the holder lets go: this one logs in, sets the balance, offers the payout
+    other.release(KEY)
+    wait_for(lambda: any(isinstance(m, LeaseChanged) and m.held for m in rig.offers), what="lease taken")
+    wait_for(lambda: any(isinstance(m, PayoutOffer) and m.payout_id == payout for m in rig.offers),
+             what="the payout offered")
+    assert any(e["account"] == LOGIN and Decimal(e["balance"]) == TARGET
+               for e in world.ledger.entries("gate_balance"))
+    assert any(e["type"] == "lease_acquired" and e["account"] == "desk1" for e in rig.events.since(0))
+
+    # another process holds the key now: stop at once
+    redis.set(KEY, "elsewhere:2:b", px=30_000)
+    wait_for(lambda: [m for m in rig.offers if isinstance(m, LeaseChanged)][-1].held is False, what="lease lost")
+    calls = len(world.sandbox.request_log(LOGIN))
+    assert calls > 0
+    ref.tell(TakePayout(1, payout, rig.deal))
+    assert ref.proxy().stats().get(timeout=5)["lease"]["holder"] == "elsewhere:2:b"
+    assert len(world.sandbox.request_log(LOGIN)) == calls and rig.replies == []
+    ref.stop(block=True, timeout=10)  # in standby: the balance stays as the holder wants it
+    assert len(world.sandbox.request_log(LOGIN)) == calls
+    assert not any(Decimal(e["balance"]) == 0 for e in world.ledger.entries("gate_balance"))
+    assert redis.get(KEY) == b"elsewhere:2:b"
