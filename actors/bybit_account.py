@@ -327,7 +327,7 @@ class BybitAccountActor(SupervisedActor):
                     self.directory.tell("deals", LeaseChanged(PLATFORM, self.name, True))
                 return None
             return super().on_receive(message)
-        if not isinstance(message, Tick) and not self._acting():
+        if not isinstance(message, Tick) and not self._acting(before_write=isinstance(message, DrainWrites)):
             return self._refuse_in_standby(message)
         return handler(message)
 
@@ -339,9 +339,12 @@ class BybitAccountActor(SupervisedActor):
 
     # ------------------------------------------------------------ the lease (DESIGN §9)
 
-    def _acting(self) -> bool:
+    def _acting(self, before_write: bool = False) -> bool:
         """May we touch the account now? Checked before every message but ticks (every write goes
-        through DrainWrites, so each write is checked right before it is made)."""
+        through DrainWrites, so each write is checked right before it is made). Before a write the
+        lease is renewed first, so the key outlives the call that follows."""
+        if before_write and self.lease.holding:
+            self.lease.renew()
         if self.lease.lost_now():
             self._lose_lease("the lease was not renewed in time")
         return self.lease.holding

@@ -99,9 +99,10 @@ class DealsSupervisor(Supervisor):
             self._held.add(account)
             resumed = 0
             for row in self._store.deals.non_terminal_deals(TERMINAL_STATES):
+                if self._directory.get(deal_child_id(row.id)) is not None:
+                    continue  # running here already
                 gate, bybit = self._accounts_of(row.id)
-                if (touches(gate, bybit, *account) and may_run_here(gate, bybit, self._held)
-                        and self._directory.get(deal_child_id(row.id)) is None):
+                if touches(gate, bybit, *account) and may_run_here(gate, bybit, self._held):
                     self._start_deal(row.id)
                     resumed += 1
             if resumed:

@@ -226,7 +226,8 @@ class GateAccountActor(SupervisedActor):
             if self.lease.holding:
                 self.directory.tell(DEALS, LeaseChanged(PLATFORM, self.name, True))
             return None
-        if isinstance(message, (TakePayout, ApprovePayout, ReadPayout)) and not self._acting():
+        if isinstance(message, (TakePayout, ApprovePayout, ReadPayout)) and not self._acting(
+                before_write=not isinstance(message, ReadPayout)):
             # Not ours to drive now: the deal is stopped here and resumed where the lease is held.
             log.info("gate %s: in standby; %s for deal %s not done", self.name, type(message).__name__,
                      message.deal_id)
@@ -245,8 +246,11 @@ class GateAccountActor(SupervisedActor):
 
     # --- the lease (DESIGN §9)
 
-    def _acting(self) -> bool:
-        """May we touch the account now? Checked right before every money step or write."""
+    def _acting(self, before_write: bool = False) -> bool:
+        """May we touch the account now? Checked right before every money step or write; before those
+        the lease is renewed first, so the key outlives the call that follows."""
+        if before_write and self.lease.holding:
+            self.lease.renew()
         if self.lease.lost_now():
             self._lose_lease("the lease was not renewed in time")
         return self.lease.holding
@@ -346,7 +350,7 @@ class GateAccountActor(SupervisedActor):
         return True
 
     def _set_balance(self, amount: Any) -> bool:
-        if not self._acting():
+        if not self._acting(before_write=True):
             return False
         try:
             self._call(self.client.set_balance, amount)

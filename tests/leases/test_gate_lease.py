@@ -63,3 +63,26 @@ def test_standby_takeover_and_loss(rig: Rig, world, redis_url: str) -> None:
     assert len(world.sandbox.request_log(LOGIN)) == calls
     assert not any(Decimal(e["balance"]) == 0 for e in world.ledger.entries("gate_balance"))
     assert redis.get(KEY) == b"elsewhere:2:b"
+
+
+def test_a_money_step_checks_the_lease_itself_not_only_the_next_tick(rig: Rig, world, redis_url: str) -> None:
+    url = redis_url.rsplit("/", 1)[0] + f"/{REDIS_DB}"
+    redis = redis_client.Redis.from_url(url)
+    redis.flushdb()
+    payout = world.payout("5000", "sbp", "tinkoff")
+    lease = AccountLease("gate", LOGIN, LeaseStore(url, "here:1:a", ttl=60))  # renewed by ticks every 20 s
+    settings = GateConfig(base_url=world.base_url, poll_interval=600.0, balance_check_interval=3600.0,
+                          session_refresh_interval=3600.0, target_balance=TARGET)
+    ref = GateAccountActor.start("desk1", rig.client(), rig.store, rig.directory, rig.events, settings,
+                                 lease=lease)
+    rig.refs.append(ref)
+    wait_for(lambda: any(isinstance(m, PayoutOffer) and m.payout_id == payout for m in rig.offers),
+             what="the payout offered")  # the one poll for the next ten minutes
+
+    redis.set(KEY, "elsewhere:2:b", px=60_000)  # taken over while no tick is due
+    shows = len([r for r in world.sandbox.request_log(LOGIN) if r.path.endswith("/show")])
+    ref.tell(TakePayout(1, payout, rig.deal))
+    assert ref.proxy().stats().get(timeout=5)["lease"]["state"] == "standby"
+    assert [m for m in rig.offers if isinstance(m, LeaseChanged)][-1] == LeaseChanged("gate", "desk1", False)
+    assert len([r for r in world.sandbox.request_log(LOGIN) if r.path.endswith("/show")]) == shows == 0
+    assert rig.replies == []
