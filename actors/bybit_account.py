@@ -1037,6 +1037,10 @@ class BybitAccountActor(SupervisedActor):
         if order_id is not None:
             order_status = self._read_status(message.deal_id, order_id)
             self._note_sent_texts(message.deal_id, order_id)
+        if (ad_id, order_id) != (message.ad_id, message.order_id):
+            # Found here, unknown to the deal (it died before it heard them): watch them for it, or the
+            # buyer's words on that order would never reach it (its own Watch carries no ids).
+            self._on_watch(Watch(message.deal_id, ad_id, order_id, message.reply_to))
         self._tell_deal(message.deal_id, OrderRead(message.deal_id, ad_id, ad_online, order_id,
                                                    order_status), message.reply_to, reply=True)
 

@@ -27,6 +27,7 @@ PROGRESSED = {"AD_ONLINE", "CHATTING", "REQUISITES_SENT", "PAID", "RECEIPT_OK", 
 FIRST_BATCH = ("honest", "honest", "refuser", "honest", "wrong-amount", "honest", "honest", "honest")
 SECOND_BATCH = ("honest", "honest", "honest")
 TOKEN = "test-token-123456"
+EXPECTED = {"honest": "COMPLETED", "refuser": "REJECTED_BUYER", "wrong-amount": "MANUAL_REVIEW"}
 
 
 def _lease_holders(client, names: list[str]) -> dict[str, str | None]:
@@ -116,10 +117,10 @@ def test_the_standby_daemon_takes_over_the_leases_and_finishes_every_deal(world,
             front.switch.disarm()
             first.kill()
             how = "after 30 s"
-        feeder.join(timeout=30)
         live_at_kill = [r.id for r in deals() if r.state not in TERMINAL]
         assert live_at_kill, "the kill came after every deal had ended"
         print(f"\nfirst daemon killed {how}; live deals then: {live_at_kill}")
+        feeder.join(timeout=30)
 
         _wait(lambda: set(map(_pid_of, _lease_holders(client, leases).values())) == {second.proc.pid},
               LEASE_TTL * 4, "the standby daemon takes every lease over", [second])
@@ -129,9 +130,12 @@ def test_the_standby_daemon_takes_over_the_leases_and_finishes_every_deal(world,
               "every deal terminal", [second])
         assert second.alive()
         rows = deals()
-        after = [r for r in rows if int(r.payout_id) in {int(p["id"]) for p in payouts[len(FIRST_BATCH):]}]
-        assert [r.state for r in after] == ["COMPLETED"] * len(SECOND_BATCH), \
-            [(r.id, r.state, r.reason) for r in after]
+        # Each buyer's own ending, whichever daemon drove the deal (the refuser's "no" was said to the
+        # ad the killed daemon created and never heard of).
+        persona = {int(p["id"]): p["buyer"]["persona"] if p.get("buyer") else p.get("persona") for p in payouts}
+        ended = {(r.id, persona[int(r.payout_id)], r.state) for r in rows}
+        assert ended == {(r.id, persona[int(r.payout_id)], EXPECTED[persona[int(r.payout_id)]]) for r in rows}, \
+            sorted((r.id, persona[int(r.payout_id)], r.state, r.reason) for r in rows)
         # cancels of the ads of finished deals may still be under way
         settle = time.monotonic() + 15
         while [ad for ad in world.bybit.ads(online_only=True) if not Decimal(str(ad["frozen_quantity"]))] \
