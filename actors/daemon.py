@@ -63,18 +63,21 @@ class System:
             view.append({"platform": "bybit", "name": account, "running": bool(stats),
                          "healthy": assigned.get(account, {}).get("healthy", False),
                          "live_ads": stats.get("ads"), "open_deals": stats.get("watches"),
-                         "polls": stats.get("polls"),
+                         "polls": stats.get("polls"), "lease": stats.get("lease"),
                          "deals_assigned": assigned.get(account, {}).get("assigned", [])})
         for account, info in assigned.items():
             if f"bybit:{account}" not in self.directory.names("bybit:"):
                 view.append({"platform": "bybit", "name": account, "running": False, "healthy": False,
                              "live_ads": None, "open_deals": None, "deals_assigned": info.get("assigned", [])})
         for name in self.directory.names("gate:"):
-            view.append({"platform": "gate", "name": name.split(":", 1)[1], "running": True})
+            stats = self._ask(name, "stats") or {}
+            view.append({"platform": "gate", "name": name.split(":", 1)[1], "running": True,
+                         "active": stats.get("active"), "lease": stats.get("lease")})
         for name in self.directory.names("mailbox:"):
             status = self._ask(name, "status") or {}
             view.append({"platform": "mailbox", "name": name.split(":", 1)[1], "running": True,
-                         "connected": status.get("connected"), "last_error": status.get("last_error")})
+                         "connected": status.get("connected"), "last_error": status.get("last_error"),
+                         "lease": status.get("lease")})
         return view
 
     def disable_account(self, name: str) -> dict:

@@ -8,6 +8,9 @@ Each new message comes back to the actor as a told `IncomingReceipt`, and the ac
   the sender is the bank's AND its DKIM signature verified;
 * then records the message in `store.emails` — once, even when it carried nothing useful — so a
   restart does not hand it over again. If the desk is down, the message is retried later instead.
+
+With Redis (several daemons, DESIGN §9) the mailbox is leased like an account: only the holder
+reads it; the others wait in standby and take over when the holder's lease runs out.
 """
 from __future__ import annotations
 
@@ -19,9 +22,10 @@ import pykka
 
 from actors.base import ChildContext, SupervisedActor, tell_quietly
 from actors.directory import Directory
-from actors.messages import ReceiptDocument
+from actors.messages import ReceiptDocument, Tick
 from itrader.config import EmailConfig
 from itrader.events import EventLog
+from itrader.leases import AccountLease
 from itrader.mail import BANK_SENDERS, IncomingReceipt, MailIntake, MailWatcher, intake_from_config
 from itrader.store import Store
 
@@ -29,6 +33,7 @@ log = logging.getLogger(__name__)
 
 DESK = "desk"
 DESK_RETRY_SECONDS = 5.0
+LEASE_TICK = Tick("mailbox:lease")
 
 IntakeFactory = Callable[[EmailConfig], MailIntake]
 
@@ -62,7 +67,8 @@ class MailboxActor(SupervisedActor):
 
     def __init__(self, name: str, intake_factory: IntakeFactory, store: Store, directory: Directory,
                  events: EventLog, settings: EmailConfig, context: ChildContext | pykka.ActorRef | None = None,
-                 *, bank_senders: frozenset[str] = BANK_SENDERS, max_backoff: float = 60.0) -> None:
+                 *, bank_senders: frozenset[str] = BANK_SENDERS, max_backoff: float = 60.0,
+                 lease: AccountLease | None = None) -> None:
         super().__init__(context)
         self.name = name
         self._intake_factory = intake_factory or intake_from_config
@@ -77,12 +83,42 @@ class MailboxActor(SupervisedActor):
         self._handled: set[str] = set()  # Message-IDs done in this life: the intake skips downloading them
         self._watcher: MailWatcher | None = None
         self._retries: set[gevent.Greenlet] = set()
+        self._lease = lease or AccountLease.always_held("mailbox", settings.address)
+        self._lease_timer: gevent.Greenlet | None = None
 
     def on_start(self) -> None:
         self._directory.register(directory_name(self.name), self.actor_ref)
+        self._tend_lease()
+
+    def _tend_lease(self) -> None:
+        """Read the mailbox only while holding its lease: take it in standby, renew it while reading."""
+        if self._watcher is None:
+            if self._lease.acquire():
+                self._start_watcher()
+                if self._lease.active:
+                    self._events.publish("lease_acquired", platform="mailbox", account=self.name,
+                                         owner=self._lease.owner)
+        else:
+            self._lease.renew()
+            if self._lease.lost_now():
+                log.warning("mailbox %s: lease lost (now %s); standing by", self.name, self._lease.holder())
+                self._events.publish("lease_lost", platform="mailbox", account=self.name, holder=self._lease.holder())
+                self._stop_watcher()
+        if self._lease.active:
+            every = min(5.0, self._lease.ttl / 3)
+            self._lease_timer = gevent.spawn_later(every, tell_quietly, self.actor_ref, LEASE_TICK)
+
+    def _start_watcher(self) -> None:
         intake = self._intake_factory(self._settings)
         self._watcher = MailWatcher(intake, on_message=self._hand_over, already_processed=self._handled.__contains__,
                                     max_backoff=self._max_backoff).start()
+
+    def _stop_watcher(self) -> None:
+        if self._watcher is not None:
+            # Killed mid-IDLE, the session's state is unknown and a polite LOGOUT can wait out the
+            # whole network timeout: let that happen beside the actor, not in its stop.
+            gevent.spawn(self._watcher.stop)
+            self._watcher = None
 
     def on_stop(self) -> None:
         self._shut_down()
@@ -95,17 +131,17 @@ class MailboxActor(SupervisedActor):
         for timer in self._retries:
             timer.kill(block=False)
         self._retries.clear()
-        if self._watcher is not None:
-            # Killed mid-IDLE, the session's state is unknown and a polite LOGOUT can wait out the
-            # whole network timeout: let that happen beside the actor, not in its stop.
-            gevent.spawn(self._watcher.stop)
-            self._watcher = None
+        if self._lease_timer is not None:
+            self._lease_timer.kill(block=False)
+        self._stop_watcher()
+        self._lease.release()
 
     def status(self) -> dict[str, Any]:
         """For the web and tests (asked through a proxy, with a timeout)."""
         watcher = self._watcher
         return {
             "mailbox": self.name,
+            "lease": self._lease.view(),
             "connected": bool(watcher and watcher.intake.connected),
             "passes": watcher.passes if watcher else 0,
             "last_error": watcher.last_error if watcher else "",
@@ -120,9 +156,13 @@ class MailboxActor(SupervisedActor):
     def on_receive(self, message: Any) -> Any:
         if isinstance(message, IncomingReceipt):
             return self._handle(message)
+        if message == LEASE_TICK:
+            return self._tend_lease()
         return super().on_receive(message)
 
     def _handle(self, mail: IncomingReceipt) -> str | None:
+        if not self._lease.safe():
+            return None  # another daemon may read this mailbox now: it hands the message over, not us
         emails = self._store.emails
         if emails.is_email_processed(self._mailbox_key, mail.uidvalidity, mail.uid):
             self._handled.add(mail.message_id)

@@ -184,7 +184,8 @@ def pipeline_specs(system, wiring: Wiring) -> list[ChildSpec]:
         email = wiring.email
 
         specs.append(ChildSpec(id="Mailbox", kind="Mailbox", factory=lambda ctx: MailboxActor.start(
-            email.address, intake_from_config, store, directory, events, email, context=ctx)))
+            email.address, intake_from_config, store, directory, events, email, context=ctx,
+            lease=AccountLease("mailbox", email.address, lease_store))))
     return specs
 
 
@@ -196,6 +197,10 @@ def lease_store_for(config: Config):
 
     owner = new_owner_id()
     log.info("account leases in Redis as %s (ttl %ss)", owner, config.redis.lease_ttl)
+    slowest = max(config.gate.request_timeout, config.bybit.request_timeout)
+    if config.redis.lease_ttl <= slowest:
+        log.warning("redis.lease_ttl (%ss) is not above the slowest request timeout (%ss): a call made under "
+                    "a lease could land after another daemon took the account over", config.redis.lease_ttl, slowest)
     return LeaseStore(config.redis.url, owner, config.redis.lease_ttl)
 
 

@@ -45,7 +45,9 @@ class DatabaseConfig:
 @dataclass(frozen=True)
 class RedisConfig:
     url: str = ""  # empty: in-process rate buckets, no leases (single process)
-    lease_ttl: float = 30.0  # seconds an account lease lives unless its holder renews it (DESIGN §9)
+    # Seconds an account lease lives unless its holder renews it (DESIGN §9). Above the request
+    # timeouts: a call made just after a renew must end before another daemon can take over.
+    lease_ttl: float = 60.0
 
 
 @dataclass(frozen=True)

@@ -103,7 +103,7 @@ def test_lease_ttl_is_a_positive_number_in_the_config(tmp_path):
     path = tmp_path / "c.toml"
     path.write_text("[redis]\nurl = 'redis://127.0.0.1:6379/0'\nlease_ttl = 3\n")
     assert load(path, env={}).redis.lease_ttl == 3.0
-    assert load(None, env={}).redis.lease_ttl == 30.0
+    assert load(None, env={}).redis.lease_ttl == 60.0
     path.write_text("[redis]\nlease_ttl = 0\n")
     with pytest.raises(ConfigError) as bad:
         load(path, env={})

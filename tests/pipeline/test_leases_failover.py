@@ -15,6 +15,7 @@ import gevent
 import gevent.event
 import pytest
 import redis as redis_client
+import requests
 
 from itrader.store import Store, open_database
 from tests.pipeline.crash_harness import CrashingDaemon, WorldFront
@@ -40,8 +41,6 @@ def _pid_of(owner: str | None) -> int | None:
 
 def _external_calls(daemon: CrashingDaemon) -> float:
     """The daemon's own count of calls to Gate and Bybit (its /metrics)."""
-    import requests
-
     text = requests.get(f"{daemon.base}/metrics", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=5).text
     return sum(float(value) for value in
                re.findall(r'(?m)^itrader_external_calls_total\{[^}]*\} ([0-9.e+]+)$', text))
@@ -67,6 +66,8 @@ def test_the_standby_daemon_takes_over_the_leases_and_finishes_every_deal(world,
     front = WorldFront(world)
     creds = world.credentials()
     leases = [f"bybit:{b['nickname']}" for b in creds["bybit"][:3]] + [f"gate:{creds['gate']['login']}"]
+    if world.imap_login:  # the receipt mailbox is leased too: one daemon reads it
+        leases.append(f"mailbox:{world.imap_login[2]}")
 
     def daemon(name: str) -> CrashingDaemon:
         d = CrashingDaemon(front, tmp_path / name, world.imap_login,
@@ -104,6 +105,10 @@ def test_the_standby_daemon_takes_over_the_leases_and_finishes_every_deal(world,
         assert set(map(_pid_of, _lease_holders(client, leases).values())) == {first.proc.pid}
         assert _external_calls(second) == 0
         assert _external_calls(first) > 0
+        standby_view = requests.get(f"{second.base}/api/v1/accounts", headers={"Authorization": f"Bearer {TOKEN}"},
+                                    timeout=10).json()["accounts"]
+        assert {(a["platform"], a["lease"]["state"], _pid_of(a["lease"]["holder"])) for a in standby_view} == {
+            (platform, "standby", first.proc.pid) for platform in ("bybit", "gate", "mailbox")}
 
         # Kill the active daemon right after Bybit created an ad for it (it never hears the ad's id).
         killed = gevent.event.Event()
