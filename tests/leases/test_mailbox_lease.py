@@ -39,6 +39,8 @@ def test_only_the_holder_reads_the_mailbox_and_the_other_takes_over(store, direc
         return ref, lease
 
     first, _ = start("first", "daemon-a:1:x")
+    # pykka runs on_start in the actor's own greenlet: let the first take the lease before the second
+    assert first.proxy().status().get(timeout=BOUND)["lease"]["state"] == "held"
     second, second_lease = start("second", "daemon-b:2:y")
     try:
         assert second.proxy().status().get(timeout=BOUND)["lease"]["state"] == "standby"
