@@ -343,9 +343,7 @@ class BybitAccountActor(SupervisedActor):
         """May we touch the account now? Checked before every message but ticks (every write goes
         through DrainWrites, so each write is checked right before it is made). Before a write the
         lease is renewed first, so the key outlives the call that follows."""
-        if before_write and self.lease.holding:
-            self.lease.renew()
-        if self.lease.lost_now():
+        if self.lease.lapsed(renew_first=before_write):
             self._lose_lease("the lease was not renewed in time")
         return self.lease.holding
 

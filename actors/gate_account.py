@@ -249,9 +249,7 @@ class GateAccountActor(SupervisedActor):
     def _acting(self, before_write: bool = False) -> bool:
         """May we touch the account now? Checked right before every money step or write; before those
         the lease is renewed first, so the key outlives the call that follows."""
-        if before_write and self.lease.holding:
-            self.lease.renew()
-        if self.lease.lost_now():
+        if self.lease.lapsed(renew_first=before_write):
             self._lose_lease("the lease was not renewed in time")
         return self.lease.holding
 

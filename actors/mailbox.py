@@ -99,8 +99,7 @@ class MailboxActor(SupervisedActor):
                     self._events.publish("lease_acquired", platform="mailbox", account=self.name,
                                          owner=self._lease.owner)
         else:
-            self._lease.renew()
-            if self._lease.lost_now():
+            if self._lease.lapsed(renew_first=True):
                 log.warning("mailbox %s: lease lost (now %s); standing by", self.name, self._lease.holder())
                 self._events.publish("lease_lost", platform="mailbox", account=self.name, holder=self._lease.holder())
                 self._stop_watcher()

@@ -217,6 +217,13 @@ class AccountLease:
             return True
         return False
 
+    def lapsed(self, renew_first: bool = False) -> bool:
+        """True once, when the lease has just stopped being safe (the caller stops acting); with
+        `renew_first` a held lease is renewed before the check, so the key outlives the call to come."""
+        if renew_first and self.holding:
+            self.renew()
+        return self.lost_now()
+
     def renew(self) -> bool:
         """True while the key is ours. A reply saying it is gone or someone else's ends the lease at
         once; an unreachable Redis leaves the last confirmed renewal to run out (`safe`)."""
