@@ -59,6 +59,7 @@ api_secret = "SECRET1"
     ('[bybit]\nmax_ads_per_account = 0\n', "bybit.max_ads_per_account"),
     ('[database]\nurl = "mysql://x"\n', "database.url"),
     ('[pricing]\nmarket_max_age = 0\n', "pricing.market_max_age"),
+    ('[bybit]\nquiet_poll_interval = -1\n', "bybit.quiet_poll_interval"),
     ('[[bybit.accounts]]\nname = "b"\n', "bybit.accounts[0].api_key"),
     ('[gate]\ntarget_balance = "lots"\n', "gate.target_balance"),
     ('gate = 3\n', "gate"),

@@ -49,6 +49,7 @@ def test_scripts_accept_short_and_long_step_forms():
     ([{"pay": {"to": "nowhere"}}], "pay to"),
     ([{"send_receipt": {"dkim": "maybe"}}], "dkim"),
     ([{"wait": "long"}], "number"),
+    ([{"open_order": {"after": "later"}}], "after must be a number"),
     ([{"say": "a", "pay": {}}], "exactly one action"),
 ])
 def test_bad_scripts_are_refused_with_the_step_named(bad, words):
