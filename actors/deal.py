@@ -145,7 +145,7 @@ class DealActor(SupervisedActor):
         if isinstance(message, msg.AccountAssigned):
             return deal.AccountAssigned(message.account, message.method, message.price, message.quantity)
         if isinstance(message, msg.NoAccountFree):
-            return deal.NoAccountFree()
+            return deal.NoAccountFree(message.reason)
         if isinstance(message, msg.AdCreated):
             return deal.AdCreated(message.ad_id)
         if isinstance(message, msg.AdFailed):

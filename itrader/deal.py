@@ -269,7 +269,7 @@ class AccountAssigned:
 
 @dataclass(frozen=True)
 class NoAccountFree:
-    pass
+    reason: str = ""  # why it waits: no free slot, pricing, or a live twin deal (same amount and recipient)
 
 
 @dataclass(frozen=True)
@@ -664,7 +664,10 @@ def _on_account_assigned(facts: DealFacts, event: AccountAssigned, now: float, s
 def _on_no_account(facts: DealFacts, event: NoAccountFree, now: float, settings: DealSettings) -> Decision:
     if facts.state not in (State.ACCEPTED, State.WAITING_ACCOUNT) or facts.account is not None:
         return _ignored(facts, "no account wanted")
-    new, actions = _arm(_enter(facts, State.WAITING_ACCOUNT, now), RETRY_TIMER, settings.account_retry, now)
+    waiting = _enter(facts, State.WAITING_ACCOUNT, now)
+    if event.reason:
+        waiting = replace(waiting, reason=event.reason)
+    new, actions = _arm(waiting, RETRY_TIMER, settings.account_retry, now)
     return Decision(new, actions)
 
 
