@@ -45,7 +45,7 @@ class Receipt:
     amount: Decimal  # «Сумма»: what the recipient got
     total: Decimal  # «Итого»: amount + fee
     fee: Optional[Decimal]
-    sender_name: str
+    sender_name: str  # «Отправитель»; "" when the receipt has no such row
     recipient_name: Optional[str]
     recipient_phone: Optional[str]  # digits with country code, e.g. 79001234567
     recipient_card: Optional[str]  # as printed: *1234 or 220070******1234
@@ -155,7 +155,7 @@ def parse_text(text: str, *, source: str = "pdf_text", sha256: str = "") -> Rece
         amount=amount,
         total=total,
         fee=fee,
-        sender_name=_required(rows, "sender_name", "Отправитель"),
+        sender_name=rows.get("sender_name", ""),  # absent: "" — the verifier refuses it (payer_unknown)
         recipient_name=rows.get("recipient_name"),
         recipient_phone=phone,
         recipient_card=card,

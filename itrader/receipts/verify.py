@@ -1,8 +1,16 @@
-"""Does this receipt prove this payout was paid? A pure decision (DESIGN §5.1, §5.2; order-flow §8.2).
+"""Does this receipt prove this payout was paid? A pure decision (DESIGN §5.1, §5.2, §5.6; order-flow §8.2).
 
 verify(receipt, payout, facts) -> Verdict. Every rule is checked and every failure reported with a
 stable code, so an operator sees all that is wrong at once. No I/O: "was this receipt seen before" is
 a callable the caller supplies from its store.
+
+The payer rule: the receipt's «Отправитель» must be the order's buyer (`DealFacts.buyer_name`, Bybit's
+`buyerRealName`; names.same_person). A receipt without a usable sender name, or a deal whose buyer name
+is not known, is refused as `payer_unknown`; a sender who is someone else as `payer_mismatch`. Either
+refusal sends the deal to an operator, never to an automatic release.
+
+fits(receipt, payout) is the narrower question the receipt desk asks when it looks for the deal a
+receipt belongs to: did this money reach this payout's recipient (amount and recipient equal)?
 """
 from __future__ import annotations
 
@@ -12,6 +20,7 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Callable, Mapping, Optional
 
+from .names import identifiable, same_person
 from .parse import ISSUER_TBANK, STATUS_SUCCESS, Receipt, TransferType
 
 STATUS_NOT_SUCCESS = "status_not_success"
@@ -22,6 +31,8 @@ BANK_MISMATCH = "bank_mismatch"
 TOO_EARLY = "too_early"
 IN_FUTURE = "in_future"
 DUPLICATE_RECEIPT = "duplicate_receipt"
+PAYER_MISMATCH = "payer_mismatch"  # the sender is not the order's buyer
+PAYER_UNKNOWN = "payer_unknown"  # no usable sender name on the receipt, or the buyer's name is not known
 
 # Bank and our clock may disagree a little; a receipt this far "ahead" of us is still not future.
 CLOCK_SKEW = timedelta(seconds=60)
@@ -146,11 +157,13 @@ def never_seen(receipt_number: str, sha256: str) -> bool:
 @dataclass(frozen=True)
 class DealFacts:
     """What the deal knows: when our requisites went to the buyer (None = no lower bound), the time
-    now, and whether a receipt with this number or file hash was already used."""
+    now, whether a receipt with this number or file hash was already used, and the order's buyer
+    (Bybit `buyerRealName`; None = not known, and then no receipt is accepted)."""
 
     now: datetime
     requisites_sent_at: Optional[datetime] = None
     already_seen: Callable[[str, str], bool] = field(default=never_seen)
+    buyer_name: Optional[str] = None
 
 
 def seen_in(receipt_numbers=(), sha256s=()) -> Callable[[str, str], bool]:
@@ -168,8 +181,17 @@ def verify(receipt: Receipt, payout: PayoutTerms, facts: DealFacts) -> Verdict:
         *_bank(receipt, payout),
         *_time(receipt, facts),
         *_reuse(receipt, facts),
+        *_payer(receipt, facts),
     ]
     return Verdict(accepted=not reasons, reasons=tuple(reasons))
+
+
+def fits(receipt: Receipt, payout: PayoutTerms) -> bool:
+    """The money reached this payout's recipient: amount equal and recipient (phone or card) equal.
+
+    Not a verdict: status, bank, time, reuse and payer are still verify()'s to check.
+    """
+    return not any(_amount(receipt, payout)) and not any(_recipient(receipt, payout))
 
 
 def _status(receipt: Receipt):
@@ -245,3 +267,15 @@ def _time(receipt: Receipt, facts: DealFacts):
 def _reuse(receipt: Receipt, facts: DealFacts):
     if facts.already_seen(receipt.receipt_number, receipt.sha256):
         yield Reason(DUPLICATE_RECEIPT, f"receipt № {receipt.receipt_number} (or this very file) was already used")
+
+
+def _payer(receipt: Receipt, facts: DealFacts):
+    if not identifiable(receipt.sender_name):
+        yield Reason(PAYER_UNKNOWN, "the receipt shows no sender name that identifies a person "
+                                    "(a first name alone is not enough)")
+    elif not identifiable(facts.buyer_name):
+        yield Reason(PAYER_UNKNOWN, "the order's buyer name is not known")
+    else:
+        match = same_person(receipt.sender_name, facts.buyer_name)
+        if not match.same:
+            yield Reason(PAYER_MISMATCH, f"the receipt's sender is not the order's buyer: {match.why}")

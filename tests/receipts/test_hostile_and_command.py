@@ -101,8 +101,10 @@ def test_json_output_has_exactly_the_documented_keys(tmp_path, capsys):
 def test_payout_verification_accepts_and_refuses_with_reasons(tmp_path, capsys):
     path = tmp_path / "receipt.pdf"
     path.write_bytes(render_pdf(SPECS["card_with_fee"]))
-    assert _run_in_process(str(path), "--json", "--payout", _payout_file(tmp_path, "2025-06-02T15:00:00Z")) == 0
-    assert json.loads(capsys.readouterr().out)["verdict"] == {"accepted": True, "reasons": []}
+    # the command knows no Bybit order, so no buyer name: every other rule holds, the payer cannot be checked
+    assert _run_in_process(str(path), "--json", "--payout", _payout_file(tmp_path, "2025-06-02T15:00:00Z")) == 1
+    verdict = json.loads(capsys.readouterr().out)["verdict"]
+    assert not verdict["accepted"] and [reason["code"] for reason in verdict["reasons"]] == ["payer_unknown"]
     # the payout was created after the operation: the receipt cannot belong to it
     refused = _payout_file(tmp_path, "2025-06-02T15:30:00Z", wallet="2200701234560000")
     assert _run_in_process(str(path), "--payout", refused) == 1

@@ -110,3 +110,16 @@ SAMPLES = os.path.join(os.path.dirname(__file__), "..", "..", "test_data", "rece
 def test_committed_sample_pdfs_still_read(name):
     with open(f"{SAMPLES}/{name}.pdf", "rb") as handle:
         assert _fields(read_receipt(handle.read())) == expected_fields(SPECS[name])
+
+
+def test_a_receipt_without_a_sender_row_parses_with_an_empty_sender():
+    """The verifier, not the parser, refuses it (payer_unknown): the operator still sees the receipt."""
+    receipt = parse_text(PYPDF_ORDER.replace("Отправитель Пётр Сидоров\n", ""))
+    assert receipt.sender_name == "" and isinstance(receipt.sender_name, str)
+    assert receipt_to_json(receipt)["sender_name"] == ""
+    assert parse_text(PYPDF_ORDER).sender_name == "Пётр Сидоров"
+
+
+def test_the_repr_keeps_names_and_numbers_out_of_logs():
+    shown = repr(parse_text(PYPDF_ORDER))
+    assert "Пётр" not in shown and "Сидоров" not in shown and "4321" not in shown

@@ -7,7 +7,8 @@ import pytest
 
 from itrader.receipts import read_receipt
 from itrader.receipts.render import render_pdf
-from itrader.receipts.verify import (DealFacts, PayoutTerms, bank_of_receipt_name, seen_in, verify)
+from itrader.receipts.parse import parse_text
+from itrader.receipts.verify import (DealFacts, PayoutTerms, bank_of_receipt_name, fits, seen_in, verify)
 
 from .specs import SPECS
 
@@ -29,9 +30,19 @@ def receipts():
     return {name: read_receipt(render_pdf(spec)) for name, spec in SPECS.items()}
 
 
+# Each sample sender's Bybit KYC name (buyerRealName), spelled as Bybit may show it.
+BUYER_OF = {
+    "Иван Петров": "PETROV IVAN",
+    "Анна Смирнова": "Anna Smirnova",
+    "Сергей Волков": "VOLKOV SERGEY",
+    "Елена Козлова": "Yelena Kozlova",
+    "Пётр Сидоров": "SIDOROV PIOTR",
+}
+
+
 def facts_for(receipt, **changes):
     base = dict(requisites_sent_at=receipt.operation_time - timedelta(minutes=3),
-                now=receipt.operation_time + timedelta(minutes=2))
+                now=receipt.operation_time + timedelta(minutes=2), buyer_name=BUYER_OF[receipt.sender_name])
     base.update(changes)
     return DealFacts(**base)
 
@@ -162,10 +173,10 @@ def test_every_failed_rule_is_reported_with_human_text(receipts):
     receipt = dataclasses.replace(receipts["sbp_other_bank"], status="В обработке")
     payout = gate_payout(999, "79990000000", 5, "sberbank")
     facts = facts_for(receipt, requisites_sent_at=datetime(2030, 1, 1, tzinfo=MSK),
-                      already_seen=seen_in(receipt_numbers=[receipt.receipt_number]))
+                      already_seen=seen_in(receipt_numbers=[receipt.receipt_number]), buyer_name="PETR SIDOROV")
     verdict = verify(receipt, PayoutTerms.from_gate(payout), facts)
     assert verdict.codes == ["status_not_success", "amount_mismatch", "recipient_mismatch",
-                             "bank_mismatch", "too_early", "duplicate_receipt"]
+                             "bank_mismatch", "too_early", "duplicate_receipt", "payer_mismatch"]
     assert all(reason.text for reason in verdict.reasons)
 
 
@@ -175,3 +186,63 @@ def test_payout_terms_from_gate_json():
     assert terms.created_at == datetime(2025, 5, 28, 13, 55, tzinfo=timezone.utc)
     with pytest.raises(ValueError, match="no RUB amount"):
         PayoutTerms.from_gate({**SBP_PSB, "amount": []})
+
+
+# --- the payer (DESIGN §5.6) --------------------------------------------------
+
+
+def test_a_receipt_paid_by_someone_else_is_refused(receipts):
+    receipt = receipts["sbp_other_bank"]  # sent by «Иван Петров»
+    for other in ["IVAN SIDOROV", "PETROV PAVEL", "Ivanova Petra", "Пётр Иванов"]:
+        assert _refusal(receipt, SBP_PSB, facts_for(receipt, buyer_name=other)) == ["payer_mismatch"], other
+    for same in ["IVAN PETROV", "Petrov Ivan", "Иван Петров", "Петров Иван Сергеевич"]:
+        assert verify(receipt, PayoutTerms.from_gate(SBP_PSB), facts_for(receipt, buyer_name=same)).accepted, same
+
+
+def test_an_unknown_buyer_name_is_refused_as_payer_unknown(receipts):
+    receipt = receipts["sbp_other_bank"]
+    for unknown in [None, "", "   ", "IVAN"]:
+        verdict = verify(receipt, PayoutTerms.from_gate(SBP_PSB), facts_for(receipt, buyer_name=unknown))
+        assert not verdict.accepted and verdict.codes == ["payer_unknown"], unknown
+    assert DealFacts(now=receipt.operation_time).buyer_name is None  # the default accepts nothing
+
+
+@pytest.mark.parametrize("sender", ["", "Иван", "И. П."])
+def test_a_receipt_without_a_usable_sender_is_refused_as_payer_unknown(receipts, sender):
+    receipt = dataclasses.replace(receipts["sbp_other_bank"], sender_name=sender)
+    facts = facts_for(receipts["sbp_other_bank"])
+    assert _refusal(receipt, SBP_PSB, facts) == ["payer_unknown"]
+
+
+def test_a_receipt_text_without_a_sender_row_parses_and_is_refused():
+    text = """02.06.2025  18:28:30
+Итого 67 200 i
+Перевод На карту
+Статус Успешно
+Сумма 67 200 i
+Карта получателя 220070******4321
+Служба поддержки fb@tbank.ru
+Квитанция  № 1-106-100-200-399
+"""
+    receipt = parse_text(text)
+    assert receipt.sender_name == ""
+    payout = PayoutTerms.from_gate(gate_payout(67200, "2200701234564321", 4, "sberbank"))
+    facts = DealFacts(now=receipt.operation_time + timedelta(minutes=1), buyer_name="PETR SIDOROV")
+    assert verify(receipt, payout, facts).codes == ["payer_unknown"]
+    assert fits(receipt, payout)
+
+
+def test_fits_is_amount_and_recipient_only(receipts):
+    receipt = receipts["sbp_other_bank"]
+    terms = PayoutTerms.from_gate(SBP_PSB)
+    assert fits(receipt, terms)
+    assert fits(dataclasses.replace(receipt, status="Отклонено", sender_name=""), terms)  # not verify()
+    assert fits(receipt, PayoutTerms.from_gate({**SBP_PSB, "bank": {"name": "vtb"}}))
+    assert fits(receipt, PayoutTerms.from_gate({**SBP_PSB, "wallet": "89001234567"}))  # last 10 digits
+    assert not fits(receipt, PayoutTerms.from_gate({**SBP_PSB, "wallet": "79001234568"}))
+    assert not fits(receipt, PayoutTerms.from_gate({**SBP_PSB, "amount": {"trader": {"643": 12438}}}))
+    card = receipts["card_with_fee"]  # 220070******4321
+    assert not fits(card, PayoutTerms.from_gate(gate_payout(67200, "79001234321", 5, "sberbank")))
+    assert fits(card, PayoutTerms.from_gate(gate_payout(67200, "2200701234564321", 4, "sberbank")))
+    assert not fits(card, PayoutTerms.from_gate(gate_payout(67200, "4276001234564321", 4, "sberbank")))
+    assert not fits(card, PayoutTerms.from_gate(gate_payout(68208, "2200701234564321", 4, "sberbank")))
