@@ -32,6 +32,18 @@ the waiting deals like a freed slot does. One request per page is in flight; one
 unanswered for MARKET_RESEND_AFTER goes to another account; a page that failed (or has
 too few items to price from) is asked again no sooner than MARKET_ASK_INTERVAL after the
 last ask — by the next refused Allocate or the periodic check, whichever comes first.
+
+Twins (DESIGN §5 invariant 6): a receipt names only the amount and the recipient, so when a slot is
+free for a deal, it is refused ("waiting_for_twin: …", without marking the accounts full) while a
+live deal has the same amount and recipient (itrader.allocation.twin_of): one this allocator assigned
+an account and whose row is not terminal, or one whose store row is in TWIN_LIVE_STATES (rows outlive
+restarts and other processes). The verdict is kept TWIN_RECHECK seconds (or until the blocker's
+assignment is dropped), so re-serving the waiting deals on every health report does not query the store
+for each of them. A waiting deal whose reason changes while it is re-served is told the new one. The
+twin goes online when the blocker ends: its Deal tells DealEnded (the assignment is dropped and the
+waiting deals are served at once); its ad leaving the account's health drops the assignment too; and the
+periodic check re-serves twin-blocked deals, finding a blocker's row terminal (another process's deal,
+or one that ended unannounced).
 """
 from __future__ import annotations
 
@@ -43,16 +55,19 @@ from decimal import Decimal
 from typing import Any, Callable, Iterable
 
 import gevent
+import peewee
 
 from actors.base import ChildContext, SupervisedActor, tell_quietly
 from actors.directory import Directory
 from actors.messages import (
-    AccountAssigned, AccountDown, AccountHealth, AdWithdrawn, Allocate, FetchMarket, MarketPage, NoAccountFree,
-    Tick,
+    AccountAssigned, AccountDown, AccountHealth, AdWithdrawn, Allocate, DealEnded, FetchMarket, MarketPage,
+    NoAccountFree, Tick,
 )
 from itrader import allocation, pricing
 from itrader.config import BybitConfig, PricingConfig
+from itrader.deal import TERMINAL, State
 from itrader.events import EventLog
+from itrader.store import DealNotFound, Store
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +75,11 @@ CHECK_TICK = Tick("allocator:check")
 NO_SLOT = "no healthy Bybit account has a free ad slot"
 MARKET_RESEND_AFTER = 10.0  # a market page asked this long ago and not answered is asked of another account
 MARKET_ASK_INTERVAL = 5.0  # a page is asked again (after a failure) no sooner than this after the last ask
+TWIN_PREFIX = "waiting_for_twin"
+# A deal whose row is in one of these may be paid right now: a receipt for its amount and recipient is its.
+TWIN_LIVE_STATES = tuple(state.value for state in (
+    State.AD_ONLINE, State.CHATTING, State.REQUISITES_SENT, State.PAID, State.RECEIPT_OK, State.APPROVED))
+ENDED_STATES = frozenset(state.value for state in TERMINAL)
 
 
 @dataclass
@@ -70,6 +90,8 @@ class Assignment:
     since: float
     ad_id: str | None = None  # None until the account's health shows the ad
     taken: bool = False  # an order is open on the ad: the deal stays on this account
+    amount: Decimal | None = None  # what the deal pays, and to whom: a twin of it waits
+    wallet: str | None = None
 
 
 @dataclass(frozen=True)
@@ -155,6 +177,10 @@ def bind_new_ads(account: str, ads: Iterable[tuple[str, str, bool]], known_ads: 
             waiting[0].ad_id = ad_id
 
 
+def twin_reason(blocker: int) -> str:
+    return f"{TWIN_PREFIX}: deal {blocker} is live with the same amount and recipient"
+
+
 def withdrawals(account: str, assignments: Iterable[Assignment]) -> list[Assignment]:
     """The deals that must leave a down account: every ad of it not taken by an order."""
     return [a for a in assignments if a.account == account and not a.taken]
@@ -171,13 +197,15 @@ class AllocatorActor(SupervisedActor):
     CHECK_INTERVAL = 5.0
     MARKET_RESEND_AFTER = MARKET_RESEND_AFTER
     MARKET_ASK_INTERVAL = MARKET_ASK_INTERVAL
+    TWIN_RECHECK = 2.0  # a deal found waiting for its twin is not looked up again sooner than this
 
     def __init__(self, directory: Directory, events: EventLog, bybit_settings: BybitConfig,
                  pricing_settings: PricingConfig, accounts: list[str], context: ChildContext | None = None,
                  clock: Callable[[], float] = time.monotonic,
-                 wall_clock: Callable[[], datetime] = utc_now) -> None:
+                 wall_clock: Callable[[], datetime] = utc_now, store: Store | None = None) -> None:
         super().__init__(context)
         self.directory = directory
+        self.store = store  # the deal rows, for twins; without it only this allocator's assignments count
         self.events = events
         self.bybit_settings = bybit_settings
         self.pricing_settings = pricing_settings
@@ -194,6 +222,8 @@ class AllocatorActor(SupervisedActor):
         # so a waiting deal does not sit out its whole retry timer.
         self._waiting: dict[int, Allocate] = {}
         self._full = False  # the last weighing found no free slot, and nothing has changed since
+        self._told: dict[int, str] = {}  # waiting deal -> the reason it was last told
+        self._twins: dict[int, tuple[int, float]] = {}  # waiting deal -> (its live twin, when that was found)
         self._timer: gevent.Greenlet | None = None
         self._market_pages: dict[int, CachedPage] = {}
         self._market_asks: dict[int, MarketAsk] = {}
@@ -234,6 +264,8 @@ class AllocatorActor(SupervisedActor):
             return self._on_down(message)
         if isinstance(message, Tick):
             return self._on_tick()
+        if isinstance(message, DealEnded):
+            return self._on_deal_ended(message.deal_id)
         return super().on_receive(message)
 
     def status(self) -> dict[str, Any]:
@@ -260,8 +292,7 @@ class AllocatorActor(SupervisedActor):
         now = self._clock()
         for deal_id, assignment in list(self._assignments.items()):
             if assignment.ad_id is None and now - assignment.since > self.RESERVATION_TTL:
-                del self._assignments[deal_id]
-                self._full = False
+                self._drop_assignment(deal_id)
 
     # ------------------------------------------------------------ handlers
 
@@ -276,9 +307,14 @@ class AllocatorActor(SupervisedActor):
         else:
             refusal = self._try_assign(message)
         if refusal is not None:
-            self._waiting[message.deal_id] = message
-            self.events.publish("no_account_free", deal_id=message.deal_id, reason=refusal)
-            tell_quietly(message.reply_to, NoAccountFree(message.deal_id, refusal))
+            self._refuse(message, refusal)
+
+    def _refuse(self, request: Allocate, reason: str) -> None:
+        """Keep the deal waiting and tell it why (the reason shows on the deal)."""
+        self._waiting[request.deal_id] = request
+        self._told[request.deal_id] = reason
+        self.events.publish("no_account_free", deal_id=request.deal_id, reason=reason)
+        tell_quietly(request.reply_to, NoAccountFree(request.deal_id, reason))
 
     def _try_assign(self, message: Allocate) -> str | None:
         """Assign an account and tell the deal; the reason for a refusal otherwise."""
@@ -291,9 +327,14 @@ class AllocatorActor(SupervisedActor):
         if choice is None:
             self._full = True
             return NO_SLOT
+        waiting_for_twin = self._twin_refusal(message)
+        if waiting_for_twin is not None:
+            return waiting_for_twin  # the slot stays free for other deals
         self._waiting.pop(message.deal_id, None)
+        self._told.pop(message.deal_id, None)
         self._assignments[message.deal_id] = Assignment(message.deal_id, choice.account, choice.method,
-                                                        since=self._clock())
+                                                        since=self._clock(), amount=message.amount,
+                                                        wallet=message.wallet)
         self.events.publish("account_assigned", deal_id=message.deal_id, account=choice.account,
                             method=choice.method, price=str(terms.price), quantity=str(terms.quantity))
         tell_quietly(message.reply_to, AccountAssigned(message.deal_id, choice.account, choice.method,
@@ -310,11 +351,82 @@ class AllocatorActor(SupervisedActor):
             page = self._market_page_of(request.amount)
             if page in unpriced:
                 continue
-            if self._try_assign(request) is None:
+            refusal = self._try_assign(request)
+            if refusal is not None and refusal != self._told.get(request.deal_id):
+                self._refuse(request, refusal)  # it waits for something else now (its twin, say): show it
+            if refusal is None or refusal.startswith(TWIN_PREFIX):
                 continue
             if self._full:
                 break  # nothing free: the rest keep waiting (their own retry timers run too)
             unpriced.add(page)  # no price for this page yet: deals on other pages may still go
+
+    # ------------------------------------------------------------ twins
+
+    def _twin_refusal(self, request: Allocate) -> str | None:
+        """Why this deal must wait for a live twin, or None; a store that cannot be read refuses too."""
+        try:
+            twin = self._live_twin(request)
+        except peewee.PeeweeException as exc:
+            log.warning("allocator: deal %s: could not look for a live twin: %s", request.deal_id, exc)
+            return f"{TWIN_PREFIX}: could not look for a live twin ({type(exc).__name__})"
+        return None if twin is None else twin_reason(twin)
+
+    def _live_twin(self, request: Allocate) -> int | None:
+        """The live deal with this request's amount and recipient, if any (a verdict is kept a while)."""
+        if allocation.recipient_key(request.wallet) is None:
+            return None
+        now = self._clock()
+        known = self._twins.get(request.deal_id)
+        if known is not None and now - known[1] < self.TWIN_RECHECK:
+            return known[0]
+        twin = self._find_twin(request)
+        if twin is None:
+            self._twins.pop(request.deal_id, None)
+        else:
+            self._twins[request.deal_id] = (twin, now)
+        return twin
+
+    def _find_twin(self, request: Allocate) -> int | None:
+        assigned = [(a.deal_id, a.amount, a.wallet) for a in self._assignments.values()
+                    if a.deal_id != request.deal_id]
+        while (twin := allocation.twin_of(request.amount, request.wallet, assigned)) is not None:
+            if not self._row_ended(twin):
+                return twin
+            self._drop_assignment(twin)  # its deal is over (and we missed DealEnded)
+            assigned = [entry for entry in assigned if entry[0] != twin]
+        if self.store is None:
+            return None
+        digits = allocation.recipient_key(request.wallet).rpartition(":")[2]
+        rows = self.store.deals.live_to_recipient(digits[-allocation.CARD_DIGITS:], TWIN_LIVE_STATES)
+        return allocation.twin_of(request.amount, request.wallet,
+                                  ((row.id, row.amount_rub, row.wallet) for row in rows if row.id != request.deal_id))
+
+    def _row_ended(self, deal_id: int) -> bool:
+        """Has this assigned deal ended, by its store row? (No store, or no row: it counts as live.)"""
+        if self.store is None:
+            return False
+        try:
+            return self.store.deals.get(deal_id).state in ENDED_STATES
+        except DealNotFound:
+            return False
+
+    def _drop_assignment(self, deal_id: int) -> bool:
+        """Forget the deal's assignment and every twin verdict naming it; True if it had one."""
+        for waiting, (twin, _) in list(self._twins.items()):
+            if twin == deal_id:
+                del self._twins[waiting]
+        if self._assignments.pop(deal_id, None) is None:
+            return False
+        self._full = False
+        return True
+
+    def _on_deal_ended(self, deal_id: int) -> None:
+        self._waiting.pop(deal_id, None)
+        self._told.pop(deal_id, None)
+        self._twins.pop(deal_id, None)
+        blocked = any(twin == deal_id for twin, _ in self._twins.values())
+        if (self._drop_assignment(deal_id) or blocked) and self._waiting:
+            self._serve_waiting()  # its slot, or its twin, may go now
 
     # ------------------------------------------------------------ market pricing
 
@@ -409,7 +521,7 @@ class AllocatorActor(SupervisedActor):
         listed = {ad_id for ad_id, _, _ in message.ads}
         for assignment in mine:
             if assignment.ad_id is not None and assignment.ad_id not in listed:
-                del self._assignments[assignment.deal_id]  # the ad is gone (cancelled or closed): the slot is free
+                self._drop_assignment(assignment.deal_id)  # the ad is gone (cancelled or closed): the slot is free
         self._known_ads[name] = listed
         # Weigh every account for the waiting deals only when this one has room: with a thousand
         # accounts reporting, weighing all of them on every report would take the whole CPU.
@@ -432,6 +544,8 @@ class AllocatorActor(SupervisedActor):
         self._expire_reservations()
         if self._market_mode() and self._waiting:
             self._refresh_market_pages()
+        if self._twins and self._waiting:
+            self._serve_waiting()  # a twin's blocker may have ended in another process, or unannounced
         now = self._clock()
         for name in self._names():
             since = self._unhealthy_since.get(name)

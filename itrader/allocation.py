@@ -8,11 +8,17 @@ order-flow.md §4 and DESIGN §3 (Allocator):
   an account with one un-taken ad gets the opposite method; an ad taken by an order frees its method;
 * an empty account gets the method that is rarer among all un-taken ads (SBP on a tie, or
   the caller's `prefer`), which alternates SBP and Tinkoff over successive ads.
+
+And one rule about which deal may go online at all (DESIGN §5 invariant 6): a bank receipt names only
+the amount and the recipient, so no second deal goes online while a live one has the same amount and
+the same recipient (`twin_of`). The recipient is compared as a receipt shows it (`recipient_key`).
 """
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass, field, replace
+from decimal import Decimal
 from typing import Iterable, Sequence
 
 SBP = "sbp"
@@ -128,3 +134,40 @@ def rebalance(accounts: Sequence[AccountLoad]) -> RebalancePlan:
     moves = tuple(placed[ad.ad_id] for _, ad in orphans if ad.ad_id in placed)
     stranded = tuple(ad.ad_id for _, ad in orphans if ad.ad_id not in placed)
     return RebalancePlan(moves, stranded)
+
+
+# ------------------------------------------------------------------ twins (DESIGN §5 invariant 6)
+
+PHONE_DIGITS = 10  # a phone is compared by its last 10 digits (+7, 8 or nothing in front)
+CARD_DIGITS = 4  # a receipt shows a card as *NNNN or NNNNNN******NNNN: only its last 4 digits tell
+_NOT_DIGIT = re.compile(r"[^0-9]")
+
+
+def recipient_key(wallet: str | None) -> str | None:
+    """The payout's recipient as a bank receipt identifies it, or None when the wallet has no digits.
+
+    Up to 11 digits is a phone, keyed by its last 10 ("+7 (900) 123-45-67", "89001234567" and
+    "9001234567" are one recipient); more is a card, keyed by its last 4 (receipts.md: that is all a
+    card receipt shows, so two cards ending alike cannot be told apart by a receipt either).
+    """
+    digits = _NOT_DIGIT.sub("", wallet or "")
+    if not digits:
+        return None
+    if len(digits) <= PHONE_DIGITS + 1:
+        return "phone:" + digits[-PHONE_DIGITS:]
+    return "card:" + digits[-CARD_DIGITS:]
+
+
+def twin_of(amount: Decimal | None, wallet: str | None,
+            live: Iterable[tuple[int, Decimal | None, str | None]]) -> int | None:
+    """The first live deal (deal_id, amount, wallet) that a receipt for this amount and wallet could
+    also pay — same amount, same recipient key — or None. Without an amount or a recipient key
+    nothing is a twin."""
+    key = recipient_key(wallet)
+    if amount is None or key is None:
+        return None
+    wanted = Decimal(amount)
+    for deal_id, other_amount, other_wallet in live:
+        if other_amount is not None and Decimal(other_amount) == wanted and recipient_key(other_wallet) == key:
+            return deal_id
+    return None

@@ -13,18 +13,23 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Iterator
 
+import gevent
+import peewee
+
 from actors.allocator import AllocatorActor, CachedPage, MarketAsk, market_ask_due, market_reader, page_is_fresh
 from actors.bybit_account import BybitAccountActor
 from actors.directory import Directory
 from actors.messages import (
-    AccountAssigned, AccountDown, AccountHealth, AdCreated, AdWithdrawn, Allocate, CreateAd, NoAccountFree,
-    OrderOpened,
+    AccountAssigned, AccountDown, AccountHealth, AdCreated, AdWithdrawn, Allocate, CreateAd, DealEnded,
+    NoAccountFree, OrderOpened,
 )
 from itrader import pricing
 from itrader.config import BybitConfig, PricingConfig
 from itrader.events import EventLog
 from itrader.sandbox.faults import FaultPlan
+from itrader.store import Store
 from tests.actors.test_bybit_account import AMOUNT, BUYER_UID, probe, wait_for
+from tests.actors.test_gate_account import store  # noqa: F401 — the fixture: a migrated SQLite store
 from tests.bybit.conftest import BybitWorld, bybit_world
 
 SETTINGS = BybitConfig(max_ads_per_account=2)
@@ -143,6 +148,140 @@ def test_account_down_withdraws_only_the_ads_nobody_took(tmp_path) -> None:
         replies = probe()
         allocator.tell(Allocate(5, AMOUNT, replies.ref))
         assert replies.wait(NoAccountFree).deal_id == 5, "acc1 is down and acc2 is full"
+
+
+# ------------------------------------------------------------------ twins (DESIGN §5 invariant 6)
+
+PHONE = "79001234567"
+
+
+class QuickTwinAllocator(AllocatorActor):
+    TWIN_RECHECK = 0.1
+    CHECK_INTERVAL = 0.1
+
+
+def new_deal(store: Store, payout_id: int, state: str = "ACCEPTED", wallet: str = PHONE,
+             amount: Decimal = AMOUNT) -> int:
+    return store.deals.create_deal(payout_id, amount, state=state, wallet=wallet)[0].id
+
+
+def twin_rig(store: Store, accounts=("a",)):
+    directory, events = Directory(), EventLog()
+    allocator = QuickTwinAllocator.start(directory, events, SETTINGS, PRICING, list(accounts), store=store)
+    for name in accounts:
+        report(allocator, name)
+    return allocator, events
+
+
+def test_a_second_deal_with_the_same_amount_and_recipient_waits_for_its_twin_others_go(store) -> None:
+    allocator, events = twin_rig(store, ["a", "b"])
+    first, twin, other_phone, other_amount = (new_deal(store, n) for n in (1, 2, 3, 4))
+    replies = probe()
+    allocator.tell(Allocate(first, AMOUNT, replies.ref, wallet=PHONE))
+    replies.wait(AccountAssigned, deal_id=first)
+
+    allocator.tell(Allocate(twin, AMOUNT, replies.ref, wallet="+7 (900) 123-45-67"))
+    refused = replies.wait(NoAccountFree, deal_id=twin)
+    assert refused.reason == f"waiting_for_twin: deal {first} is live with the same amount and recipient"
+    assert any(e["type"] == "no_account_free" and e["deal_id"] == twin and e["reason"] == refused.reason
+               for e in events.since(0))
+    # the free slots are still free: a deal to another recipient, or for another amount, goes online
+    allocator.tell(Allocate(other_phone, AMOUNT, replies.ref, wallet="79001234568"))
+    allocator.tell(Allocate(other_amount, AMOUNT + 1, replies.ref, wallet=PHONE))
+    replies.wait(AccountAssigned, deal_id=other_phone)
+    replies.wait(AccountAssigned, deal_id=other_amount)
+
+    report(allocator, "a", [("ad-x", "sbp", True)], open_deals=1)  # news from an account: the waiting are served
+    allocator.proxy().status().get(timeout=5)
+    assert not replies.of(AccountAssigned, deal_id=twin), "the first deal is still live"
+
+
+def first_and_its_twin(store: Store, allocator, first_state: str = "ACCEPTED"):
+    """The first deal gets an account (its row then in `first_state`), its twin is refused."""
+    first, twin = new_deal(store, 1), new_deal(store, 2)
+    replies = probe()
+    allocator.tell(Allocate(first, AMOUNT, replies.ref, wallet=PHONE))
+    replies.wait(AccountAssigned, deal_id=first)
+    if first_state != "ACCEPTED":
+        store.deals.transition(first, "ACCEPTED", first_state, "test")
+        report(allocator, "a", [("ad-1", "sbp", False)], open_deals=1)
+    allocator.tell(Allocate(twin, AMOUNT, replies.ref, wallet=PHONE))
+    assert replies.wait(NoAccountFree, deal_id=twin).reason.startswith(f"waiting_for_twin: deal {first} ")
+    return first, twin, replies
+
+
+def test_the_twin_goes_online_as_soon_as_the_first_deal_tells_it_ended(store) -> None:
+    allocator, _ = twin_rig(store)
+    first, twin, replies = first_and_its_twin(store, allocator)
+
+    store.deals.transition(first, "ACCEPTED", "CANCELLED", "test")
+    allocator.tell(DealEnded(first))  # what a Deal actor says when it finishes; no account report needed
+    assert replies.wait(AccountAssigned, deal_id=twin).account == "a"
+
+
+def test_a_twin_whose_row_ended_stops_blocking_even_unannounced(store) -> None:
+    allocator, _ = twin_rig(store)
+    first, twin, replies = first_and_its_twin(store, allocator, "AD_ONLINE")
+
+    store.deals.transition(first, "AD_ONLINE", "COMPLETED", "test")  # its ad is still listed; no DealEnded
+    gevent.sleep(QuickTwinAllocator.TWIN_RECHECK)
+    report(allocator, "a", [("ad-1", "sbp", False)], open_deals=1)  # the next poll's report
+    assert replies.wait(AccountAssigned, deal_id=twin).method == "tinkoff"
+
+
+def test_a_live_row_this_allocator_never_assigned_blocks_its_twin(store) -> None:
+    """After a restart (or with another daemon) the assignments are gone, but the rows are not."""
+    allocator, _ = twin_rig(store)
+    paid = new_deal(store, 1, state="PAID", wallet="+7 900 123-45-67")
+    twin, card = new_deal(store, 2), new_deal(store, 3, wallet="2200700123454567")
+    replies = probe()
+    allocator.tell(Allocate(twin, AMOUNT, replies.ref, wallet=PHONE))
+    assert replies.wait(NoAccountFree, deal_id=twin).reason.startswith(f"waiting_for_twin: deal {paid} ")
+    allocator.tell(Allocate(card, AMOUNT, replies.ref, wallet="2200700123454567"))  # ends in 4567 too: no twin
+    replies.wait(AccountAssigned, deal_id=card)
+
+    store.deals.transition(paid, "PAID", "COMPLETED", "test")  # no account reports: the periodic check sees it
+    replies.wait(AccountAssigned, deal_id=twin)
+
+
+def test_of_two_waiting_twins_only_one_gets_the_freed_slot(store) -> None:
+    allocator, _ = twin_rig(store)
+    replies = probe()
+    for n, method in ((1, "sbp"), (2, "tinkoff")):  # the account fills up with other deals
+        deal_id = new_deal(store, n, wallet=f"7900000000{n}")
+        allocator.tell(Allocate(deal_id, AMOUNT, replies.ref, wallet=f"7900000000{n}"))
+        assert replies.wait(AccountAssigned, deal_id=deal_id).method == method
+    report(allocator, "a", [("ad-1", "sbp", False), ("ad-2", "tinkoff", False)], open_deals=2)
+    twins = [new_deal(store, n) for n in (3, 4)]
+    for deal_id in twins:
+        allocator.tell(Allocate(deal_id, AMOUNT, replies.ref, wallet=PHONE))
+        assert replies.wait(NoAccountFree, deal_id=deal_id).reason == "no healthy Bybit account has a free ad slot"
+
+    report(allocator, "a", [("ad-2", "tinkoff", False)], open_deals=1)  # ad-1 is gone: one slot
+    replies.wait(AccountAssigned, deal_id=twins[0])
+    report(allocator, "a", [("ad-2", "tinkoff", True)], open_deals=1)  # a buyer took ad-2: another slot
+    # the second twin is told why it still waits, without asking again
+    told = replies.wait(NoAccountFree, deal_id=twins[1],
+                        reason=f"waiting_for_twin: deal {twins[0]} is live with the same amount and recipient")
+    assert told and not replies.of(AccountAssigned, deal_id=twins[1])
+
+
+def test_a_store_that_cannot_be_read_keeps_the_deal_waiting_and_the_allocator_alive(store, monkeypatch) -> None:
+    allocator, _ = twin_rig(store)
+    deal_id = new_deal(store, 1)
+
+    def broken(*_args, **_kwargs):
+        raise peewee.OperationalError("database is locked")
+
+    monkeypatch.setattr(store.deals, "live_to_recipient", broken)
+    replies = probe()
+    allocator.tell(Allocate(deal_id, AMOUNT, replies.ref, wallet=PHONE))
+    reason = replies.wait(NoAccountFree, deal_id=deal_id).reason
+    assert reason == "waiting_for_twin: could not look for a live twin (OperationalError)"
+    monkeypatch.undo()
+    gevent.sleep(QuickTwinAllocator.TWIN_RECHECK)
+    report(allocator, "a")
+    replies.wait(AccountAssigned, deal_id=deal_id)
 
 
 # ------------------------------------------------------------------ market pricing

@@ -1,4 +1,7 @@
-"""Account choice: free slot, least loaded, SBP/Tinkoff alternation, rebalancing off a dead account."""
+"""Account choice: free slot, least loaded, SBP/Tinkoff alternation, rebalancing off a dead account;
+twins (same amount, same recipient) never online together."""
+from decimal import Decimal
+
 from hypothesis import given, strategies as st
 
 from itrader.allocation import (
@@ -10,6 +13,8 @@ from itrader.allocation import (
     Move,
     choose,
     rebalance,
+    recipient_key,
+    twin_of,
 )
 
 
@@ -138,3 +143,44 @@ def test_rebalance_with_no_healthy_account_strands_everything():
 
 def test_rebalance_of_healthy_accounts_is_empty():
     assert rebalance([acc("a", (SBP, False))]).moves == ()
+
+
+# ------------------------------------------------------------------ twins
+
+
+def test_a_phone_is_one_recipient_whatever_its_format():
+    formats = ["79001234567", "+7 (900) 123-45-67", "89001234567", "9001234567", " +7 900 123 45 67 "]
+    assert {recipient_key(wallet) for wallet in formats} == {"phone:9001234567"}
+    assert recipient_key("79001234568") != recipient_key("79001234567")
+
+
+def test_a_card_is_keyed_by_the_last_four_digits_a_receipt_shows():
+    assert recipient_key("2200 7001 2345 6789") == recipient_key("2200700123456789") == "card:6789"
+    assert recipient_key("4276 3800 0000 6789") == "card:6789"  # another card, but a receipt shows *6789 for both
+    assert recipient_key("2200700123456780") == "card:6780"
+    assert recipient_key("2200700123456789") != recipient_key("79001236789")  # a phone is never a card
+
+
+def test_a_wallet_without_digits_has_no_key():
+    assert recipient_key(None) is None
+    assert recipient_key("") is None
+    assert recipient_key("n/a") is None
+    assert recipient_key("٧٩٠٠١٢٣٤٥٦٧") is None  # only ASCII digits count
+
+
+def test_twin_of_finds_the_live_deal_with_the_same_amount_and_recipient():
+    live = [(1, Decimal("5000"), "79001234567"), (2, Decimal("7000"), "+7 900 123-45-67"),
+            (3, Decimal("5000.00"), "2200700123456789")]
+    assert twin_of(Decimal("5000.0"), "+7 (900) 123-45-67", live) == 1
+    assert twin_of(Decimal("7000"), "89001234567", live) == 2
+    assert twin_of(Decimal("5000"), "2200 1111 2222 6789", live) == 3
+
+
+def test_a_different_amount_or_recipient_is_no_twin():
+    live = [(1, Decimal("5000"), "79001234567"), (2, None, "79001234567"), (3, Decimal("5000"), None)]
+    assert twin_of(Decimal("5000.01"), "79001234567", live) is None
+    assert twin_of(Decimal("5000"), "79001234568", live) is None
+    assert twin_of(Decimal("5000"), "2200700123454567", live) is None  # a card ending like the phone
+    assert twin_of(None, "79001234567", live) is None
+    assert twin_of(Decimal("5000"), None, live) is None
+    assert twin_of(Decimal("5000"), "79001234567", []) is None

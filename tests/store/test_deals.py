@@ -192,3 +192,24 @@ def test_deals_survive_reopening_the_database(open_db):
     reopened = DealStore(open_db())
     assert reopened.get(deal.id).state == "ACCEPTED"
     assert [e.step for e in reopened.journal(deal.id)] == ["created", "show_ok"]
+
+
+def test_live_to_recipient_finds_deals_in_the_states_whose_wallet_ends_in_the_digits(store):
+    def deal(payout_id, state, wallet, amount="5000"):
+        made, _ = store.deals.create_deal(payout_id, Decimal(amount), state=state, wallet=wallet)
+        return made.id
+
+    plain = deal(1, "PAID", "79001234567")
+    formatted = deal(2, "AD_ONLINE", "+7 (900) 123-45-67")
+    card = deal(3, "CHATTING", "2200 7001 0000 4567", amount="7000")
+    deal(4, "COMPLETED", "79001234567")  # ended
+    deal(5, "WAITING_ACCOUNT", "79001234567")  # not online
+    deal(6, "PAID", "79001234568")  # another recipient
+    deal(7, "PAID", None)
+
+    live = store.deals.live_to_recipient("4567", ["AD_ONLINE", "CHATTING", "PAID"])
+    assert [d.id for d in live] == [plain, formatted, card]
+    assert live[0].amount_rub == Decimal("5000") and live[2].wallet == "2200 7001 0000 4567"
+    assert store.deals.live_to_recipient("4567", ["APPROVED"]) == []
+    with pytest.raises(ValueError):
+        store.deals.live_to_recipient("45%7", ["PAID"])
