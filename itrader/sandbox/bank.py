@@ -1,6 +1,8 @@
 """The sandbox bank: the buyer's T-Bank account that pays payout recipients and issues receipts.
 
-Each transfer is recorded (in the bank and in the ledger) with everything its receipt shows; the
+Each transfer is recorded (in the bank and in the ledger) with everything its receipt shows and with
+who paid: the buyer, the Bybit order it paid for, and the holder of the account it paid from
+(`payer_name`, which the receipt prints as «Отправитель» exactly as given). The
 receipt is rendered by `itrader.receipts.render` in T-Bank's layout, optionally with fields changed
 (a forger's edit), and mailed through the `Mailer`. Synthetic details (recipient name, receipt number,
 SBP id, debit account) are derived deterministically from the seed and the transfer, so a scenario
@@ -63,6 +65,7 @@ class Transfer:
     debit_account: Optional[str] = None
     payout_id: Optional[int] = None
     buyer_id: Optional[str] = None
+    order_id: Optional[str] = None  # the buyer's Bybit order this payment was for
     status: str = "Успешно"
 
 
@@ -158,8 +161,13 @@ class Bank:
 
     def transfer(self, payer_name: str, wallet: str, bank_slug: str, amount: Decimal,
                  transfer_type: Optional[str] = None, recipient_name: Optional[str] = None,
-                 payout_id: Optional[int] = None, buyer_id: Optional[str] = None) -> Transfer:
-        """Pay `amount` RUB to `wallet` at `bank_slug`; the type is derived from the wallet when not given."""
+                 payout_id: Optional[int] = None, buyer_id: Optional[str] = None,
+                 order_id: Optional[str] = None) -> Transfer:
+        """Pay `amount` RUB from the account of `payer_name` to `wallet` at `bank_slug`, for `buyer_id`'s
+        Bybit order `order_id`; the type is derived from the wallet when not given."""
+        payer_name = " ".join(str(payer_name or "").split())
+        if not payer_name:
+            raise ValueError("a transfer needs the payer's name (the account holder)")
         kind = transfer_type or derive_transfer_type(wallet, bank_slug)
         if kind not in TRANSFER_TYPES:
             raise ValueError(f"transfer_type must be one of {', '.join(TRANSFER_TYPES)}, got {kind!r}")
@@ -185,11 +193,12 @@ class Bank:
                 debit_account=_debit_account(rng) if sbp else None,
                 payout_id=payout_id,
                 buyer_id=buyer_id,
+                order_id=None if order_id is None else str(order_id),
             )
             self._transfers.append(transfer)
         self._ledger.record("bank_transfer", transfer_id=transfer.id, buyer_id=buyer_id, payout_id=payout_id,
-                            wallet=wallet, bank=bank_slug, amount=amount, receipt_number=transfer.receipt_number,
-                            transfer_type=kind)
+                            order_id=transfer.order_id, payer_name=payer_name, wallet=wallet, bank=bank_slug,
+                            amount=amount, receipt_number=transfer.receipt_number, transfer_type=kind)
         return transfer
 
     def receipt_pdf(self, transfer: Transfer, tamper: Optional[dict[str, Any]] = None) -> bytes:

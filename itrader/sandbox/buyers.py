@@ -10,17 +10,32 @@ object of parameters:
   {"say": "Да"}                          send a chat message (after a short human typing pause)
   {"expect": "реквизит|сумма", "timeout": 300, "on_timeout": "stop"}
                                          wait until a NEW seller message matches the regex (case-insensitive)
+  {"answer_if_asked": {"pattern": "неверный банк", "say": "подтверждаю", "until": "реквизит", "timeout": 300,
+                       "on_timeout": "continue"}}
+                                         a question we may or may not ask: wait for a NEW seller message; one
+                                         matching "pattern" is answered with "say"; one matching "until" (checked
+                                         first) means we did not ask, and it is left for the next "expect"; other
+                                         messages are passed over; nothing within the timeout ends the step
+                                         ("continue", the default) or the script ("stop")
   {"wait": 5}                            pause (human time: scaled by the speed factor)
-  {"pay": {"to": "default", "amount": "default", "delta": 0}}
+  {"pay": {"to": "default", "amount": "default", "delta": 0, "payer": "self"}}
                                          bank transfer; "default" = what OUR requisites message says (an honest
                                          buyer follows it), "payout" = the payout's real wallet, "other" = a wrong
-                                         wallet, or {"wallet": ..., "bank": ...}; amount a number or "default"
+                                         wallet, or {"wallet": ..., "bank": ...}; amount a number or "default";
+                                         "payer" whose bank account pays (the receipt's «Отправитель»): "self" (the
+                                         buyer's own), "other" (someone else's) or a name; the bank records the
+                                         buyer, its order and that account holder's name
   "mark_paid"                            press "paid" on Bybit (10 -> 20)
   {"send_receipt": {"via": "email", "dkim": "valid", "tamper": {...}, "forge": false, "reuse": false}}
                                          the bank's PDF receipt of our last transfer, by e-mail (DKIM valid, invalid
                                          or absent) or in the chat; "forge" makes it claim the requisites' wallet and
                                          amount whatever was paid; "reuse" sends another deal's earlier receipt
   "cancel" / "appeal"                    on the Bybit order
+
+A buyer has two names, both fixed by its seed unless the control API sets them: `payer_name`, the
+holder of its bank account as T-Bank prints it («Имя Фамилия», Cyrillic), and `real_name`, its Bybit
+KYC name (buyerRealName): the same Cyrillic spelling, or Latin as a passport has it («IVAN SMIRNOV»,
+surname first «SMIRNOV IVAN») by the sandbox's own transliteration.
 
 Human pauses are multiplied by `speed` (0 = no human delay, for tests and
 benchmarks); waits for the other side are bounded by their own timeouts and
@@ -41,7 +56,8 @@ import gevent
 
 log = logging.getLogger(__name__)
 
-ACTIONS = ("open_order", "say", "expect", "wait", "pay", "mark_paid", "send_receipt", "cancel", "appeal")
+ACTIONS = ("open_order", "say", "expect", "answer_if_asked", "wait", "pay", "mark_paid", "send_receipt", "cancel",
+           "appeal")
 MAIN_PARAM = {"say": "text", "expect": "pattern", "wait": "seconds", "open_order": "timeout", "pay": "to"}
 DEFAULT_EXPECT_TIMEOUT = 300.0
 DEFAULT_ORDER_TIMEOUT = 1800.0
@@ -99,11 +115,15 @@ def _normalize_step(index: int, raw: Any) -> Step:
 def _check_params(where: str, action: str, params: dict[str, Any]) -> None:
     if action == "say" and not isinstance(params.get("text"), str):
         raise ScriptError(f"{where}: say needs text")
-    if action == "expect":
-        try:
-            re.compile(str(params.get("pattern", ".")))
-        except re.error as exc:
-            raise ScriptError(f"{where}: bad regex: {exc}") from None
+    if action == "answer_if_asked":
+        if not isinstance(params.get("pattern"), str) or not isinstance(params.get("say"), str):
+            raise ScriptError(f"{where}: answer_if_asked needs a pattern (the question) and what to say")
+    if action in ("expect", "answer_if_asked"):
+        for key in ("pattern", "until"):
+            try:
+                re.compile(str(params.get(key, ".")))
+            except re.error as exc:
+                raise ScriptError(f"{where}: bad regex in {key}: {exc}") from None
         if params.get("on_timeout", "stop") not in ("stop", "continue"):
             raise ScriptError(f"{where}: on_timeout must be stop or continue")
     for key in ("seconds", "timeout", "delta", "after"):
@@ -119,6 +139,9 @@ def _check_params(where: str, action: str, params: dict[str, Any]) -> None:
         amount = params.get("amount", "default")
         if amount != "default" and _decimal(amount) is None:
             raise ScriptError(f"{where}: pay amount must be a number or default")
+        payer = params.get("payer", "self")
+        if not isinstance(payer, str) or not payer.strip():
+            raise ScriptError(f"{where}: pay payer must be self, other or a person's name")
     if action == "send_receipt":
         if params.get("via", "email") not in ("email", "chat"):
             raise ScriptError(f"{where}: via must be email or chat")
@@ -257,16 +280,41 @@ class BuyerServices:
     clock: Callable[[], float] = time.time
 
 
-FIRST_NAMES = ("Иван", "Алексей", "Мария", "Ольга", "Дмитрий", "Сергей", "Анна", "Елена", "Павел", "Наталья")
-LAST_NAMES = ("Смирнов", "Иванов", "Кузнецов", "Попов", "Соколов", "Лебедев", "Козлов", "Новиков", "Морозов")
+FIRST_NAMES = ("Иван", "Алексей", "Мария", "Ольга", "Дмитрий", "Сергей", "Анна", "Елена", "Павел", "Наталья",
+               "Пётр", "Юлия", "Андрей", "Ксения")
+LAST_NAMES = ("Смирнов", "Иванов", "Кузнецов", "Попов", "Соколов", "Лебедев", "Козлов", "Новиков", "Морозов",
+              "Сидоров", "Щукин", "Журавлёв", "Васильев")
+# How a Russian passport spells Cyrillic in Latin letters (the table in use since 2014); KYC copies it.
+LATIN = dict(zip("абвгдеёжзийклмнопрстуфхцчшщъыьэюя", (
+    "a", "b", "v", "g", "d", "e", "e", "zh", "z", "i", "i", "k", "l", "m", "n", "o", "p", "r", "s", "t", "u",
+    "f", "kh", "ts", "ch", "sh", "shch", "ie", "y", "", "e", "iu", "ia")))
+KYC_STYLES = ("cyrillic", "latin", "latin_surname_first")
 
 
 def person_name(rng: random.Random) -> str:
+    """«Имя Фамилия», a surname in its feminine form for a woman's first name."""
     first = rng.choice(FIRST_NAMES)
     last = rng.choice(LAST_NAMES)
     if first.endswith("а") or first.endswith("я"):
         last += "а"
     return f"{first} {last}"
+
+
+def latin(text: str) -> str:
+    """Cyrillic letters spelled in Latin ones as in a passport; anything else stays."""
+    return "".join(LATIN.get(ch, ch) if ch.islower() else LATIN.get(ch.lower(), ch).capitalize() for ch in text)
+
+
+def kyc_name(name: str, seed: Any) -> str:
+    """The name Bybit's KYC shows for the holder of `name` («Имя Фамилия»): by `seed`, the same Cyrillic
+    spelling, or Latin capitals as in a passport, first name first or surname first."""
+    style = random.Random(f"kyc:{seed}").choice(KYC_STYLES)
+    if style == "cyrillic":
+        return name
+    words = name.split()
+    if style == "latin_surname_first":
+        words = words[-1:] + words[:-1]
+    return latin(" ".join(words)).upper()
 
 
 class _Stop(Exception):
@@ -277,7 +325,8 @@ class Buyer:
     """One payout's buyer. `start()` runs the script in a greenlet; `status()` shows progress."""
 
     def __init__(self, payout: dict, script: list[Step], services: BuyerServices, *, buyer_id: str,
-                 persona: str | None = None, speed: float = 1.0, seed: int | None = None) -> None:
+                 persona: str | None = None, speed: float = 1.0, seed: int | None = None,
+                 real_name: str | None = None, payer_name: str | None = None) -> None:
         self.payout_id = int(payout["id"])
         self.amount = Decimal(str(payout["amount"]))
         self.wallet = str(payout["wallet"])
@@ -288,8 +337,12 @@ class Buyer:
         self.buyer_id = buyer_id
         self.persona = persona
         self.speed = max(0.0, float(speed))
-        self.rng = random.Random(seed if seed is not None else self.payout_id)
-        self.name = person_name(self.rng)
+        seed = seed if seed is not None else self.payout_id
+        self.rng = random.Random(seed)
+        drawn = person_name(self.rng)
+        # Who holds the buyer's own bank account (receipts print it), and who Bybit's KYC says it is.
+        self.payer_name = payer_name or drawn
+        self.real_name = real_name or kyc_name(self.payer_name, seed)
         self.order_id: str | None = None
         self.item_id: str | None = None
         self.state = "pending"
@@ -326,7 +379,8 @@ class Buyer:
             return {
                 "buyer_id": self.buyer_id, "persona": self.persona, "state": self.state,
                 "step": self.step_index, "steps": len(self.script), "order_id": self.order_id,
-                "item_id": self.item_id, "name": self.name, "events": list(self.events),
+                "item_id": self.item_id, "real_name": self.real_name, "payer_name": self.payer_name,
+                "events": list(self.events),
                 "script": [s.as_json() for s in self.script],
             }
 
@@ -386,6 +440,13 @@ class Buyer:
                 return found
         return None
 
+    def _other_person(self) -> str:
+        """Somebody else's name: whose bank account a third-party payer pays from."""
+        while True:
+            name = person_name(self.rng)
+            if name != self.payer_name:
+                return name
+
     def _other_wallet(self) -> str:
         while True:
             if self.method == "card":
@@ -409,14 +470,16 @@ class Buyer:
                 if item_id in refused or not _ad_is_for(ad, want):
                     continue
                 try:
-                    order_id = self.services.bybit.place_order(item_id, self.buyer_id, want, buyer_name=self.name)
+                    order_id = self.services.bybit.place_order(item_id, self.buyer_id, want,
+                                                               buyer_name=self.real_name)
                 except Exception as exc:  # taken by someone else a moment ago, or not enough left
                     refused.add(item_id)
                     self._event("open_order", f"ad {item_id} refused: {exc}", ok=False)
                     continue
                 self.order_id, self.item_id = str(order_id), item_id
                 self.services.ledger.record("buyer_order", payout_id=self.payout_id, order_id=self.order_id,
-                                            item_id=item_id, buyer_id=self.buyer_id, amount=want)
+                                            item_id=item_id, buyer_id=self.buyer_id, amount=want,
+                                            real_name=self.real_name, payer_name=self.payer_name)
                 self._event("open_order", f"order {self.order_id} on ad {item_id}")
                 return
             self._poll()
@@ -427,30 +490,59 @@ class Buyer:
         self.services.bybit.buyer_send_text(self._need_order("say"), text)
         self._event("say", text)
 
-    def _do_expect(self, pattern: str = ".", timeout: float = DEFAULT_EXPECT_TIMEOUT,
-                   on_timeout: str = "stop") -> None:
-        regex = re.compile(str(pattern), re.IGNORECASE)
+    def _await_seller(self, patterns: list[str], timeout: float) -> tuple[int, int, str] | None:
+        """The first NEW seller message matching one of `patterns` (case-insensitive), checked in order:
+        (which pattern, its position, its text), `_seen` left alone; None after `timeout`, all seen."""
+        regexes = [re.compile(str(p), re.IGNORECASE) for p in patterns]
         deadline = time.monotonic() + float(timeout)
         while True:
             messages = self._seller_messages()
             for position in range(self._seen, len(messages)):
-                if regex.search(_text(messages[position])):
-                    self._seen = position + 1
-                    self._event("expect", f"seller said: {_text(messages[position])[:80]}")
-                    return
+                text = _text(messages[position])
+                for which, regex in enumerate(regexes):
+                    if regex.search(text):
+                        return which, position, text
             if time.monotonic() >= deadline:
-                break
+                self._seen = len(messages)
+                return None
             self._poll()
-        self._seen = len(messages)
-        if on_timeout == "continue":
-            self._event("expect", f"no seller message matching {pattern!r} within {float(timeout):g}s", ok=False)
+
+    def _timed_out(self, action: str, pattern: str, timeout: float, on_timeout: str) -> None:
+        what = f"no seller message matching {pattern!r} within {float(timeout):g}s"
+        if on_timeout != "continue":
+            raise _Stop(f"{action}: {what}")
+        self._event(action, what, ok=False)
+
+    def _do_expect(self, pattern: str = ".", timeout: float = DEFAULT_EXPECT_TIMEOUT,
+                   on_timeout: str = "stop") -> None:
+        found = self._await_seller([pattern], timeout)
+        if found is None:
+            self._timed_out("expect", pattern, timeout, on_timeout)
             return
-        raise _Stop(f"expect: no seller message matching {pattern!r} within {float(timeout):g}s")
+        _, position, text = found
+        self._seen = position + 1
+        self._event("expect", f"seller said: {text[:80]}")
+
+    def _do_answer_if_asked(self, pattern: str, say: str, until: str | None = None,
+                            timeout: float = DEFAULT_EXPECT_TIMEOUT, on_timeout: str = "continue") -> None:
+        found = self._await_seller(([until] if until is not None else []) + [pattern], timeout)
+        if found is None:
+            self._timed_out("answer_if_asked", pattern, timeout, on_timeout)
+            return
+        which, position, text = found
+        if until is not None and which == 0:
+            self._seen = position  # not asked: the message is the next step's to read
+            self._event("answer_if_asked", f"not asked; seller said: {text[:80]}")
+            return
+        self._seen = position + 1
+        self._event("answer_if_asked", f"seller asked: {text[:80]}")
+        self._do_say(say)
 
     def _do_wait(self, seconds: float = 1.0) -> None:
         self._human_pause(float(seconds))
 
-    def _do_pay(self, to: Any = "default", amount: Any = "default", delta: Any = 0, bank: str | None = None) -> None:
+    def _do_pay(self, to: Any = "default", amount: Any = "default", delta: Any = 0, bank: str | None = None,
+                payer: str = "self") -> None:
         told = self.requisites()
         if to == "default":
             if told is None:
@@ -469,11 +561,12 @@ class Buyer:
             value = Decimal(str(amount))
         value += Decimal(str(delta or 0))
         transfer_type = _transfer_type(wallet, bank_name)
+        payer_name = self.payer_name if payer == "self" else self._other_person() if payer == "other" else payer
         self._human_pause(5.0)
         self.last_transfer = self.services.bank.transfer(
-            self.name, wallet, bank_name, value, transfer_type,
-            payout_id=self.payout_id, buyer_id=self.buyer_id)
-        self._event("pay", f"{value} RUB to {wallet} ({bank_name}, {transfer_type})")
+            payer_name, wallet, bank_name, value, transfer_type,
+            payout_id=self.payout_id, buyer_id=self.buyer_id, order_id=self.order_id)
+        self._event("pay", f"{value} RUB to {wallet} ({bank_name}, {transfer_type}) from {payer_name}'s account")
 
     def _do_mark_paid(self) -> None:
         self._human_pause(1.0)

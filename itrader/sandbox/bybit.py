@@ -32,7 +32,7 @@ from typing import Any, Callable
 
 import bottle
 
-from itrader.sandbox.faults import Faults, fault_plugin
+from itrader.sandbox.faults import Faults, fault_plugin, recorder
 from itrader.sandbox.ledger import Ledger
 
 # Codes from reference §7.
@@ -346,7 +346,8 @@ class BybitSandbox:
             return self._rate_rejections.get(uid, 0)
 
     def http_log(self) -> list[dict[str, Any]]:
-        """Every HTTP request that reached the app: ts, ip, method, path, status."""
+        """Every HTTP request that reached the app, faulted ones too: ts, ip, method, path, status,
+        retry_after, fault (the injected fault that answered it, else None)."""
         with self._lock:
             return [dict(e) for e in self._http_log]
 
@@ -1114,24 +1115,18 @@ class BybitSandbox:
             raise ApiError(PARAM_ERROR, "request parameter error: body must be a JSON object")
         return params
 
-    def _logging_plugin(self, callback):
-        def wrapper(*args, **kwargs):
-            started = self.clock()
-            try:
-                return callback(*args, **kwargs)
-            finally:
-                with self._lock:
-                    self._http_log.append({
-                        "ts": started, "ip": bottle.request.remote_addr, "method": bottle.request.method,
-                        "path": "/" + kwargs.get("path", ""), "status": bottle.response.status_code,
-                        "retry_after": bottle.response.headers.get("Retry-After"),
-                    })
-        return wrapper
+    def _record_request(self, started: float, status: int, fault: str | None) -> None:
+        with self._lock:
+            self._http_log.append({
+                "ts": started, "ip": bottle.request.remote_addr, "method": bottle.request.method,
+                "path": "/" + bottle.request.url_args.get("path", ""),
+                "status": status, "retry_after": bottle.response.headers.get("Retry-After"), "fault": fault,
+            })
 
     def make_app(self) -> bottle.Bottle:
         app = bottle.Bottle()
         # Installed first, so it is the outermost wrapper and also sees injected faults.
-        app.install(self._logging_plugin)
+        app.install(recorder(self._record_request, self.clock))
 
         def rate_limited_body():
             return self._envelope("v5", TOO_MANY_VISITS, "Too many visits!", {})

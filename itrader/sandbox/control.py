@@ -1,12 +1,21 @@
 """The sandbox control API (mounted at /sandbox): payouts, buyers, faults, accounts, ledger, audit, reset.
 
-  POST /payouts                {amount, method: sbp|card, bank, wallet?, persona? | script?, speed?, expires_in?}
+  POST /payouts                {amount, method: sbp|card, bank, wallet?, persona? | script?, speed?, expires_in?,
+                                buyer?: {real_name?, payer_name?}}
   GET  /payouts, /payouts/<id>
-  PUT  /payouts/<id>/buyer     {persona | script, speed?}
+  PUT  /payouts/<id>/buyer     {persona | script, speed?, buyer?: {real_name?, payer_name?}}
+                               buyer.real_name: the name Bybit shows as buyerRealName (KYC);
+                               buyer.payer_name: the holder of the bank account the buyer pays from
+                               (the receipt's «Отправитель»); each defaults to the buyer's own
   GET  /personas               names and their scripts
   GET  /orders                 Bybit orders with the payout each belongs to
   PUT|POST /faults/<platform>  a FaultPlan dict (gate, bybit, llm, bank, mail)
-  DELETE /faults/<platform> ; GET /faults
+  POST /faults/<platform>/script
+                               {endpoint, fault, count?, method?, seconds?, retry_after_seconds?}: the next
+                               `count` calls of `endpoint` on gate, bybit or llm fail with `fault` (faults.py)
+  DELETE /faults/<platform>/script    drop that platform's scripted faults
+  DELETE /faults/<platform>    no faults there (plan and scripted)
+  GET  /faults                 {faults: plans by platform, scripted: faults still to fire by platform}
   PUT  /llm                    {latency: seconds}
   GET  /ledger[?kind=...]      every money movement and money step
   GET  /audit                  {clean, counts, violations}
@@ -21,6 +30,7 @@
 from __future__ import annotations
 
 import json
+import re
 from decimal import Decimal, InvalidOperation
 from typing import Any, Callable
 
@@ -29,9 +39,13 @@ import bottle
 from . import personas
 from .audit import summarize
 from .buyers import ScriptError
-from .faults import FaultPlan
+from .faults import SCRIPTED_FAULTS, FaultPlan
 
 PLATFORMS = ("gate", "bybit", "llm", "bank", "mail")
+HTTP_PLATFORMS = ("gate", "bybit", "llm")  # the ones whose endpoints can have scripted faults
+SCRIPT_KEYS = ("endpoint", "fault", "count", "method", "seconds", "retry_after_seconds")
+BUYER_NAME_KEYS = ("real_name", "payer_name")
+MAX_NAME_CHARS = 100
 
 
 class BadRequest(Exception):
@@ -99,7 +113,7 @@ def make_control_app(world) -> bottle.Bottle:
         return world.create_payout(
             _amount(body.get("amount")), method, str(body.get("bank") or "sberbank"), body.get("wallet"),
             persona=body.get("persona"), script=body.get("script"), speed=_speed(body),
-            expires_in=float(body.get("expires_in", 1800)))
+            expires_in=float(body.get("expires_in", 1800)), names=_buyer_names(body))
 
     @route("/payouts", "GET")
     def list_payouts():
@@ -113,7 +127,7 @@ def make_control_app(world) -> bottle.Bottle:
     def attach_buyer(payout_id: int):
         body = _body()
         return world.attach_buyer(payout_id, persona=body.get("persona"), script=body.get("script"),
-                                  speed=_speed(body))
+                                  speed=_speed(body), names=_buyer_names(body))
 
     @route("/personas", "GET")
     def list_personas():
@@ -126,20 +140,45 @@ def make_control_app(world) -> bottle.Bottle:
 
     @route("/faults", "GET")
     def get_faults():
-        return {"faults": world.faults.snapshot()}
+        return {"faults": world.faults.snapshot(), "scripted": world.faults.scripted()}
 
     @route("/faults/<platform>", ["PUT", "POST"])
     def set_faults(platform: str):
-        if platform not in PLATFORMS:
-            raise BadRequest(f"platform must be one of {', '.join(PLATFORMS)}")
+        _platform(platform, PLATFORMS)
         plan = FaultPlan.from_dict(_body())
         world.faults.set(platform, plan)
         return {"platform": platform, "plan": world.faults.snapshot()[platform]}
 
     @route("/faults/<platform>", "DELETE")
     def clear_faults(platform: str):
+        _platform(platform, PLATFORMS)
         world.faults.set(platform, FaultPlan())
-        return {"platform": platform, "plan": world.faults.snapshot()[platform]}
+        world.faults.clear_scripted(platform)
+        return {"platform": platform, "plan": world.faults.snapshot()[platform], "scripted": []}
+
+    @route("/faults/<platform>/script", "POST")
+    def script_fault(platform: str):
+        _platform(platform, HTTP_PLATFORMS)
+        body = _body()
+        unknown = sorted(set(body) - set(SCRIPT_KEYS))
+        if unknown:
+            raise BadRequest(f"unknown scripted fault field(s): {', '.join(unknown)}; known: {', '.join(SCRIPT_KEYS)}")
+        if not isinstance(body.get("endpoint"), str) or not body["endpoint"].strip():
+            raise BadRequest("endpoint is required: a path such as /payments/payouts/{id}/approve or order/finish")
+        if body.get("fault") not in SCRIPTED_FAULTS:
+            raise BadRequest(f"fault must be one of {', '.join(SCRIPTED_FAULTS)}")
+        if body.get("method") is not None and not isinstance(body["method"], str):
+            raise BadRequest("method must be an HTTP method such as POST")
+        options = {k: body[k] for k in ("method", "seconds", "retry_after_seconds") if body.get(k) is not None}
+        world.faults.add_scripted(platform, body["endpoint"], body["fault"], body.get("count", 1),
+                                  known_paths=world.endpoint_paths(platform), **options)
+        return {"platform": platform, "scripted": world.faults.scripted().get(platform, [])}
+
+    @route("/faults/<platform>/script", "DELETE")
+    def clear_scripted_faults(platform: str):
+        _platform(platform, HTTP_PLATFORMS)
+        world.faults.clear_scripted(platform)
+        return {"platform": platform, "scripted": []}
 
     @route("/llm", ["PUT", "POST"])
     def set_llm():
@@ -208,6 +247,36 @@ def make_control_app(world) -> bottle.Bottle:
         return {"reset": True}
 
     return app
+
+
+def _platform(name: str, allowed: tuple[str, ...]) -> None:
+    if name not in allowed:
+        raise BadRequest(f"platform must be one of {', '.join(allowed)}")
+
+
+def _buyer_names(body: dict[str, Any]) -> dict[str, str]:
+    """`buyer: {real_name?, payer_name?}` checked: each a person's name (letters, spaces, . ' -)."""
+    buyer = body.get("buyer")
+    if buyer is None:
+        return {}
+    if not isinstance(buyer, dict):
+        raise BadRequest("buyer must be an object: {\"real_name\": ..., \"payer_name\": ...}")
+    unknown = sorted(set(buyer) - set(BUYER_NAME_KEYS))
+    if unknown:
+        raise BadRequest(f"unknown buyer field(s): {', '.join(unknown)}; known: {', '.join(BUYER_NAME_KEYS)}")
+    if buyer and body.get("persona") is None and body.get("script") is None:
+        raise BadRequest("buyer names need a buyer: give a persona or a script too")
+    names = {}
+    for key, value in buyer.items():
+        text = " ".join(value.split()) if isinstance(value, str) else ""
+        if not text or len(text) > MAX_NAME_CHARS or not _NAME.fullmatch(text):
+            raise BadRequest(f"buyer.{key} must be a person's name: letters, spaces, dots, hyphens or "
+                             f"apostrophes, at most {MAX_NAME_CHARS} characters; got {value!r}")
+        names[key] = text
+    return names
+
+
+_NAME = re.compile(r"[^\W\d_]+(?:[ .'\-][^\W\d_]*)*")
 
 
 def _speed(body: dict[str, Any]) -> float | None:

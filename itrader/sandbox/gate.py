@@ -40,7 +40,7 @@ from urllib.parse import quote
 
 import bottle
 
-from itrader.sandbox.faults import Faults, fault_plugin
+from itrader.sandbox.faults import Faults, fault_plugin, recorder
 from itrader.sandbox.ledger import Ledger
 
 PLATFORM = "gate"
@@ -154,6 +154,7 @@ class RequestRecord:
     path: str
     status: int
     account: str | None
+    fault: str | None = None  # the injected fault (faults.py) that answered this request, if any
 
 
 class GateSandbox:
@@ -374,7 +375,7 @@ class GateSandbox:
     def make_app(self) -> bottle.Bottle:
         app = bottle.Bottle()
         # Installed first, so it wraps the fault plugin and sees faulted requests too.
-        app.install(self._request_recorder)
+        app.install(recorder(self._record_request, self._clock))
         app.install(fault_plugin(self._faults, PLATFORM))
         app.route("/auth/basic/login", "POST", self._login)
         app.route("/auth/me", "GET", self._authed(self._me))
@@ -388,23 +389,11 @@ class GateSandbox:
         app.route(CDN_PREFIX + "/<media_id:int>/<file_name>", "GET", self._cdn)
         return app
 
-    def _request_recorder(self, callback):
-        def wrapper(*args, **kwargs):
-            status = 500
-            try:
-                result = callback(*args, **kwargs)
-                status = bottle.response.status_code
-                return result
-            except bottle.HTTPResponse as exc:
-                status = exc.status_code
-                raise
-            finally:
-                with self._lock:
-                    self._requests.append(RequestRecord(
-                        self._clock(), bottle.request.method, bottle.request.path, status,
-                        bottle.request.environ.get("gate.account")))
-
-        return wrapper
+    def _record_request(self, started: float, status: int, fault: str | None) -> None:
+        with self._lock:
+            self._requests.append(RequestRecord(
+                started, bottle.request.method, bottle.request.path, status,
+                bottle.request.environ.get("gate.account"), fault))
 
     @staticmethod
     def _reply(status: int, body: dict) -> str:

@@ -6,14 +6,16 @@ reproducible:
 
 * a classification request (the system message mentions "classify") gets
   yes / no / unclear for the last user message — negations are checked
-  before positives — as JSON `{"answer": ...}` when JSON was asked for
+  before positives, and a yes with a reservation ("да, но оплачу со Сбера")
+  is not a plain yes, so it is unclear — as JSON `{"answer": ...}` when JSON was asked for
   (response_format json_object, or "JSON" in the system message), else as
   the bare word;
 * anything else is a phrasing request: the reply echoes the last user
   message through a template (default: unchanged), so facts survive.
 
 Latency is explicit (`latency` seconds before every answer) and faults come
-from the shared Faults under the platform name "llm".
+from the shared Faults under the platform name "llm". `requests()` holds the
+chat requests answered; `http_log()` every HTTP request, faulted ones too.
 """
 from __future__ import annotations
 
@@ -22,14 +24,16 @@ import re
 import threading
 import time
 import uuid
+from collections import deque
 from typing import Any, Callable
 
 import bottle
 
-from .faults import Faults, fault_plugin
+from .faults import Faults, fault_plugin, recorder
 from .ledger import Ledger
 
 MODEL_ID = "sandbox/itrader-rules"
+HTTP_LOG_MAX = 100_000  # a long-running sandbox keeps the recent requests only
 
 NO_PHRASES = ("не согласен", "не согласна", "не подтверждаю", "не могу", "не буду", "не смогу", "not sure", "no way")
 NO_WORDS = {"нет", "не", "неа", "no", "nope", "not", "отказ", "отказываюсь", "never"}
@@ -37,6 +41,7 @@ YES_WORDS = {
     "да", "дa", "yes", "yeah", "yep", "ок", "окей", "ok", "okay", "конечно", "согласен", "согласна",
     "подтверждаю", "хорошо", "норм", "ага", "угу", "sure", "разумеется", "давай", "confirm",
 }
+RESERVATION_WORDS = {"но", "but", "однако", "только", "except"}
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
@@ -51,7 +56,7 @@ def classify(text: str) -> str:
     if words & NO_WORDS:
         return "no"
     if words & YES_WORDS:
-        return "yes"
+        return "unclear" if words & RESERVATION_WORDS else "yes"
     return "unclear"
 
 
@@ -84,6 +89,7 @@ class LLMSandbox:
         self._latency = float(latency)
         self.phrase_template = phrase_template
         self._requests: list[dict[str, Any]] = []
+        self._http_log: deque = deque(maxlen=HTTP_LOG_MAX)
 
     @property
     def latency(self) -> float:
@@ -101,20 +107,32 @@ class LLMSandbox:
         with self._lock:
             return list(self._requests)
 
+    def http_log(self) -> list[dict[str, Any]]:
+        """Every HTTP request that reached the app, faulted ones too: ts, method, path, status, fault."""
+        with self._lock:
+            return [dict(e) for e in self._http_log]
+
     def reset(self) -> None:
         with self._lock:
             self._latency = 0.0
             self._requests.clear()
+            self._http_log.clear()
 
     # --- HTTP ------------------------------------------------------------
 
     def make_app(self) -> bottle.Bottle:
         app = bottle.Bottle()
+        app.install(recorder(self._record_request, self.clock))  # outermost: sees injected faults too
         app.install(fault_plugin(self.faults, "llm", rate_limited_body=lambda: _error_body(
             "Rate limit exceeded", "rate_limit_error", "rate_limit_exceeded")))
         app.route("/models", "GET", self._models)
         app.route("/chat/completions", "POST", self._chat)
         return app
+
+    def _record_request(self, started: float, status: int, fault: str | None) -> None:
+        with self._lock:
+            self._http_log.append({"ts": started, "method": bottle.request.method, "path": bottle.request.path,
+                                   "status": status, "fault": fault})
 
     def _authorized(self) -> bool:
         header = bottle.request.get_header("Authorization", "")

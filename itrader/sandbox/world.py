@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 import shutil
 import tempfile
 import threading
@@ -216,16 +217,22 @@ class World:
 
     def create_payout(self, amount: Decimal | str | int, method: str = "sbp", bank: str = "sberbank",
                       wallet: str | None = None, *, persona: str | None = None, script: list | None = None,
-                      speed: float | None = None, expires_in: float = 1800) -> dict[str, Any]:
-        """A new Gate payout (status 4); with a persona or script, its buyer starts waiting for our ad."""
+                      speed: float | None = None, expires_in: float = 1800,
+                      names: dict[str, str] | None = None) -> dict[str, Any]:
+        """A new Gate payout (status 4); with a persona or script, its buyer starts waiting for our ad.
+
+        `names` may set the buyer's `real_name` (Bybit's buyerRealName) and `payer_name` (the holder of
+        the bank account it pays from); each defaults to the buyer's own, drawn from its seed."""
         steps = self._steps(persona, script)  # validate before creating anything
+        if names and steps is None:
+            raise ValueError("buyer names need a buyer: give a persona or a script too")
         payout = self.gate.create_payout(Decimal(str(amount)), method, bank, wallet, expires_in)
         if steps is not None:
-            self._attach(payout, steps, persona if script is None else None, speed)
+            self._attach(payout, steps, persona if script is None else None, speed, names)
         return self.payout_view(int(payout["id"]))
 
     def attach_buyer(self, payout_id: int, *, persona: str | None = None, script: list | None = None,
-                     speed: float | None = None) -> dict[str, Any]:
+                     speed: float | None = None, names: dict[str, str] | None = None) -> dict[str, Any]:
         steps = self._steps(persona, script)
         if steps is None:
             raise ValueError("give a persona or a script")
@@ -234,7 +241,7 @@ class World:
             old = self._buyers.get(int(payout_id))
         if old is not None and old.state in ("pending", "running"):
             raise ValueError(f"payout {payout_id} already has a buyer at work")
-        self._attach(payout, steps, persona if script is None else None, speed)
+        self._attach(payout, steps, persona if script is None else None, speed, names)
         return self.payout_view(int(payout_id))
 
     @staticmethod
@@ -245,7 +252,8 @@ class World:
             return personas.script(persona)
         return None
 
-    def _attach(self, payout: dict, steps: list[Step], persona: str | None, speed: float | None) -> Buyer:
+    def _attach(self, payout: dict, steps: list[Step], persona: str | None, speed: float | None,
+                names: dict[str, str] | None = None) -> Buyer:
         facts = payout["sandbox"]
         with self._lock:
             self._buyer_seq += 1
@@ -254,7 +262,8 @@ class World:
                 {"id": payout["id"], "amount": facts["amount"], "wallet": payout["wallet"],
                  "bank": facts["bank"], "method": facts["method"]},
                 steps, self.services, buyer_id=buyer_id, persona=persona or "custom",
-                speed=self.speed if speed is None else speed, seed=self.rng.randrange(2**32))
+                speed=self.speed if speed is None else speed, seed=self.rng.randrange(2**32),
+                real_name=(names or {}).get("real_name"), payer_name=(names or {}).get("payer_name"))
             self._buyers[int(payout["id"])] = buyer
         return buyer.start()
 
@@ -297,6 +306,15 @@ class World:
             view["payout_id"] = links.get(str(order.get("id")))
             orders.append(view)
         return orders
+
+    def endpoint_paths(self, platform: str) -> list[str]:
+        """A sample request path for each endpoint of gate, bybit or llm (placeholders filled in), as the
+        apps are mounted here: what a scripted fault's endpoint pattern must match one of."""
+        if platform == "bybit":
+            rules = list(self.bybit.ROUTES)
+        else:
+            rules = [route.rule for route in {"gate": self.gate, "llm": self.llm}[platform].make_app().routes]
+        return [MOUNTS[platform] + re.sub(r"<[^>]*>", "1", rule) for rule in rules]
 
     # --- the money audit ------------------------------------------------------------------------
 

@@ -1,6 +1,8 @@
 """The money-safety audit over hand-written ledgers: one clean deal, then each way to lose money."""
 from decimal import Decimal
 
+import pytest
+
 from itrader.sandbox.audit import PayoutFact, audit, summarize
 from itrader.sandbox.ledger import Ledger
 
@@ -114,8 +116,124 @@ def test_buyers_swapping_ads_of_equal_amount_is_still_clean():
     ledger.record("buyer_order", payout_id=1, order_id="O1", item_id="I2", buyer_id="B1", amount="5000")
     ledger.record("buyer_order", payout_id=2, order_id="O2", item_id="I1", buyer_id="B2", amount="5000")
     for wallet, oid, pid in (("79005550000", "O1", 2), (WALLET, "O2", 1)):
-        ledger.record("bank_transfer", transfer_id=oid, buyer_id="B", payout_id=None, wallet=wallet, bank="sberbank",
-                      amount="5000", receipt_number="n")
+        ledger.record("bank_transfer", transfer_id=oid, buyer_id="B" + oid[1:], payout_id=None, order_id=oid,
+                      payer_name=None, wallet=wallet, bank="sberbank", amount="5000", receipt_number="n")
         ledger.record("gate_approve", payout_id=pid, account="t", amount="5000", wallet=wallet, attachments=1)
         ledger.record("bybit_release", uid="S", order_id=oid, item_id="I", buyer_uid="B", amount="5000", quantity="1")
+    assert kinds(ledger) == []
+
+
+# --- who paid ---------------------------------------------------------------------------------------
+
+OTHER = "79005550000"
+
+
+def payers_ledger() -> Ledger:
+    """Payout 1 (5000 RUB to WALLET): order O1 by buyer B1 (Иван Смирнов), order O2 by buyer B2 (Анна Попова)."""
+    ledger = Ledger()
+    ledger.record("payout_created", payout_id=1, amount=Decimal("5000"), wallet=WALLET, bank="sberbank")
+    for oid, bid, name in (("O1", "B1", "Иван Смирнов"), ("O2", "B2", "Анна Попова")):
+        ledger.record("buyer_order", payout_id=1, order_id=oid, item_id="I" + oid, buyer_id=bid, amount="5000",
+                      real_name=name.upper(), payer_name=name)
+    return ledger
+
+
+def pay(ledger: Ledger, order_id, buyer_id, payer_name, wallet=WALLET, amount="5000") -> None:
+    ledger.record("bank_transfer", transfer_id=order_id, buyer_id=buyer_id, payout_id=1, order_id=order_id,
+                  payer_name=payer_name, wallet=wallet, bank="sberbank", amount=amount, receipt_number="n")
+
+
+def approve(ledger: Ledger, pid=1) -> None:
+    ledger.record("gate_approve", payout_id=pid, account="t", amount="5000", wallet=WALLET, attachments=1)
+
+
+def release(ledger: Ledger, order_id, buyer_uid) -> None:
+    ledger.record("bybit_release", uid="S1", order_id=order_id, item_id="I" + order_id, buyer_uid=buyer_uid,
+                  amount="5000", quantity="62.5")
+
+
+@pytest.mark.parametrize("payer", ["Иван Смирнов", "  иван   смирнов "])  # however the bank spaces and cases it
+def test_a_release_backed_by_its_own_buyers_payment_is_clean(payer):
+    ledger = payers_ledger()
+    pay(ledger, "O1", "B1", payer)
+    approve(ledger)
+    release(ledger, "O1", "B1")
+    assert kinds(ledger) == []
+
+
+def test_releasing_the_order_of_a_buyer_who_did_not_pay_is_flagged():
+    """B1 paid the recipient for O1; the seller approved and released O2, whose buyer paid nothing."""
+    ledger = payers_ledger()
+    pay(ledger, "O1", "B1", "Иван Смирнов")
+    approve(ledger)
+    release(ledger, "O2", "B2")
+    violations = audit(ledger.entries())
+    assert [(v.kind, v.order_id) for v in violations] == [("release_to_non_payer", "O2"), ("payer_not_served", "O1")]
+    assert "Иван Смирнов" in violations[0].detail and "order O1" in violations[0].detail
+
+
+def test_releasing_a_third_party_payers_order_is_flagged():
+    ledger = payers_ledger()
+    pay(ledger, "O1", "B1", "Пётр Сидоров")  # B1's order, paid from somebody else's account
+    approve(ledger)
+    release(ledger, "O1", "B1")
+    violations = audit(ledger.entries())
+    assert [(v.kind, v.order_id, v.payout_id) for v in violations] == [("release_to_non_payer", "O1", 1)]
+    assert "Пётр Сидоров" in violations[0].detail
+
+
+def test_a_third_party_payer_who_is_not_released_is_no_violation():
+    ledger = payers_ledger()
+    pay(ledger, "O1", "B1", "Пётр Сидоров")
+    assert kinds(ledger) == []
+
+
+def test_a_payer_whose_payout_was_completed_for_another_order_is_flagged():
+    """Both buyers were sent to the same recipient and both paid; the payout was done once, for O2."""
+    ledger = payers_ledger()
+    pay(ledger, "O1", "B1", "Иван Смирнов")
+    pay(ledger, "O2", "B2", "Анна Попова")
+    approve(ledger)
+    release(ledger, "O2", "B2")
+    violations = audit(ledger.entries())
+    assert [(v.kind, v.order_id, v.payout_id) for v in violations] == [("payer_not_served", "O1", 1)]
+    assert "order O2 was released" in violations[0].detail
+
+
+def test_a_payer_whose_deal_went_to_an_operator_is_no_violation():
+    ledger = payers_ledger()
+    pay(ledger, "O1", "B1", "Иван Смирнов")
+    approve(ledger)  # approved, the release still waits for an operator
+    assert kinds(ledger) == []
+
+
+def test_paying_after_ones_own_order_was_cancelled_is_not_payer_not_served():
+    ledger = payers_ledger()
+    ledger.record("bybit_order_status", order_id="O1", status=40)
+    pay(ledger, "O1", "B1", "Иван Смирнов")
+    pay(ledger, "O2", "B2", "Анна Попова")
+    approve(ledger)
+    release(ledger, "O2", "B2")
+    assert kinds(ledger) == []
+
+
+def test_transfers_without_an_order_id_do_not_crash_the_audit():
+    """Older entries had no order_id: the buyer id (when there is one) tells who paid."""
+    ledger = payers_ledger()
+    ledger.record("bank_transfer", transfer_id=1, buyer_id="B1", payout_id=1, wallet=WALLET, bank="sberbank",
+                  amount="5000", receipt_number="n")
+    approve(ledger)
+    release(ledger, "O1", "B1")
+    assert kinds(ledger) == []
+
+    anonymous = payers_ledger()
+    anonymous.record("bank_transfer", transfer_id=1, wallet=WALLET, bank="sberbank", amount="5000", receipt_number="n")
+    approve(anonymous)
+    release(anonymous, "O1", "B1")
+    assert kinds(anonymous) == ["release_to_non_payer"]
+
+
+def test_an_unlinked_order_in_a_transfer_is_ignored():
+    ledger = payers_ledger()
+    pay(ledger, "O7", "B7", "Кто-то Другой", wallet=OTHER)
     assert kinds(ledger) == []

@@ -45,6 +45,15 @@ def test_classification_answers_a_bare_word_otherwise(llm):
     assert response.json()["choices"][0]["message"]["content"] == "yes"
 
 
+@pytest.mark.parametrize("text, verdict", [
+    ("да, но оплачу со Сбера", "unclear"), ("yes, but from another bank", "unclear"), ("да, конечно", "yes"),
+    ("не подтверждаю", "no"), ("подтверждаю", "yes"),
+])
+def test_a_yes_with_a_reservation_is_not_a_plain_yes(llm, text, verdict):
+    response = chat(llm, [{"role": "system", "content": "classify"}, {"role": "user", "content": text}])
+    assert response.json()["choices"][0]["message"]["content"] == verdict
+
+
 def test_phrasing_echoes_the_last_user_message(llm):
     response = chat(llm, [{"role": "system", "content": "Rewrite politely."},
                           {"role": "user", "content": "old"}, {"role": "user", "content": "Сумма: 5000 RUB"}])

@@ -1,10 +1,13 @@
 """Buyer scripts and the way a buyer reads our requisites message (pure parts)."""
+import re
 from decimal import Decimal
 
 import pytest
 
 from itrader.sandbox import personas
 from itrader.sandbox.buyers import ScriptError, Step, normalize_script, parse_requisites
+
+from .hand import SBP_CONFIRM
 
 TS_REQUISITES = (
     "Реквизиты для оплаты:\nБанк: sberbank\nСчет: 79001234567\n\nСумма: 5 000 RUB\n\n"
@@ -51,16 +54,49 @@ def test_scripts_accept_short_and_long_step_forms():
     ([{"wait": "long"}], "number"),
     ([{"open_order": {"after": "later"}}], "after must be a number"),
     ([{"say": "a", "pay": {}}], "exactly one action"),
+    (["answer_if_asked"], "needs a pattern"),
+    ([{"answer_if_asked": {"pattern": "банк"}}], "needs a pattern"),
+    ([{"answer_if_asked": "банк"}], "takes an object"),
+    ([{"answer_if_asked": {"pattern": "банк", "say": "да", "until": "("}}], "bad regex in until"),
+    ([{"answer_if_asked": {"pattern": "банк", "say": "да", "on_timeout": "cry"}}], "on_timeout"),
+    ([{"pay": {"payer": ""}}], "payer must be"),
 ])
 def test_bad_scripts_are_refused_with_the_step_named(bad, words):
     with pytest.raises(ScriptError, match=words):
         normalize_script(bad)
 
 
+def test_the_question_step_accepts_its_parameters():
+    [step] = normalize_script([{"answer_if_asked": {"pattern": "неверный банк", "say": "подтверждаю",
+                                                    "until": personas.REQUISITES, "timeout": 60}}])
+    assert step == Step("answer_if_asked", {"pattern": "неверный банк", "say": "подтверждаю",
+                                            "until": personas.REQUISITES, "timeout": 60})
+
+
+def test_the_sbp_question_and_the_requisites_are_told_apart():
+    assert re.search(personas.SBP_QUESTION, SBP_CONFIRM, re.IGNORECASE)
+    assert not re.search(personas.REQUISITES, SBP_CONFIRM, re.IGNORECASE)
+    assert re.search(personas.REQUISITES, TS_REQUISITES, re.IGNORECASE)
+    assert not re.search(personas.SBP_QUESTION, TS_REQUISITES, re.IGNORECASE)
+
+
+def test_every_agreeing_persona_answers_the_sbp_question_when_asked():
+    for name in personas.names():
+        steps = personas.script(name)
+        agrees = any(s.action == "say" and s.params["text"].lower() == "да" for s in steps)
+        asked = [s for s in steps if s.action == "answer_if_asked"]
+        if agrees:
+            assert len(asked) == 1 and asked[0].params["until"] == personas.REQUISITES, name
+            expected = "не подтверждаю" if name == "sbp-refuses-confirm" else "подтверждаю"
+            assert asked[0].params["say"] == expected, name
+
+
 def test_every_persona_is_a_valid_script():
     assert set(personas.names()) >= {
         "honest", "gibberish-then-yes", "refuser", "silent", "wrong-amount", "wrong-recipient", "reused-receipt",
-        "forged-email", "chat-only-receipt", "paid-but-not-marked", "appeal", "prompt-injector"}
+        "forged-email", "chat-only-receipt", "paid-but-not-marked", "appeal", "prompt-injector",
+        "third-party-payer", "non-payer-marks-paid", "waits-after-requisites", "pays-after-cancel",
+        "sbp-refuses-confirm", "reservation-yes"}
     for name in personas.names():
         assert personas.script(name)[0].action == "open_order"
     assert set(personas.STREAM_MIX) == set(personas.names())
