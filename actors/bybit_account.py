@@ -283,6 +283,7 @@ class BybitAccountActor(SupervisedActor):
         self._ads: dict[str, LiveAd] = {}
         self._watches: dict[int, DealWatch] = {}
         self._order_ads: dict[str, str] = {}  # order id -> ad id (from /order/info, asked once per order)
+        self._order_buyers: dict[str, str] = {}  # order id -> buyerRealName as /order/info gave it
         self._order_status: dict[str, int] = {}  # last status seen of any order we handled
         self._outbox: list[OutgoingChat] = []
         self._writes: list[QueuedWrite] = []  # releases, ads and cancels waiting for the write budget
@@ -634,12 +635,18 @@ class BybitAccountActor(SupervisedActor):
                 log.info("bybit %s: order %s not mapped yet: %s", self.name, order_id, describe_failure(exc))
                 continue
             self._order_ads[order_id] = detail.item_id
+            self._note_buyer(order_id, detail.buyer_real_name)
             self._user_id = self._user_id or detail.user_id
 
     def _forget_old_orders(self, live: dict[str, OrderSummary]) -> None:
         watched = {w.order_id for w in self._watches.values()}
         for order_id in [o for o in self._order_ads if o not in live and o not in watched]:
             del self._order_ads[order_id]
+            self._order_buyers.pop(order_id, None)
+
+    def _note_buyer(self, order_id: str, name: str) -> None:
+        if name and name.strip():
+            self._order_buyers[order_id] = name.strip()
 
     def _order_for(self, watch: DealWatch, live: dict[str, OrderSummary]) -> tuple[OrderSummary | None, bool]:
         """The live order of this watch, and whether it is new to the deal."""
@@ -658,7 +665,8 @@ class BybitAccountActor(SupervisedActor):
             watch.order_id, watch.told_status = order.id, order.status
             watch.seen_ids, watch.watermark, watch.watermark_loaded = set(), None, False
             self._order_status[order.id] = order.status
-            self._tell_deal(watch.deal_id, OrderOpened(watch.deal_id, order.id, order.amount, order.status),
+            buyer = self._order_buyers.get(order.id) or order.buyer_real_name
+            self._tell_deal(watch.deal_id, OrderOpened(watch.deal_id, order.id, order.amount, order.status, buyer),
                             watch.reply_to)
             self.events.publish("bybit_order_opened", account=self.name, deal_id=watch.deal_id, order_id=order.id)
             if order.has_news or watch.chat_dirty:
@@ -1007,6 +1015,7 @@ class BybitAccountActor(SupervisedActor):
             log.info("bybit %s: order %s unreadable: %s", self.name, order_id, describe_failure(exc))
             return None
         self._order_ads.setdefault(order_id, detail.item_id)
+        self._note_buyer(order_id, detail.buyer_real_name)
         self._status_learned(deal_id, order_id, detail.status)
         return detail.status
 
@@ -1039,8 +1048,9 @@ class BybitAccountActor(SupervisedActor):
             # Found here, unknown to the deal (it died before it heard them): watch them for it, or the
             # buyer's words on that order would never reach it (its own Watch carries no ids).
             self._on_watch(Watch(message.deal_id, ad_id, order_id, message.reply_to))
-        self._tell_deal(message.deal_id, OrderRead(message.deal_id, ad_id, ad_online, order_id,
-                                                   order_status), message.reply_to, reply=True)
+        self._tell_deal(message.deal_id, OrderRead(message.deal_id, ad_id, ad_online, order_id, order_status,
+                                                   self._order_buyers.get(order_id or "")),
+                        message.reply_to, reply=True)
 
     def _on_fetch_market(self, message: FetchMarket) -> None:
         """One read of the public market list for the allocator's market pricing (a read of this account's

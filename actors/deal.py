@@ -7,6 +7,7 @@ a restart it first reads Gate and Bybit back (`reconcile`) before acting again.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import random
 import time
@@ -60,6 +61,7 @@ class DealActor(SupervisedActor):
         self._held: list[Any] = []  # events that arrived while reconciling
         self._texts: deque[str] = deque()  # buyer texts waiting for their turn
         self._classifying: str | None = None
+        self._finished = False  # told the others the deal is over, and asked to stop
 
     # --- life cycle ------------------------------------------------------------
 
@@ -153,7 +155,7 @@ class DealActor(SupervisedActor):
         if isinstance(message, msg.OrderOpened):
             if message.status != deal.ORDER_WAITING_PAYMENT:
                 self.actor_ref.tell(msg.OrderStatus(self.deal_id, message.order_id, message.status))
-            return deal.OrderOpened(message.order_id, message.amount)
+            return deal.OrderOpened(message.order_id, message.amount, message.buyer_name or None)
         if isinstance(message, msg.OrderStatus):
             if f and f.order_id and message.order_id != f.order_id:
                 return None
@@ -161,7 +163,7 @@ class DealActor(SupervisedActor):
         if isinstance(message, msg.ReceiptChecked):
             return deal.ReceiptChecked(message.accepted, tuple(message.reasons),
                                        "email" if message.channel == "email" else "chat",
-                                       str(message.receipt_id or ""), message.trusted)
+                                       str(message.receipt_id or ""), message.trusted, message.late)
         if isinstance(message, msg.ApproveResult):
             return deal.ApproveSucceeded() if message.ok else deal.ApproveFailed(message.permanent, message.reason or "")
         if isinstance(message, msg.ReleaseResult):
@@ -246,11 +248,11 @@ class DealActor(SupervisedActor):
         decision = deal.step(self.facts, event, now, self._settings)
         if decision.ignored:
             log.debug("deal %s: %s", self.deal_id, decision.reason)
-            return
-        self._persist(decision.facts, type(event).__name__, decision.reason)
-        for action in decision.actions:
-            self._execute(action)
-        if self.facts.terminal and not self._timers:
+        else:
+            self._persist(decision.facts, type(event).__name__, decision.reason)
+            for action in decision.actions:
+                self._execute(action)
+        if self.facts.terminal and self._reconciling is None:
             self._finish()
 
     def _persist(self, new: deal.DealFacts, event_name: str, reason: str | None) -> None:
@@ -287,16 +289,17 @@ class DealActor(SupervisedActor):
         if isinstance(action, deal.TakePayout):
             self._send(f"gate:{self.gate_account}", msg.TakePayout(self.deal_id, int(action.payout_id), me))
         elif isinstance(action, deal.RequestAccount):
-            self._send("allocator", msg.Allocate(self.deal_id, action.amount, me))
+            self._send("allocator", msg.Allocate(self.deal_id, action.amount, me, wallet=f.wallet))
         elif isinstance(action, deal.CreateAd):
             self._send(f"bybit:{action.account}", msg.CreateAd(self.deal_id, action.amount, action.price,
                                                                 action.quantity, action.method, me))
         elif isinstance(action, deal.SendChat):
             self._say(action.order_id, action.text, action.purpose)
         elif isinstance(action, deal.ApprovePayout):
-            path = self._receipt_path()
+            path = self._receipt_path(action.receipt_id)
             if path is None:
-                self._apply(deal.ApproveFailed(True, "receipt file missing"))
+                self._apply(deal.ApproveFailed(True, f"the file of accepted receipt {action.receipt_id} is missing "
+                                                     "or altered"))
                 return
             self._send(f"gate:{self.gate_account}",
                        msg.ApprovePayout(self.deal_id, int(action.payout_id), str(path), path.name, me))
@@ -332,7 +335,16 @@ class DealActor(SupervisedActor):
             self._send(name, message)
 
     def _finish(self) -> None:
+        """The deal is over: its timers mean nothing now (a pending one must not keep the actor, its ad
+        watch and its allocator slot alive); tell the account and the allocator once, then stop."""
+        for timer in self._timers.values():
+            timer.kill(block=False)
+        self._timers.clear()
+        if self._finished:
+            return
+        self._finished = True
         f = self.facts
+        self._send("allocator", msg.DealEnded(self.deal_id), attempts=1)
         if f.account:
             self._send(f"bybit:{f.account}", msg.Unwatch(self.deal_id), attempts=1)
         self.stop()
@@ -372,7 +384,7 @@ class DealActor(SupervisedActor):
             amount = _payout_amount(gate.raw)
         view = deal.PlatformView(payout_status=gate.status, payout_amount=amount, ad_id=bybit.ad_id,
                                  ad_online=bybit.ad_online, order_id=bybit.order_id, order_status=bybit.order_status,
-                                 sent_texts=self._sent_texts(bybit.order_id))
+                                 sent_texts=self._sent_texts(bybit.order_id), buyer_name=bybit.buyer_name)
         self._store.deals.record_note(self.deal_id, "reconcile", {
             "payout_status": gate.status, "ad_id": bybit.ad_id, "ad_online": bybit.ad_online,
             "order_id": bybit.order_id, "order_status": bybit.order_status})
@@ -381,7 +393,7 @@ class DealActor(SupervisedActor):
         held, self._held = self._held, []
         for message in held:
             self.on_receive(message)
-        if self.facts.terminal and not self._timers:
+        if self.facts.terminal:
             self._finish()
 
     def _sent_texts(self, order_id: str | None) -> tuple[str, ...] | None:
@@ -440,12 +452,16 @@ class DealActor(SupervisedActor):
         if timer is not None:
             timer.kill(block=False)
 
-    def _receipt_path(self) -> Path | None:
-        for entry in reversed(self._store.deals.journal(self.deal_id)):
-            if entry.step == "receipt_file" and isinstance(entry.data, dict):
-                path = Path(entry.data.get("path", ""))
-                if path.is_file():
-                    return path
+    def _receipt_path(self, receipt_id: str) -> Path | None:
+        """The file of exactly the receipt this deal accepted: named by its sha256, and still holding those
+        bytes. Never "the latest file noted" — a chat PDF may arrive while the approve waits."""
+        accepted = next((r for r in self._store.receipts.for_deal(self.deal_id) if str(r.id) == str(receipt_id)),
+                        None)
+        if accepted is None:
+            return None
+        for path in sorted(self._receipts_dir.glob(f"{accepted.sha256}.*")):
+            if path.is_file() and hashlib.sha256(path.read_bytes()).hexdigest() == accepted.sha256:
+                return path
         return None
 
     def _observe_latency(self, old: deal.DealFacts, new: deal.DealFacts) -> None:
@@ -468,7 +484,8 @@ def _row_changes(old: deal.DealFacts, new: deal.DealFacts) -> dict[str, Any]:
     """The deal row's queryable columns that follow the facts."""
     changes: dict[str, Any] = {}
     pairs = {"amount_rub": "amount", "price": "price", "quantity": "quantity", "ad_id": "ad_id",
-             "order_id": "order_id", "bank": "bank", "wallet": "wallet", "reason": "reason"}
+             "order_id": "order_id", "bank": "bank", "wallet": "wallet", "reason": "reason",
+             "buyer_name": "buyer_name"}
     for column, name in pairs.items():
         value = getattr(new, name)
         if value != getattr(old, name) and value is not None:

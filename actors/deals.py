@@ -19,6 +19,8 @@ import logging
 from decimal import Decimal
 from typing import Any, Callable, Iterable
 
+import gevent
+
 from actors import messages as msg
 from actors.directory import Directory
 from actors.supervisor import ChildSpec, Restart, Supervisor
@@ -28,6 +30,7 @@ from itrader.store import Store
 log = logging.getLogger("itrader.deals")
 
 TERMINAL_STATES = frozenset(state.value for state in deal.TERMINAL)
+RESUME_ATTEMPTS, RESUME_RETRY = 60, 0.5  # an ended deal's actor starting again: tell it for up to 30 s
 
 
 def deal_child_id(deal_id: int) -> str:
@@ -91,7 +94,26 @@ class DealsSupervisor(Supervisor):
             return self._on_offer(message)
         if isinstance(message, msg.LeaseChanged):
             return self._on_lease(message)
+        if isinstance(message, msg.ResumeDeal):
+            return self._on_resume(message)
         return super().on_receive(message)
+
+    def _on_resume(self, request: msg.ResumeDeal) -> None:
+        """Start an ended deal's actor again to hand it news (a receipt paid after the end). The actor
+        registers itself as it starts and holds what arrives while it reconciles, so the news is told
+        as soon as its name is known."""
+        name = deal_child_id(request.deal_id)
+        if self._directory.get(name) is None:
+            self._start_deal(request.deal_id)
+        self._deliver(name, request.message, RESUME_ATTEMPTS)
+
+    def _deliver(self, name: str, message: Any, attempts: int) -> None:
+        if self._directory.tell(name, message):
+            return
+        if attempts > 1:
+            gevent.spawn_later(RESUME_RETRY, self._deliver, name, message, attempts - 1)
+        else:
+            log.error("%s did not start: %s was not delivered", name, type(message).__name__)
 
     def _on_lease(self, change: msg.LeaseChanged) -> None:
         account = (change.platform, change.account)

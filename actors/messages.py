@@ -115,6 +115,14 @@ class Allocate:
     deal_id: int
     amount: Decimal
     reply_to: Ref
+    wallet: str | None = None  # the payout's recipient: no twin (same amount and recipient) goes online
+
+
+@dataclass(frozen=True)
+class DealEnded:
+    """Deal → Allocator, when the deal is over: its assignment no longer holds a slot or blocks a twin."""
+
+    deal_id: int
 
 
 @dataclass(frozen=True)
@@ -233,6 +241,7 @@ class OrderOpened:
     order_id: str
     amount: Decimal
     status: int
+    buyer_name: str = ""  # buyerRealName (from /order/info, else the order list)
 
 
 @dataclass(frozen=True)
@@ -293,6 +302,7 @@ class OrderRead:
     ad_online: bool | None  # None: could not be read
     order_id: str | None
     order_status: int | None
+    buyer_name: str | None = None  # the order's buyerRealName, when it was read
 
 
 # --- receipts ------------------------------------------------------------------
@@ -323,6 +333,16 @@ class ReceiptChecked:
     receipt_path: str | None
     reasons: tuple[str, ...] = ()
     summary: dict[str, Any] = field(default_factory=dict)
+    late: bool = False  # the bank's receipt fits a deal that already ended CANCELLED/REJECTED_BUYER
+
+
+@dataclass(frozen=True)
+class ResumeDeal:
+    """ReceiptDesk → Deals: start the actor of an ended deal (if it is not running) and hand it `message`
+    (a receipt that arrived after the deal ended)."""
+
+    deal_id: int
+    message: Any
 
 
 # --- assistant -----------------------------------------------------------------

@@ -2,7 +2,13 @@
 matched to a deal, verified and bound to that one deal (DESIGN §3, §5 invariants 1–3, 5).
 
     ReceiptDocument → read_receipt → save <sha256>.<ext> → candidate deals → verify each
-                    → claim for the first that passes → ReceiptChecked to "deal:<id>"
+                    → bind (itrader.receipts.binding: exactly one deal, never "the first that fits")
+                    → claim for that deal → ReceiptChecked to "deal:<id>"
+
+A receipt binds only to the deal whose buyer paid (the sender is the order's buyerRealName) and only
+when no other deal fits; several fitting deals are each flagged for the operator. A bank receipt
+that fits a deal which ended CANCELLED/REJECTED_BUYER within `receipts.late_window` reopens that
+deal for an operator (paid_after_cancel): the buyer paid real money to our recipient.
 
 Only a DKIM-verified e-mail from the bank is a trusted channel; a chat receipt is checked and
 bound the same way but told with trusted=False, so the deal waits for an operator. A file the
@@ -15,24 +21,24 @@ import logging
 import os
 import re
 import time
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator
 
 import pykka
 
 from actors.base import ChildContext, SupervisedActor
 from actors.directory import Directory
-from actors.messages import ReceiptChecked, ReceiptDocument
-from itrader.deal import State
+from actors.messages import ReceiptChecked, ReceiptDocument, ResumeDeal
+from itrader.deal import PAID_AFTER_ENDING, State
 from itrader.events import EventLog
 from itrader.metrics import RECEIPTS
 from itrader.receipts import read_receipt
 from itrader.receipts.errors import ReceiptError
 from itrader.receipts.extract import sha256_of
 from itrader.receipts.parse import Receipt, receipt_to_json
-from itrader.receipts.verify import DUPLICATE_RECEIPT, DealFacts, PayoutTerms, Verdict, verify
+from itrader.receipts.binding import AMBIGUOUS_RECEIPT, PAID_AFTER_CANCEL, Binding, Candidate, bind
+from itrader.receipts.verify import DUPLICATE_RECEIPT, DealFacts, PayoutTerms, Verdict, fits, verify
 from itrader.store import Deal, DealNotFound, DuplicateReceipt, Store
 
 log = logging.getLogger(__name__)
@@ -44,6 +50,9 @@ UNREADABLE = "unreadable"
 UNTRUSTED_EMAIL = "untrusted_email"
 # Deals that wait for a receipt (deal.py's names).
 AWAITING_RECEIPT = (State.REQUISITES_SENT.value, State.PAID.value)
+# Deals that ended with no money moved: a receipt that fits one means its buyer paid after the end.
+ENDED_WITHOUT_MONEY = tuple(state.value for state in PAID_AFTER_ENDING)
+DEFAULT_LATE_WINDOW = 24 * 3600.0
 DEALS_PAGE = 500
 
 _MAGIC_EXTENSIONS = ((b"%PDF-", "pdf"), (b"\x89PNG\r\n\x1a\n", "png"), (b"\xff\xd8\xff", "jpg"))
@@ -94,25 +103,6 @@ def payout_terms(deal: Deal) -> PayoutTerms:
     )
 
 
-@dataclass(frozen=True)
-class Match:
-    """The verifier's verdicts over the candidates: whom to accept for, or whom to tell no."""
-
-    accepted: Deal | None  # the first candidate whose verdict accepts the receipt
-    refused: Deal | None  # the one deal to tell "no" when none accepts (None: several or none)
-    verdicts: dict[int, Verdict]
-
-    def codes(self, deal: Deal) -> tuple[str, ...]:
-        return tuple(self.verdicts[deal.id].codes)
-
-
-def match(candidates: Sequence[Deal], verdict_for: Callable[[Deal], Verdict]) -> Match:
-    verdicts = {deal.id: verdict_for(deal) for deal in candidates}
-    accepted = next((deal for deal in candidates if verdicts[deal.id].accepted), None)
-    refused = candidates[0] if accepted is None and len(candidates) == 1 else None
-    return Match(accepted=accepted, refused=refused, verdicts=verdicts)
-
-
 def summary_of(receipt: Receipt, document: ReceiptDocument, verdict: Verdict | None = None) -> dict[str, Any]:
     """What an operator needs to see about the receipt, without names, phones or cards."""
     return {
@@ -137,8 +127,10 @@ class ReceiptDeskActor(SupervisedActor):
 
     def __init__(self, store: Store, directory: Directory, events: EventLog, receipts_dir: Path,
                  clock: Callable[[], float] = time.time,
-                 context: ChildContext | pykka.ActorRef | None = None) -> None:
+                 context: ChildContext | pykka.ActorRef | None = None,
+                 late_window: float = DEFAULT_LATE_WINDOW) -> None:
         super().__init__(context)
+        self._late_window = late_window
         self._store = store
         self._directory = directory
         self._events = events
@@ -167,21 +159,31 @@ class ReceiptDeskActor(SupervisedActor):
         if receipt is None:
             return UNREADABLE
         path = self._save(document.content, receipt.sha256)
-        candidates = self._candidates(receipt, document)
-        found = match(candidates, lambda deal: verify(receipt, payout_terms(deal), self._facts(deal)))
+        live = [self._candidate(receipt, deal) for deal in self._candidates(receipt, document)]
+        trusted = self._trusted(document)
+        ended = [self._candidate(receipt, deal) for deal in self._ended_deals(receipt, document)] if trusted else []
+        verdicts = {c.deal_id: c.verdict for c in live + ended}
+        binding = bind(live, ended, trusted=trusted)
         if document.channel == EMAIL and not document.trusted:
-            return self._untrusted(document, receipt, found, path)
-        if found.accepted is not None:
-            return self._claim(document, receipt, found, path)
-        if found.refused is not None:
-            verdict = found.verdicts[found.refused.id]
-            return self._tell(found.refused.id, document, receipt, path, "refused", accepted=False,
-                              reasons=found.codes(found.refused), verdict=verdict)
-        self._publish("unmatched", document, receipt, path, candidates=len(candidates))
+            return self._untrusted(document, receipt, binding, verdicts, path)
+        if binding.accept is not None:
+            return self._claim(document, receipt, binding.accept, path)
+        if binding.refuse is not None:
+            verdict = verdicts[binding.refuse]
+            return self._tell(binding.refuse, document, receipt, path, "refused", accepted=False,
+                              reasons=tuple(verdict.codes), verdict=verdict)
+        if binding.ambiguous:
+            return self._flag_ambiguous(document, receipt, binding.ambiguous, verdicts, path)
+        if binding.late:
+            return self._paid_after_end(document, receipt, binding.late, verdicts, path)
+        self._publish("unmatched", document, receipt, path, candidates=len(live))
         log.warning("desk: unmatched receipt № %s (%s RUB) from %s %s: %d candidate deals",
-                    receipt.receipt_number, receipt.amount, document.channel, document.source_id,
-                    len(candidates))
+                    receipt.receipt_number, receipt.amount, document.channel, document.source_id, len(live))
         return "unmatched"
+
+    def _candidate(self, receipt: Receipt, deal: Deal) -> Candidate:
+        terms = payout_terms(deal)
+        return Candidate(deal.id, verify(receipt, terms, self._facts(deal)), fits(receipt, terms))
 
     def _read(self, document: ReceiptDocument) -> Receipt | None:
         try:
@@ -221,10 +223,18 @@ class ReceiptDeskActor(SupervisedActor):
                 return
             offset += DEALS_PAGE
 
+    def _ended_deals(self, receipt: Receipt, document: ReceiptDocument) -> list[Deal]:
+        """Deals that ended without money within the late window and that the receipt may be for."""
+        if document.deal_id is not None:
+            return []
+        since = datetime.fromtimestamp(self._clock() - self._late_window, tz=timezone.utc)
+        return candidate_deals(receipt, self._store.deals.ended_since(ENDED_WITHOUT_MONEY, since))
+
     def _facts(self, deal: Deal) -> DealFacts:
         return DealFacts(now=datetime.fromtimestamp(self._clock(), tz=timezone.utc),
                          requisites_sent_at=deal.requisites_sent_at,
-                         already_seen=self._used_by_another_deal(deal.id))
+                         already_seen=self._used_by_another_deal(deal.id),
+                         buyer_name=deal.buyer_name)
 
     def _used_by_another_deal(self, deal_id: int) -> Callable[[str, str], bool]:
         # The same receipt told twice to its own deal is a repeat, not a reuse (handlers are idempotent).
@@ -234,31 +244,70 @@ class ReceiptDeskActor(SupervisedActor):
             return any(receipt is not None and receipt.deal_id != deal_id for receipt in found)
         return seen
 
-    def _untrusted(self, document: ReceiptDocument, receipt: Receipt, found: Match, path: Path) -> str:
+    def _untrusted(self, document: ReceiptDocument, receipt: Receipt, binding: Binding,
+                   verdicts: dict[int, Verdict], path: Path) -> str:
         """Never accepted, never claimed (a forger must not use up the real receipt's number)."""
-        deal = found.accepted or found.refused
-        if deal is None:
+        deal_id = binding.accept if binding.accept is not None else binding.refuse
+        if deal_id is None:
             self._publish("untrusted", document, receipt, path)
             log.warning("desk: receipt № %s from an untrusted e-mail %s matches no single deal",
                         receipt.receipt_number, document.source_id)
             return "untrusted"
-        return self._tell(deal.id, document, receipt, path, "untrusted", accepted=False,
-                          reasons=(UNTRUSTED_EMAIL, *found.codes(deal)), verdict=found.verdicts[deal.id])
+        verdict = verdicts[deal_id]
+        return self._tell(deal_id, document, receipt, path, "untrusted", accepted=False,
+                          reasons=(UNTRUSTED_EMAIL, *verdict.codes), verdict=verdict)
 
-    def _claim(self, document: ReceiptDocument, receipt: Receipt, found: Match, path: Path) -> str:
-        deal = found.accepted
-        assert deal is not None
+    def _flag_ambiguous(self, document: ReceiptDocument, receipt: Receipt, deal_ids: tuple[int, ...],
+                        verdicts: dict[int, Verdict], path: Path) -> str:
+        """More than one deal fits: bind nothing, and every one of them goes to the operator."""
+        log.warning("desk: receipt № %s fits %d deals (%s): none is chosen, each goes to an operator",
+                    receipt.receipt_number, len(deal_ids), ", ".join(map(str, deal_ids)))
+        for deal_id in deal_ids:
+            others = ", ".join(str(other) for other in deal_ids if other != deal_id)
+            self._tell(deal_id, document, receipt, path, "ambiguous", accepted=False,
+                       reasons=(AMBIGUOUS_RECEIPT, *verdicts[deal_id].codes), verdict=verdicts[deal_id],
+                       extra={"also_fits": others})
+        return "ambiguous"
+
+    def _paid_after_end(self, document: ReceiptDocument, receipt: Receipt, deal_ids: tuple[int, ...],
+                        verdicts: dict[int, Verdict], path: Path) -> str:
+        """The bank's receipt fits deals that ended without money: their buyer paid after all. The receipt is
+        claimed (for the first; it can serve no other deal now) and each deal goes to an operator."""
+        receipt_id = self._claim_for(receipt, deal_ids[0], document, verdict="late")
+        for deal_id in deal_ids:
+            verdict = verdicts[deal_id]
+            reasons = (PAID_AFTER_CANCEL, *verdict.codes) + ((AMBIGUOUS_RECEIPT,) if len(deal_ids) > 1 else ())
+            checked = ReceiptChecked(
+                deal_id=deal_id, accepted=False, channel=document.channel, trusted=True,
+                receipt_id=receipt_id if deal_id == deal_ids[0] else None, receipt_path=str(path),
+                reasons=reasons, summary=summary_of(receipt, document, verdict), late=True)
+            delivered = self._directory.tell(f"deal:{deal_id}", checked) or self._directory.tell(
+                "deals", ResumeDeal(deal_id, checked))
+            self._publish("paid_after_cancel", document, receipt, path, deal_id=deal_id, reasons=list(reasons),
+                          trusted=True, delivered=delivered)
+            log.warning("desk: receipt № %s fits deal %s, which had ended: the buyer paid after the cancel",
+                        receipt.receipt_number, deal_id)
+        return "paid_after_cancel"
+
+    def _claim(self, document: ReceiptDocument, receipt: Receipt, deal_id: int, path: Path) -> str:
         try:
-            claimed = self._store.receipts.claim_receipt(
-                receipt.receipt_number, receipt.sha256, deal.id, source=document.channel,
-                parsed=receipt_to_json(receipt), verdict="accepted")
-            receipt_id = claimed.id
+            receipt_id = self._claim_for(receipt, deal_id, document, verdict="accepted")
+        except DuplicateReceipt:  # claimed meanwhile by another deal (or another process)
+            return self._tell(deal_id, document, receipt, path, "duplicate", accepted=False,
+                              reasons=(DUPLICATE_RECEIPT,))
+        return self._tell(deal_id, document, receipt, path, "accepted", accepted=True, receipt_id=receipt_id)
+
+    def _claim_for(self, receipt: Receipt, deal_id: int, document: ReceiptDocument, verdict: str) -> int | None:
+        """Claim the receipt's number and file hash for `deal_id`; its id. Raises DuplicateReceipt when
+        another deal holds it; the same deal's earlier claim is reused (handlers are idempotent)."""
+        try:
+            return self._store.receipts.claim_receipt(
+                receipt.receipt_number, receipt.sha256, deal_id, source=document.channel,
+                parsed=receipt_to_json(receipt), verdict=verdict).id
         except DuplicateReceipt as duplicate:
-            if duplicate.existing_deal_id != deal.id:  # claimed meanwhile by another deal (or another process)
-                return self._tell(deal.id, document, receipt, path, "duplicate", accepted=False,
-                                  reasons=(DUPLICATE_RECEIPT,))
-            receipt_id = self._existing_claim(receipt, deal.id)
-        return self._tell(deal.id, document, receipt, path, "accepted", accepted=True, receipt_id=receipt_id)
+            if duplicate.existing_deal_id != deal_id:
+                raise
+            return self._existing_claim(receipt, deal_id)
 
     def _existing_claim(self, receipt: Receipt, deal_id: int) -> int | None:
         for existing in self._store.receipts.for_deal(deal_id):
@@ -268,14 +317,14 @@ class ReceiptDeskActor(SupervisedActor):
 
     def _tell(self, deal_id: int, document: ReceiptDocument, receipt: Receipt, path: Path, verdict_label: str,
               *, accepted: bool, reasons: tuple[str, ...] = (), receipt_id: int | None = None,
-              verdict: Verdict | None = None) -> str:
+              verdict: Verdict | None = None, extra: dict[str, Any] | None = None) -> str:
         trusted = self._trusted(document)
         delivered = self._directory.tell(f"deal:{deal_id}", ReceiptChecked(
             deal_id=deal_id, accepted=accepted, channel=document.channel, trusted=trusted,
             receipt_id=receipt_id, receipt_path=str(path), reasons=reasons,
             summary=summary_of(receipt, document, verdict)))
         self._publish(verdict_label, document, receipt, path, deal_id=deal_id, reasons=list(reasons),
-                      trusted=trusted, delivered=delivered)
+                      trusted=trusted, delivered=delivered, **(extra or {}))
         log.info("desk: receipt № %s %s for deal %s (%s%s)%s", receipt.receipt_number, verdict_label, deal_id,
                  document.channel, ", trusted" if trusted else "", f": {', '.join(reasons)}" if reasons else "")
         return verdict_label

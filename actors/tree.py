@@ -132,7 +132,7 @@ def pipeline_specs(system, wiring: Wiring) -> list[ChildSpec]:
             classify, directory, config.assistant.timeout, context=ctx)))
 
     specs.append(ChildSpec(id="ReceiptDesk", kind="ReceiptDesk", factory=lambda ctx: ReceiptDeskActor.start(
-        store, directory, events, receipts_dir, context=ctx)))
+        store, directory, events, receipts_dir, context=ctx, late_window=config.receipts.late_window)))
 
     # Bybit's per-UID limits (config) less headroom for network jitter: a one-token bucket lets
     # rate + 1 calls into some second, and the platform counts by arrival time.
@@ -149,7 +149,7 @@ def pipeline_specs(system, wiring: Wiring) -> list[ChildSpec]:
         return ChildSpec(id=f"bybit:{access.name}", kind="BybitAccount", factory=start, start_timeout=30.0)
 
     specs.append(ChildSpec(id="Allocator", kind="Allocator", factory=lambda ctx: AllocatorActor.start(
-        directory, events, config.bybit, config.pricing, [a.name for a in wiring.bybit], context=ctx)))
+        directory, events, config.bybit, config.pricing, [a.name for a in wiring.bybit], context=ctx, store=store)))
     specs.append(supervisor_spec("Accounts", [bybit_spec(a) for a in wiring.bybit], kind="Accounts",
                                  intensity=BRANCH_INTENSITY, period=BRANCH_PERIOD,
                                  list_children_up_to=STATUS_LIST_LIMIT))

@@ -114,6 +114,13 @@ class TimeoutsConfig:
 
 
 @dataclass(frozen=True)
+class ReceiptsConfig:
+    # A bank-verified receipt for a deal that ended CANCELLED or REJECTED_BUYER this recently means the
+    # buyer paid our recipient after all: the deal goes to an operator (paid_after_cancel).
+    late_window: float = 86400.0
+
+
+@dataclass(frozen=True)
 class EmailConfig:
     imap_host: str = ""
     imap_port: int = 993
@@ -154,6 +161,7 @@ class Config:
     pricing: PricingConfig = PricingConfig()
     timeouts: TimeoutsConfig = TimeoutsConfig()
     email: EmailConfig = EmailConfig()
+    receipts: ReceiptsConfig = ReceiptsConfig()
     assistant: AssistantConfig = AssistantConfig()
     sandbox: SandboxConfig = SandboxConfig()
     source: str = "sandbox profile (no config file)"
@@ -194,6 +202,7 @@ POSITIVE = {
     "bybit.request_timeout", "redis.lease_ttl",
     "pricing.fixed_rate", "pricing.market_max_age", "timeouts.answer", "timeouts.receipt_after_requisites",
     "timeouts.stuck", "email.poll_interval", "email.max_attachment_bytes", "assistant.timeout",
+    "receipts.late_window",
 }
 
 ADDRESSES = {"daemon.listen", "sandbox.listen", "sandbox.imap_listen"}

@@ -16,7 +16,7 @@ Rules that make this the product:
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from decimal import Decimal, InvalidOperation
 from enum import Enum
 from typing import Any, Callable, Mapping
@@ -155,6 +155,7 @@ class DealFacts:
     ad_closed: bool = False  # CancelAd was issued
     order_id: str | None = None
     order_status: int | None = None
+    buyer_name: str | None = None  # the order's buyerRealName (verified by Bybit): who must have paid
     dialogue: DialogueState = DialogueState()
     requisites_sent_at: float | None = None
     receipt: Receipt | None = None
@@ -190,8 +191,7 @@ class DealFacts:
             elif isinstance(value, frozenset):
                 value = sorted(value)
             elif isinstance(value, DialogueState):
-                value = {"asked": value.asked, "repeats": value.repeats, "max_repeats": value.max_repeats,
-                         "outcome": value.outcome}
+                value = asdict(value)
             elif isinstance(value, Receipt):
                 value = {"receipt_id": value.receipt_id, "channel": value.channel, "verified": value.verified,
                          "reasons": list(value.reasons), "operator_accepted": value.operator_accepted}
@@ -287,6 +287,7 @@ class AdFailed:
 class OrderOpened:
     order_id: str
     amount: Decimal | None = None  # the order's RUB amount; must equal the payout amount when given
+    buyer_name: str | None = None  # buyerRealName: the receipt's sender must be this person
 
 
 @dataclass(frozen=True)
@@ -309,6 +310,9 @@ class ReceiptChecked:
     channel: str = EMAIL  # EMAIL only for a DKIM-verified bank e-mail; anything else counts as CHAT
     receipt_id: str = ""
     trusted: bool | None = None  # False: not the bank's DKIM-verified mail, so treated as CHAT
+    # The bank's own receipt for a deal that had already ended CANCELLED/REJECTED_BUYER: the buyer
+    # paid our recipient after all (paid_after_cancel).
+    late: bool = False
 
 
 @dataclass(frozen=True)
@@ -359,6 +363,7 @@ class PlatformView:
     order_id: str | None = None  # an order on that ad
     order_status: int | None = None
     sent_texts: tuple[str, ...] | None = None  # our own chat messages in that order
+    buyer_name: str | None = None  # that order's buyerRealName
 
 
 @dataclass(frozen=True)
@@ -704,9 +709,11 @@ def _on_order_opened(facts: DealFacts, event: OrderOpened, now: float, settings:
         new, actions = _finish(facts, State.MANUAL_REVIEW,
                                f"order amount {event.amount} differs from the payout amount {facts.amount}", now)
         return Decision(new, actions)
-    state, text = dialogue.start(settings.max_repeats)
+    # The originals' third question (the wrong-bank warning) is for SBP ads only.
+    state, text = dialogue.start(settings.max_repeats, sbp=facts.method == "sbp")
     facts = replace(_enter(facts, State.CHATTING, now), order_id=str(event.order_id),
-                    order_status=ORDER_WAITING_PAYMENT, dialogue=state)
+                    order_status=ORDER_WAITING_PAYMENT, dialogue=state,
+                    buyer_name=(event.buyer_name or "").strip() or facts.buyer_name)
     facts, timer = _arm(facts, ANSWER_TIMER, settings.answer_timeout, now)
     return Decision(facts, (SendChat(facts.order_id, text, "greeting"),) + timer)
 
@@ -735,6 +742,10 @@ def _requisites(facts: DealFacts, settings: DealSettings) -> str:
 
 
 def _on_receipt(facts: DealFacts, event: ReceiptChecked, now: float, settings: DealSettings) -> Decision:
+    if facts.state in PAID_AFTER_ENDING:
+        return _on_late_receipt(facts, event, now)
+    if event.late:  # news about an ended deal is never an acceptance for a live one
+        return _ignored(facts, "a late receipt is only for a deal that ended")
     if facts.state in (State.RECEIPT_OK, State.APPROVED):
         return _ignored(facts, "a receipt was already accepted")
     if facts.state not in (State.REQUISITES_SENT, State.PAID):
@@ -752,6 +763,21 @@ def _on_receipt(facts: DealFacts, event: ReceiptChecked, now: float, settings: D
     facts = _with_deadline(replace(_enter(facts, State.RECEIPT_OK, now), receipt=receipt), RECEIPT_TIMER, None)
     new, actions = _advance(facts)
     return Decision(new, actions, f"receipt verified ({channel})")
+
+
+# Deals that ended without money: a bank receipt that still fits one of them was paid after the end.
+PAID_AFTER_ENDING = frozenset({State.CANCELLED, State.REJECTED_BUYER})
+
+
+def _on_late_receipt(facts: DealFacts, event: ReceiptChecked, now: float) -> Decision:
+    """The buyer paid our recipient after the deal ended: real money moved, so an operator decides
+    (refund, or finish by hand). Only the bank's own trusted receipt reopens a deal."""
+    if not event.late or event.channel != EMAIL or event.trusted is False:
+        return _ignored(facts, f"no receipt expected in {facts.state.value}")
+    codes = ", ".join(str(r) for r in event.reasons)
+    why = f"paid_after_cancel: receipt {event.receipt_id or '?'} fits this {facts.state.value} deal"
+    new, actions = _finish(facts, State.MANUAL_REVIEW, why + (f" ({codes})" if codes else ""), now)
+    return Decision(new, actions, "paid after the deal ended")
 
 
 def _on_order_status(facts: DealFacts, event: OrderStatusChanged, now: float, settings: DealSettings) -> Decision:
@@ -1034,9 +1060,12 @@ def _reconcile(facts: DealFacts, view: PlatformView, now: float, settings: DealS
     # 3. Bybit moved without us
     f = c.facts
     if not f.terminal and f.state == State.AD_ONLINE and view.order_id:
-        c.event(OrderOpened(view.order_id), now, settings)
+        c.event(OrderOpened(view.order_id, buyer_name=view.buyer_name), now, settings)
     elif not f.terminal and f.state == State.AD_ONLINE and view.ad_online is False and not view.order_id:
         c.finish(State.MANUAL_REVIEW, "ad is no longer online and no order came", now)
+    f = c.facts
+    if f.buyer_name is None and view.buyer_name and f.order_id and view.order_id == f.order_id:
+        c.facts = replace(f, buyer_name=view.buyer_name.strip() or None)
     f = c.facts
     if not f.terminal and f.order_id and order_status is not None and order_status != f.order_status:
         c.event(OrderStatusChanged(order_status), now, settings)
@@ -1045,8 +1074,9 @@ def _reconcile(facts: DealFacts, view: PlatformView, now: float, settings: DealS
     f = c.facts
     if not f.terminal and f.order_id and view.sent_texts is not None:
         sent = set(view.sent_texts)
-        if f.state == State.CHATTING and dialogue.GREETING not in sent and f.dialogue.repeats == 0:
-            c.add((SendChat(f.order_id, dialogue.GREETING, "greeting"),))
+        question = dialogue.question_for(f.dialogue)  # the greeting, or the SBP warning after a yes
+        if f.state == State.CHATTING and question not in sent and f.dialogue.repeats == 0:
+            c.add((SendChat(f.order_id, question, "greeting" if question == dialogue.GREETING else "reply"),))
         if f.state in (State.REQUISITES_SENT, State.PAID) and _requisites(f, settings) not in sent:
             c.add((SendChat(f.order_id, _requisites(f, settings)),))
 

@@ -1,4 +1,4 @@
-"""`itrader receipt FILE [--json] [--payout FILE.json]`: read a receipt, optionally verify it.
+"""`itrader receipt FILE [--json] [--payout FILE.json [--buyer NAME]]`: read a receipt, optionally verify it.
 
 Exit codes: 0 parsed (and, with --payout, accepted); 1 refused by verification; 2 unreadable input
 (one error line on stderr).
@@ -6,7 +6,9 @@ Exit codes: 0 parsed (and, with --payout, accepted); 1 refused by verification; 
 Without a deal there are no deal facts, so --payout verifies with: requisites_sent_at = the payout's
 `created_at` (requisites are always sent after the payout exists, so this is a looser but still true
 lower bound; no lower bound when the payout has no created_at), now = the current time, and no
-receipt counted as seen before (the command has no store).
+receipt counted as seen before (the command has no store). The payer is checked against --buyer (the
+Bybit order's buyerRealName); without it the verdict is a refusal, payer_unknown — as in the daemon,
+a receipt that cannot be tied to the buyer who paid never passes.
 """
 from __future__ import annotations
 
@@ -30,6 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--payout", metavar="FILE.json",
                         help="verify against this Gate payout object (requisites time = payout created_at)")
+    parser.add_argument("--buyer", metavar="NAME",
+                        help="the Bybit order's buyerRealName: the receipt's sender must be this person")
 
 
 def _fail(message: str) -> int:
@@ -66,7 +70,8 @@ def run(args: argparse.Namespace) -> int:
     fields = receipt_to_json(receipt)
     verdict = None
     if terms is not None:
-        facts = DealFacts(now=datetime.now(timezone.utc), requisites_sent_at=terms.created_at)
+        facts = DealFacts(now=datetime.now(timezone.utc), requisites_sent_at=terms.created_at,
+                          buyer_name=args.buyer)
         verdict = verify(receipt, terms, facts)
     if args.json:
         if verdict is not None:

@@ -21,7 +21,7 @@ from .records import PAYMENT_METHODS, TERMINAL_STATES, Deal, EventKind, JournalE
 # Columns a caller may change; state, ids, sequence and timestamps are the store's.
 CHANGEABLE_FIELDS: frozenset[str] = frozenset({
     "gate_account_id", "bybit_account_id", "amount_rub", "price", "quantity", "ad_id", "order_id",
-    "method", "bank", "wallet", "requisites_sent_at", "reason", "manual",
+    "method", "bank", "wallet", "requisites_sent_at", "reason", "manual", "buyer_name",
 })
 CREATED_STEP = "created"
 
@@ -114,6 +114,30 @@ class DealStore:
         query = (self._deals.select()
                  .where(self._deals.state.not_in(list(terminal_states)))
                  .order_by(self._deals.id))
+        with self._db.connection():
+            return [_deal(row) for row in query]
+
+    def ended_since(self, states: Collection[str], since: datetime, limit: int = 500) -> list[Deal]:
+        """Deals in `states` last changed at or after `since`, newest first (late receipts look here)."""
+        query = (self._deals.select()
+                 .where(self._deals.state.in_(list(states)) & (self._deals.updated_at >= since))
+                 .order_by(self._deals.id.desc()).limit(limit))
+        with self._db.connection():
+            return [_deal(row) for row in query]
+
+    def live_to_recipient(self, wallet_suffix: str, states: Collection[str]) -> list[Deal]:
+        """Deals in `states` whose wallet's digits may end with `wallet_suffix` (digits), oldest first.
+
+        A coarse filter, in SQL on SQLite and PostgreSQL alike: the suffix's digits in order, anything
+        between them ("+7 900 123-45-67" ends in 4567 too). The caller compares amount and recipient exactly.
+        """
+        if not (wallet_suffix.isascii() and wallet_suffix.isdigit()):
+            raise ValueError(f"wallet suffix must be digits, not {wallet_suffix!r}")
+        deals = self._deals
+        pattern = f"%{'%'.join(wallet_suffix)}%"  # ** is LIKE on SQLite (peewee's % is GLOB there), ILIKE on PostgreSQL
+        query = (deals.select()
+                 .where(deals.state.in_(list(states)) & (deals.wallet ** pattern))
+                 .order_by(deals.id))
         with self._db.connection():
             return [_deal(row) for row in query]
 
@@ -220,6 +244,7 @@ def _deal(row: peewee.Model) -> Deal:
         price=row.price, quantity=row.quantity, ad_id=row.ad_id, order_id=row.order_id,
         method=row.method, bank=row.bank, wallet=row.wallet, requisites_sent_at=row.requisites_sent_at,
         reason=row.reason, manual=bool(row.manual), created_at=row.created_at, updated_at=row.updated_at,
+        buyer_name=row.buyer_name,
     )
 
 

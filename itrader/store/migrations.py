@@ -112,8 +112,14 @@ def _v1_initial_schema(db: Database) -> None:
         ])
 
 
+def _v2_deal_buyer_name(db: Database) -> None:
+    # The Bybit order's buyerRealName: a receipt binds only to the deal whose buyer sent it (DESIGN §5.6).
+    _execute_all(db, ["ALTER TABLE deals ADD COLUMN buyer_name TEXT"])
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema", _v1_initial_schema),
+    Migration(2, "deal buyer name", _v2_deal_buyer_name),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

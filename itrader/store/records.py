@@ -60,6 +60,7 @@ class Deal:
     manual: bool
     created_at: datetime
     updated_at: datetime
+    buyer_name: str | None = None  # the Bybit order's buyerRealName: whom a receipt's sender must be
 
 
 @dataclass(frozen=True)

@@ -65,6 +65,7 @@ def define_tables(peewee_db: peewee.Database) -> Tables:
         method = TextField(null=True)
         bank = TextField(null=True)
         wallet = TextField(null=True)
+        buyer_name = TextField(null=True)
         requisites_sent_at = UtcTime(null=True)
         reason = TextField(null=True)
         manual = BooleanField()

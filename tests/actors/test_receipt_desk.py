@@ -40,11 +40,12 @@ def start_probe(directory: Directory, name: str) -> gevent.queue.Queue:
     return inbox
 
 
-def phone_receipt(amount, phone: str, number: str, bank: str | None = "ПСБ", minute: int = 10) -> bytes:
+def phone_receipt(amount, phone: str, number: str, bank: str | None = "ПСБ", minute: int = 10,
+                  sender: str = "Иван Петров") -> bytes:
     """A T-Bank SBP receipt paid `minute` minutes after our requisites went out."""
     when = (REQUISITES_SENT_AT + timedelta(minutes=minute)).astimezone(timezone(timedelta(hours=3)))
     return render_pdf(ReceiptSpec(
-        "phone", Decimal(amount), "Иван Петров", when.replace(tzinfo=None), number,
+        "phone", Decimal(amount), sender, when.replace(tzinfo=None), number,
         recipient_name="Мария С.", recipient_phone=phone, recipient_bank=bank,
         sbp_operation_id="A51481403345670B0000000011570301"))
 
@@ -80,10 +81,13 @@ def desk(store, directory, events, tmp_path):
 
 
 def deal_waiting(store: Store, directory: Directory, payout_id: int, amount, wallet: str,
-                 bank: str = "psbank", state: str = "REQUISITES_SENT"):
+                 bank: str = "psbank", state: str = "REQUISITES_SENT", buyer: str | None = "IVAN PETROV",
+                 probe: bool = True):
+    """A deal row waiting for a receipt; `buyer` is its order's buyerRealName (the receipts below are
+    sent by «Иван Петров» unless told otherwise)."""
     deal, _ = store.deals.create_deal(payout_id, Decimal(amount), state=state, method="sbp", bank=bank,
-                                      wallet=wallet, requisites_sent_at=REQUISITES_SENT_AT)
-    return deal, start_probe(directory, f"deal:{deal.id}")
+                                      wallet=wallet, requisites_sent_at=REQUISITES_SENT_AT, buyer_name=buyer)
+    return deal, (start_probe(directory, f"deal:{deal.id}") if probe else None)
 
 
 def told(inbox: gevent.queue.Queue) -> ReceiptChecked:
@@ -213,3 +217,105 @@ def test_hostile_file_never_crashes_the_desk(store, directory, events, desk, con
     assert told(inbox).accepted  # the same desk is still alive and answering
     assert desk.is_alive()
     assert event_types(events).count("receipt.unreadable") == 2
+
+
+# --- the receipt binds to the buyer who paid (DESIGN §5.6) ----------------------------------------
+
+
+def test_of_two_deals_for_one_recipient_and_amount_the_payers_deal_gets_the_receipt(store, directory, desk):
+    # Buyer A opened the older deal and did not pay; buyer B paid for the newer one.
+    non_payer, non_payer_inbox = deal_waiting(store, directory, 2001, 5000, "79001234567", state="PAID",
+                                              buyer="PETR SIDOROV")
+    payer, payer_inbox = deal_waiting(store, directory, 2002, 5000, "79001234567", buyer="Петров Иван")
+    desk.tell(email(phone_receipt(5000, "79001234567", "1-24-501-501-501")))
+    checked = told(payer_inbox)
+    assert checked.accepted and checked.deal_id == payer.id
+    assert store.receipts.find(receipt_number="1-24-501-501-501").deal_id == payer.id
+    gevent.sleep(0.3)
+    assert non_payer_inbox.empty()  # nothing told to the deal whose buyer did not pay
+
+
+def test_a_third_party_payment_is_refused_as_payer_mismatch(store, directory, desk):
+    deal, inbox = deal_waiting(store, directory, 2003, 6400, "79001234567", buyer="PETR SIDOROV")
+    desk.tell(email(phone_receipt(6400, "79001234567", "1-24-502-502-502", sender="Ольга Кузнецова")))
+    refused = told(inbox)
+    assert not refused.accepted and refused.reasons == ("payer_mismatch",)
+    assert store.receipts.find(receipt_number="1-24-502-502-502") is None
+
+
+def test_a_deal_whose_buyer_is_unknown_never_accepts_a_receipt(store, directory, desk):
+    deal, inbox = deal_waiting(store, directory, 2004, 6500, "79001234567", buyer=None)
+    desk.tell(email(phone_receipt(6500, "79001234567", "1-24-503-503-503")))
+    refused = told(inbox)
+    assert not refused.accepted and refused.reasons == ("payer_unknown",)
+
+
+def test_when_two_deals_fit_in_every_way_none_is_chosen_and_both_are_flagged(store, directory, events, desk):
+    first, first_inbox = deal_waiting(store, directory, 2005, 7000, "79001234567", buyer="IVAN PETROV")
+    second, second_inbox = deal_waiting(store, directory, 2006, 7000, "+7 (900) 123-45-67", buyer="Иван Петров")
+    desk.tell(email(phone_receipt(7000, "79001234567", "1-24-504-504-504")))
+    flagged = {told(first_inbox).deal_id: None, told(second_inbox).deal_id: None}
+    assert set(flagged) == {first.id, second.id}
+    for inbox_message in (first_inbox, second_inbox):
+        assert inbox_message.empty()
+    assert store.receipts.find(receipt_number="1-24-504-504-504") is None  # bound to nobody
+    ambiguous = [e for e in events.since(0) if e["type"] == "receipt.ambiguous"]
+    assert sorted(e["deal_id"] for e in ambiguous) == sorted([first.id, second.id])
+
+
+def test_each_flagged_deal_is_told_it_is_ambiguous(store, directory, desk):
+    _, first_inbox = deal_waiting(store, directory, 2007, 7100, "79001234567")
+    _, second_inbox = deal_waiting(store, directory, 2008, 7100, "79001234567")
+    desk.tell(email(phone_receipt(7100, "79001234567", "1-24-505-505-505")))
+    for inbox in (first_inbox, second_inbox):
+        checked = told(inbox)
+        assert not checked.accepted and checked.reasons[0] == "ambiguous_receipt"
+
+
+# --- a receipt after a cancel is not lost -------------------------------------------------------
+
+
+def test_a_bank_receipt_for_a_cancelled_deal_resumes_it_for_the_operator(store, directory, events, desk):
+    deals_inbox = start_probe(directory, "deals")
+    deal, _ = deal_waiting(store, directory, 2009, 8800, "79001234567", state="CANCELLED", probe=False)
+    desk.tell(email(phone_receipt(8800, "79001234567", "1-24-506-506-506")))
+    resume = deals_inbox.get(timeout=BOUND)
+    assert resume.deal_id == deal.id
+    late = resume.message
+    assert isinstance(late, ReceiptChecked) and late.late and late.trusted and not late.accepted
+    assert late.reasons[0] == "paid_after_cancel"
+    claimed = store.receipts.find(receipt_number="1-24-506-506-506")
+    assert claimed.deal_id == deal.id and claimed.verdict == "late"  # it can serve no other deal now
+    assert "receipt.paid_after_cancel" in event_types(events)
+
+
+def test_a_running_rejected_deal_hears_of_the_late_payment_directly(store, directory, desk):
+    deal, inbox = deal_waiting(store, directory, 2010, 8900, "79001234567", state="REJECTED_BUYER")
+    desk.tell(email(phone_receipt(8900, "79001234567", "1-24-507-507-507")))
+    late = told(inbox)
+    assert late.late and late.reasons[0] == "paid_after_cancel"
+
+
+def test_a_chat_receipt_never_reopens_an_ended_deal(store, directory, events, desk):
+    deals_inbox = start_probe(directory, "deals")
+    deal, _ = deal_waiting(store, directory, 2011, 9100, "79001234567", state="CANCELLED", probe=False)
+    desk.tell(email(phone_receipt(9100, "79001234567", "1-24-508-508-508"), trusted=False))
+    gevent.sleep(0.5)
+    assert deals_inbox.empty()
+    assert store.receipts.find(receipt_number="1-24-508-508-508") is None
+
+
+def test_a_receipt_after_the_late_window_is_left_unmatched(store, directory, events, tmp_path):
+    deals_inbox = start_probe(directory, "deals")
+    deal_waiting(store, directory, 2012, 9200, "79001234567", state="CANCELLED", probe=False)
+    # The desk's clock is two days past the deal's end; the window is one day.
+    two_days_on = datetime.now(timezone.utc).timestamp() + 2 * 86400
+    desk = ReceiptDeskActor.start(store, directory, events, tmp_path / "receipts", clock=lambda: two_days_on,
+                                  late_window=86400)
+    try:
+        desk.tell(email(phone_receipt(9200, "79001234567", "1-24-509-509-509")))
+        gevent.sleep(1.0)
+        assert deals_inbox.empty()
+        assert "receipt.unmatched" in [e["type"] for e in events.since(0)]
+    finally:
+        desk.stop()

@@ -62,11 +62,11 @@ S = DealSettings(receipt_email="receipts@example.com", min_amount=Decimal("1000"
 AMOUNT = Decimal("5000")
 T0 = 1_000_000.0
 
-# The happy path, one event per state, in auto mode.
+# The happy path, one event per state, in auto mode (on a Tinkoff ad: no SBP warning to confirm).
 HAPPY = [
     (PayoutSeen(), State.NEW),
     (PayoutTaken(AMOUNT), State.ACCEPTED),
-    (AccountAssigned("acc1", "sbp", Decimal("78.00"), Decimal("69.11")), State.ACCEPTED),
+    (AccountAssigned("acc1", "tinkoff", Decimal("78.00"), Decimal("69.11")), State.ACCEPTED),
     (AdCreated("ad1"), State.AD_ONLINE),
     (OrderOpened("o1"), State.CHATTING),
     (BuyerMessage("да"), State.REQUISITES_SENT),
@@ -127,7 +127,7 @@ def test_happy_path_auto():
     assert [d.facts.state for d in decisions] == [s for _, s in HAPPY]
     assert kinds(decisions[0]) == ["TakePayout", "StartTimer"]
     assert decisions[1].actions == (RequestAccount(AMOUNT),)
-    assert decisions[2].actions == (CreateAd("acc1", "sbp", Decimal("78.00"), Decimal("69.11"), AMOUNT),)
+    assert decisions[2].actions == (CreateAd("acc1", "tinkoff", Decimal("78.00"), Decimal("69.11"), AMOUNT),)
     assert decisions[4].actions[0] == SendChat("o1", dialogue.GREETING, "greeting")
     requisites = decisions[5].actions[0]
     assert isinstance(requisites, SendChat) and "Банк: Сбербанк" in requisites.text
@@ -760,6 +760,9 @@ EVENTS = st.sampled_from([
     AccountAssigned("acc1", "sbp", Decimal("78"), Decimal("70")), NoAccountFree(), AdCreated("ad1"),
     AdFailed(False), OrderOpened("o1"), OrderStatusChanged(10), OrderStatusChanged(20), OrderStatusChanged(40),
     OrderStatusChanged(50), OrderStatusChanged(30), BuyerMessage("да"), BuyerMessage("нет"), BuyerMessage("?"),
+    BuyerMessage("подтверждаю"), BuyerMessage("да, но со сбера", "yes"), NoAccountFree("waiting_for_twin: deal 9"),
+    OrderOpened("o1", buyer_name="IVAN PETROV"), ReceiptChecked(True, (), "email", "R4", True, late=True),
+    ReceiptChecked(False, ("paid_after_cancel",), "email", "R5", True, late=True),
     ReceiptChecked(True, (), "email", "R1"), ReceiptChecked(True, (), "chat", "R2"),
     ReceiptChecked(False, ("bad",), "email", "R3"), ApproveSucceeded(), ApproveFailed(False), ApproveFailed(True),
     ReleaseSucceeded(), ReleaseFailed(False), ReleaseFailed(True), TimerFired(ANSWER_TIMER),
@@ -775,7 +778,8 @@ EVENTS = st.sampled_from([
 SPINE = [
     PayoutSeen(), OperatorConfirmed(TAKE), PayoutTaken(AMOUNT),
     AccountAssigned("acc1", "sbp", Decimal("78"), Decimal("70")), OperatorConfirmed(CREATE_AD), AdCreated("ad1"),
-    OrderOpened("o1"), BuyerMessage("да"), OrderStatusChanged(20), None,  # None: the receipt, drawn below
+    OrderOpened("o1"), BuyerMessage("да"), BuyerMessage("подтверждаю"), OrderStatusChanged(20),
+    None,  # None: the receipt, drawn below
     OperatorConfirmed(ACCEPT_RECEIPT), OperatorConfirmed(APPROVE), ApproveSucceeded(), OperatorConfirmed(RELEASE),
     ReleaseSucceeded(),
 ]
@@ -850,3 +854,108 @@ def check_release_rule(mode, events, gaps):
             assert not any(isinstance(a, ReleaseOrder) for a in d.actions)
         assert facts.state in State
     assert releases <= 1 + sum(isinstance(e, (ReleaseFailed, Reconciled)) for e in events)
+
+
+# --- issue 9: the buyer who pays, the SBP warning, receipts after the end ------------------------
+
+
+def chatting(method: str = "sbp") -> DealFacts:
+    facts = drive(State.ACCEPTED)
+    facts = step(facts, NoAccountFree(), T0 + 20, S).facts  # give the account back, then choose the method
+    facts = step(facts, AccountAssigned("acc1", method, Decimal("78"), Decimal("70")), T0 + 21, S).facts
+    facts = step(facts, AdCreated("ad1"), T0 + 22, S).facts
+    return step(facts, OrderOpened("o1", AMOUNT, buyer_name=" PETR SIDOROV "), T0 + 23, S).facts
+
+
+def test_the_orders_buyer_name_is_kept_and_survives_a_restart():
+    facts = chatting()
+    assert facts.state == State.CHATTING and facts.buyer_name == "PETR SIDOROV"
+    assert DealFacts.from_dict(facts.to_dict()) == facts
+
+
+def test_reconcile_learns_the_buyer_name_of_the_linked_order():
+    facts = replace(chatting(), buyer_name=None)
+    d = reconcile(facts, PlatformView(payout_status=5, order_id="o1", order_status=10, buyer_name="Пётр Сидоров"),
+                  T0 + 30, S)
+    assert d.facts.buyer_name == "Пётр Сидоров"
+    other = reconcile(facts, PlatformView(payout_status=5, order_id="o2", order_status=10, buyer_name="X Y"), T0 + 30, S)
+    assert other.facts.buyer_name is None  # another order's buyer is not this deal's
+
+
+def test_an_sbp_ad_asks_the_wrong_bank_warning_before_the_requisites():
+    facts = chatting("sbp")
+    d = step(facts, BuyerMessage("Да"), T0 + 30, S)
+    assert d.facts.state == State.CHATTING
+    assert [a.text for a in d.actions if isinstance(a, SendChat)] == [dialogue.SBP_CONFIRM]
+    assert any(isinstance(a, StartTimer) and a.name == ANSWER_TIMER for a in d.actions)
+    d = step(d.facts, BuyerMessage("подтвержаю"), T0 + 31, S)  # a typo of the key word still counts
+    assert d.facts.state == State.REQUISITES_SENT
+    assert "Сумма: 5000 RUB" in d.actions[0].text
+
+
+def test_not_confirming_the_sbp_warning_rejects_the_buyer_without_requisites():
+    facts = step(chatting("sbp"), BuyerMessage("да"), T0 + 30, S).facts
+    d = step(facts, BuyerMessage("не подтверждаю"), T0 + 31, S)
+    assert d.facts.state == State.REJECTED_BUYER
+    assert not any(isinstance(a, SendChat) and "Сумма" in a.text for a in d.actions)
+    assert CancelAd("acc1", "ad1") in d.actions
+
+
+def test_a_tinkoff_ad_has_no_third_question():
+    d = step(chatting("tinkoff"), BuyerMessage("да"), T0 + 30, S)
+    assert d.facts.state == State.REQUISITES_SENT
+
+
+def test_a_reservation_is_never_a_yes_even_when_the_assistant_says_yes():
+    facts = chatting("tinkoff")
+    d = step(facts, BuyerMessage("да, но оплачу со Сбера", llm_hint="yes"), T0 + 30, S)
+    assert d.facts.state == State.CHATTING
+    assert not any(isinstance(a, SendChat) and "Сумма" in a.text for a in d.actions)
+
+
+def test_a_restart_during_the_sbp_question_asks_it_again_if_it_never_reached_the_chat():
+    facts = step(chatting("sbp"), BuyerMessage("да"), T0 + 30, S).facts
+    view = PlatformView(payout_status=5, order_id="o1", order_status=10, sent_texts=(dialogue.GREETING,))
+    d = reconcile(facts, view, T0 + 40, S)
+    assert SendChat("o1", dialogue.SBP_CONFIRM) in d.actions
+    seen = PlatformView(payout_status=5, order_id="o1", order_status=10,
+                        sent_texts=(dialogue.GREETING, dialogue.SBP_CONFIRM))
+    assert not any(isinstance(a, SendChat) for a in reconcile(facts, seen, T0 + 40, S).actions)
+
+
+def test_waiting_for_a_twin_shows_why():
+    facts = drive(State.ACCEPTED)
+    d = step(facts, NoAccountFree("waiting_for_twin: deal 4 is live with the same amount and recipient"), T0 + 9, S)
+    assert d.facts.state == State.WAITING_ACCOUNT and d.facts.reason.startswith("waiting_for_twin")
+
+
+def cancelled() -> DealFacts:
+    facts = step(chatting("tinkoff"), BuyerMessage("да"), T0 + 30, S).facts
+    facts = step(facts, OrderStatusChanged(40), T0 + 40, S).facts
+    assert facts.state == State.CANCELLED
+    return facts
+
+
+def test_a_bank_receipt_after_a_cancel_goes_to_the_operator():
+    late = ReceiptChecked(False, ("paid_after_cancel", "payer_mismatch"), "email", "R9", True, late=True)
+    d = step(cancelled(), late, T0 + 50, S)
+    assert d.facts.state == State.MANUAL_REVIEW
+    assert d.facts.reason.startswith("paid_after_cancel") and "payer_mismatch" in d.facts.reason
+    assert money(d) == [] and any(isinstance(a, Notify) for a in d.actions)
+
+
+@pytest.mark.parametrize("event", [
+    ReceiptChecked(False, ("paid_after_cancel",), "chat", "R9", False, late=True),  # a chat file reopens nothing
+    ReceiptChecked(False, ("paid_after_cancel",), "email", "R9", False, late=True),  # nor an unsigned mail
+    ReceiptChecked(True, (), "email", "R9", True),  # an ordinary verdict for an ended deal
+])
+def test_only_the_banks_late_receipt_reopens_a_cancelled_deal(event):
+    facts = cancelled()
+    assert step(facts, event, T0 + 50, S).facts.state == State.CANCELLED
+
+
+def test_a_late_receipt_never_counts_for_a_live_or_completed_deal():
+    late = ReceiptChecked(True, (), "email", "R9", True, late=True)
+    paid = step(drive(State.REQUISITES_SENT), OrderStatusChanged(20), T0 + 50, S).facts
+    assert step(paid, late, T0 + 51, S).facts.state == State.PAID
+    assert step(drive(State.COMPLETED), late, T0 + 51, S).facts.state == State.COMPLETED

@@ -105,6 +105,13 @@ def test_payout_verification_accepts_and_refuses_with_reasons(tmp_path, capsys):
     assert _run_in_process(str(path), "--json", "--payout", _payout_file(tmp_path, "2025-06-02T15:00:00Z")) == 1
     verdict = json.loads(capsys.readouterr().out)["verdict"]
     assert not verdict["accepted"] and [reason["code"] for reason in verdict["reasons"]] == ["payer_unknown"]
+    # with the order's buyer named (Latin, surname first, as Bybit's KYC may show it) every rule holds
+    payout = _payout_file(tmp_path, "2025-06-02T15:00:00Z")
+    assert _run_in_process(str(path), "--json", "--payout", payout, "--buyer", "SIDOROV PIOTR") == 0
+    assert json.loads(capsys.readouterr().out)["verdict"] == {"accepted": True, "reasons": []}
+    assert _run_in_process(str(path), "--json", "--payout", payout, "--buyer", "IVAN SIDOROV") == 1
+    codes = [r["code"] for r in json.loads(capsys.readouterr().out)["verdict"]["reasons"]]
+    assert codes == ["payer_mismatch"]
     # the payout was created after the operation: the receipt cannot belong to it
     refused = _payout_file(tmp_path, "2025-06-02T15:30:00Z", wallet="2200701234560000")
     assert _run_in_process(str(path), "--payout", refused) == 1
