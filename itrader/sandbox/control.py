@@ -16,7 +16,8 @@
   DELETE /faults/<platform>/script    drop that platform's scripted faults
   DELETE /faults/<platform>    no faults there (plan and scripted)
   GET  /faults                 {faults: plans by platform, scripted: faults still to fire by platform}
-  PUT  /llm                    {latency: seconds}
+  PUT  /llm                    {latency: seconds, classify: "yes"|"no"|"unclear"|null (every classification
+                               answers that word: a gullible assistant; null = the rules)}
   GET  /ledger[?kind=...]      every money movement and money step
   GET  /audit                  {clean, counts, violations}
   POST /accounts/gate          {login, password, balance?}
@@ -188,7 +189,12 @@ def make_control_app(world) -> bottle.Bottle:
                 world.llm.set_latency(float(body["latency"]))
             except (TypeError, ValueError):
                 raise BadRequest("latency must be a number of seconds >= 0") from None
-        return {"latency": world.llm.latency}
+        if "classify" in body:
+            try:
+                world.llm.set_classify_override(body["classify"])
+            except ValueError as error:
+                raise BadRequest(str(error)) from None
+        return {"latency": world.llm.latency, "classify": world.llm.classify_override}
 
     @route("/ledger", "GET")
     def ledger():

@@ -13,6 +13,10 @@ reproducible:
 * anything else is a phrasing request: the reply echoes the last user
   message through a template (default: unchanged), so facts survive.
 
+`classify_override` ("yes", "no" or "unclear"; None = the rules) makes every classification answer
+that word, whatever the text: a gullible (or compromised) assistant, to show that its word never
+turns a reservation into a yes nor moves money.
+
 Latency is explicit (`latency` seconds before every answer) and faults come
 from the shared Faults under the platform name "llm". `requests()` holds the
 chat requests answered; `http_log()` every HTTP request, faulted ones too.
@@ -67,13 +71,17 @@ def _text_of(message: dict) -> str:
     return str(content)
 
 
-def answer(messages: list[dict], response_format: dict | None = None, phrase_template: str = "{text}") -> str:
+CLASSIFY_OVERRIDES = ("yes", "no", "unclear")
+
+
+def answer(messages: list[dict], response_format: dict | None = None, phrase_template: str = "{text}",
+           classify_override: str | None = None) -> str:
     """The deterministic completion text for a chat request."""
     system = " ".join(_text_of(m) for m in messages if m.get("role") in ("system", "developer"))
     users = [m for m in messages if m.get("role") == "user"]
     last_user = _text_of(users[-1]) if users else ""
     if "classify" in system.lower():
-        verdict = classify(last_user)
+        verdict = classify_override or classify(last_user)
         wants_json = (response_format or {}).get("type") in ("json_object", "json_schema") or "json" in system.lower()
         return json.dumps({"answer": verdict}) if wants_json else verdict
     return phrase_template.format(text=last_user)
@@ -88,6 +96,7 @@ class LLMSandbox:
         self._lock = threading.Lock()
         self._latency = float(latency)
         self.phrase_template = phrase_template
+        self._classify_override: str | None = None
         self._requests: list[dict[str, Any]] = []
         self._http_log: deque = deque(maxlen=HTTP_LOG_MAX)
 
@@ -102,6 +111,17 @@ class LLMSandbox:
         with self._lock:
             self._latency = float(seconds)
 
+    @property
+    def classify_override(self) -> str | None:
+        with self._lock:
+            return self._classify_override
+
+    def set_classify_override(self, verdict: str | None) -> None:
+        if verdict is not None and verdict not in CLASSIFY_OVERRIDES:
+            raise ValueError(f"classify must be one of {', '.join(CLASSIFY_OVERRIDES)} or null")
+        with self._lock:
+            self._classify_override = verdict
+
     def requests(self) -> list[dict[str, Any]]:
         """Every chat request seen (model, messages), for tests that check what was asked."""
         with self._lock:
@@ -115,6 +135,7 @@ class LLMSandbox:
     def reset(self) -> None:
         with self._lock:
             self._latency = 0.0
+            self._classify_override = None
             self._requests.clear()
             self._http_log.clear()
 
@@ -160,7 +181,7 @@ class LLMSandbox:
         delay = self.latency
         if delay:
             time.sleep(delay)  # cooperative under gevent
-        text = answer(messages, body.get("response_format"), self.phrase_template)
+        text = answer(messages, body.get("response_format"), self.phrase_template, self.classify_override)
         prompt_tokens = sum(len(_text_of(m).split()) for m in messages)
         completion_tokens = len(text.split())
         return {

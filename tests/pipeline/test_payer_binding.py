@@ -133,10 +133,9 @@ def test_a_receipt_after_the_cancel_brings_the_deal_to_the_operator(world, make_
 
 def test_the_approve_attaches_the_accepted_receipt_not_a_chat_pdf_sent_meanwhile(world, make_daemon):
     """Manual mode: while the approve waits for the operator, the buyer posts another PDF in the chat
-    (a receipt edited to look like a bigger payment). Gate must get the bank's e-mailed receipt."""
+    (its receipt edited to show a bigger payment). Gate must get the bank's e-mailed receipt."""
     daemon = make_daemon(mode="manual")
-    script = persona_script(world, "honest") + [{"wait": 1}, {"send_receipt": {"via": "chat", "tamper": {"amount": "9999"}}}]
-    payout = create_payout(world, "6500", script=script)
+    payout = create_payout(world, "6500", persona="honest")
 
     def chat_file_arrived(deal_id: int) -> bool:
         paths = {entry.data.get("path") for entry in daemon.journal(deal_id) if entry.step == "receipt_file"}
@@ -146,12 +145,16 @@ def test_the_approve_attaches_the_accepted_receipt_not_a_chat_pdf_sent_meanwhile
         row = daemon.wait_state(payout["id"], TERMINAL | {"NEW", "ACCEPTED", "RECEIPT_OK", "APPROVED"}, timeout=120)
         if row.state in TERMINAL:
             break
-        step = daemon.system.directory.get(f"deal:{row.id}")
-        waiting = step.proxy().awaiting_step().get(timeout=5) if step is not None else None
+        actor = daemon.system.directory.get(f"deal:{row.id}")
+        waiting = actor.proxy().awaiting_step().get(timeout=5) if actor is not None else None
         if waiting is None:
             gevent.sleep(0.1)
             continue
-        if waiting == "approve":
+        if waiting == "approve" and not chat_file_arrived(row.id):
+            # the buyer posts an edited copy of its receipt in the Bybit chat, as a buyer would
+            transfer = world.bank.transfers()[-1]
+            edited = world.bank.receipt_pdf(transfer, tamper={"amount": "9999"})
+            world.bybit.buyer_send_file(row.order_id, "receipt-edited.pdf", edited, "application/pdf")
             daemon.wait_for(lambda: chat_file_arrived(row.id), 60, "the buyer's chat PDF")
         daemon.system.confirm_deal(row.id)
 
@@ -160,9 +163,9 @@ def test_the_approve_attaches_the_accepted_receipt_not_a_chat_pdf_sent_meanwhile
     assert [receipt.source for receipt in accepted] == ["email"]
     approve = world.ledger.entries("gate_approve")[0]
     assert approve["attachment_sha256"] == [accepted[0].sha256]
-    chat_paths = [entry.data["path"] for entry in daemon.journal(row.id) if entry.step == "receipt_file"]
-    chat_hashes = {hashlib.sha256(open(path, "rb").read()).hexdigest() for path in chat_paths}
-    assert len(chat_hashes) == 2  # the chat PDF was there to be mistaken for the proof
+    paths = [entry.data["path"] for entry in daemon.journal(row.id) if entry.step == "receipt_file"]
+    hashes = [hashlib.sha256(open(path, "rb").read()).hexdigest() for path in paths]
+    assert hashes[-1] != accepted[0].sha256  # the chat PDF came last: "the latest file noted" was the wrong one
     assert audit(world)["clean"]
 
 

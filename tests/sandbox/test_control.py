@@ -58,8 +58,23 @@ def test_fault_plans_per_platform(sandbox):
 
 
 def test_llm_latency_setting(sandbox):
-    assert api(sandbox, "PUT", "/llm", json={"latency": 0.25}).json() == {"latency": 0.25}
+    assert api(sandbox, "PUT", "/llm", json={"latency": 0.25}).json() == {"latency": 0.25, "classify": None}
     assert api(sandbox, "PUT", "/llm", json={"latency": -1}).status_code == 400
+
+
+def test_llm_can_be_made_to_answer_every_classification_the_same(sandbox):
+    def classify(text: str) -> str:
+        reply = requests.post(sandbox.urls["llm"] + "/chat/completions", headers={"Authorization": "Bearer k"},
+                              json={"model": "m", "messages": [{"role": "system", "content": "classify"},
+                                                               {"role": "user", "content": text}]}, timeout=10)
+        return reply.json()["choices"][0]["message"]["content"]
+
+    assert classify("да, но оплачу со Сбера") == "unclear"
+    assert api(sandbox, "PUT", "/llm", json={"classify": "yes"}).json()["classify"] == "yes"
+    assert classify("да, но оплачу со Сбера") == "yes" and classify("нет") == "yes"  # a gullible assistant
+    assert api(sandbox, "PUT", "/llm", json={"classify": "maybe"}).status_code == 400
+    assert api(sandbox, "PUT", "/llm", json={"classify": None}).json()["classify"] is None
+    assert classify("нет") == "no"
 
 
 def test_accounts_can_be_added_and_listed(sandbox):
