@@ -109,6 +109,7 @@ class TimeoutsConfig:
     answer: float = 600.0  # buyer silent after our questions
     receipt_after_requisites: float = 600.0
     stuck: float = 1800.0
+    retry_delay: float = 30.0  # a money step that failed for a passing reason is tried again this late
     reply_delay_min: float = 1.0  # human-like pause before a chat reply
     reply_delay_max: float = 3.0
 
@@ -201,7 +202,7 @@ POSITIVE = {
     "bybit.writes_per_second", "bybit.poll_interval", "bybit.quiet_poll_interval",
     "bybit.request_timeout", "redis.lease_ttl",
     "pricing.fixed_rate", "pricing.market_max_age", "timeouts.answer", "timeouts.receipt_after_requisites",
-    "timeouts.stuck", "email.poll_interval", "email.max_attachment_bytes", "assistant.timeout",
+    "timeouts.stuck", "timeouts.retry_delay", "email.poll_interval", "email.max_attachment_bytes", "assistant.timeout",
     "receipts.late_window",
 }
 

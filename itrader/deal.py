@@ -113,6 +113,7 @@ class DealSettings:
             answer_timeout=float(config.timeouts.answer),
             receipt_after_requisites=float(config.timeouts.receipt_after_requisites),
             stuck=float(config.timeouts.stuck),
+            retry_delay=float(config.timeouts.retry_delay),
             receipt_email=config.email.address,
             min_amount=config.gate.min_order_amount,
             max_amount=config.gate.max_order_amount,
