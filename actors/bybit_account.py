@@ -63,6 +63,7 @@ from itrader.bybit import (
     AdRejected, AdRequest, AuthError, Blocked, BybitClient, BybitError, ChatMessage, InsufficientBalance,
     OrderSummary, PaymentMethod, PermanentError, RateLimited, TemporaryError, TimestampError,
 )
+from itrader.bybit.client import WRITE
 from itrader.config import BybitConfig
 from itrader.deal import TERMINAL
 from itrader.events import EventLog
@@ -584,6 +585,15 @@ class BybitAccountActor(SupervisedActor):
     def _on_drain_writes(self, _message: DrainWrites) -> None:
         self._drain_told = False
         job = next_write(self._writes, self._outbox)
+        if job is None:
+            return
+        wait = self.client.try_reserve(WRITE)
+        if wait > 0:
+            # No write token yet: wait outside the call, so polls and chat reads go on meanwhile and the
+            # job is chosen again when the token is there (an answer queued now goes before a goodbye).
+            self._drain_told = True
+            gevent.spawn_later(wait, tell_quietly, self.actor_ref, DrainWrites())
+            return
         if isinstance(job, OutgoingChat):
             self._send_queued_chat(job)
         elif job is not None:

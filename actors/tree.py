@@ -29,7 +29,10 @@ DEALS_INTENSITY, DEALS_PERIOD = 200, 60.0
 # Past this many children the status page lists only those that are not simply running (deals are
 # listed in full by /api/v1/deals).
 STATUS_LIST_LIMIT = 100
-READ_SHARE, WRITE_SHARE = 0.8, 0.7  # of Bybit's 10 reads/s and 5 writes/s: 8 and 3.5
+READ_SHARE, WRITE_SHARE = 0.7, 0.7  # of Bybit's 10 reads/s and 5 writes/s: 7 and 3.5
+# A two-token read bucket: a poll and the chat read it calls for go out back to back (the chat read
+# no longer waits 1/rate behind the poll); rate + burst = 9 reads in any second, as 8 + 1 was.
+READ_BURST, WRITE_BURST = 2, 1
 
 
 @dataclass(frozen=True)
@@ -134,10 +137,10 @@ def pipeline_specs(system, wiring: Wiring) -> list[ChildSpec]:
     specs.append(ChildSpec(id="ReceiptDesk", kind="ReceiptDesk", factory=lambda ctx: ReceiptDeskActor.start(
         store, directory, events, receipts_dir, context=ctx, late_window=config.receipts.late_window)))
 
-    # Bybit's per-UID limits (config) less headroom for network jitter: a one-token bucket lets
-    # rate + 1 calls into some second, and the platform counts by arrival time.
-    bybit_budgets = Budgets(read=RateBudget(config.bybit.reads_per_second * READ_SHARE, 1),
-                            write=RateBudget(config.bybit.writes_per_second * WRITE_SHARE, 1))
+    # Bybit's per-UID limits (config) less headroom for network jitter: a bucket of B tokens lets
+    # rate + B calls into some second, and the platform counts by arrival time.
+    bybit_budgets = Budgets(read=RateBudget(config.bybit.reads_per_second * READ_SHARE, READ_BURST),
+                            write=RateBudget(config.bybit.writes_per_second * WRITE_SHARE, WRITE_BURST))
 
     def bybit_spec(access: BybitAccess) -> ChildSpec:
         def start(ctx):

@@ -88,6 +88,7 @@ class BybitClient:
         self._session = session or requests.Session()
         self._clock = clock
         self._blocked_until = 0.0
+        self._prepaid: dict[str, int] = {READ: 0, WRITE: 0}  # tokens taken by try_reserve, not yet spent
 
     def __repr__(self) -> str:
         return f"BybitClient(account={self.account!r}, base_url={self.base_url!r})"
@@ -103,6 +104,18 @@ class BybitClient:
         """Seconds left of a known IP ban (0 when not blocked)."""
         return max(0.0, self._blocked_until - time.monotonic())
 
+    def try_reserve(self, kind: str = WRITE) -> float:
+        """Take a token of the `kind` budget now if there is one, without waiting: 0.0, and the next call
+        of that kind is paid for; else the seconds until there will be one (nothing taken). Lets a caller
+        that has other work (an actor with a mailbox) wait elsewhere than inside a call."""
+        if self._prepaid[kind] > 0:
+            return 0.0  # one unspent token at most: a job that made no call must not bank a burst
+        budget = self.budgets.read if kind == READ else self.budgets.write
+        wait = self.limiter.try_acquire(self._budget_key(kind), budget.per_second, budget.burst)
+        if wait <= 0:
+            self._prepaid[kind] += 1
+        return max(0.0, wait)
+
     def _budget_key(self, kind: str) -> str:
         return f"bybit:{self.account}:{kind}"
 
@@ -115,7 +128,10 @@ class BybitClient:
             if self.blocked_for > 0:
                 raise errors.Blocked("IP ban in force; not calling Bybit", retry_after=self.blocked_for,
                                      http_status=403, path=path)
-            self.limiter.acquire(self._budget_key(kind), budget.per_second, budget.burst, self.max_budget_wait)
+            if attempt == 0 and not resynced and self._prepaid[kind] > 0:
+                self._prepaid[kind] -= 1  # try_reserve took this call's token already
+            else:
+                self.limiter.acquire(self._budget_key(kind), budget.per_second, budget.burst, self.max_budget_wait)
             try:
                 return self._send(method, path, params, raw_body, content_type)
             except errors.Blocked as exc:

@@ -177,3 +177,18 @@ def test_an_ad_may_be_modified_at_most_10_times_in_5_minutes():
         with pytest.raises(AdRejected):
             client.update_ad(item_id, sell_ad(sbp, price="81.00"))
         assert client.ad_info(item_id).price == Decimal("80.19")
+
+
+def test_try_reserve_takes_a_token_without_waiting_and_pays_for_the_next_call_only():
+    with bybit_world(ip_requests_per_window=10_000, reads_per_second=1000) as world:
+        limiter = LocalLimiter()
+        client = world.client(limiter=limiter, budgets=Budgets(read=RateBudget(2, 1)), account="seller-1")
+        assert client.try_reserve("read") == 0.0  # the one token of the bucket, taken now
+        assert client.try_reserve("read") == 0.0  # already paid for: nothing more is taken
+        wait = limiter.try_acquire("bybit:seller-1:read", 2, 1)
+        assert 0.4 < wait <= 0.5  # the bucket is empty: the reserve really took its token
+        client.account_info()  # the reserved token pays for this call
+        client.account_info()  # this one waits for the budget like any call
+        assert world.sandbox.rate_rejections(SELLER_UID) == 0
+        reads = [ts for ts, kind, _ in world.sandbox.request_log(SELLER_UID) if kind == "read"]
+        assert len(reads) == 2 and reads[1] - reads[0] >= 0.4
