@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from decimal import Decimal
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
 import gevent
 
@@ -25,6 +25,8 @@ from actors import messages as msg
 from actors.directory import Directory
 from actors.supervisor import ChildSpec, Restart, Supervisor
 from itrader import deal
+# Where a deal may run is decided in itrader.deal_placement; re-exported here for older callers.
+from itrader.deal_placement import deal_accounts, may_run_here, touches  # noqa: F401
 from itrader.store import Store
 
 log = logging.getLogger("itrader.deals")
@@ -35,25 +37,6 @@ RESUME_ATTEMPTS, RESUME_RETRY = 60, 0.5  # an ended deal's actor starting again:
 
 def deal_child_id(deal_id: int) -> str:
     return f"deal:{deal_id}"
-
-
-def deal_accounts(journal: Iterable[Any]) -> tuple[str | None, str | None]:
-    """The deal's Gate account (named when the deal was created) and its Bybit account (in the latest
-    saved facts; None until the allocator assigned one)."""
-    entries = list(journal)
-    created = entries[0].data if entries and isinstance(entries[0].data, dict) else {}
-    facts = next((e.data["facts"] for e in reversed(entries)
-                  if isinstance(e.data, dict) and isinstance(e.data.get("facts"), dict)), {})
-    return created.get("gate_account"), facts.get("account")
-
-
-def may_run_here(gate: str | None, bybit: str | None, held: set[tuple[str, str]]) -> bool:
-    """A deal runs where its Gate account, and its Bybit account when it has one, are leased."""
-    return gate is not None and ("gate", gate) in held and (bybit is None or ("bybit", bybit) in held)
-
-
-def touches(gate: str | None, bybit: str | None, platform: str, account: str) -> bool:
-    return (platform, account) in (("gate", gate), ("bybit", bybit))
 
 
 class DealsSupervisor(Supervisor):

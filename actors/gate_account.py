@@ -3,7 +3,7 @@ poll, take, approve, and a zero balance at shutdown.
 
 The actor owns its account's `GateClient` (its own cookie session), so the
 shutdown zeroing uses that account's session (order-flow §9, §11.9). It only
-wires: a client call, a pure decision below, a reply message.
+wires: a client call, a pure decision (itrader.payouts), a reply message.
 
 * Poll: every `poll_interval` one list call for status-4 payouts (more pages
   only when the panel says there are more). A payout with no deal in the
@@ -24,10 +24,8 @@ wires: a client call, a pure decision below, a reply message.
 """
 from __future__ import annotations
 
-import copy
 import logging
 import mimetypes
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
@@ -44,125 +42,26 @@ from actors.messages import (
 from itrader.config import GateConfig
 from itrader.events import EventLog
 from itrader.leases import AccountLease, renew_interval, retry_interval
-from itrader.gate import (
-    Blocked, EndpointGone, GateClient, GateError, IncorrectStatus, LoginFailed, NotFound, PermanentError, Payout,
-    ProtocolError, RateLimited, SessionExpired, TemporaryError,
-)
+from itrader.gate import GateClient, GateError, IncorrectStatus, Payout
 from itrader.metrics import EXTERNAL_CALLS
+# The pure decisions (payout method, offer filter, what an error or a read-back means) live in
+# itrader.payouts; re-exported here for older callers.
+from itrader.payouts import (  # noqa: F401
+    APPROVED_STATUSES, REASON_LIMIT, STATUS_OFFERED, STATUS_TAKEN, ApproveVerdict, approve_failure,
+    approve_outcome_unclear, approve_verdict, error_kind, failure_reason, offer_skip_reason, payout_method,
+    plain_raw, take_failure_is_permanent,
+)
 from itrader.store import Store
 
 log = logging.getLogger("itrader.actors.gate")
 
 PLATFORM = "gate"
 DEALS = "deals"
-STATUS_OFFERED = 4
-STATUS_TAKEN = 5
-APPROVED_STATUSES = (6, 7)
-REASON_LIMIT = 300
 MAX_PAGES_PER_POLL = 20  # a bound on one tick's work; the rest is seen on the next tick
 
 START, POLL, BALANCE, SESSION, LEASE = "start", "poll", "balance", "session", "lease"
 
 T = TypeVar("T")
-
-
-# --- pure decisions --------------------------------------------------------------
-
-
-def payout_method(payout: Payout) -> str:
-    """"sbp" or "card" (gate-api §7: method id 5 = SBP, 4 = P2P card); "" when unknown.
-
-    Without a known method id, the label and then the wallet's shape decide
-    (SBP: an 11-digit phone starting with 7; card: 16 digits).
-    """
-    if payout.method:
-        return payout.method
-    label = payout.method_label.lower()
-    if "сбп" in label or "sbp" in label:
-        return "sbp"
-    if "card" in label or "карт" in label:
-        return "card"
-    digits = "".join(c for c in payout.wallet if c.isdigit())
-    if len(digits) == 16:
-        return "card"
-    if len(digits) == 11 and digits.startswith("7"):
-        return "sbp"
-    return ""
-
-
-def offer_skip_reason(payout: Payout, settings: GateConfig) -> str | None:
-    """Why a listed payout is not offered to the deals; None = offer it."""
-    if payout.status != STATUS_OFFERED:
-        return f"status {payout.status}"
-    if not payout_method(payout):
-        return "unknown payment method"
-    amount = payout.amount.rub  # normally hidden in status 4; filtered after the take then
-    if amount is not None and not settings.min_order_amount <= amount <= settings.max_order_amount:
-        return f"amount {amount} outside [{settings.min_order_amount}, {settings.max_order_amount}]"
-    return None
-
-
-def error_kind(exc: GateError) -> str:
-    """A bounded label for EXTERNAL_CALLS{outcome} and for replies."""
-    for cls, kind in (
-        (RateLimited, "rate_limited"), (TemporaryError, "temporary"), (SessionExpired, "session_expired"),
-        (Blocked, "blocked"), (EndpointGone, "gone"), (LoginFailed, "login_failed"),
-        (IncorrectStatus, "incorrect_status"), (NotFound, "not_found"), (ProtocolError, "protocol"),
-        (PermanentError, "rejected"),
-    ):
-        if isinstance(exc, cls):
-            return kind
-    return "error"
-
-
-def failure_reason(exc: GateError) -> str:
-    """The client's own message (method, path, status, the panel's text; secrets already
-    redacted by the client), kept whole: actors.base.describe_failure would hide the path."""
-    text = " ".join(str(exc).split())
-    return f"{type(exc).__name__}: {text}"[:REASON_LIMIT]
-
-
-def take_failure_is_permanent(exc: GateError) -> bool:
-    """The panel said no (taken by someone else, not found, refused). An unreadable
-    answer is not final: a repeated take reconciles through the client."""
-    return isinstance(exc, PermanentError) and not isinstance(exc, ProtocolError)
-
-
-def approve_outcome_unclear(exc: GateError) -> bool:
-    """The panel may have approved before the answer got lost (5xx, timeout, garbage);
-    a 429 is refused before any work, so it is clear."""
-    if isinstance(exc, RateLimited):
-        return False
-    return isinstance(exc, (TemporaryError, ProtocolError))
-
-
-@dataclass(frozen=True)
-class ApproveVerdict:
-    ok: bool
-    permanent: bool
-    reason: str | None
-
-
-def approve_verdict(status: int | None) -> ApproveVerdict:
-    """What a read-back status says about an approve whose answer we did not get."""
-    if status in APPROVED_STATUSES:
-        return ApproveVerdict(True, False, None)
-    if status == STATUS_TAKEN:
-        return ApproveVerdict(False, False, "approve did not go through (payout still in status 5)")
-    if status is None:
-        return ApproveVerdict(False, False, "approve outcome unknown: the payout could not be read back")
-    return ApproveVerdict(False, True, f"payout is in status {status}, cannot be approved")
-
-
-def approve_failure(exc: GateError) -> ApproveVerdict:
-    """A clear approve failure: only the panel's own refusal is permanent."""
-    permanent = isinstance(exc, PermanentError) and not isinstance(exc, ProtocolError)
-    return ApproveVerdict(False, permanent, failure_reason(exc))
-
-
-def plain_raw(payout: Payout) -> dict:
-    """The payout JSON as a dict of its own (Decimals kept), safe to hand to another actor."""
-    return copy.deepcopy(dict(payout.raw))
 
 
 # --- the actor -------------------------------------------------------------------

@@ -28,6 +28,8 @@ from itrader.config import EmailConfig
 from itrader.events import EventLog
 from itrader.leases import AccountLease
 from itrader.mail import BANK_SENDERS, IncomingReceipt, MailIntake, MailWatcher, intake_from_config
+# The pure decisions (trusted channel, recorded outcome) live in itrader.mail.trust; re-exported here.
+from itrader.mail.trust import is_trusted, outcome_of, untrusted_note  # noqa: F401
 from itrader.store import Store
 
 log = logging.getLogger(__name__)
@@ -43,24 +45,11 @@ def directory_name(name: str) -> str:
     return f"mailbox:{name}"
 
 
-def is_trusted(mail: IncomingReceipt, bank_senders: frozenset[str] = BANK_SENDERS) -> bool:
-    """A trusted channel: the bank's sender AND a verified DKIM signature of its domain."""
-    return mail.dkim_ok and mail.sender in bank_senders
-
-
 def receipt_documents(mail: IncomingReceipt, trusted: bool) -> list[ReceiptDocument]:
-    note = "" if trusted else f"untrusted e-mail: {mail.dkim_reason}"
+    note = untrusted_note(mail, trusted)
     return [ReceiptDocument(channel="email", trusted=trusted, filename=filename, content=content,
                             source_id=mail.message_id, note=note)
             for filename, content in mail.attachments]
-
-
-def outcome_of(mail: IncomingReceipt, trusted: bool) -> str:
-    """What became of the message, as recorded in store.emails."""
-    if not mail.attachments:
-        return "no receipt: " + "; ".join(mail.problems or (mail.dkim_reason or "no PDF attachment",))
-    files = f"{len(mail.attachments)} file(s) to the desk"
-    return f"{files}, trusted" if trusted else f"{files}, untrusted ({mail.dkim_reason})"
 
 
 class MailboxActor(SupervisedActor):

@@ -19,11 +19,10 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterator
 
 import pykka
 
@@ -38,7 +37,11 @@ from itrader.receipts.errors import ReceiptError
 from itrader.receipts.extract import sha256_of
 from itrader.receipts.parse import Receipt, receipt_to_json
 from itrader.receipts.binding import AMBIGUOUS_RECEIPT, PAID_AFTER_CANCEL, Binding, Candidate, bind
-from itrader.receipts.verify import DUPLICATE_RECEIPT, DealFacts, PayoutTerms, Verdict, fits, verify
+# The desk's pure decisions live in itrader.receipts.matching; re-exported here for older callers.
+from itrader.receipts.matching import (  # noqa: F401
+    candidate_deals, file_extension, paid_to_wallet, payout_terms, summary_of,
+)
+from itrader.receipts.verify import DUPLICATE_RECEIPT, DealFacts, PayoutTerms, Verdict, fits, verify  # noqa: F401
 from itrader.store import Deal, DealNotFound, DuplicateReceipt, Store
 
 log = logging.getLogger(__name__)
@@ -54,70 +57,6 @@ AWAITING_RECEIPT = (State.REQUISITES_SENT.value, State.PAID.value)
 ENDED_WITHOUT_MONEY = tuple(state.value for state in PAID_AFTER_ENDING)
 DEFAULT_LATE_WINDOW = 24 * 3600.0
 DEALS_PAGE = 500
-
-_MAGIC_EXTENSIONS = ((b"%PDF-", "pdf"), (b"\x89PNG\r\n\x1a\n", "png"), (b"\xff\xd8\xff", "jpg"))
-
-
-# --- pure decisions -------------------------------------------------------------------------------
-
-
-def file_extension(content: bytes) -> str:
-    """By content, never by the sender's file name (which may say anything)."""
-    head = content[:1024]
-    for magic, extension in _MAGIC_EXTENSIONS:
-        if head.startswith(magic) or (extension == "pdf" and magic in head):
-            return extension
-    return "bin"
-
-
-def _digits(text: str | None) -> str:
-    return re.sub(r"\D", "", text or "")
-
-
-def paid_to_wallet(receipt: Receipt, wallet: str | None) -> bool:
-    """The receipt's recipient is this wallet: phone by its last 10 digits, card by its last 4."""
-    wallet_digits = _digits(wallet)
-    if receipt.recipient_phone:
-        return len(wallet_digits) >= 10 and _digits(receipt.recipient_phone)[-10:] == wallet_digits[-10:]
-    if receipt.recipient_card:
-        return len(wallet_digits) >= 4 and _digits(receipt.recipient_card)[-4:] == wallet_digits[-4:]
-    return False
-
-
-def candidate_deals(receipt: Receipt, deals: Iterable[Deal]) -> list[Deal]:
-    """Deals this receipt may be for: same amount or same recipient, oldest first."""
-    return sorted((deal for deal in deals
-                   if deal.amount_rub == receipt.amount or paid_to_wallet(receipt, deal.wallet)),
-                  key=lambda deal: deal.id)
-
-
-def payout_terms(deal: Deal) -> PayoutTerms:
-    """What the deal's payout requires, from the deal row (amount, wallet, method, bank)."""
-    return PayoutTerms(
-        amount=deal.amount_rub,
-        wallet=deal.wallet or "",
-        method=deal.method or "",
-        bank_slug=deal.bank,
-        created_at=deal.created_at,
-        payout_id=int(deal.payout_id) if str(deal.payout_id).isdigit() else None,
-    )
-
-
-def summary_of(receipt: Receipt, document: ReceiptDocument, verdict: Verdict | None = None) -> dict[str, Any]:
-    """What an operator needs to see about the receipt, without names, phones or cards."""
-    return {
-        "receipt_number": receipt.receipt_number,
-        "amount": str(receipt.amount),
-        "status": receipt.status,
-        "operation_time": receipt.operation_time.isoformat(),
-        "transfer_type": receipt.transfer_type.value,
-        "sha256": receipt.sha256,
-        "source": receipt.source,
-        "filename": document.filename,
-        "source_id": document.source_id,
-        "problems": [reason.text for reason in verdict.reasons] if verdict else [],
-    }
-
 
 # --- the actor ------------------------------------------------------------------------------------
 

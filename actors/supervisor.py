@@ -40,7 +40,6 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from enum import Enum
 from typing import Any
 
 import gevent
@@ -56,6 +55,12 @@ from actors.base import (
     tell_quietly,
 )
 from itrader.metrics import ACTOR_RESTARTS, ACTORS_ALIVE
+# The rules (restart types, intensity window, backoff, child states, status rows) are pure and live in
+# itrader.supervision; re-exported here, where the actors have always imported them from.
+from itrader.supervision import (  # noqa: F401
+    FINISHED_STATES, LIVE_STATES, ChildState, Restart, RestartPolicy, backoff_delay, child_node, is_quiet,
+    record_restart, should_restart, state_after_end, summary_node,
+)
 
 __all__ = [
     "ChildContext",
@@ -75,26 +80,6 @@ log = logging.getLogger("itrader.supervisor")
 
 # Sub-supervisors batch status changes for this long before telling the parent.
 STATUS_PUBLISH_DELAY = 0.05
-
-
-class Restart(str, Enum):
-    PERMANENT = "permanent"  # always restarted
-    TRANSIENT = "transient"  # restarted only after an abnormal end
-    TEMPORARY = "temporary"  # never restarted
-
-
-class ChildState(str, Enum):
-    STARTING = "starting"  # factory called, waiting for the start ping
-    RUNNING = "running"
-    RESTARTING = "restarting"  # ended, waiting out the backoff before the next start
-    STOPPING = "stopping"  # asked to stop, waiting up to its shutdown timeout
-    STOPPED = "stopped"  # ended normally or on request (or not started yet)
-    FAILED = "failed"  # ended abnormally and will not be restarted
-    ABANDONED = "abandoned"  # did not stop within its shutdown timeout
-
-
-FINISHED_STATES = frozenset({ChildState.STOPPED, ChildState.FAILED, ChildState.ABANDONED})
-LIVE_STATES = frozenset({ChildState.STARTING, ChildState.RUNNING})
 
 
 @dataclass(frozen=True)
@@ -131,38 +116,6 @@ class ChildInfo:
     state: str
     restarts: int
     ref: pykka.ActorRef[Any] | None
-
-
-# --- decisions (pure) --------------------------------------------------------
-
-
-def should_restart(restart: Restart, normal: bool) -> bool:
-    if restart is Restart.PERMANENT:
-        return True
-    if restart is Restart.TRANSIENT:
-        return not normal
-    return False
-
-
-def backoff_delay(attempt: int, base: float, cap: float, rand: float) -> float:
-    """Seconds to wait before restart number `attempt` (1, 2, …) of a child.
-
-    Doubles per attempt up to `cap`; `rand` in [0, 1) takes up to half off
-    ("equal jitter"), so children that fail together do not retry in step,
-    yet each delay stays at least as long as the one before until the cap.
-    """
-    exponent = min(max(attempt, 1) - 1, 62)
-    ceiling = min(cap, base * 2.0**exponent)
-    return ceiling * (0.5 + 0.5 * rand)
-
-
-def record_restart(times: deque[float], now: float, period: float) -> int:
-    """Add a restart at `now` to the sliding window; return how many restarts
-    fall within the last `period` seconds, this one included."""
-    while times and now - times[0] >= period:
-        times.popleft()
-    times.append(now)
-    return len(times)
 
 
 def supervisor_spec(
@@ -283,6 +236,14 @@ def _takes_context(factory: Callable[..., Any]) -> bool:
     return any(p.kind in positional and p.default is p.empty for p in parameters)
 
 
+def _start_ping(ref: pykka.ActorRef[Any]) -> Any:
+    """The ask answered once the child has started: a SupervisedActor's readiness (which may come
+    later than on_start), or any attribute of a plain actor (answered after its on_start)."""
+    if issubclass(ref.actor_class, SupervisedActor):
+        return ProxyCall(attr_path=("readiness",), args=(), kwargs={})
+    return ProxyGetAttr(attr_path=("actor_urn",))
+
+
 def _kill(greenlet: gevent.Greenlet | None) -> None:
     if greenlet is not None and not greenlet.dead:
         greenlet.kill(block=False)
@@ -310,6 +271,18 @@ class _Child:
     def urn(self) -> str | None:
         return self.ref.actor_urn if self.ref is not None else None
 
+    @property
+    def quiet(self) -> bool:
+        return is_quiet(self.state, self.restarts, self.subtree)
+
+    def info(self) -> ChildInfo:
+        live_ref = self.ref if self.state in LIVE_STATES else None
+        return ChildInfo(id=self.spec.id, kind=self.spec.kind, state=self.state.value, restarts=self.restarts,
+                         ref=live_ref)
+
+    def node(self) -> dict[str, Any]:
+        return child_node(self.spec.id, self.spec.kind, self.state, self.restarts, self.last_failure, self.subtree)
+
 
 class Supervisor(SupervisedActor):
     """Runs children by their specs; see the module docstring.
@@ -333,20 +306,13 @@ class Supervisor(SupervisedActor):
         list_children_up_to: int | None = None,
     ) -> None:
         super().__init__(parent)
-        if intensity < 0 or period <= 0 or backoff_base <= 0 or backoff_max < backoff_base:
-            raise ValueError(
-                "need intensity >= 0, period > 0 and 0 < backoff_base <= backoff_max"
-            )
+        self._policy = RestartPolicy(intensity, period, backoff_base, backoff_max)
         specs = list(children)
         ids = [spec.id for spec in specs]
         if len(set(ids)) != len(ids):
             raise ValueError(f"duplicate child ids in {ids}")
         self._name = name or (self._supervision.id if self._supervision else kind)
         self._kind = kind
-        self._intensity = intensity
-        self._period = period
-        self._backoff_base = backoff_base
-        self._backoff_max = backoff_max
         self._on_escalate = on_escalate
         self._forget_finished = forget_finished  # for churning children such as deals
         # With thousands of children (deals), the status lists the ones that are not simply
@@ -414,16 +380,7 @@ class Supervisor(SupervisedActor):
         }
 
     def which_children(self) -> list[ChildInfo]:
-        return [
-            ChildInfo(
-                id=child.spec.id,
-                kind=child.spec.kind,
-                state=child.state.value,
-                restarts=child.restarts,
-                ref=child.ref if child.state in LIVE_STATES else None,
-            )
-            for child in self._children.values()
-        ]
+        return [child.info() for child in self._children.values()]
 
     def start_child(self, spec: ChildSpec) -> None:
         """Add a child and start it (a finished child with the same id is replaced)."""
@@ -512,12 +469,9 @@ class Supervisor(SupervisedActor):
             self._child_id_by_urn.pop(child.ref.actor_urn, None)
         child.ref = ref
         self._child_id_by_urn[ref.actor_urn] = spec.id
-        if issubclass(ref.actor_class, SupervisedActor):
-            ping: Any = ProxyCall(attr_path=("readiness",), args=(), kwargs={})
-        else:
-            ping = ProxyGetAttr(attr_path=("actor_urn",))
+        if not issubclass(ref.actor_class, SupervisedActor):
             child.watcher = gevent.spawn(_watch_plain_actor, ref, self.actor_ref)
-        answer = ref.ask(ping, block=False)
+        answer = ref.ask(_start_ping(ref), block=False)
         gevent.spawn(_await_start, answer, ref.actor_urn, spec.start_timeout, self.actor_ref)
 
     def _on_start_result(self, result: _StartResult) -> None:
@@ -563,25 +517,18 @@ class Supervisor(SupervisedActor):
         if self._escalation is None and restart:
             self._schedule_restart(child, reason)
             return
-        self._set_state(child, ChildState.STOPPED if normal else ChildState.FAILED)
+        self._set_state(child, state_after_end(normal))
         if self._forget_finished and self._escalation is None:
             self._forget(child)
 
     def _schedule_restart(self, child: _Child, reason: str) -> None:
-        now = time.monotonic()
-        if child.running_since is not None and now - child.running_since >= self._period:
-            child.consecutive_failures = 0  # it had been healthy for a while
-        child.consecutive_failures += 1
-        if record_restart(self._restart_times, now, self._period) > self._intensity:
+        now, policy = time.monotonic(), self._policy
+        child.consecutive_failures = policy.failures_in_a_row(child.consecutive_failures, child.running_since, now)
+        if policy.exceeded(self._restart_times, now):
             self._set_state(child, ChildState.FAILED)
-            self._escalate(
-                f"{child.spec.id} needed more than {self._intensity} restarts"
-                f" in {self._period:g}s (last: {reason})"
-            )
+            self._escalate(policy.describe_escalation(child.spec.id, reason))
             return
-        delay = backoff_delay(
-            child.consecutive_failures, self._backoff_base, self._backoff_max, random.random()
-        )
+        delay = policy.delay(child.consecutive_failures, random.random())
         child.restarts += 1
         ACTOR_RESTARTS.labels(kind=child.spec.kind).inc()
         self._set_state(child, ChildState.RESTARTING)
@@ -617,9 +564,7 @@ class Supervisor(SupervisedActor):
         assert child.ref is not None
         log.info("stopping %s", self._path(child))
         self._set_state(child, ChildState.STOPPING)
-        child.stopper = gevent.spawn(
-            _stop_child, child.ref, child.spec.shutdown_timeout, self.actor_ref
-        )
+        child.stopper = gevent.spawn(_stop_child, child.ref, child.spec.shutdown_timeout, self.actor_ref)
 
     def _on_stop_finished(self, finished: _StopFinished) -> None:
         child = self._child_by_urn(finished.urn)
@@ -632,11 +577,7 @@ class Supervisor(SupervisedActor):
         child.watcher = None
         child.subtree = []
         if abandoned:
-            log.warning(
-                "abandoned %s: it did not stop within %gs",
-                self._path(child),
-                child.spec.shutdown_timeout,
-            )
+            log.warning("abandoned %s: it did not stop within %gs", self._path(child), child.spec.shutdown_timeout)
             self._set_state(child, ChildState.ABANDONED)
         else:
             log.info("stopped %s", self._path(child))
@@ -680,25 +621,10 @@ class Supervisor(SupervisedActor):
         children = list(self._children.values())
         limit = self._list_children_up_to
         if limit is None or len(children) <= limit:
-            return [self._child_node(child) for child in children]
-        quiet = [c for c in children if c.state is ChildState.RUNNING and not c.restarts and not c.subtree]
-        quiet_ids = {c.spec.id for c in quiet}
-        nodes = [self._child_node(child) for child in children if child.spec.id not in quiet_ids][:limit]
-        kinds = sorted({c.spec.kind for c in quiet})
-        nodes.append({"id": f"{len(quiet)} more running", "kind": ",".join(kinds), "state": "running",
-                      "restarts": 0, "last_failure": None, "children": [], "count": len(quiet)})
-        return nodes
-
-    @staticmethod
-    def _child_node(child: "_Child") -> dict[str, Any]:
-        return {
-            "id": child.spec.id,
-            "kind": child.spec.kind,
-            "state": child.state.value,
-            "restarts": child.restarts,
-            "last_failure": child.last_failure,
-            "children": list(child.subtree),
-        }
+            return [child.node() for child in children]
+        quiet = [c for c in children if c.quiet]
+        nodes = [child.node() for child in children if not child.quiet][:limit]
+        return [*nodes, summary_node([c.spec.kind for c in quiet])]
 
     def _on_subtree_status(self, update: _SubtreeStatus) -> None:
         child = self._child_by_urn(update.urn)

@@ -15,11 +15,12 @@ the same recipient (`twin_of`). The recipient is compared as a receipt shows it 
 """
 from __future__ import annotations
 
-import re
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Iterable, Sequence
+
+from itrader.recipients import CARD_DIGITS, PHONE_DIGITS, recipient_key  # noqa: F401  (the one rule, re-exported)
 
 SBP = "sbp"
 TINKOFF = "tinkoff"
@@ -137,25 +138,6 @@ def rebalance(accounts: Sequence[AccountLoad]) -> RebalancePlan:
 
 
 # ------------------------------------------------------------------ twins (DESIGN §5 invariant 6)
-
-PHONE_DIGITS = 10  # a phone is compared by its last 10 digits (+7, 8 or nothing in front)
-CARD_DIGITS = 4  # a receipt shows a card as *NNNN or NNNNNN******NNNN: only its last 4 digits tell
-_NOT_DIGIT = re.compile(r"[^0-9]")
-
-
-def recipient_key(wallet: str | None) -> str | None:
-    """The payout's recipient as a bank receipt identifies it, or None when the wallet has no digits.
-
-    Up to 11 digits is a phone, keyed by its last 10 ("+7 (900) 123-45-67", "89001234567" and
-    "9001234567" are one recipient); more is a card, keyed by its last 4 (receipts.md: that is all a
-    card receipt shows, so two cards ending alike cannot be told apart by a receipt either).
-    """
-    digits = _NOT_DIGIT.sub("", wallet or "")
-    if not digits:
-        return None
-    if len(digits) <= PHONE_DIGITS + 1:
-        return "phone:" + digits[-PHONE_DIGITS:]
-    return "card:" + digits[-CARD_DIGITS:]
 
 
 def twin_of(amount: Decimal | None, wallet: str | None,

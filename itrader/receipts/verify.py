@@ -20,6 +20,7 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Callable, Mapping, Optional
 
+from ..recipients import CARD, GATE_METHOD_IDS, SBP, payout_method, same_card, same_phone
 from .names import identifiable, same_person
 from .parse import ISSUER_TBANK, STATUS_SUCCESS, Receipt, TransferType
 
@@ -37,9 +38,8 @@ PAYER_UNKNOWN = "payer_unknown"  # no usable sender name on the receipt, or the 
 # Bank and our clock may disagree a little; a receipt this far "ahead" of us is still not future.
 CLOCK_SKEW = timedelta(seconds=60)
 
-METHOD_SBP = "sbp"
-METHOD_CARD = "card"
-GATE_METHOD_IDS = {5: METHOD_SBP, 4: METHOD_CARD}
+METHOD_SBP = SBP
+METHOD_CARD = CARD
 
 # Canonical bank -> Gate slugs and receipt spellings (receipt names as T-Bank prints «Банк получателя»).
 BANKS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -126,11 +126,9 @@ class PayoutTerms:
         if not isinstance(amounts, Mapping) or amounts.get("643") is None:
             raise ValueError("payout has no RUB amount (amount[\"643\"]); take it in work first")
         wallet = str(payout.get("wallet") or "")
-        method_id = payout.get("payment_method_id") or (payout.get("method") or {}).get("id")
-        method = GATE_METHOD_IDS.get(int(method_id)) if method_id is not None else None
-        if method is None:  # fall back to the wallet's shape: an 11-digit 7… phone is SBP
-            digits = re.sub(r"\D", "", wallet)
-            method = METHOD_SBP if len(digits) == 11 and digits[0] == "7" else METHOD_CARD
+        gate_method = payout.get("method") or {}
+        method_id = payout.get("payment_method_id") or gate_method.get("id")
+        method = payout_method(method_id, gate_method.get("label"), wallet)  # the Gate account's rule too
         bank = payout.get("bank") or {}
         created = payout.get("created_at")
         return cls(
@@ -204,24 +202,18 @@ def _amount(receipt: Receipt, payout: PayoutTerms):
         yield Reason(AMOUNT_MISMATCH, f"receipt Сумма {receipt.amount} RUB ≠ payout amount {payout.amount} RUB")
 
 
-def _digits(text: Optional[str]) -> str:
-    return re.sub(r"\D", "", text or "")
-
-
 def _recipient(receipt: Receipt, payout: PayoutTerms):
-    wallet = _digits(payout.wallet)
+    """The reasons for itrader.recipients' rule: the method the payout wants, then the recipient."""
     if payout.method == METHOD_SBP:
         if receipt.recipient_phone is None:
             yield Reason(METHOD_MISMATCH, "payout is by phone (SBP) but the receipt is a card transfer")
-        elif len(wallet) < 10 or _digits(receipt.recipient_phone)[-10:] != wallet[-10:]:
+        elif not same_phone(receipt.recipient_phone, payout.wallet):
             yield Reason(RECIPIENT_MISMATCH, "recipient phone differs from the payout's phone")
         return
     if receipt.recipient_card is None:
         yield Reason(METHOD_MISMATCH, "payout is to a card but the receipt is a phone transfer")
         return
-    head = receipt.recipient_card.split("*")[0]
-    shown_last4 = _digits(receipt.recipient_card)[-4:]
-    if len(wallet) < 4 or shown_last4 != wallet[-4:] or (head and not wallet.startswith(head)):
+    if not same_card(receipt.recipient_card, payout.wallet):
         yield Reason(RECIPIENT_MISMATCH, "recipient card differs from the payout's card")
 
 

@@ -16,7 +16,7 @@ from typing import Iterator
 import gevent
 import peewee
 
-from actors.allocator import AllocatorActor, CachedPage, MarketAsk, market_ask_due, market_reader, page_is_fresh
+from actors.allocator import AllocatorActor
 from actors.bybit_account import BybitAccountActor
 from actors.directory import Directory
 from actors.messages import (
@@ -298,23 +298,7 @@ class QuickMarketAllocator(AllocatorActor):
     MARKET_ASK_INTERVAL = 0.5
 
 
-def test_pure_market_decisions() -> None:
-    assert page_is_fresh(CachedPage((Decimal("80"),), stamped_at=100.0), now=160.0, max_age=60.0)
-    assert not page_is_fresh(CachedPage((Decimal("80"),), stamped_at=100.0), now=160.5, max_age=60.0)
-    assert not page_is_fresh(None, now=0.0, max_age=60.0)
-
-    assert market_ask_due(None, now=0.0)
-    in_flight = MarketAsk("acc1", asked_at=100.0)
-    assert not market_ask_due(in_flight, now=109.0, resend_after=10, ask_interval=5)
-    assert market_ask_due(in_flight, now=110.5, resend_after=10, ask_interval=5)
-    failed = MarketAsk("acc1", asked_at=100.0, answered=True, error="boom")
-    assert not market_ask_due(failed, now=104.0, resend_after=10, ask_interval=5)
-    assert market_ask_due(failed, now=105.0, resend_after=10, ask_interval=5)
-
-    assert market_reader([], None, 0) is None
-    assert [market_reader(["a", "b"], None, turn) for turn in range(3)] == ["a", "b", "a"]
-    assert market_reader(["a", "b"], "a", 0) == market_reader(["a", "b"], "a", 1) == "b"
-    assert market_reader(["a"], "a", 0) == "a"  # the only one left is asked again
+# The pure decisions (market pages, reservations, loads) are tested in tests/core/test_allocator_rules.py.
 
 
 @contextmanager

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -23,9 +22,6 @@ from actors.supervisor import (
     Restart,
     SupervisedActor,
     Supervisor,
-    backoff_delay,
-    record_restart,
-    should_restart,
     supervisor_spec,
 )
 
@@ -648,36 +644,7 @@ def test_restarts_and_live_actors_are_exported_to_prometheus(journal):
 # --- the pure decisions ---------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("restart", "normal", "expected"),
-    [
-        (Restart.PERMANENT, True, True),
-        (Restart.PERMANENT, False, True),
-        (Restart.TRANSIENT, True, False),
-        (Restart.TRANSIENT, False, True),
-        (Restart.TEMPORARY, True, False),
-        (Restart.TEMPORARY, False, False),
-    ],
-)
-def test_should_restart(restart, normal, expected):
-    assert should_restart(restart, normal) is expected
-
-
-def test_backoff_doubles_with_jitter_up_to_the_cap():
-    for rand in (0.0, 0.37, 0.999):
-        delays = [backoff_delay(n, 0.05, 5.0, rand) for n in range(1, 12)]
-        assert delays == sorted(delays)  # never shorter than the previous one
-        assert all(0.025 <= d <= 5.0 for d in delays)
-    assert backoff_delay(1, 0.05, 5.0, 0.999) < backoff_delay(2, 0.05, 5.0, 0.0) + 1e-9
-    assert backoff_delay(10_000, 0.05, 5.0, 0.999) <= 5.0  # huge attempt numbers are fine
-    assert backoff_delay(3, 0.05, 5.0, 0.0) == pytest.approx(0.1)  # half of 0.2 at most off
-
-
-def test_restart_window_slides():
-    window: deque[float] = deque()
-    assert [record_restart(window, t, 10.0) for t in (0.0, 1.0, 2.0)] == [1, 2, 3]
-    assert record_restart(window, 10.5, 10.0) == 3  # the restart at 0.0 has left the window
-    assert record_restart(window, 30.0, 10.0) == 1
+# The pure rules (should_restart, backoff, the restart window) are tested in tests/core/test_supervision.py.
 
 
 def test_child_spec_validates_its_fields():

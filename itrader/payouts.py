@@ -1,0 +1,106 @@
+"""A Gate account's pure decisions (gate-api §6–§7, order-flow §9): which listed payouts are offered
+to the deals, what a Gate error means for a take or an approve, and what a read-back status says about
+an approve whose answer was lost. The GateAccount actor (actors/gate_account.py) wires them to its
+client; nothing here does I/O.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+from itrader import recipients
+from itrader.config import GateConfig
+from itrader.gate.errors import (
+    Blocked, EndpointGone, GateError, IncorrectStatus, LoginFailed, NotFound, PermanentError, ProtocolError,
+    RateLimited, SessionExpired, TemporaryError,
+)
+from itrader.gate.models import Payout
+
+STATUS_OFFERED = 4
+STATUS_TAKEN = 5
+APPROVED_STATUSES = (6, 7)
+REASON_LIMIT = 300
+
+
+def payout_method(payout: Payout) -> str:
+    """"sbp" or "card" (gate-api §7: method id 5 = SBP, 4 = P2P card); "" when unknown.
+
+    The one rule of itrader.recipients (the receipt verifier's PayoutTerms use it too): the method id,
+    else the label, else the wallet's shape (SBP: an 11-digit phone starting with 7; card: 16 digits).
+    """
+    return recipients.payout_method(payout.method_id, payout.method_label, payout.wallet)
+
+
+def offer_skip_reason(payout: Payout, settings: GateConfig) -> str | None:
+    """Why a listed payout is not offered to the deals; None = offer it."""
+    if payout.status != STATUS_OFFERED:
+        return f"status {payout.status}"
+    if not payout_method(payout):
+        return "unknown payment method"
+    amount = payout.amount.rub  # normally hidden in status 4; filtered after the take then
+    if amount is not None and not settings.min_order_amount <= amount <= settings.max_order_amount:
+        return f"amount {amount} outside [{settings.min_order_amount}, {settings.max_order_amount}]"
+    return None
+
+
+def error_kind(exc: GateError) -> str:
+    """A bounded label for EXTERNAL_CALLS{outcome} and for replies."""
+    for cls, kind in (
+        (RateLimited, "rate_limited"), (TemporaryError, "temporary"), (SessionExpired, "session_expired"),
+        (Blocked, "blocked"), (EndpointGone, "gone"), (LoginFailed, "login_failed"),
+        (IncorrectStatus, "incorrect_status"), (NotFound, "not_found"), (ProtocolError, "protocol"),
+        (PermanentError, "rejected"),
+    ):
+        if isinstance(exc, cls):
+            return kind
+    return "error"
+
+
+def failure_reason(exc: GateError) -> str:
+    """The client's own message (method, path, status, the panel's text; secrets already
+    redacted by the client), kept whole: actors.base.describe_failure would hide the path."""
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}"[:REASON_LIMIT]
+
+
+def take_failure_is_permanent(exc: GateError) -> bool:
+    """The panel said no (taken by someone else, not found, refused). An unreadable
+    answer is not final: a repeated take reconciles through the client."""
+    return isinstance(exc, PermanentError) and not isinstance(exc, ProtocolError)
+
+
+def approve_outcome_unclear(exc: GateError) -> bool:
+    """The panel may have approved before the answer got lost (5xx, timeout, garbage);
+    a 429 is refused before any work, so it is clear."""
+    if isinstance(exc, RateLimited):
+        return False
+    return isinstance(exc, (TemporaryError, ProtocolError))
+
+
+@dataclass(frozen=True)
+class ApproveVerdict:
+    ok: bool
+    permanent: bool
+    reason: str | None
+
+
+def approve_verdict(status: int | None) -> ApproveVerdict:
+    """What a read-back status says about an approve whose answer we did not get."""
+    if status in APPROVED_STATUSES:
+        return ApproveVerdict(True, False, None)
+    if status == STATUS_TAKEN:
+        return ApproveVerdict(False, False, "approve did not go through (payout still in status 5)")
+    if status is None:
+        return ApproveVerdict(False, False, "approve outcome unknown: the payout could not be read back")
+    return ApproveVerdict(False, True, f"payout is in status {status}, cannot be approved")
+
+
+def approve_failure(exc: GateError) -> ApproveVerdict:
+    """A clear approve failure: only the panel's own refusal is permanent."""
+    permanent = isinstance(exc, PermanentError) and not isinstance(exc, ProtocolError)
+    return ApproveVerdict(False, permanent, failure_reason(exc))
+
+
+def plain_raw(payout: Payout) -> dict:
+    """The payout JSON as a dict of its own (Decimals kept), safe to hand to another actor."""
+    return copy.deepcopy(dict(payout.raw))

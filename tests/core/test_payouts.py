@@ -1,0 +1,57 @@
+"""A Gate account's pure decisions (itrader.payouts): which payouts are offered, what an error means
+for a take or an approve, what a read-back status says. The actor is tested in
+tests/actors/test_gate_account.py."""
+from __future__ import annotations
+
+from decimal import Decimal
+
+from itrader.config import GateConfig
+from itrader.gate.errors import IncorrectStatus, ProtocolError, RateLimited, TemporaryError
+from itrader.gate.models import Payout
+from itrader.payouts import (
+    approve_failure, approve_outcome_unclear, approve_verdict, error_kind, failure_reason, offer_skip_reason,
+    payout_method, plain_raw, take_failure_is_permanent,
+)
+
+
+def payout(**fields):
+    raw = {"id": 1, "status": 4, "wallet": "79001234567", "amount": [], "payment_method_id": 5, **fields}
+    return Payout.parse(raw)
+
+
+def test_which_listed_payouts_are_offered():
+    settings = GateConfig(min_order_amount=Decimal("1000"), max_order_amount=Decimal("50000"))
+    assert offer_skip_reason(payout(), settings) is None  # the amount is hidden in status 4
+    assert offer_skip_reason(payout(status=5), settings) == "status 5"
+    unknown = payout(payment_method_id=9, wallet="12345")
+    assert payout_method(unknown) == "" and offer_skip_reason(unknown, settings) == "unknown payment method"
+    big = payout(amount={"643": 60000})
+    assert offer_skip_reason(big, settings) == "amount 60000 outside [1000, 50000]"
+
+
+def test_what_a_gate_error_means():
+    lost = TemporaryError("POST /approve answered 502", status=502, path="/approve")
+    refused = IncorrectStatus("payout is not in work", status=400, path="/approve")
+    garbled = ProtocolError("unreadable answer", status=200, path="/approve")
+    slow_down = RateLimited("too many", retry_after=1.0)
+    assert (error_kind(lost), error_kind(refused), error_kind(slow_down)) == ("temporary", "incorrect_status",
+                                                                              "rate_limited")
+    assert failure_reason(refused).startswith("IncorrectStatus: payout is not in work")
+    assert take_failure_is_permanent(refused) and not take_failure_is_permanent(garbled)
+    assert approve_outcome_unclear(lost) and approve_outcome_unclear(garbled)
+    assert not approve_outcome_unclear(slow_down) and not approve_outcome_unclear(refused)
+    assert approve_failure(refused).permanent and not approve_failure(garbled).permanent
+
+
+def test_what_a_read_back_status_says_about_an_approve():
+    assert approve_verdict(6).ok and approve_verdict(7).ok
+    assert not approve_verdict(5).ok and not approve_verdict(5).permanent
+    assert not approve_verdict(None).ok and "unknown" in approve_verdict(None).reason
+    assert approve_verdict(8).permanent
+
+
+def test_plain_raw_is_a_copy():
+    original = payout(bank={"name": "tinkoff"})
+    copied = plain_raw(original)
+    copied["bank"]["name"] = "vtb"
+    assert original.raw["bank"]["name"] == "tinkoff"
