@@ -20,7 +20,7 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Callable, Mapping, Optional
 
-from ..recipients import CARD, GATE_METHOD_IDS, SBP, payout_method, same_card, same_phone
+from ..recipients import CARD, GATE_METHOD_IDS, SBP, payout_method, same_card, same_phone  # noqa: F401
 from .names import identifiable, same_person
 from .parse import ISSUER_TBANK, STATUS_SUCCESS, Receipt, TransferType
 
