@@ -7,13 +7,11 @@ a restart it first reads Gate and Bybit back (`reconcile`) before acting again.
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 import random
 import time
 from collections import deque
 from dataclasses import replace
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
@@ -21,8 +19,12 @@ import gevent
 
 from actors import messages as msg
 from actors.base import SupervisedActor
+from actors.deal_plumbing import (
+    PlatformReads, Timers, claimed_receipt, jsonable, receipt_file, record_decision, record_money_steps,
+)
 from actors.directory import Directory
 from itrader import deal, dialogue
+from itrader.deal.journal import CHAT_APPLIED_STEP, CHAT_SEEN_STEP, RECONCILE_STEP
 from itrader.events import EventLog
 from itrader.metrics import DEALS_BY_STATE, DEALS_FINISHED, STEP_LATENCY
 from itrader.store import Store
@@ -32,10 +34,6 @@ log = logging.getLogger("itrader.deal")
 RESEND_DELAY = 1.0  # an addressee that is down (restarting) gets the message again after this
 RECONCILE_TIMEOUT = 15.0  # platforms not read back by then: ask again
 MAX_RESENDS = 120
-# Journal notes shared with BybitAccount: how far the buyer's chat was delivered (written by the
-# account before it tells us), and our mark that everything delivered so far has been applied.
-CHAT_SEEN_STEP, CHAT_APPLIED_STEP = "bybit_chat_seen", "bybit_chat_applied"
-SENT_TEXTS_STEP = "bybit_sent_texts"  # BybitAccount's note of our texts in the chat, for reconcile
 
 
 class DealActor(SupervisedActor):
@@ -56,8 +54,8 @@ class DealActor(SupervisedActor):
         self._name = f"deal:{deal_id}"
         self.facts: deal.DealFacts | None = None
         self.gate_account: str | None = None
-        self._timers: dict[str, gevent.Greenlet] = {}
-        self._reconciling: dict[str, Any] | None = None
+        self._timers = Timers(self._tell_self)
+        self._reconciling: PlatformReads | None = None
         self._held: list[Any] = []  # events that arrived while reconciling
         self._texts: deque[str] = deque()  # buyer texts waiting for their turn
         self._classifying: str | None = None
@@ -69,10 +67,9 @@ class DealActor(SupervisedActor):
         self._directory.register(self._name, self.actor_ref)
         row = self._store.deals.get(self.deal_id)
         journal = self._store.deals.journal(self.deal_id)
-        created = journal[0].data if journal and isinstance(journal[0].data, dict) else {}
+        created = deal.created_note(journal)
         self.gate_account = created.get("gate_account")
-        saved = next((e.data["facts"] for e in reversed(journal)
-                      if isinstance(e.data, dict) and isinstance(e.data.get("facts"), dict)), None)
+        saved = deal.saved_facts(journal)
         if saved is None:
             now = self._clock()
             self.facts = deal.new_deal(row.payout_id, now, self._mode, wallet=row.wallet, bank=row.bank,
@@ -82,7 +79,10 @@ class DealActor(SupervisedActor):
             return
         self.facts = replace(deal.DealFacts.from_dict(saved), mode=self._mode)
         DEALS_BY_STATE.labels(state=self.facts.state.value).inc()
-        self._rewind_unapplied_chat(journal)
+        # Buyer texts delivered but never applied (we died first) must come again.
+        mark = deal.chat_rewind_mark(journal, self.facts.order_id)
+        if mark is not None:
+            self._store.deals.record_note(self.deal_id, CHAT_SEEN_STEP, mark)
         self._begin_reconcile()
 
     def on_stop(self) -> None:
@@ -92,9 +92,7 @@ class DealActor(SupervisedActor):
         self._wind_down()
 
     def _wind_down(self) -> None:
-        for timer in self._timers.values():
-            timer.kill(block=False)
-        self._timers.clear()
+        self._timers.cancel_all()
         if self.facts is not None:
             DEALS_BY_STATE.labels(state=self.facts.state.value).dec()
         self._directory.unregister(self._name, self.actor_ref)
@@ -124,9 +122,7 @@ class DealActor(SupervisedActor):
         if isinstance(message, msg.ReceiptChecked) and message.receipt_path:
             self._store.deals.record_note(self.deal_id, "receipt_file", {"path": message.receipt_path})
         if isinstance(message, msg.PayoutTaken):
-            self._store.deals.record_note(self.deal_id, "payout", {"raw": _jsonable(message.raw)})
-        if isinstance(message, msg.AdWithdrawn):
-            return self._on_ad_withdrawn(message)
+            self._store.deals.record_note(self.deal_id, "payout", {"raw": jsonable(message.raw)})
         event = self._translate(message)
         if event is not None:
             self._apply(event)
@@ -152,6 +148,8 @@ class DealActor(SupervisedActor):
             return deal.AdCreated(message.ad_id)
         if isinstance(message, msg.AdFailed):
             return deal.AdFailed(message.permanent, message.reason)
+        if isinstance(message, msg.AdWithdrawn):
+            return deal.AdWithdrawn(message.account, message.ad_id)
         if isinstance(message, msg.OrderOpened):
             if message.status != deal.ORDER_WAITING_PAYMENT:
                 self.actor_ref.tell(msg.OrderStatus(self.deal_id, message.order_id, message.status))
@@ -190,46 +188,19 @@ class DealActor(SupervisedActor):
                     and self._directory.get("assistant") is not None):
                 self._classifying = text
                 self._send("assistant", msg.Classify(self.deal_id, text, self.actor_ref), attempts=1)
-                self._start_timer("classify-timeout", 10.0)
+                self._timers.start("classify-timeout", 10.0)
                 return
             self._apply(deal.BuyerMessage(text))
         if not self._texts and self._classifying is None:
             self._store.deals.record_note(self.deal_id, CHAT_APPLIED_STEP, {})
 
-    def _rewind_unapplied_chat(self, journal: list) -> None:
-        """Buyer texts the account delivered that we never applied (we died first) must come again:
-        move the chat watermark back to the last delivery we applied."""
-        steps = [e.step for e in journal]
-        applied_at = max((i for i, step in enumerate(steps) if step == CHAT_APPLIED_STEP), default=-1)
-        if not any(step == CHAT_SEEN_STEP for step in steps[applied_at + 1:]):
-            return
-        order_id = self.facts.order_id if self.facts else None
-        previous = next((e.data for e in reversed(journal[:applied_at + 1]) if e.step == CHAT_SEEN_STEP
-                         and isinstance(e.data, dict) and e.data.get("order_id") == order_id), None)
-        mark = previous or {"order_id": order_id, "message_id": 0, "created_ms": 0}
-        self._store.deals.record_note(self.deal_id, CHAT_SEEN_STEP, dict(mark, rewound=True))
-
     def _on_classified(self, message: msg.Classified) -> None:
         if self._classifying != message.text:
             return
         self._classifying = None
-        self._cancel_timer("classify-timeout")
+        self._timers.cancel("classify-timeout")
         self._apply(deal.BuyerMessage(message.text, message.hint))
         self._next_text()
-
-    def _on_ad_withdrawn(self, message: msg.AdWithdrawn) -> Any:
-        f = self.facts
-        if not f or f.ad_id != message.ad_id or f.order_id is not None or f.state != deal.State.AD_ONLINE:
-            return None
-        # The hosting account is gone for good and nobody took the ad: take the ad down while its account
-        # actor may still be there (it is stopped a moment later), forget it and ask for another account.
-        if message.ad_id:
-            self._send(f"bybit:{message.account}", msg.CancelAd(self.deal_id, message.ad_id), attempts=1)
-        self._persist(replace(f, state=deal.State.ACCEPTED, account=None, method=None, ad_id=None,
-                              ad_closed=False, entered_at=self._clock()), "ad_withdrawn",
-                      f"ad {message.ad_id} on {message.account} withdrawn")
-        self._execute(deal.RequestAccount(f.amount))
-        return None
 
     # --- the core loop -------------------------------------------------------------
 
@@ -237,7 +208,7 @@ class DealActor(SupervisedActor):
         if self.facts is None:
             return
         if isinstance(event, deal.TimerFired):
-            self._timers.pop(event.name, None)
+            self._timers.fired(event.name)
             if event.name == "classify-timeout":
                 if self._classifying is not None:
                     text, self._classifying = self._classifying, None
@@ -257,31 +228,26 @@ class DealActor(SupervisedActor):
 
     def _persist(self, new: deal.DealFacts, event_name: str, reason: str | None) -> None:
         old = self.facts
-        data = {"facts": new.to_dict(), "reason": reason}
-        changes = _row_changes(old, new)
+        record_decision(self._store.deals, self.deal_id, old, new, event_name, reason)
         if old.state != new.state:
-            self._store.deals.transition(self.deal_id, old.state.value, new.state.value, event_name, data=data,
-                                         changes=changes)
-            DEALS_BY_STATE.labels(state=old.state.value).dec()
-            DEALS_BY_STATE.labels(state=new.state.value).inc()
-            self._events.publish("deal", deal_id=self.deal_id, payout_id=new.payout_id, state=new.state.value,
-                                 previous=old.state.value, reason=new.reason or reason)
-            self._observe_latency(old, new)
-            if new.terminal:
-                DEALS_FINISHED.labels(state=new.state.value, reason=_reason_label(new.reason)).inc()
-                log.info("deal %s finished: %s (%s)", self.deal_id, new.state.value, new.reason)
-            else:
-                log.info("deal %s: %s -> %s", self.deal_id, old.state.value, new.state.value)
-        else:
-            if changes:
-                self._store.deals.update_fields(self.deal_id, changes, step=event_name)
-            self._store.deals.record_note(self.deal_id, event_name, data)
-        if new.pending_intent and new.pending_intent != old.pending_intent:
-            self._store.deals.record_intent(self.deal_id, new.pending_intent, {"state": new.state.value})
-        if old.pending_intent and old.pending_intent != new.pending_intent:
-            done = _step_done(old.pending_intent, new)
-            self._store.deals.record_outcome(self.deal_id, old.pending_intent, done, {"state": new.state.value})
+            self._announce(old, new, reason)
+        record_money_steps(self._store.deals, self.deal_id, old, new)
         self.facts = new
+
+    def _announce(self, old: deal.DealFacts, new: deal.DealFacts, reason: str | None) -> None:
+        """A state change: metrics, the web's event feed and the log follow it."""
+        DEALS_BY_STATE.labels(state=old.state.value).dec()
+        DEALS_BY_STATE.labels(state=new.state.value).inc()
+        self._events.publish("deal", deal_id=self.deal_id, payout_id=new.payout_id, state=new.state.value,
+                             previous=old.state.value, reason=new.reason or reason)
+        if new.state in (deal.State.AD_ONLINE, deal.State.COMPLETED):
+            step = "payout_to_ad" if new.state == deal.State.AD_ONLINE else "deal_total"
+            STEP_LATENCY.labels(step=step).observe(max(0.0, self._clock() - new.created_at))
+        if new.terminal:
+            DEALS_FINISHED.labels(state=new.state.value, reason=deal.reason_label(new.reason)).inc()
+            log.info("deal %s finished: %s (%s)", self.deal_id, new.state.value, new.reason)
+        else:
+            log.info("deal %s: %s -> %s", self.deal_id, old.state.value, new.state.value)
 
     def _execute(self, action: Any) -> None:
         f = self.facts
@@ -296,7 +262,7 @@ class DealActor(SupervisedActor):
         elif isinstance(action, deal.SendChat):
             self._say(action.order_id, action.text, action.purpose)
         elif isinstance(action, deal.ApprovePayout):
-            path = self._receipt_path(action.receipt_id)
+            path = receipt_file(self._store, self._receipts_dir, self.deal_id, action.receipt_id)
             if path is None:
                 self._apply(deal.ApproveFailed(True, f"the file of accepted receipt {action.receipt_id} is missing "
                                                      "or altered"))
@@ -306,9 +272,10 @@ class DealActor(SupervisedActor):
         elif isinstance(action, deal.ReleaseOrder):
             self._send(f"bybit:{action.account}", msg.ReleaseOrder(self.deal_id, action.order_id, me))
         elif isinstance(action, deal.CancelAd):
-            self._send(f"bybit:{action.account}", msg.CancelAd(self.deal_id, action.ad_id))
+            self._send(f"bybit:{action.account}", msg.CancelAd(self.deal_id, action.ad_id),
+                       attempts=1 if action.once else MAX_RESENDS)
         elif isinstance(action, deal.StartTimer):
-            self._start_timer(action.name, action.seconds)
+            self._timers.start(action.name, action.seconds)
         elif isinstance(action, deal.AwaitOperator):
             log.warning("deal %s waits for an operator: %s (itrader confirm %s)", self.deal_id, action.why,
                         self.deal_id)
@@ -337,9 +304,7 @@ class DealActor(SupervisedActor):
     def _finish(self) -> None:
         """The deal is over: its timers mean nothing now (a pending one must not keep the actor, its ad
         watch and its allocator slot alive); tell the account and the allocator once, then stop."""
-        for timer in self._timers.values():
-            timer.kill(block=False)
-        self._timers.clear()
+        self._timers.cancel_all()
         if self._finished:
             return
         self._finished = True
@@ -353,74 +318,43 @@ class DealActor(SupervisedActor):
 
     def _begin_reconcile(self) -> None:
         f = self.facts
-        self._reconciling = {"gate": None, "bybit": None}
-        self._start_timer("reconcile-timeout", RECONCILE_TIMEOUT)
-        if f.state == deal.State.NEW and f.pending_intent is None:
-            self._reconciling["gate"] = msg.PayoutRead(self.deal_id, int(f.payout_id), None)
+        self._reconciling = PlatformReads()
+        self._timers.start("reconcile-timeout", RECONCILE_TIMEOUT)
+        if f.state == deal.State.NEW and f.pending_intent is None:  # nothing taken: Gate cannot have moved
+            self._reconciling.add(msg.PayoutRead(self.deal_id, int(f.payout_id), None))
         else:
             self._send(f"gate:{self.gate_account}", msg.ReadPayout(self.deal_id, int(f.payout_id), self.actor_ref))
         if f.account:
             self._send(f"bybit:{f.account}", msg.ReadOrder(self.deal_id, f.ad_id, f.order_id, self.actor_ref))
             self._watch()
         else:
-            self._reconciling["bybit"] = msg.OrderRead(self.deal_id, None, None, None, None)
+            self._reconciling.add(msg.OrderRead(self.deal_id, None, None, None, None))
         self._maybe_reconciled()
 
     def _collect_reconcile(self, message: Any) -> None:
-        if isinstance(message, msg.PayoutRead):
-            self._reconciling["gate"] = message
-        else:
-            self._reconciling["bybit"] = message
+        self._reconciling.add(message)
         self._maybe_reconciled()
 
     def _maybe_reconciled(self) -> None:
-        gate, bybit = self._reconciling["gate"], self._reconciling["bybit"]
-        if gate is None or bybit is None:
+        reads = self._reconciling
+        if not reads.complete:
             return
         self._reconciling = None
-        self._cancel_timer("reconcile-timeout")
-        amount = None
-        if gate.raw:
-            amount = _payout_amount(gate.raw)
-        view = deal.PlatformView(payout_status=gate.status, payout_amount=amount, ad_id=bybit.ad_id,
-                                 ad_online=bybit.ad_online, order_id=bybit.order_id, order_status=bybit.order_status,
-                                 sent_texts=self._sent_texts(bybit.order_id), buyer_name=bybit.buyer_name)
-        self._store.deals.record_note(self.deal_id, "reconcile", {
-            "payout_status": gate.status, "ad_id": bybit.ad_id, "ad_online": bybit.ad_online,
-            "order_id": bybit.order_id, "order_status": bybit.order_status})
+        self._timers.cancel("reconcile-timeout")
+        view = reads.view(deal.sent_texts(self._store.deals.journal(self.deal_id), reads.bybit.order_id))
+        self._store.deals.record_note(self.deal_id, RECONCILE_STEP, reads.note())
         self._apply(deal.Reconciled(view))
-        self._replay_claimed_receipt()
+        # The desk claimed a receipt for us but we died before we heard; its e-mail is marked processed
+        # and will not come again, so hear it from the store.
+        if self.facts.state in (deal.State.REQUISITES_SENT, deal.State.PAID):
+            receipt = claimed_receipt(self._store, self._receipts_dir, self.deal_id)
+            if receipt is not None:
+                self.on_receive(receipt)
         held, self._held = self._held, []
         for message in held:
             self.on_receive(message)
         if self.facts.terminal:
             self._finish()
-
-    def _sent_texts(self, order_id: str | None) -> tuple[str, ...] | None:
-        """Our texts in the order's chat as the account read them for this reconcile (its note comes
-        just before its OrderRead); None when it could not tell."""
-        if order_id is None:
-            return None
-        for entry in reversed(self._store.deals.journal(self.deal_id)):
-            if entry.step == "reconcile":
-                return None  # only a note written since the last reconcile counts
-            data = entry.data if isinstance(entry.data, dict) else {}
-            if entry.step == SENT_TEXTS_STEP and data.get("order_id") == order_id:
-                return tuple(str(text) for text in data.get("texts") or ())
-        return None
-
-    def _replay_claimed_receipt(self) -> None:
-        """The desk claimed a receipt for this deal but we died before we heard; its e-mail is marked
-        processed and will not come again, so hear it from the store."""
-        f = self.facts
-        if f is None or f.state not in (deal.State.REQUISITES_SENT, deal.State.PAID):
-            return
-        for receipt in self._store.receipts.for_deal(self.deal_id):
-            path = next(iter(sorted(self._receipts_dir.glob(f"{receipt.sha256}.*"))), None)
-            if receipt.verdict == "accepted" and path is not None:
-                self.on_receive(msg.ReceiptChecked(self.deal_id, True, receipt.source, receipt.source == "email",
-                                                   receipt.id, str(path)))
-                return
 
     # --- plumbing --------------------------------------------------------------------
 
@@ -437,83 +371,5 @@ class DealActor(SupervisedActor):
         if self.actor_ref.is_alive():
             self._send(name, message, attempts)
 
-    def _start_timer(self, name: str, seconds: float) -> None:
-        self._cancel_timer(name)
-        self._timers[name] = gevent.spawn_later(max(0.0, seconds), self._fire, name)
-
-    def _fire(self, name: str) -> None:
-        try:
-            self.actor_ref.tell(msg.Tick(name))
-        except Exception:  # noqa: BLE001 — the actor has stopped; nothing to wake
-            pass
-
-    def _cancel_timer(self, name: str) -> None:
-        timer = self._timers.pop(name, None)
-        if timer is not None:
-            timer.kill(block=False)
-
-    def _receipt_path(self, receipt_id: str) -> Path | None:
-        """The file of exactly the receipt this deal accepted: named by its sha256, and still holding those
-        bytes. Never "the latest file noted" — a chat PDF may arrive while the approve waits."""
-        accepted = next((r for r in self._store.receipts.for_deal(self.deal_id) if str(r.id) == str(receipt_id)),
-                        None)
-        if accepted is None:
-            return None
-        for path in sorted(self._receipts_dir.glob(f"{accepted.sha256}.*")):
-            if path.is_file() and hashlib.sha256(path.read_bytes()).hexdigest() == accepted.sha256:
-                return path
-        return None
-
-    def _observe_latency(self, old: deal.DealFacts, new: deal.DealFacts) -> None:
-        if new.state == deal.State.AD_ONLINE:
-            STEP_LATENCY.labels(step="payout_to_ad").observe(max(0.0, self._clock() - new.created_at))
-        if new.state == deal.State.COMPLETED:
-            STEP_LATENCY.labels(step="deal_total").observe(max(0.0, self._clock() - new.created_at))
-
-
-def _step_done(step: str, facts: deal.DealFacts) -> bool:
-    return {
-        deal.TAKE: facts.amount is not None and facts.state != deal.State.NEW,
-        deal.CREATE_AD: facts.ad_id is not None,
-        deal.APPROVE: facts.approved,
-        deal.RELEASE: facts.released,
-    }.get(step, False)
-
-
-def _row_changes(old: deal.DealFacts, new: deal.DealFacts) -> dict[str, Any]:
-    """The deal row's queryable columns that follow the facts."""
-    changes: dict[str, Any] = {}
-    pairs = {"amount_rub": "amount", "price": "price", "quantity": "quantity", "ad_id": "ad_id",
-             "order_id": "order_id", "bank": "bank", "wallet": "wallet", "reason": "reason",
-             "buyer_name": "buyer_name"}
-    for column, name in pairs.items():
-        value = getattr(new, name)
-        if value != getattr(old, name) and value is not None:
-            changes[column] = value
-    if new.payout_method != old.payout_method and new.payout_method in ("sbp", "card"):
-        changes["method"] = new.payout_method
-    if new.requisites_sent_at and new.requisites_sent_at != old.requisites_sent_at:
-        changes["requisites_sent_at"] = datetime.fromtimestamp(new.requisites_sent_at, tz=timezone.utc)
-    if (new.mode != "auto") != (old.mode != "auto"):
-        changes["manual"] = new.mode != "auto"
-    return changes
-
-
-def _reason_label(reason: str | None) -> str:
-    """A bounded label for metrics: the reason's code, not its free text."""
-    if not reason:
-        return "none"
-    return reason.split(":")[0].split(" ")[0][:40]
-
-
-def _payout_amount(raw: dict) -> Any:
-    """amount["643"] as Gate shows it (the RUB figure sits under amount["trader"] in the panel's JSON)."""
-    from itrader.gate.models import Amount
-
-    return Amount.parse(raw.get("amount")).rub
-
-
-def _jsonable(raw: Any) -> Any:
-    import json
-
-    return json.loads(json.dumps(raw, default=str))
+    def _tell_self(self, message: Any) -> None:
+        self.actor_ref.tell(message)

@@ -20,6 +20,7 @@ from itrader.deal import (
     AccountAssigned,
     AdCreated,
     AdFailed,
+    AdWithdrawn,
     ApproveFailed,
     ApprovePayout,
     ApproveSucceeded,
@@ -538,6 +539,39 @@ def test_ad_created_after_the_deal_stopped_is_taken_down():
     assert d.actions == (CancelAd("acc1", "ad7"),) and d.facts.state == State.MANUAL_REVIEW
 
 
+
+def test_withdrawn_ad_is_taken_down_once_and_another_account_is_asked_for():
+    facts = drive(State.AD_ONLINE)
+    d = step(facts, AdWithdrawn("acc1", "ad1"), T0 + 50, S)
+    assert d.actions == (CancelAd("acc1", "ad1", once=True), RequestAccount(AMOUNT))
+    assert not d.ignored and "ad1" in d.reason
+    new = d.facts
+    assert new.state == State.ACCEPTED and new.entered_at == T0 + 50
+    assert (new.account, new.method, new.ad_id, new.ad_closed) == (None, None, None, False)
+    # the allocator's answer carries the deal on to a new ad
+    d = step(new, AccountAssigned("acc2", "sbp", Decimal("78"), Decimal("70")), T0 + 51, S)
+    assert d.actions == (CreateAd("acc2", "sbp", Decimal("78"), Decimal("70"), AMOUNT),)
+    assert step(new, AdWithdrawn("acc1", "ad1"), T0 + 52, S).ignored  # told twice: once is enough
+
+
+def test_withdrawn_ad_is_ignored_once_a_buyer_took_it():
+    facts = drive(State.CHATTING)
+    assert facts.order_id is not None
+    d = step(facts, AdWithdrawn("acc1", "ad1"), T0 + 50, S)
+    assert d.ignored and d.facts is facts and d.actions == ()
+
+
+@pytest.mark.parametrize("event", [AdWithdrawn("acc1", "ad9"), AdWithdrawn("acc1", None)])
+def test_withdrawal_of_another_ad_is_ignored(event):
+    facts = drive(State.AD_ONLINE)
+    assert step(facts, event, T0 + 50, S).ignored
+
+
+def test_withdrawal_is_ignored_outside_ad_online():
+    facts = drive(State.AD_ONLINE)
+    facts = replace(facts, state=State.ACCEPTED)  # e.g. a reconcile already sent it back
+    assert step(facts, AdWithdrawn("acc1", "ad1"), T0 + 50, S).ignored
+
 # --- idempotence --------------------------------------------------------------
 
 ALL_EVENTS = [
@@ -549,7 +583,8 @@ ALL_EVENTS = [
     ReceiptChecked(True, (), "chat", "R2"), ApproveSucceeded(), ApproveFailed(True), ApproveFailed(False),
     ReleaseSucceeded(), ReleaseFailed(True), ReleaseFailed(False), TimerFired(ANSWER_TIMER),
     TimerFired(RECEIPT_TIMER), TimerFired(STUCK_TIMER), TimerFired(RETRY_TIMER), OperatorConfirmed(TAKE),
-    OperatorConfirmed(APPROVE), OperatorConfirmed(RELEASE), OperatorRejected(), object(), None,
+    OperatorConfirmed(APPROVE), OperatorConfirmed(RELEASE), OperatorRejected(), AdWithdrawn("acc1", "ad1"),
+    object(), None,
 ]
 TERMINAL_DEALS = {
     State.COMPLETED: lambda: drive(State.COMPLETED),
@@ -771,7 +806,7 @@ EVENTS = st.sampled_from([
     OperatorConfirmed(ACCEPT_RECEIPT), OperatorRejected(),
     Reconciled(PlatformView(payout_status=6, order_id="o1", order_status=20)),
     Reconciled(PlatformView(payout_status=5, order_id="o1", order_status=20)),
-    Reconciled(PlatformView(payout_status=5, order_id="o1", order_status=50)),
+    Reconciled(PlatformView(payout_status=5, order_id="o1", order_status=50)), AdWithdrawn("acc1", "ad1"),
 ])
 
 

@@ -1,0 +1,132 @@
+"""What the Deal actor uses that is not actor wiring: its named timers, the platform read-backs a reconcile
+waits for, and the receipt files on disk. The decisions over its journal live in itrader.deal.journal."""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Callable
+
+import gevent
+
+from actors import messages as msg
+from itrader import deal
+from itrader.store import Store
+from itrader.store.deals import DealStore
+
+
+class Timers:
+    """Named one-shot timers; a timer that fires tells the actor Tick(name). Re-arming a name replaces it."""
+
+    def __init__(self, tell: Callable[[Any], None]) -> None:
+        self._tell = tell
+        self._running: dict[str, gevent.Greenlet] = {}
+
+    def start(self, name: str, seconds: float) -> None:
+        self.cancel(name)
+        self._running[name] = gevent.spawn_later(max(0.0, seconds), self._fire, name)
+
+    def cancel(self, name: str) -> None:
+        timer = self._running.pop(name, None)
+        if timer is not None:
+            timer.kill(block=False)
+
+    def fired(self, name: str) -> None:
+        self._running.pop(name, None)
+
+    def cancel_all(self) -> None:
+        for timer in self._running.values():
+            timer.kill(block=False)
+        self._running.clear()
+
+    def _fire(self, name: str) -> None:
+        try:
+            self._tell(msg.Tick(name))
+        except Exception:  # noqa: BLE001 — the actor has stopped; nothing to wake
+            pass
+
+
+class PlatformReads:
+    """The two answers a reconcile waits for: Gate's PayoutRead and Bybit's OrderRead."""
+
+    def __init__(self) -> None:
+        self.gate: msg.PayoutRead | None = None
+        self.bybit: msg.OrderRead | None = None
+
+    def add(self, message: msg.PayoutRead | msg.OrderRead) -> None:
+        if isinstance(message, msg.PayoutRead):
+            self.gate = message
+        else:
+            self.bybit = message
+
+    @property
+    def complete(self) -> bool:
+        return self.gate is not None and self.bybit is not None
+
+    def view(self, sent_texts: tuple[str, ...] | None) -> deal.PlatformView:
+        gate, bybit = self.gate, self.bybit
+        amount = payout_amount(gate.raw) if gate.raw else None
+        return deal.PlatformView(payout_status=gate.status, payout_amount=amount, ad_id=bybit.ad_id,
+                                 ad_online=bybit.ad_online, order_id=bybit.order_id, order_status=bybit.order_status,
+                                 sent_texts=sent_texts, buyer_name=bybit.buyer_name)
+
+    def note(self) -> dict[str, Any]:
+        """What the journal keeps of this reconcile."""
+        return {"payout_status": self.gate.status, "ad_id": self.bybit.ad_id, "ad_online": self.bybit.ad_online,
+                "order_id": self.bybit.order_id, "order_status": self.bybit.order_status}
+
+
+def record_decision(deals: DealStore, deal_id: int, old: deal.DealFacts, new: deal.DealFacts, event_name: str,
+                    reason: str | None) -> None:
+    """Journal an applied decision before its actions: the new facts, as a state change or a note, and the
+    deal row's columns that follow them."""
+    data = {"facts": new.to_dict(), "reason": reason}
+    changes = deal.row_changes(old, new)
+    if old.state != new.state:
+        deals.transition(deal_id, old.state.value, new.state.value, event_name, data=data, changes=changes)
+        return
+    if changes:
+        deals.update_fields(deal_id, changes, step=event_name)
+    deals.record_note(deal_id, event_name, data)
+
+
+def record_money_steps(deals: DealStore, deal_id: int, old: deal.DealFacts, new: deal.DealFacts) -> None:
+    """A money step's intent goes on disk before its call; its outcome once the facts settle it."""
+    if new.pending_intent and new.pending_intent != old.pending_intent:
+        deals.record_intent(deal_id, new.pending_intent, {"state": new.state.value})
+    if old.pending_intent and old.pending_intent != new.pending_intent:
+        done = deal.step_done(old.pending_intent, new)
+        deals.record_outcome(deal_id, old.pending_intent, done, {"state": new.state.value})
+
+
+def receipt_file(store: Store, receipts_dir: Path, deal_id: int, receipt_id: str) -> Path | None:
+    """The file of exactly the receipt this deal accepted: named by its sha256, and still holding those
+    bytes. Never "the latest file noted" — a chat PDF may arrive while the approve waits."""
+    accepted = next((r for r in store.receipts.for_deal(deal_id) if str(r.id) == str(receipt_id)), None)
+    if accepted is None:
+        return None
+    for path in sorted(receipts_dir.glob(f"{accepted.sha256}.*")):
+        if path.is_file() and hashlib.sha256(path.read_bytes()).hexdigest() == accepted.sha256:
+            return path
+    return None
+
+
+def claimed_receipt(store: Store, receipts_dir: Path, deal_id: int) -> msg.ReceiptChecked | None:
+    """The desk's verdict on the first accepted receipt it claimed for this deal whose file is there, as
+    the desk would have told it (for a deal that died before it heard)."""
+    for receipt in store.receipts.for_deal(deal_id):
+        path = next(iter(sorted(receipts_dir.glob(f"{receipt.sha256}.*"))), None)
+        if receipt.verdict == "accepted" and path is not None:
+            return msg.ReceiptChecked(deal_id, True, receipt.source, receipt.source == "email", receipt.id, str(path))
+    return None
+
+
+def payout_amount(raw: dict) -> Any:
+    """amount["643"] as Gate shows it (the RUB figure sits under amount["trader"] in the panel's JSON)."""
+    from itrader.gate.models import Amount
+
+    return Amount.parse(raw.get("amount")).rub
+
+
+def jsonable(raw: Any) -> Any:
+    return json.loads(json.dumps(raw, default=str))
