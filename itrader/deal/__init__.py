@@ -20,14 +20,28 @@ The package: `facts` (states, constants, settings, DealFacts), `events`, `action
 """
 from __future__ import annotations
 
-from itrader.deal.actions import *  # noqa: F401,F403
-from itrader.deal.actions import _arm, _enter, _finish, _ignored, _with_deadline  # noqa: F401
-from itrader.deal.events import *  # noqa: F401,F403
-from itrader.deal.facts import *  # noqa: F401,F403
-from itrader.deal.facts import _to_decimal, _to_int  # noqa: F401
-from itrader.deal.guards import *  # noqa: F401,F403
-from itrader.deal.guards import _advance, _begin, _create_ad, _failure, _resume  # noqa: F401
-from itrader.deal.handlers import *  # noqa: F401,F403
-from itrader.deal.handlers import _HANDLERS, _closing, _requisites  # noqa: F401
-from itrader.deal.journal import *  # noqa: F401,F403
-from itrader.deal.reconcile import *  # noqa: F401,F403
+# Every name callers use, importable from `itrader.deal` as before the split.
+from itrader.deal.facts import (  # noqa: F401
+    ACCEPT_RECEIPT, ANSWER_TIMER, APPROVE, CHAT, CREATE_AD, DEFAULT_SETTINGS, EMAIL, MONEY_STEPS,
+    NEEDS_OPERATOR, OPERATOR_STEPS, ORDER_APPEAL, ORDER_CANCELLED, ORDER_CANCELLED_ANY, ORDER_DISPUTE,
+    ORDER_EXCEPTION_CANCELLED, ORDER_FINISHED, ORDER_PAID, ORDER_WAITING_PAYMENT, PAID_AFTER_ENDING,
+    PAYOUT_APPROVED, PAYOUT_IN_WORK, PAYOUT_NEW, RECEIPT_TIMER, RELEASE, RETRY_TIMER, STUCK_TIMER, TAKE,
+    TERMINAL, DealFacts, DealSettings, Receipt, State, new_deal,
+)
+from itrader.deal.events import (  # noqa: F401
+    AccountAssigned, AdCreated, AdFailed, AdWithdrawn, ApproveFailed, ApproveSucceeded, BuyerMessage, Event,
+    NoAccountFree, OperatorConfirmed, OperatorRejected, OrderOpened, OrderStatusChanged, PayoutSeen,
+    PayoutTaken, PlatformView, ReceiptChecked, Reconciled, ReleaseFailed, ReleaseSucceeded, TakeFailed,
+    TimerFired,
+)
+from itrader.deal.actions import (  # noqa: F401
+    MONEY_ACTIONS, Action, ApprovePayout, AwaitOperator, CancelAd, CreateAd, Decision, Notify, Out,
+    ReleaseOrder, RequestAccount, SendChat, StartTimer, TakePayout,
+)
+from itrader.deal.guards import approve_allowed, release_allowed  # noqa: F401
+from itrader.deal.handlers import step  # noqa: F401
+from itrader.deal.reconcile import reconcile  # noqa: F401
+from itrader.deal.journal import (  # noqa: F401
+    CHAT_APPLIED_STEP, CHAT_SEEN_STEP, RECONCILE_STEP, SENT_TEXTS_STEP, chat_rewind_mark, created_note,
+    reason_label, row_changes, saved_facts, sent_texts, step_done,
+)
