@@ -66,7 +66,8 @@ from itrader import allocation, pricing
 # The pure decisions live in itrader.allocator_rules; re-exported here for older callers.
 from itrader.allocator_rules import (  # noqa: F401
     MARKET_ASK_INTERVAL, MARKET_RESEND_AFTER, TWIN_PREFIX, Assignment, CachedPage, MarketAsk, account_loads,
-    bind_new_ads, market_ask_due, market_reader, page_is_fresh, twin_reason, withdrawals,
+    bind_new_ads, expired_reservations, market_ask_due, market_reader, page_is_fresh, rebalance_reason,
+    reported_recently, twin_reason, withdrawals,
 )
 from itrader.config import BybitConfig, PricingConfig
 from itrader.deal import TERMINAL, State
@@ -186,14 +187,12 @@ class AllocatorActor(SupervisedActor):
         return self.accounts + sorted(set(self._health) - set(self.accounts))
 
     def _usable(self, name: str) -> bool:
-        reported = self._reported_at.get(name)
-        return name not in self._down and reported is not None and self._clock() - reported <= self.STALE_AFTER
+        return name not in self._down and reported_recently(self._reported_at.get(name), self._clock(),
+                                                            self.STALE_AFTER)
 
     def _expire_reservations(self) -> None:
-        now = self._clock()
-        for deal_id, assignment in list(self._assignments.items()):
-            if assignment.ad_id is None and now - assignment.since > self.RESERVATION_TTL:
-                self._drop_assignment(deal_id)
+        for deal_id in expired_reservations(list(self._assignments.values()), self._clock(), self.RESERVATION_TTL):
+            self._drop_assignment(deal_id)
 
     # ------------------------------------------------------------ handlers
 
@@ -434,7 +433,6 @@ class AllocatorActor(SupervisedActor):
         load = account_loads([name], self._health, self._usable, mine, self.bybit_settings.max_ads_per_account)[0]
         return load.healthy and bool(load.free_methods())
 
-
     def _on_down(self, message: AccountDown) -> None:
         log.warning("allocator: account %s is down; moving its un-taken ads", message.account)
         self._down.add(message.account)
@@ -449,12 +447,10 @@ class AllocatorActor(SupervisedActor):
             self._serve_waiting()  # a twin's blocker may have ended in another process, or unannounced
         now = self._clock()
         for name in self._names():
-            since = self._unhealthy_since.get(name)
-            reported = self._reported_at.get(name)
-            if since is not None and now - since > self.UNHEALTHY_GRACE:
-                self._rebalance(name, "unhealthy")
-            elif reported is not None and now - reported > self.STALE_AFTER:
-                self._rebalance(name, "silent")
+            why = rebalance_reason(self._unhealthy_since.get(name), self._reported_at.get(name), now,
+                                   self.UNHEALTHY_GRACE, self.STALE_AFTER)
+            if why is not None:
+                self._rebalance(name, why)
         self._schedule()
 
     def _refresh_market_pages(self) -> None:

@@ -42,14 +42,14 @@ from actors.messages import (
 from itrader.config import GateConfig
 from itrader.events import EventLog
 from itrader.leases import AccountLease, renew_interval, retry_interval
-from itrader.gate import GateClient, GateError, IncorrectStatus, Payout
+from itrader.gate import GateClient, GateError, Payout
 from itrader.metrics import EXTERNAL_CALLS
 # The pure decisions (payout method, offer filter, what an error or a read-back means) live in
 # itrader.payouts; re-exported here for older callers.
 from itrader.payouts import (  # noqa: F401
     APPROVED_STATUSES, REASON_LIMIT, STATUS_OFFERED, STATUS_TAKEN, ApproveVerdict, approve_failure,
-    approve_outcome_unclear, approve_verdict, error_kind, failure_reason, offer_skip_reason, payout_method,
-    plain_raw, take_failure_is_permanent,
+    approve_needs_read_back, approve_outcome_unclear, approve_verdict, error_kind, failure_reason, next_attempt_in,
+    offer_skip_reason, payout_method, plain_raw, take_failure_is_permanent,
 )
 from itrader.store import Store
 
@@ -190,8 +190,7 @@ class GateAccountActor(SupervisedActor):
     def _next_delay(self, name: str, succeeded: bool) -> float:
         interval = {BALANCE: self.settings.balance_check_interval,
                     SESSION: self.settings.session_refresh_interval}[name]
-        # A failed step is tried again soon rather than after hours.
-        return interval if succeeded else min(interval, self.settings.poll_interval)
+        return next_attempt_in(interval, succeeded, self.settings.poll_interval)
 
     def _schedule(self, name: str, delay: float) -> None:
         # One pending timer per name: a duplicated Tick must not start a second loop.
@@ -327,8 +326,7 @@ class GateAccountActor(SupervisedActor):
         try:
             self._call(self.client.approve, msg.payout_id, msg.filename, content, content_type)
         except GateError as exc:
-            # IncorrectStatus may mean an earlier approve (this message told twice) already went through.
-            if approve_outcome_unclear(exc) or isinstance(exc, IncorrectStatus):
+            if approve_needs_read_back(exc):
                 log.warning("gate %s: approve of payout %s answered %s; reading it back",
                             self.name, msg.payout_id, exc)
                 return approve_verdict(self._status_of(msg.payout_id))

@@ -30,6 +30,9 @@ tell why, so every end of a plain actor counts as abnormal.
 Sub-supervisors nest: a supervisor that is itself a child sends its subtree
 (debounced) to its parent, so the root's `status()` shows the whole tree
 without any actor asking another.
+
+The rules themselves (restart types, intensity window, backoff, child states,
+status rows) are pure functions in itrader.supervision; this module runs them.
 """
 from __future__ import annotations
 

@@ -112,3 +112,24 @@ def twin_reason(blocker: int) -> str:
 def withdrawals(account: str, assignments: Iterable[Assignment]) -> list[Assignment]:
     """The deals that must leave a down account: every ad of it not taken by an order."""
     return [a for a in assignments if a.account == account and not a.taken]
+
+
+def reported_recently(reported_at: float | None, now: float, stale_after: float) -> bool:
+    """Has the account reported its health lately enough to be given ads? Never reported: no."""
+    return reported_at is not None and now - reported_at <= stale_after
+
+
+def expired_reservations(assignments: Iterable[Assignment], now: float, ttl: float) -> list[int]:
+    """The deals whose reservation never became an ad within `ttl` (the ad failed or was never asked for)."""
+    return [a.deal_id for a in assignments if a.ad_id is None and now - a.since > ttl]
+
+
+def rebalance_reason(unhealthy_since: float | None, reported_at: float | None, now: float, grace: float,
+                     stale_after: float) -> str | None:
+    """Why an account's un-taken ads must move: unhealthy longer than `grace`, or silent longer than
+    `stale_after`; None while it may keep them."""
+    if unhealthy_since is not None and now - unhealthy_since > grace:
+        return "unhealthy"
+    if reported_at is not None and now - reported_at > stale_after:
+        return "silent"
+    return None

@@ -77,6 +77,19 @@ def approve_outcome_unclear(exc: GateError) -> bool:
     return isinstance(exc, (TemporaryError, ProtocolError))
 
 
+def approve_needs_read_back(exc: GateError) -> bool:
+    """After this failure, only reading the payout back tells whether the approve went through: an
+    unclear outcome, or IncorrectStatus, which may mean an earlier approve (the message told twice)
+    already did."""
+    return approve_outcome_unclear(exc) or isinstance(exc, IncorrectStatus)
+
+
+def next_attempt_in(interval: float, succeeded: bool, poll_interval: float) -> float:
+    """When a periodic step (login, balance) runs next: after its interval, or soon when it failed
+    (a failed step is tried again soon rather than after hours)."""
+    return interval if succeeded else min(interval, poll_interval)
+
+
 @dataclass(frozen=True)
 class ApproveVerdict:
     ok: bool

@@ -7,8 +7,8 @@ from decimal import Decimal
 
 from itrader.allocation import LiveAd
 from itrader.allocator_rules import (
-    Assignment, CachedPage, MarketAsk, account_loads, bind_new_ads, market_ask_due, market_reader, page_is_fresh,
-    twin_reason, withdrawals,
+    Assignment, CachedPage, MarketAsk, account_loads, bind_new_ads, expired_reservations, market_ask_due,
+    market_reader, page_is_fresh, rebalance_reason, reported_recently, twin_reason, withdrawals,
 )
 
 
@@ -70,3 +70,19 @@ def test_only_untaken_ads_leave_a_down_account() -> None:
                    Assignment(3, "b", "sbp", 0.0)]
     assert [a.deal_id for a in withdrawals("a", assignments)] == [2]
     assert twin_reason(12).startswith("waiting_for_twin: deal 12")
+
+
+def test_when_an_account_is_given_ads_and_when_its_ads_move() -> None:
+    assert reported_recently(100.0, now=220.0, stale_after=120.0)
+    assert not reported_recently(100.0, now=220.5, stale_after=120.0)
+    assert not reported_recently(None, now=0.0, stale_after=120.0)  # never reported
+    assert rebalance_reason(None, 100.0, now=150.0, grace=60.0, stale_after=120.0) is None
+    assert rebalance_reason(80.0, 140.0, now=150.0, grace=60.0, stale_after=120.0) == "unhealthy"
+    assert rebalance_reason(None, 20.0, now=150.0, grace=60.0, stale_after=120.0) == "silent"
+    assert rebalance_reason(None, None, now=1e9, grace=60.0, stale_after=120.0) is None  # never reported
+
+
+def test_a_reservation_that_never_became_an_ad_expires() -> None:
+    assignments = [Assignment(1, "a", "sbp", since=0.0), Assignment(2, "a", "sbp", since=0.0, ad_id="x"),
+                   Assignment(3, "a", "tinkoff", since=50.0)]
+    assert expired_reservations(assignments, now=120.5, ttl=120.0) == [1]

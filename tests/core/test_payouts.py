@@ -9,8 +9,8 @@ from itrader.config import GateConfig
 from itrader.gate.errors import IncorrectStatus, ProtocolError, RateLimited, TemporaryError
 from itrader.gate.models import Payout
 from itrader.payouts import (
-    approve_failure, approve_outcome_unclear, approve_verdict, error_kind, failure_reason, offer_skip_reason,
-    payout_method, plain_raw, take_failure_is_permanent,
+    approve_failure, approve_needs_read_back, approve_outcome_unclear, approve_verdict, error_kind, failure_reason,
+    next_attempt_in, offer_skip_reason, payout_method, plain_raw, take_failure_is_permanent,
 )
 
 
@@ -41,6 +41,14 @@ def test_what_a_gate_error_means():
     assert approve_outcome_unclear(lost) and approve_outcome_unclear(garbled)
     assert not approve_outcome_unclear(slow_down) and not approve_outcome_unclear(refused)
     assert approve_failure(refused).permanent and not approve_failure(garbled).permanent
+    assert approve_needs_read_back(lost) and approve_needs_read_back(refused)  # refused: maybe approved before
+    assert not approve_needs_read_back(slow_down)
+
+
+def test_a_failed_periodic_step_is_tried_again_soon():
+    assert next_attempt_in(1800.0, succeeded=True, poll_interval=5.0) == 1800.0
+    assert next_attempt_in(1800.0, succeeded=False, poll_interval=5.0) == 5.0
+    assert next_attempt_in(2.0, succeeded=False, poll_interval=5.0) == 2.0
 
 
 def test_what_a_read_back_status_says_about_an_approve():
