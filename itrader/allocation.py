@@ -11,7 +11,8 @@ order-flow.md §4 and DESIGN §3 (Allocator):
 
 And one rule about which deal may go online at all (DESIGN §5 invariant 6): a bank receipt names only
 the amount and the recipient, so no second deal goes online while a live one has the same amount and
-the same recipient (`twin_of`). The recipient is compared as a receipt shows it (`recipient_key`).
+the same recipient (`twin_of`). The recipient is compared as a receipt shows it (`recipient_key`, the
+one recipient rule of itrader.recipients).
 """
 from __future__ import annotations
 
