@@ -67,6 +67,8 @@ def build_root(system, on_escalate: Callable[[str], None]) -> None:
     if config.is_sandbox:
         system.world = start_world(config, system.data_dir)
     wiring = resolve_wiring(config, system.world)
+    if wiring.email is not None and wiring.email.dkim_key_source == "sandbox":
+        trust_sandbox_dkim()
     children = pipeline_specs(system, wiring) + [web_spec(system)]
     system.root = Supervisor.start(children=children, name="root", kind="Root", intensity=ROOT_INTENSITY,
                                    period=ROOT_PERIOD, on_escalate=on_escalate)
@@ -80,6 +82,18 @@ def start_world(config: Config, data_dir: Path):
                 stream_per_minute=config.sandbox.stream_per_minute)
     log.warning("in-process sandbox on %s (control API %s)", world.urls.get("base"), world.urls.get("sandbox"))
     return world
+
+
+def trust_sandbox_dkim() -> None:
+    """Let `email.dkim_key_source = "sandbox"` verify against the sandbox bank's key.
+
+    This module is the one production place that composes the sandbox profile; the mail
+    code itself never imports the twin (DESIGN §5.7: its trust roots stay in the sandbox).
+    """
+    from itrader.mail.dkim import add_key_source, static_dnsfunc
+    from itrader.sandbox.mail import dns_txt_records
+
+    add_key_source("sandbox", lambda: static_dnsfunc(dns_txt_records()))
 
 
 def resolve_wiring(config: Config, world) -> Wiring:

@@ -148,12 +148,26 @@ def load_config(args: argparse.Namespace) -> Config:
 # --- run ---------------------------------------------------------------------
 
 
+DAEMON_ENTRY_GROUP = "itrader.daemon"  # setup.cfg names actors.daemon:run_daemon here
+
+
+def daemon_runner():
+    """The actor shell's `run_daemon(config) -> exit code`, found through the package's entry
+    points: actors import itrader, never the reverse, so the library cannot import it by name."""
+    from importlib.metadata import entry_points
+
+    for entry in entry_points(group=DAEMON_ENTRY_GROUP, name="run"):
+        return entry.load()
+    return None
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     config = load_config(args)
-    # The CLI is the composition root: the one place in itrader/ that reaches
-    # into the actor shell (actors import itrader, never the reverse).
-    from actors.daemon import run_daemon
-
+    run_daemon = daemon_runner()
+    if run_daemon is None:
+        print(f"itrader: no daemon installed (entry point group {DAEMON_ENTRY_GROUP}): "
+              "reinstall the package (make install)", file=sys.stderr)
+        return EXIT_USAGE
     return run_daemon(config)
 
 

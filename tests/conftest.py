@@ -9,6 +9,12 @@ from gevent import monkey
 
 monkey.patch_all()
 
+from actors.tree import trust_sandbox_dkim  # noqa: E402
+
+# Tests verify the sandbox bank's mail as the sandbox profile does; production code
+# never imports the sandbox, the composition place registers its DKIM key.
+trust_sandbox_dkim()
+
 pytest_plugins = [
     "tests.servers.postgres",
     "tests.servers.redis",

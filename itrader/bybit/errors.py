@@ -10,11 +10,14 @@ The split follows what a caller should do next:
 * PermanentError — Bybit refused the request; repeating it will not help.
   InvalidState, AdRejected and NotFound narrow it down.
 Error messages carry Bybit's code and message, never keys, secrets or signatures.
+Each class also derives from its meaning in itrader.errors (AuthError: permanent).
 """
 from __future__ import annotations
 
+from itrader import errors as meaning
 
-class BybitError(Exception):
+
+class BybitError(meaning.ITraderError):
     def __init__(self, message: str, *, code: int | None = None, http_status: int | None = None,
                  path: str = "") -> None:
         super().__init__(message)
@@ -29,7 +32,7 @@ class BybitError(Exception):
         return f"{self.args[0]}{code}{status}{where}"
 
 
-class TemporaryError(BybitError):
+class TemporaryError(BybitError, meaning.TemporaryError):
     """Transient: network failure, timeout, 5xx, Bybit server error."""
 
 
@@ -39,7 +42,7 @@ class RateLimited(TemporaryError):
         self.retry_after = retry_after
 
 
-class Blocked(BybitError):
+class Blocked(BybitError, meaning.BlockedError):
     """The IP is banned or blocked; do not call again before `retry_after` seconds."""
 
     def __init__(self, message: str, *, retry_after: float, **kwargs) -> None:
@@ -47,7 +50,7 @@ class Blocked(BybitError):
         self.retry_after = retry_after
 
 
-class AuthError(BybitError):
+class AuthError(BybitError, meaning.PermanentError):
     """Invalid key, bad signature, missing permission, IP not whitelisted."""
 
 
@@ -55,7 +58,7 @@ class TimestampError(AuthError):
     """Request timestamp outside the recv window (10002): re-sync the clock."""
 
 
-class PermanentError(BybitError):
+class PermanentError(BybitError, meaning.PermanentError):
     """Bybit rejected the request; repeating it unchanged will fail again."""
 
 

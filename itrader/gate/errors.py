@@ -9,12 +9,15 @@ The categories tell the caller what to do next:
                     a body we cannot read); repeating the same request gives the same answer.
 
 Messages carry the method, path, HTTP status and the panel's own error text —
-never request bodies, passwords or cookie values.
+never request bodies, passwords or cookie values. Each class also derives from its meaning in
+itrader.errors (SessionExpired: temporary — the client logs in again once).
 """
 from __future__ import annotations
 
+from itrader import errors as meaning
 
-class GateError(Exception):
+
+class GateError(meaning.ITraderError):
     """Base of every error raised by the Gate client."""
 
     def __init__(self, message: str, *, status: int | None = None, path: str | None = None) -> None:
@@ -23,7 +26,7 @@ class GateError(Exception):
         self.path = path
 
 
-class TemporaryError(GateError):
+class TemporaryError(GateError, meaning.TemporaryError):
     """Transient failure; safe to retry later for idempotent calls."""
 
 
@@ -35,19 +38,19 @@ class RateLimited(TemporaryError):
         self.retry_after = retry_after
 
 
-class SessionExpired(GateError):
+class SessionExpired(GateError, meaning.TemporaryError):
     """HTTP 401 (or Laravel's 419): the sid/rsid cookies are missing or no longer valid."""
 
 
-class Blocked(GateError):
+class Blocked(GateError, meaning.BlockedError):
     """Cloudflare answered instead of the panel (HTML 403). Never retried automatically."""
 
 
-class EndpointGone(GateError):
+class EndpointGone(GateError, meaning.PermanentError):
     """HTTP 410 Gone."""
 
 
-class PermanentError(GateError):
+class PermanentError(GateError, meaning.PermanentError):
     """The panel rejected the request; the same request will fail the same way."""
 
 

@@ -3,7 +3,8 @@
 A receipt counts only from a trusted channel (DESIGN §5.3): the From address must be one of the bank's
 senders AND a DKIM signature whose d= is that sender's domain must verify. The key comes from DNS in
 production (dkimpy's resolver); in the sandbox profile it comes from the sandbox bank's published
-record, through the same `dnsfunc` hook, so the verification code is the same in both.
+record, through the same `dnsfunc` hook, so the verification code is the same in both. This module
+does not know the sandbox: the composition place registers its key source (`add_key_source`).
 """
 from __future__ import annotations
 
@@ -41,16 +42,24 @@ def static_dnsfunc(records: Mapping[str, bytes]) -> DnsFunc:
     return lookup
 
 
-def dnsfunc_for(key_source: str) -> Optional[DnsFunc]:
-    """`dns` -> None (dkimpy resolves TXT records itself); `sandbox` -> the sandbox bank's key."""
-    if key_source == "dns":
-        return None
-    if key_source == "sandbox":
-        # Only the sandbox profile reaches here; the daemon then runs against the simulated bank.
-        from itrader.sandbox.mail import dns_txt_records
+# Where the bank's DKIM public key comes from, by the config's `email.dkim_key_source`.
+# "dns" is built in; "sandbox" is added by the one place that composes the sandbox profile
+# (actors/tree.py), so production code never imports the twin's keys (DESIGN §5.7).
+_KEY_SOURCES: dict[str, Callable[[], Optional[DnsFunc]]] = {"dns": lambda: None}
 
-        return static_dnsfunc(dns_txt_records())
-    raise ValueError(f"unknown DKIM key source {key_source!r} (expected 'dns' or 'sandbox')")
+
+def add_key_source(name: str, make_dnsfunc: Callable[[], Optional[DnsFunc]]) -> None:
+    """Make `dnsfunc_for(name)` answer with `make_dnsfunc()` (None means: resolve in DNS)."""
+    _KEY_SOURCES[name] = make_dnsfunc
+
+
+def dnsfunc_for(key_source: str) -> Optional[DnsFunc]:
+    """`dns` -> None (dkimpy resolves TXT records itself); another known source -> its lookup."""
+    make = _KEY_SOURCES.get(key_source)
+    if make is None:
+        raise ValueError(f"unknown DKIM key source {key_source!r} (expected 'dns' or 'sandbox'; "
+                         "'sandbox' only where the sandbox profile is composed)")
+    return make()
 
 
 def sender_address(raw: bytes) -> tuple[str, str]:

@@ -28,6 +28,8 @@ import gevent.select
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError, LoginError
 
+from itrader import errors as meaning
+
 from .dkim import BANK_SENDERS, DnsFunc, dnsfunc_for, verify_bank_mail
 from .message import (Cursor, IncomingReceipt, message_size_limit, pdf_attachments, summarize_headers,
                       uids_after)
@@ -38,11 +40,11 @@ HEADER_FIELDS = b"BODY.PEEK[HEADER.FIELDS (FROM SUBJECT MESSAGE-ID DATE)]"
 FETCH_BATCH = 50
 
 
-class MailError(Exception):
+class MailError(meaning.TemporaryError):
     """The mailbox could not be read now (network, server); retrying later may help."""
 
 
-class MailLoginError(MailError):
+class MailLoginError(MailError, meaning.PermanentError):
     """The server refused the credentials: an operator must fix the account."""
 
 

@@ -1,7 +1,12 @@
-"""Typed receipt errors: each carries one clear, human message (no personal data, no file bytes)."""
+"""Typed receipt errors: each carries one clear, human message (no personal data, no file bytes).
+
+Bad input is permanent (itrader.errors): the deal goes to MANUAL_REVIEW, never to a retry loop.
+"""
+from itrader import errors as meaning
 
 
-class ReceiptError(Exception):
+
+class ReceiptError(meaning.PermanentError):
     """Base of every receipt failure."""
 
 

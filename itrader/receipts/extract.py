@@ -16,11 +16,11 @@ import hashlib
 import io
 import os
 import tempfile
-from dataclasses import dataclass
 from typing import Optional
 
 from .errors import ReceiptUnreadable
 from .offload import off_hub, pdfium_lock
+from .text import SOURCE_OCR, SOURCE_PDF_TEXT, ExtractedText  # noqa: F401  (re-exported)
 
 MAX_FILE_BYTES = 10 * 1024 * 1024
 MAX_IMAGE_PIXELS = 30_000_000
@@ -28,24 +28,10 @@ MAX_PAGES = 10
 RENDER_DPI = 300
 OCR_TIMEOUT_SECONDS = 60
 TARGET_GLYPH_HEIGHT = 26.0
-SOURCE_PDF_TEXT = "pdf_text"
-SOURCE_OCR = "ocr"
 
 PDF_MAGIC = b"%PDF-"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 JPEG_MAGIC = b"\xff\xd8\xff"
-
-
-@dataclass(frozen=True)
-class ExtractedText:
-    """The text of a receipt, one visual line per text line; `source` is pdf_text or ocr."""
-
-    text: str
-    source: str
-    sha256: str
-
-    def __repr__(self) -> str:  # the text holds personal data: keep it out of logs
-        return f"ExtractedText(source={self.source!r}, chars={len(self.text)}, sha256={self.sha256[:12]}…)"
 
 
 def sha256_of(data: bytes) -> str:

@@ -15,7 +15,7 @@ from enum import Enum
 from typing import Optional
 
 from .errors import ReceiptUnparseable
-from .extract import SOURCE_OCR, ExtractedText
+from .text import SOURCE_OCR, ExtractedText
 
 try:
     from zoneinfo import ZoneInfo

@@ -1,32 +1,38 @@
-"""Errors raised by the store. None of them carries a secret in its message."""
+"""Errors raised by the store. None of them carries a secret in its message.
+
+Meanings (itrader.errors): configuration and data problems are permanent (a human acts);
+StaleTransition is temporary (nothing was written: re-read the deal and decide again).
+"""
 from __future__ import annotations
 
+from itrader import errors as meaning
 
-class StoreError(Exception):
+
+class StoreError(meaning.ITraderError):
     """Base of every store error."""
 
 
-class UnsupportedDatabaseUrl(StoreError, ValueError):
+class UnsupportedDatabaseUrl(StoreError, meaning.PermanentError, ValueError):
     """DATABASE_URL names a backend we do not support."""
 
 
-class SchemaOutOfDate(StoreError):
+class SchemaOutOfDate(StoreError, meaning.PermanentError):
     """The database has not been migrated to the version this code needs."""
 
 
-class InvalidEncryptionKey(StoreError, ValueError):
+class InvalidEncryptionKey(StoreError, meaning.PermanentError, ValueError):
     """ENCRYPTION_KEY is not 32 bytes in one of the accepted spellings."""
 
 
-class MissingEncryptionKey(StoreError):
+class MissingEncryptionKey(StoreError, meaning.PermanentError):
     """An account secret was needed but no ENCRYPTION_KEY was configured."""
 
 
-class SecretDecryptionError(StoreError):
+class SecretDecryptionError(StoreError, meaning.PermanentError):
     """A stored secret cannot be decrypted: wrong ENCRYPTION_KEY or tampered data."""
 
 
-class NotFound(StoreError, LookupError):
+class NotFound(StoreError, meaning.PermanentError, LookupError):
     """The requested row does not exist."""
 
 
@@ -38,11 +44,11 @@ class DealNotFound(NotFound):
     pass
 
 
-class AccountExists(StoreError):
+class AccountExists(StoreError, meaning.PermanentError):
     """An account of this kind and name is already stored."""
 
 
-class StaleTransition(StoreError):
+class StaleTransition(StoreError, meaning.TemporaryError):
     """The deal is no longer in the state the caller expected (optimistic concurrency)."""
 
     def __init__(self, deal_id: int, expected: str, actual: str) -> None:
@@ -52,7 +58,7 @@ class StaleTransition(StoreError):
         self.actual = actual
 
 
-class DuplicateReceipt(StoreError):
+class DuplicateReceipt(StoreError, meaning.PermanentError):
     """The receipt number or the file hash was already claimed (money-safety invariant 2).
 
     `existing_deal_id` equal to the caller's deal means the same receipt was
