@@ -137,7 +137,7 @@ class AllocatorActor(SupervisedActor):
     # ------------------------------------------------------------ lifecycle
 
     def on_start(self) -> None:
-        self.directory.register(self.NAME, self.actor_ref)
+        self.register_as(self.directory, self.NAME)
         self._schedule()
 
     def on_stop(self) -> None:
@@ -150,7 +150,6 @@ class AllocatorActor(SupervisedActor):
         if self._timer is not None:
             self._timer.kill(block=False)
             self._timer = None
-        self.directory.unregister(self.NAME, self.actor_ref)
 
     def _schedule(self) -> None:
         self._timer = gevent.spawn_later(self.CHECK_INTERVAL, tell_quietly, self.actor_ref, CHECK_TICK)

@@ -42,7 +42,7 @@ class AssistantActor(SupervisedActor):
         self._running = gevent.pool.Group()
 
     def on_start(self) -> None:
-        self._directory.register(NAME, self.actor_ref)
+        self.register_as(self._directory, NAME)
 
     def on_stop(self) -> None:
         self._shut_down()
@@ -51,7 +51,6 @@ class AssistantActor(SupervisedActor):
         self._shut_down()
 
     def _shut_down(self) -> None:
-        self._directory.unregister(NAME, self.actor_ref)
         self._running.kill(block=False)  # each one still answers None on its way out
 
     def on_receive(self, message: Any) -> Any:

@@ -109,6 +109,13 @@ class SupervisedActor(pykka.ThreadingActor):
         )
         self._failure: str | None = None
         self._stopped_itself = False
+        self._directory_entry: tuple[Any, str] | None = None
+
+    def register_as(self, directory: Any, name: str) -> None:
+        """Be found under `name` in the Directory. The base takes the name back when the actor ends,
+        however it ends (stop, failure, a failed start), so no actor spells that out itself."""
+        self._directory_entry = (directory, name)
+        directory.register(name, self.actor_ref)
 
     def readiness(self) -> pykka.Future[Any] | None:
         """Answer to the supervisor's start ping, asked once `on_start` is done.
@@ -152,7 +159,13 @@ class SupervisedActor(pykka.ThreadingActor):
         try:
             super()._actor_loop()
         finally:
+            self._leave_directory()
             self._report_exit()
+
+    def _leave_directory(self) -> None:
+        if self._directory_entry is not None:
+            directory, name = self._directory_entry
+            directory.unregister(name, self.actor_ref)  # only if the name is still ours
 
     def _report_exit(self) -> None:
         if self._supervision is None:

@@ -64,7 +64,7 @@ class DealActor(SupervisedActor):
     # --- life cycle ------------------------------------------------------------
 
     def on_start(self) -> None:
-        self._directory.register(self._name, self.actor_ref)
+        self.register_as(self._directory, self._name)
         row = self._store.deals.get(self.deal_id)
         journal = self._store.deals.journal(self.deal_id)
         created = deal.created_note(journal)
@@ -95,7 +95,6 @@ class DealActor(SupervisedActor):
         self._timers.cancel_all()
         if self.facts is not None:
             DEALS_BY_STATE.labels(state=self.facts.state.value).dec()
-        self._directory.unregister(self._name, self.actor_ref)
 
     # Asked by the web layer (with a timeout): which step waits for the operator.
     def awaiting_step(self) -> str | None:

@@ -51,7 +51,7 @@ class DealsSupervisor(Supervisor):
 
     def on_start(self) -> None:
         super().on_start()
-        self._directory.register("deals", self.actor_ref)
+        self.register_as(self._directory, "deals")
         if self._leased:
             # Deals start as this process takes their accounts' leases; accounts that already
             # hold theirs (this supervisor restarted) say so again.
@@ -63,14 +63,6 @@ class DealsSupervisor(Supervisor):
             log.info("resuming %d unfinished deal(s) from the database", len(live))
         for row in live:
             self._start_deal(row.id)
-
-    def on_stop(self) -> None:
-        self._directory.unregister("deals", self.actor_ref)
-        super().on_stop()
-
-    def on_failure(self, *exc_info: Any) -> None:
-        self._directory.unregister("deals", self.actor_ref)
-        super().on_failure(*exc_info)
 
     def on_receive(self, message: Any) -> Any:
         if isinstance(message, msg.PayoutOffer):

@@ -78,13 +78,7 @@ class ReceiptDeskActor(SupervisedActor):
 
     def on_start(self) -> None:
         self._receipts_dir.mkdir(parents=True, exist_ok=True)
-        self._directory.register(NAME, self.actor_ref)
-
-    def on_stop(self) -> None:
-        self._directory.unregister(NAME, self.actor_ref)
-
-    def on_failure(self, *_exc_info: Any) -> None:
-        self._directory.unregister(NAME, self.actor_ref)
+        self.register_as(self._directory, NAME)
 
     def on_receive(self, message: Any) -> Any:
         if isinstance(message, ReceiptDocument):
