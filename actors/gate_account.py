@@ -34,8 +34,9 @@ import pykka
 
 from actors.base import ChildContext, SupervisedActor, tell_quietly
 from actors.directory import Directory
+from actors.lease_guard import LeaseGuard
 from actors.messages import (
-    AnnounceLease, ApprovePayout, ApproveResult, LeaseChanged, PayoutOffer, PayoutRead, PayoutTaken, ReadPayout,
+    AnnounceLease, ApprovePayout, ApproveResult, PayoutOffer, PayoutRead, PayoutTaken, ReadPayout,
     TakeFailed, TakePayout, Tick,
 )
 from itrader.config import GateConfig
@@ -91,7 +92,8 @@ class GateAccountActor(SupervisedActor):
         self._timers: dict[str, gevent.Greenlet] = {}
         self._seen: set[int] = set()  # payout ids offered (or known to need no offer) in this lifetime
         self.lease = lease or AccountLease.always_held(PLATFORM, name)
-        self._standby_told = False
+        self.guard = LeaseGuard(self.lease, PLATFORM, name, events, directory, forget=self._forget_work,
+                                after_loss=lambda: self._schedule(LEASE, retry_interval(self.lease.ttl)))
 
     # --- life cycle
 
@@ -122,8 +124,7 @@ class GateAccountActor(SupervisedActor):
         if isinstance(message, Tick):
             return self._on_tick(message.name)
         if isinstance(message, AnnounceLease):
-            if self.lease.holding:
-                self.directory.tell(DEALS, LeaseChanged(PLATFORM, self.name, True))
+            self.guard.announce()
             return None
         if isinstance(message, (TakePayout, ApprovePayout, ReadPayout)) and not self._acting(
                 before_write=not isinstance(message, ReadPayout)):
@@ -148,46 +149,23 @@ class GateAccountActor(SupervisedActor):
     def _acting(self, before_write: bool = False) -> bool:
         """May we touch the account now? Checked right before every money step or write; before those
         the lease is renewed first, so the key outlives the call that follows."""
-        if self.lease.lapsed(renew_first=before_write):
-            self._lose_lease("the lease was not renewed in time")
-        return self.lease.holding
-
-    def _renewed(self) -> bool:
-        if self.lease.renew():
-            return True
-        self._lose_lease("the lease expired or was taken by another process")
-        return False
+        return self.guard.may_act(before_write)
 
     def _on_lease_tick(self) -> None:
         ttl = self.lease.ttl
         if self.lease.holding:
-            if self._renewed():
+            if self.guard.renewed():
                 self._schedule(LEASE, renew_interval(ttl))
-        elif self.lease.acquire():
-            self._standby_told = False
-            log.warning("gate %s: lease acquired; driving the account", self.name)
-            self.events.publish("lease_acquired", platform=PLATFORM, account=self.name, owner=self.lease.owner)
-            self.directory.tell(DEALS, LeaseChanged(PLATFORM, self.name, True))
+        elif self.guard.take():
             self._schedule(START, 0)
             self._schedule(LEASE, renew_interval(ttl))
         else:
-            # Once per standby spell: deals of this account still running here (an earlier life of this
-            # actor held the lease, then restarted too late to keep it) must stop.
-            if not self._standby_told:
-                self._standby_told = self.directory.tell(DEALS, LeaseChanged(PLATFORM, self.name, False))
             self._schedule(LEASE, retry_interval(ttl))
 
-    def _lose_lease(self, reason: str) -> None:
-        """Stop acting at once: no timer, nothing remembered; standby until the lease is ours again."""
+    def _forget_work(self) -> None:
+        """A lost lease: no timer, nothing remembered; standby until the lease is ours again."""
         self._cancel_timers()
         self._seen.clear()
-        self.lease.release()  # a no-op unless the key is still ours
-        holder = self.lease.holder()
-        log.error("gate %s: lease lost (%s); standby (holder now: %s)", self.name, reason, holder or "nobody")
-        self.events.publish("lease_lost", platform=PLATFORM, account=self.name, owner=self.lease.owner,
-                            holder=holder, reason=reason)
-        self._standby_told = self.directory.tell(DEALS, LeaseChanged(PLATFORM, self.name, False))
-        self._schedule(LEASE, retry_interval(self.lease.ttl))
 
     # --- timers
 
@@ -195,7 +173,7 @@ class GateAccountActor(SupervisedActor):
         if name == LEASE:
             self._on_lease_tick()
             return
-        if not self.lease.holding or not self._renewed():
+        if not self.lease.holding or not self.guard.renewed():
             return  # a timer of an earlier lease, or the lease is gone
         if name == START:
             self._schedule(SESSION, self._next_delay(SESSION, self._login()))

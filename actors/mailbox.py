@@ -22,6 +22,7 @@ import pykka
 
 from actors.base import ChildContext, SupervisedActor, tell_quietly
 from actors.directory import Directory
+from actors.lease_guard import LeaseGuard
 from actors.messages import ReceiptDocument, Tick
 from itrader.config import EmailConfig
 from itrader.events import EventLog
@@ -73,6 +74,8 @@ class MailboxActor(SupervisedActor):
         self._watcher: MailWatcher | None = None
         self._retries: set[gevent.Greenlet] = set()
         self._lease = lease or AccountLease.always_held("mailbox", settings.address)
+        # A lost mailbox lease is not released: the key runs out by itself (as before the guard).
+        self._guard = LeaseGuard(self._lease, "mailbox", name, events, release_on_loss=False)
         self._lease_timer: gevent.Greenlet | None = None
 
     def on_start(self) -> None:
@@ -82,16 +85,10 @@ class MailboxActor(SupervisedActor):
     def _tend_lease(self) -> None:
         """Read the mailbox only while holding its lease: take it in standby, renew it while reading."""
         if self._watcher is None:
-            if self._lease.acquire():
+            if self._guard.take():
                 self._start_watcher()
-                if self._lease.active:
-                    self._events.publish("lease_acquired", platform="mailbox", account=self.name,
-                                         owner=self._lease.owner)
-        else:
-            if self._lease.lapsed(renew_first=True):
-                log.warning("mailbox %s: lease lost (now %s); standing by", self.name, self._lease.holder())
-                self._events.publish("lease_lost", platform="mailbox", account=self.name, holder=self._lease.holder())
-                self._stop_watcher()
+        elif not self._guard.may_act(before_write=True):
+            self._stop_watcher()
         if self._lease.active:
             every = min(5.0, self._lease.ttl / 3)
             self._lease_timer = gevent.spawn_later(every, tell_quietly, self.actor_ref, LEASE_TICK)

@@ -1,0 +1,254 @@
+"""Order routing of one Bybit account: the deals' watches, ONE pending-order list call per tick for
+all of them, which deal each order belongs to (/order/info once per new order: the list has no
+itemId), OrderOpened and OrderStatus to the deals, chat reads when an order has news, the order that
+left the list read back for 40 or 50, and the release of a paid order."""
+from __future__ import annotations
+
+from actors.base import describe_failure
+from actors.bybit.ads import AdBook
+from actors.bybit.chat import NOT_PERFORMED, ChatSync
+from actors.bybit.link import CALL_ERRORS, AccountLink, log
+from actors.messages import AccountRecovered, OrderOpened, OrderStatus, ReleaseOrder, ReleaseResult, Watch
+from itrader.bybit import OrderSummary
+from itrader.bybit_rules import (
+    FINAL_ORDER_STATUSES, ORDER_FINISHED, ORDER_PAID, DealWatch, chat_worth_reading, order_for_watch,
+    reread_missing_order_now, watch_active,
+)
+
+PENDING_PAGES_MAX = 10  # more than 30 pending orders is rare; ten pages is plenty
+
+
+class OrderRouter:
+    def __init__(self, link: AccountLink, ads: AdBook, chat: ChatSync, watches: dict[int, DealWatch]) -> None:
+        self.link = link
+        self.ads = ads
+        self.chat = chat
+        self.watches = watches  # shared with chat sync
+        self.order_ads: dict[str, str] = {}  # order id -> ad id (from /order/info, asked once per order)
+        self.order_buyers: dict[str, str] = {}  # order id -> buyerRealName as /order/info gave it
+        self.order_status: dict[str, int] = {}  # last status seen of any order we handled
+        self.poll_failures = 0
+
+    # ------------------------------------------------------------ watches
+
+    def watch(self, message: Watch) -> None:
+        watch = self.watches.get(message.deal_id)
+        if watch is None:
+            watch = self.watches[message.deal_id] = DealWatch(message.deal_id, message.ad_id, message.order_id,
+                                                              message.reply_to)
+            if message.order_id is not None:
+                watch.told_status = None  # first observation is reported as OrderStatus
+        else:
+            watch.reply_to = message.reply_to or watch.reply_to
+            watch.ad_id = message.ad_id or watch.ad_id
+            if message.reply_to is not None:  # a restarted Deal may have moved the chat watermark back
+                watch.watermark_loaded = False
+            if message.order_id is not None and message.order_id != watch.order_id:
+                watch.order_id, watch.told_status = message.order_id, None
+                watch.seen_ids, watch.watermark, watch.watermark_loaded = set(), None, False
+        if watch.ad_id is not None and watch.ad_id in self.ads.ads:
+            self.ads.ads[watch.ad_id].deal_id = message.deal_id
+        if watch.order_id is not None:
+            self.order_ads.setdefault(watch.order_id, watch.ad_id or "")
+        self.link.schedule()
+
+    def unwatch(self, deal_id: int) -> None:
+        self.watches.pop(deal_id, None)
+
+    def active_watches(self) -> int:
+        return sum(1 for watch in self.watches.values() if watch_active(watch, self.ads.ads))
+
+    def live_orders_watched(self) -> bool:
+        return any(watch.order_live for watch in self.watches.values())
+
+    def recover_watches(self, my_ad_ids: set[str]) -> None:
+        """After a restart: the live deals whose ad is one of ours are watched again at once (their
+        news goes to "deal:<id>"); a Deal's own Watch later only refreshes its reply ref."""
+        store = self.link.store
+        if store is None:
+            return
+        try:
+            deals = store.deals.non_terminal_deals()
+        except Exception as exc:  # the Deals re-send Watch when they start; polling does not need this
+            log.warning("bybit %s: live deals not read: %s", self.link.name, describe_failure(exc))
+            return
+        for deal in deals:
+            if deal.ad_id and deal.ad_id in my_ad_ids and deal.id not in self.watches:
+                self.watch(Watch(deal.id, deal.ad_id, deal.order_id, None))
+                # Our queued writes for it died with our last life; a Deal that is not reconciling
+                # already reads the platforms back and redoes what is missing.
+                self.link.directory.tell(f"deal:{deal.id}", AccountRecovered(deal.id, self.link.name))
+
+    # ------------------------------------------------------------ the poll
+
+    def pending_orders(self) -> list[OrderSummary]:
+        api, client = self.link.api, self.link.client
+        page = api(client.pending_orders)
+        orders = list(page.items)
+        number = 1
+        while len(orders) < page.count and page.items and number < PENDING_PAGES_MAX:
+            number += 1
+            page = api(client.pending_orders, page=number)
+            orders.extend(page.items)
+        return [order for order in orders if str(order.raw.get("side", 1)) == "1"]  # our sell orders
+
+    def poll(self) -> bool:
+        """One list call for every watched order; False when the list could not be read."""
+        try:
+            live = {order.id: order for order in self.pending_orders()}
+        except CALL_ERRORS as exc:
+            self.poll_failures += 1
+            log.warning("bybit %s: order poll failed (%d in a row): %s", self.link.name, self.poll_failures,
+                        describe_failure(exc))
+            return False
+        self.poll_failures = 0
+        self._map_new_orders(live)
+        for order in live.values():
+            ad = self.ads.ads.get(self.order_ads.get(order.id, ""))
+            if ad is not None:
+                ad.order_status = order.status
+        for watch in list(self.watches.values()):
+            self._route(watch, live)
+        self._forget_old_orders(live)
+        return True
+
+    def _map_new_orders(self, live: dict[str, OrderSummary]) -> None:
+        """Which ad each new order is on: /order/info once per order (the list has no itemId)."""
+        watched_orders = {w.order_id: w for w in self.watches.values() if w.order_id}
+        for order_id in live:
+            if order_id in self.order_ads:
+                continue
+            if order_id in watched_orders:
+                self.order_ads[order_id] = watched_orders[order_id].ad_id or ""
+                continue
+            try:
+                detail = self.link.api(self.link.client.order_info, order_id)
+            except CALL_ERRORS as exc:
+                log.info("bybit %s: order %s not mapped yet: %s", self.link.name, order_id, describe_failure(exc))
+                continue
+            self.order_ads[order_id] = detail.item_id
+            self.note_buyer(order_id, detail.buyer_real_name)
+            self.link.user_id = self.link.user_id or detail.user_id
+
+    def _forget_old_orders(self, live: dict[str, OrderSummary]) -> None:
+        watched = {w.order_id for w in self.watches.values()}
+        for order_id in [o for o in self.order_ads if o not in live and o not in watched]:
+            del self.order_ads[order_id]
+            self.order_buyers.pop(order_id, None)
+
+    def note_buyer(self, order_id: str, name: str) -> None:
+        if name and name.strip():
+            self.order_buyers[order_id] = name.strip()
+
+    def _route(self, watch: DealWatch, live: dict[str, OrderSummary]) -> None:
+        order, is_new = order_for_watch(watch, live, self.order_ads)
+        if order is not None and is_new:
+            watch.order_id, watch.told_status = order.id, order.status
+            watch.seen_ids, watch.watermark, watch.watermark_loaded = set(), None, False
+            self.order_status[order.id] = order.status
+            buyer = self.order_buyers.get(order.id) or order.buyer_real_name
+            self.link.tell_deal(watch.deal_id, OrderOpened(watch.deal_id, order.id, order.amount, order.status,
+                                                           buyer), watch.reply_to)
+            self.link.publish("bybit_order_opened", deal_id=watch.deal_id, order_id=order.id)
+            if order.has_news or watch.chat_dirty:
+                self.chat.sync(watch)
+        elif order is not None:
+            # The buyer's words before the status: "no" and then a cancel read as a refusal.
+            if order.has_news or watch.chat_dirty:
+                self.chat.sync(watch)
+            self._observe_status(watch, order.status)
+        elif watch.order_live:
+            self._read_missing_order(watch)
+
+    def _observe_status(self, watch: DealWatch, status: int) -> None:
+        if watch.order_id is None:
+            return
+        self.order_status[watch.order_id] = status
+        ad = self.ads.ads.get(watch.ad_id or "")
+        if ad is not None:
+            ad.order_status = status
+            ad.spent = ad.spent or status == ORDER_FINISHED
+        if status != watch.told_status:
+            watch.told_status = status
+            self.link.tell_deal(watch.deal_id, OrderStatus(watch.deal_id, watch.order_id, status), watch.reply_to)
+
+    def _read_missing_order(self, watch: DealWatch) -> None:
+        """A watched order not in the pending list has (almost always) ended: read it once for 40/50."""
+        if not reread_missing_order_now(watch.missing_ticks):
+            watch.missing_ticks += 1
+            return
+        watch.missing_ticks += 1
+        try:
+            detail = self.link.api(self.link.client.order_info, watch.order_id)
+        except CALL_ERRORS as exc:
+            watch.missing_ticks = 0  # try again next tick
+            log.info("bybit %s: order %s could not be read: %s", self.link.name, watch.order_id,
+                     describe_failure(exc))
+            return
+        unread = str(detail.raw.get("unreadMsgCount", "?"))
+        if chat_worth_reading(watch.chat_dirty, detail.status != watch.told_status, unread):
+            self.chat.sync(watch)  # last words before the order's end (at most one read per ended order)
+        self._observe_status(watch, detail.status)
+
+    # ------------------------------------------------------------ one order read back
+
+    def read_status(self, deal_id: int, order_id: str) -> int | None:
+        try:
+            detail = self.link.api(self.link.client.order_info, order_id)
+        except CALL_ERRORS as exc:
+            log.info("bybit %s: order %s unreadable: %s", self.link.name, order_id, describe_failure(exc))
+            return None
+        self.order_ads.setdefault(order_id, detail.item_id)
+        self.note_buyer(order_id, detail.buyer_real_name)
+        self._status_learned(deal_id, order_id, detail.status)
+        return detail.status
+
+    def _status_learned(self, deal_id: int, order_id: str, status: int) -> None:
+        watch = self.watches.get(deal_id)
+        if watch is not None and watch.order_id == order_id:
+            self._observe_status(watch, status)
+        else:
+            self.order_status[order_id] = status
+
+    # ------------------------------------------------------------ release
+
+    def release(self, message: ReleaseOrder) -> None:
+        def result(ok: bool, permanent: bool = False, reason: str | None = None) -> None:
+            self.link.tell_deal(message.deal_id, ReleaseResult(message.deal_id, message.order_id, ok, permanent,
+                                                               reason), message.reply_to, reply=True)
+
+        status = self.order_status.get(message.order_id)
+        if status == ORDER_FINISHED:
+            result(True)
+            return
+        if status != ORDER_PAID:
+            status = self.read_status(message.deal_id, message.order_id)
+            if status is None:
+                result(False, reason="order status unreadable")
+                return
+            if status == ORDER_FINISHED:
+                result(True)
+                return
+            if status != ORDER_PAID:
+                result(False, permanent=status in FINAL_ORDER_STATUSES,
+                       reason=f"order status {status}: release needs status {ORDER_PAID}")
+                return
+        try:
+            self.link.api(self.link.client.release, message.order_id)
+        except NOT_PERFORMED as exc:
+            result(False, reason=describe_failure(exc))
+            return
+        except CALL_ERRORS as exc:  # unclear or refused: Bybit's word on the order decides
+            status = self.read_status(message.deal_id, message.order_id)
+            if status == ORDER_FINISHED:
+                result(True)
+            else:
+                result(False, permanent=status in FINAL_ORDER_STATUSES,
+                       reason=f"{describe_failure(exc)}; order status {status}")
+            return
+        self.link.publish("bybit_released", deal_id=message.deal_id, order_id=message.order_id)
+        self._status_learned(message.deal_id, message.order_id, ORDER_FINISHED)
+        result(True)
+
+    def __repr__(self) -> str:
+        return f"OrderRouter({self.link.name!r}, watches={len(self.watches)})"

@@ -1,0 +1,230 @@
+"""The collaborators of BybitAccountActor (actors/bybit/), each on its own, against the real Bybit
+sandbox on loopback: no actor around them, the test calls them as the actor would. Deals are probes
+registered as "deal:<id>"."""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Iterator
+
+import gevent
+import pykka
+import pytest
+
+from actors.bybit.ads import AD_REMARK, AdBook
+from actors.bybit.chat import CHAT_SEEN_STEP, SENT_TEXTS_STEP, ChatSync
+from actors.bybit.link import AccountLink
+from actors.bybit.orders import OrderRouter
+from actors.bybit.reconcile import Reconciler
+from actors.bybit.writes import WriteQueue
+from actors.directory import Directory
+from actors.messages import (
+    AdCreated, BuyerMessages, CancelAd, CreateAd, OrderOpened, OrderRead, OrderStatus, ReadOrder, ReleaseOrder,
+    ReleaseResult, SendChat, Watch,
+)
+from itrader.bybit.client import WRITE
+from itrader.bybit_rules import OutgoingChat, QueuedWrite, payment_ids_by_method
+from itrader.config import BybitConfig
+from itrader.events import EventLog
+from itrader.store import Store, migrate, open_database
+from tests.actors.test_bybit_account import AMOUNT, BUYER_UID, PRICE, QUANTITY, Probed, probe
+from tests.bybit.conftest import SELLER_UID, BybitWorld, bybit_world
+
+
+@dataclass
+class Desk:
+    """One account's collaborators wired as the actor wires them."""
+
+    world: BybitWorld
+    store: Store
+    directory: Directory
+    events: EventLog
+    link: AccountLink
+    queue: WriteQueue
+    chat: ChatSync
+    ads: AdBook
+    orders: OrderRouter
+    reconciler: Reconciler
+    nudges: list[float]
+
+    def ad_for(self, deal_id: int) -> str:
+        deal = self.probe(deal_id)
+        self.ads.create(CreateAd(deal_id, AMOUNT, PRICE, QUANTITY, "sbp", deal.ref))
+        return deal.wait(AdCreated).ad_id
+
+    def probe(self, deal_id: int) -> Probed:
+        if deal_id not in self.probes:
+            self.store.deals.create_deal(f"payout-{deal_id}", AMOUNT)
+            self.probes[deal_id] = probe(self.directory, f"deal:{deal_id}")
+        return self.probes[deal_id]
+
+    probes: dict[int, Probed] = None  # type: ignore[assignment]
+
+
+def wire(world: BybitWorld, store: Store, directory: Directory, events: EventLog, memory: Desk | None = None) -> Desk:
+    client = world.client()
+    link = AccountLink("acc1", client, store, directory, events, BybitConfig(base_url=world.base_url))
+    link.user_id = str(client.account_info().get("userId") or "")
+    link.payment_ids = payment_ids_by_method(client.payment_methods())
+    nudges: list[float] = []
+    queue = WriteQueue(itertools.count(1), lambda: client.try_reserve(WRITE), nudges.append)
+    watches: dict = {}
+    chat = ChatSync(link, queue, watches)
+    holder: dict[str, OrderRouter] = {}
+    ads = AdBook(link, queue, watch=lambda message: holder["orders"].watch(message))
+    orders = holder["orders"] = OrderRouter(link, ads, chat, watches)
+    desk = Desk(world, store, directory, events, link, queue, chat, ads, orders, Reconciler(link, ads, orders, chat),
+                nudges)
+    desk.probes = memory.probes if memory is not None else {}
+    return desk
+
+
+def next_write(desk: Desk):
+    """The queue's next write once the write budget has a token for it (as the actor's drain waits)."""
+    for _ in range(100):
+        job = desk.queue.take()
+        if job is not None:
+            return job
+        gevent.sleep(desk.nudges[-1] if desk.nudges else 0.05)
+    raise AssertionError("no write came out of the queue")
+
+
+@pytest.fixture
+def desk(tmp_path) -> Iterator[Desk]:
+    db = open_database(tmp_path / "itrader.sqlite3")
+    migrate(db)
+    with bybit_world() as world:
+        yield wire(world, Store(db), Directory(), EventLog())
+        pykka.ActorRegistry.stop_all(block=True, timeout=5)
+    db.close()
+
+
+# ------------------------------------------------------------------ the write queue
+
+
+def test_the_write_queue_asks_for_one_drain_and_hands_out_the_most_urgent_write() -> None:
+    tokens, nudges = [0.0], []
+    queue = WriteQueue(itertools.count(1), lambda: tokens[0], nudges.append)
+    queue.queue("ad", "ad message")
+    queue.queue_chat(SendChat(1, "o1", "привет", purpose="greeting"))
+    queue.queue("release", "release message")
+    assert nudges == [0.0], "one DrainWrites in the mailbox at a time"
+
+    first = queue.take()
+    assert isinstance(first, QueuedWrite) and first.kind == "release" and queue.writes[0].kind == "ad"
+    queue.kick()
+    tokens[0] = 0.3  # no write token yet: the drain comes back when there is one
+    assert queue.take() is None and nudges == [0.0, 0.0, 0.3]
+    queue.kick()
+    assert nudges == [0.0, 0.0, 0.3], "a drain is already on its way"
+    queue.refused()  # that drain found the account in standby
+    tokens[0] = 0.0
+    text = queue.take()
+    assert isinstance(text, OutgoingChat) and text.text == "привет" and queue.outbox == [text]
+    text.ready = False
+    assert queue.take().kind == "ad"
+    assert queue.take() is None and queue.pending()
+    queue.retry_texts()
+    assert queue.take() is text
+
+
+# ------------------------------------------------------------------ the ad book
+
+
+def test_the_ad_book_places_an_ad_once_and_cancels_it(desk: Desk) -> None:
+    ad_id = desk.ad_for(1)
+    deal = desk.probe(1)
+    assert len(desk.world.sandbox.ads(SELLER_UID, online_only=True)) == 1 and list(desk.ads.ads) == [ad_id]
+    assert desk.orders.watches[1].ad_id == ad_id, "a placed ad is watched for its deal"
+
+    desk.ads.create(CreateAd(1, AMOUNT, PRICE, QUANTITY, "sbp", deal.ref))  # a repeated request
+    assert len(desk.world.sandbox.ads(SELLER_UID, online_only=True)) == 1
+    assert desk.ads.health() == ((ad_id, "sbp", False),)
+
+    desk.ads.request_cancel(CancelAd(1, ad_id))
+    desk.ads.request_cancel(CancelAd(1, ad_id))
+    assert [job.kind for job in desk.queue.writes] == ["cancel"], "a cancel is owed once"
+    desk.ads.cancel_queued(next_write(desk).message)
+    assert desk.world.sandbox.ads(SELLER_UID, online_only=True) == [] and desk.ads.ads == {}
+    assert not desk.ads.cancels
+
+
+def test_the_ad_book_finds_a_deal_s_ad_after_a_restart(desk: Desk) -> None:
+    ad_id = desk.ad_for(1)
+    after_restart = wire(desk.world, desk.store, desk.directory, desk.events, memory=desk)
+    assert after_restart.ads.find_deal_ad(1) == (ad_id, True)
+    assert after_restart.ads.ads[ad_id].deal_id == 1
+    desk.probe(2)  # a second deal of the same amount
+    assert after_restart.ads.find_deal_ad(2) == (None, False), "no ad of that amount is free: create one"
+    assert AD_REMARK.startswith("ВНИМАТЕЛЬНО")
+
+
+# ------------------------------------------------------------------ order routing
+
+
+def test_order_routing_opens_reports_and_releases_the_deal_s_order(desk: Desk) -> None:
+    ad_id = desk.ad_for(1)
+    deal = desk.probe(1)
+    order_id = desk.world.sandbox.place_order(ad_id, BUYER_UID, AMOUNT, buyer_name="Ivan Petrov")
+    assert desk.orders.poll()
+    opened = deal.wait(OrderOpened)
+    assert (opened.order_id, opened.status, opened.buyer_name) == (order_id, 10, "Ivan Petrov")
+    assert desk.ads.health() == ((ad_id, "sbp", True),), "an ad with an open order is taken"
+
+    desk.orders.release(ReleaseOrder(1, order_id, deal.ref))
+    assert deal.wait(ReleaseResult).ok is False, "no release before the buyer paid"
+    desk.world.sandbox.mark_paid(order_id)
+    desk.orders.poll()
+    deal.wait(OrderStatus, status=20)
+    desk.orders.release(ReleaseOrder(1, order_id, deal.ref))
+    assert deal.wait(ReleaseResult, ok=True).order_id == order_id
+    assert desk.orders.active_watches() == 0, "a finished order needs no polling"
+
+
+# ------------------------------------------------------------------ chat sync
+
+
+def test_chat_sync_delivers_the_buyer_s_words_once_across_lives(desk: Desk) -> None:
+    ad_id = desk.ad_for(1)
+    deal = desk.probe(1)
+    order_id = desk.world.sandbox.place_order(ad_id, BUYER_UID, AMOUNT)
+    desk.orders.poll()
+    deal.wait(OrderOpened)
+
+    desk.queue.queue_chat(SendChat(1, order_id, "Здравствуйте!", purpose="greeting"))
+    desk.chat.send_queued(next_write(desk))
+    assert desk.queue.outbox == []
+    desk.world.sandbox.buyer_send_text(order_id, "да")
+    watch = desk.orders.watches[1]
+    desk.chat.sync(watch)
+    assert deal.wait(BuyerMessages).texts == ("да",), "our own greeting is not the buyer's"
+    desk.chat.sync(watch)
+    assert len(deal.of(BuyerMessages)) == 1
+    assert [e.step for e in desk.store.deals.journal(1)].count(CHAT_SEEN_STEP) == 1
+
+    later = wire(desk.world, desk.store, desk.directory, desk.events, memory=desk)  # a restarted actor
+    later.orders.watch(Watch(1, ad_id, order_id, deal.ref))
+    later.chat.sync(later.orders.watches[1])
+    assert len(deal.of(BuyerMessages)) == 1, "the journal's watermark holds across a restart"
+
+
+# ------------------------------------------------------------------ the reconciler
+
+
+def test_the_reconciler_reads_back_the_ad_order_and_what_we_said(desk: Desk) -> None:
+    ad_id = desk.ad_for(1)
+    deal = desk.probe(1)
+    order_id = desk.world.sandbox.place_order(ad_id, BUYER_UID, AMOUNT, buyer_name="Ivan Petrov")
+    desk.world.sandbox.mark_paid(order_id)
+    desk.queue.queue_chat(SendChat(1, order_id, "Реквизиты отправлены"))
+    desk.chat.send_queued(next_write(desk))
+
+    later = wire(desk.world, desk.store, desk.directory, desk.events, memory=desk)  # knows nothing yet
+    later.reconciler.read_order(ReadOrder(1, None, None, deal.ref))
+    read = deal.wait(OrderRead)
+    assert (read.ad_id, read.ad_online, read.order_id, read.order_status) == (ad_id, True, order_id, 20)
+    assert read.buyer_name == "Ivan Petrov"
+    assert later.orders.watches[1].order_id == order_id, "what the deal did not know is watched for it"
+    notes = [e.data for e in desk.store.deals.journal(1) if e.step == SENT_TEXTS_STEP]
+    assert notes[-1] == {"order_id": order_id, "texts": ["Реквизиты отправлены"]}
