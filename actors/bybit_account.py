@@ -54,7 +54,7 @@ import gevent
 from actors.base import ChildContext, SupervisedActor, describe_failure, tell_quietly
 from actors.bybit.ads import AD_REMARK, AdBook
 from actors.bybit.chat import CHAT_SEEN_STEP, MAX_CHAT_ATTEMPTS, NOT_PERFORMED, SENT_TEXTS_STEP, ChatSync
-from actors.bybit.link import CALL_ERRORS, AccountLink, log
+from actors.bybit.link import CALL_ERRORS, AccountLink, call_outcome, log
 from actors.bybit.orders import OrderRouter
 from actors.bybit.reconcile import Reconciler
 from actors.bybit.writes import DrainWrites, WriteQueue
@@ -70,7 +70,7 @@ from itrader.bybit.client import WRITE
 from itrader.bybit_rules import (  # re-exported: tests and other code import them from here
     AD_ONLINE, FINAL_ORDER_STATUSES, MISSING_ORDER_REREAD_TICKS, ORDER_CANCELLED, ORDER_FINISHED, ORDER_PAID,
     ORDER_UNPAID, PAYMENT_TYPES, SBP, TINKOFF, WRITE_PRIORITY, DealWatch, LiveAd, OutgoingChat, QueuedWrite,
-    call_outcome, chat_candidates, message_key, method_of, new_buyer_messages, next_write, payment_ids_by_method,
+    chat_candidates, message_key, method_of, new_buyer_messages, next_write, payment_ids_by_method,
     poll_interval, write_rank,
 )
 from itrader.config import BybitConfig

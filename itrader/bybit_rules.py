@@ -9,12 +9,10 @@ small records those decisions work on.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
-from itrader.bybit import (
-    AuthError, Blocked, ChatMessage, OrderSummary, PaymentMethod, PermanentError, RateLimited, TemporaryError,
-)
-from itrader.limits import RateBudgetExhausted
+if TYPE_CHECKING:  # for annotations only: the rules import no client
+    from itrader.bybit.models import ChatMessage, OrderSummary, PaymentMethod
 
 SBP, TINKOFF = "sbp", "tinkoff"
 PAYMENT_TYPES = {SBP: 382, TINKOFF: 75}  # Bybit paymentType ids (bybit-p2p-api.md §5)
@@ -132,20 +130,6 @@ def our_texts(messages: Iterable[ChatMessage], our_user_id: str, our_uuids: set[
     """What we have said in a chat: by our user id or by a msgUuid we sent; system notices skipped."""
     return [m.text for m in messages if not m.is_system and (
         m.user_id == our_user_id or str(m.raw.get("msgUuid") or "") in our_uuids)]
-
-
-# ------------------------------------------------------------------ calls
-
-
-def call_outcome(exc: BaseException | None) -> str:
-    """A bounded label for EXTERNAL_CALLS."""
-    if exc is None:
-        return "ok"
-    for kind, label in ((RateBudgetExhausted, "budget"), (RateLimited, "rate_limited"), (Blocked, "blocked"),
-                        (AuthError, "auth"), (TemporaryError, "temporary"), (PermanentError, "rejected")):
-        if isinstance(exc, kind):
-            return label
-    return "error"
 
 
 # ------------------------------------------------------------------ the write queue

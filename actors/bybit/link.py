@@ -9,8 +9,9 @@ from typing import Any, Callable
 
 from actors.base import tell_quietly
 from actors.directory import Directory
-from itrader.bybit import AuthError, BybitClient, BybitError, TimestampError
-from itrader.bybit_rules import call_outcome
+from itrader.bybit import (
+    AuthError, Blocked, BybitClient, BybitError, PermanentError, RateLimited, TemporaryError, TimestampError,
+)
 from itrader.config import BybitConfig
 from itrader.events import EventLog
 from itrader.limits import RateBudgetExhausted
@@ -20,6 +21,17 @@ from itrader.metrics import EXTERNAL_CALLS
 log = logging.getLogger("actors.bybit_account")
 
 CALL_ERRORS = (BybitError, RateBudgetExhausted)
+
+
+def call_outcome(exc: BaseException | None) -> str:
+    """A bounded label for EXTERNAL_CALLS."""
+    if exc is None:
+        return "ok"
+    for kind, label in ((RateBudgetExhausted, "budget"), (RateLimited, "rate_limited"), (Blocked, "blocked"),
+                        (AuthError, "auth"), (TemporaryError, "temporary"), (PermanentError, "rejected")):
+        if isinstance(exc, kind):
+            return label
+    return "error"
 
 
 def _nothing(*_args: Any, **_kwargs: Any) -> Any:

@@ -14,7 +14,7 @@ import pytest
 
 from actors.bybit.ads import AD_REMARK, AdBook
 from actors.bybit.chat import CHAT_SEEN_STEP, SENT_TEXTS_STEP, ChatSync
-from actors.bybit.link import AccountLink
+from actors.bybit.link import AccountLink, call_outcome
 from actors.bybit.orders import OrderRouter
 from actors.bybit.reconcile import Reconciler
 from actors.bybit.writes import WriteQueue
@@ -23,10 +23,12 @@ from actors.messages import (
     AdCreated, BuyerMessages, CancelAd, CreateAd, OrderOpened, OrderRead, OrderStatus, ReadOrder, ReleaseOrder,
     ReleaseResult, SendChat, Watch,
 )
+from itrader.bybit import AuthError, Blocked, PermanentError, TemporaryError
 from itrader.bybit.client import WRITE
 from itrader.bybit_rules import OutgoingChat, QueuedWrite, payment_ids_by_method
 from itrader.config import BybitConfig
 from itrader.events import EventLog
+from itrader.limits import RateBudgetExhausted
 from itrader.store import Store, migrate, open_database
 from tests.actors.test_bybit_account import AMOUNT, BUYER_UID, PRICE, QUANTITY, Probed, probe
 from tests.bybit.conftest import SELLER_UID, BybitWorld, bybit_world
@@ -98,6 +100,19 @@ def desk(tmp_path) -> Iterator[Desk]:
         yield wire(world, Store(db), Directory(), EventLog())
         pykka.ActorRegistry.stop_all(block=True, timeout=5)
     db.close()
+
+
+# ------------------------------------------------------------------ the link
+
+
+def test_call_outcomes_are_bounded_labels() -> None:
+    assert call_outcome(None) == "ok"
+    assert call_outcome(RateBudgetExhausted("bybit:write", 1.0, 0.0)) == "budget"
+    assert call_outcome(Blocked("x", retry_after=1.0)) == "blocked"
+    assert call_outcome(AuthError("x")) == "auth"
+    assert call_outcome(TemporaryError("x")) == "temporary"
+    assert call_outcome(PermanentError("x")) == "rejected"
+    assert call_outcome(ValueError("x")) == "error"
 
 
 # ------------------------------------------------------------------ the write queue

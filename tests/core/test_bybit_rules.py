@@ -3,13 +3,12 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from itrader.bybit import AuthError, Blocked, ChatMessage, OrderSummary, PaymentMethod, PermanentError, TemporaryError
+from itrader.bybit import ChatMessage, OrderSummary, PaymentMethod
 from itrader.bybit_rules import (
-    MISSING_ORDER_REREAD_TICKS, DealWatch, LiveAd, OutgoingChat, QueuedWrite, call_outcome, chat_worth_reading,
+    MISSING_ORDER_REREAD_TICKS, DealWatch, LiveAd, OutgoingChat, QueuedWrite, chat_worth_reading,
     method_of, new_buyer_messages, next_write, order_for_watch, our_texts, payment_ids_by_method, poll_interval,
     reread_missing_order_now, watch_active,
 )
-from itrader.limits import RateBudgetExhausted
 
 US, BUYER = "100", "200"
 
@@ -94,13 +93,3 @@ def test_payment_ids_and_methods() -> None:
                PaymentMethod("8", 382, "SBP", "", "", {}), PaymentMethod("9", 75, "Tinkoff", "", "", {})]
     assert payment_ids_by_method(methods) == {"tinkoff": "7", "sbp": "8"}
     assert (method_of([382]), method_of([75, 1]), method_of([1])) == ("sbp", "tinkoff", "other")
-
-
-def test_call_outcomes_are_bounded_labels() -> None:
-    assert call_outcome(None) == "ok"
-    assert call_outcome(RateBudgetExhausted("bybit:write", 1.0, 0.0)) == "budget"
-    assert call_outcome(Blocked("x", retry_after=1.0)) == "blocked"
-    assert call_outcome(AuthError("x")) == "auth"
-    assert call_outcome(TemporaryError("x")) == "temporary"
-    assert call_outcome(PermanentError("x")) == "rejected"
-    assert call_outcome(ValueError("x")) == "error"
