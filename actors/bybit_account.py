@@ -52,12 +52,11 @@ from typing import Any, Callable
 import gevent
 
 from actors.base import ChildContext, SupervisedActor, describe_failure, tell_quietly
-from actors.bybit.ads import AD_REMARK, AdBook
-from actors.bybit.chat import CHAT_SEEN_STEP, MAX_CHAT_ATTEMPTS, NOT_PERFORMED, SENT_TEXTS_STEP, ChatSync
+from actors.bybit.ads import AD_REMARK
+from actors.bybit.chat import CHAT_SEEN_STEP, MAX_CHAT_ATTEMPTS, NOT_PERFORMED, SENT_TEXTS_STEP
 from actors.bybit.link import CALL_ERRORS, AccountLink, call_outcome, log
-from actors.bybit.orders import OrderRouter
-from actors.bybit.reconcile import Reconciler
-from actors.bybit.writes import DrainWrites, WriteQueue
+from actors.bybit.wiring import wire
+from actors.bybit.writes import DrainWrites
 from actors.directory import Directory
 from actors.lease_guard import LeaseGuard
 from actors.messages import (
@@ -123,12 +122,9 @@ class BybitAccountActor(SupervisedActor):
         """What this actor knows of the account in memory: empty at start and after a lost lease."""
         self._booted = False
         self._link.forget()
-        self._writes = WriteQueue(self._write_seq, lambda: self._link.client.try_reserve(WRITE), self._nudge_drain)
-        watches: dict[int, DealWatch] = {}
-        self._chat = ChatSync(self._link, self._writes, watches)
-        self._ads = AdBook(self._link, self._writes, watch=lambda message: self._orders.watch(message))
-        self._orders = OrderRouter(self._link, self._ads, self._chat, watches)
-        self._reconciler = Reconciler(self._link, self._ads, self._orders, self._chat)
+        parts = wire(self._link, self._write_seq, lambda: self._link.client.try_reserve(WRITE), self._nudge_drain)
+        self._writes, self._chat, self._ads = parts.writes, parts.chat, parts.ads
+        self._orders, self._reconciler = parts.orders, parts.reconciler
         self._last_poll_started = 0.0
 
     def __repr__(self) -> str:

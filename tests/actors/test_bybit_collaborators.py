@@ -4,8 +4,7 @@ registered as "deal:<id>"."""
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
-from decimal import Decimal
+from dataclasses import dataclass, field
 from typing import Iterator
 
 import gevent
@@ -17,6 +16,7 @@ from actors.bybit.chat import CHAT_SEEN_STEP, SENT_TEXTS_STEP, ChatSync
 from actors.bybit.link import AccountLink, call_outcome
 from actors.bybit.orders import OrderRouter
 from actors.bybit.reconcile import Reconciler
+from actors.bybit.wiring import wire as wire_account
 from actors.bybit.writes import WriteQueue
 from actors.directory import Directory
 from actors.messages import (
@@ -49,6 +49,7 @@ class Desk:
     orders: OrderRouter
     reconciler: Reconciler
     nudges: list[float]
+    probes: dict[int, Probed] = field(default_factory=dict)  # the deals, kept across a rewiring
 
     def ad_for(self, deal_id: int) -> str:
         deal = self.probe(deal_id)
@@ -61,8 +62,6 @@ class Desk:
             self.probes[deal_id] = probe(self.directory, f"deal:{deal_id}")
         return self.probes[deal_id]
 
-    probes: dict[int, Probed] = None  # type: ignore[assignment]
-
 
 def wire(world: BybitWorld, store: Store, directory: Directory, events: EventLog, memory: Desk | None = None) -> Desk:
     client = world.client()
@@ -70,16 +69,9 @@ def wire(world: BybitWorld, store: Store, directory: Directory, events: EventLog
     link.user_id = str(client.account_info().get("userId") or "")
     link.payment_ids = payment_ids_by_method(client.payment_methods())
     nudges: list[float] = []
-    queue = WriteQueue(itertools.count(1), lambda: client.try_reserve(WRITE), nudges.append)
-    watches: dict = {}
-    chat = ChatSync(link, queue, watches)
-    holder: dict[str, OrderRouter] = {}
-    ads = AdBook(link, queue, watch=lambda message: holder["orders"].watch(message))
-    orders = holder["orders"] = OrderRouter(link, ads, chat, watches)
-    desk = Desk(world, store, directory, events, link, queue, chat, ads, orders, Reconciler(link, ads, orders, chat),
-                nudges)
-    desk.probes = memory.probes if memory is not None else {}
-    return desk
+    parts = wire_account(link, itertools.count(1), lambda: client.try_reserve(WRITE), nudges.append)
+    return Desk(world, store, directory, events, link, parts.writes, parts.chat, parts.ads, parts.orders,
+                parts.reconciler, nudges, memory.probes if memory is not None else {})
 
 
 def next_write(desk: Desk):
