@@ -52,6 +52,11 @@ class OrderRouter:
             self.order_ads.setdefault(watch.order_id, watch.ad_id or "")
         self.link.schedule()
 
+    def chat_needs_reading(self, deal_id: int, order_id: str) -> None:
+        watch = self.watches.get(deal_id)
+        if watch is not None and watch.order_id == order_id:
+            watch.chat_dirty = True
+
     def unwatch(self, deal_id: int) -> None:
         self.watches.pop(deal_id, None)
 

@@ -41,6 +41,10 @@ class Reconciler:
             # Found here, unknown to the deal (it died before it heard them): watch them for it, or the
             # buyer's words on that order would never reach it (its own Watch carries no ids).
             self.orders.watch(Watch(message.deal_id, ad_id, order_id, message.reply_to))
+        if order_id is not None:
+            # Reading the chat above marked the buyer's messages read on Bybit, so the pending list will
+            # show no unread count for them: read the chat again on the next poll and deliver them.
+            self.orders.chat_needs_reading(message.deal_id, order_id)
         self.link.tell_deal(message.deal_id, OrderRead(message.deal_id, ad_id, ad_online, order_id, order_status,
                                                        self.orders.order_buyers.get(order_id or "")),
                             message.reply_to, reply=True)

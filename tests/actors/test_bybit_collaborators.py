@@ -235,3 +235,24 @@ def test_the_reconciler_reads_back_the_ad_order_and_what_we_said(desk: Desk) -> 
     assert later.orders.watches[1].order_id == order_id, "what the deal did not know is watched for it"
     notes = [e.data for e in desk.store.deals.journal(1) if e.step == SENT_TEXTS_STEP]
     assert notes[-1] == {"order_id": order_id, "texts": ["Реквизиты отправлены"]}
+
+
+def test_the_buyer_s_words_read_during_a_reconcile_still_reach_the_deal(desk: Desk) -> None:
+    """The reconcile reads the chat (for what we said), which marks the buyer's messages read on Bybit:
+    the pending list then shows no unread count, yet the buyer's «да» must still be delivered."""
+    ad_id = desk.ad_for(1)
+    deal = desk.probe(1)
+    order_id = desk.world.sandbox.place_order(ad_id, BUYER_UID, AMOUNT)
+    desk.orders.poll()
+    deal.wait(OrderOpened)
+    desk.queue.queue_chat(SendChat(1, order_id, "Здравствуйте!", purpose="greeting"))
+    desk.chat.send_queued(next_write(desk))
+    desk.world.sandbox.buyer_send_text(order_id, "да")
+
+    later = wire(desk.world, desk.store, desk.directory, desk.events, memory=desk)  # a daemon taking over
+    later.orders.watch(Watch(1, ad_id, order_id, deal.ref))
+    later.reconciler.read_order(ReadOrder(1, ad_id, order_id, deal.ref))
+    deal.wait(OrderRead)
+    assert not any(o.has_news for o in later.orders.pending_orders()), "the reconcile's read cleared the count"
+    assert later.orders.poll()
+    assert deal.wait(BuyerMessages).texts == ("да",)
