@@ -133,7 +133,7 @@ class BybitAccountActor(SupervisedActor):
     # ------------------------------------------------------------ lifecycle
 
     def on_start(self) -> None:
-        self._link.directory.register(self.registered_name, self.actor_ref)
+        self.register_as(self._link.directory, self.registered_name)
         # Boot in a handler, a moment later: on_start must not wait on the network, and the
         # supervisor's start ping goes first, so a thousand accounts start side by side.
         gevent.spawn_later(0.01, tell_quietly, self.actor_ref, POLL_TICK)
@@ -149,7 +149,6 @@ class BybitAccountActor(SupervisedActor):
         if self._timer is not None:
             self._timer.kill(block=False)
             self._timer = None
-        self._link.directory.unregister(self.registered_name, self.actor_ref)
         self._send_health(healthy=False)
 
     def on_receive(self, message: Any) -> Any:

@@ -98,14 +98,13 @@ class GateAccountActor(SupervisedActor):
     # --- life cycle
 
     def on_start(self) -> None:
-        self.directory.register(self.directory_name, self.actor_ref)
+        self.register_as(self.directory, self.directory_name)
         # Login and balance run in the first tick, not here: the supervisor's start ping
         # (5 s by default) must not wait for a slow panel (30 s timeout, retried).
         self._schedule(LEASE if self.lease.active else START, 0)
 
     def on_stop(self) -> None:
         self._cancel_timers()
-        self.directory.unregister(self.directory_name, self.actor_ref)
         if not (self.lease.holding and self.lease.safe()):
             log.info("gate %s: stopping in standby; the lease holder keeps the working balance", self.name)
             return
@@ -118,7 +117,6 @@ class GateAccountActor(SupervisedActor):
 
     def on_failure(self, *_exc_info: Any) -> None:
         self._cancel_timers()
-        self.directory.unregister(self.directory_name, self.actor_ref)
 
     def on_receive(self, message: Any) -> Any:
         if isinstance(message, Tick):

@@ -79,7 +79,7 @@ class MailboxActor(SupervisedActor):
         self._lease_timer: gevent.Greenlet | None = None
 
     def on_start(self) -> None:
-        self._directory.register(directory_name(self.name), self.actor_ref)
+        self.register_as(self._directory, directory_name(self.name))
         self._tend_lease()
 
     def _tend_lease(self) -> None:
@@ -112,7 +112,6 @@ class MailboxActor(SupervisedActor):
         self._shut_down()
 
     def _shut_down(self) -> None:
-        self._directory.unregister(directory_name(self.name), self.actor_ref)
         for timer in self._retries:
             timer.kill(block=False)
         self._retries.clear()
