@@ -251,6 +251,33 @@ def test_a_take_told_twice_takes_once(rig, world):
     assert len(world.ledger.entries("gate_take")) == 1
 
 
+def test_a_take_whose_every_answer_was_lost_is_read_back_as_taken_not_failed(rig, world):
+    """The client's own (reconciling) tries all lose their answer: OutcomeUnknown. The actor reads the
+    payout back — ours — and reports the take, instead of a failure the deal would retry or give up on."""
+    pid = world.payout("6000")
+    ref = rig.start()
+    world.faults.add_scripted("gate", "payouts/{id}/show", "error_502_after_executing", count=3)
+
+    taken = rig.take(ref, pid, deal_id=8)
+
+    assert taken.amount == Decimal("6000") and taken.raw["status"] == 5
+    assert not [m for m in rig.replies if isinstance(m, TakeFailed)]
+    assert [r.status for r in world.requests("/show")] == [502, 502, 502]  # the client's tries, none after
+    assert len(world.ledger.entries("gate_take")) == 1
+
+
+def test_a_take_whose_answers_were_lost_before_the_panel_acted_is_read_back_as_not_taken(rig, world):
+    pid = world.payout("6000")
+    ref = rig.start()
+    world.faults.add_scripted("gate", "payouts/{id}/show", "error_502", count=3)
+
+    ref.tell(TakePayout(9, pid, rig.deal))
+    failed = rig.reply(TakeFailed, payout_id=pid)
+
+    assert not failed.permanent, "not ours (yet): the deal may try again"
+    assert world.ledger.entries("gate_take") == [] and world.sandbox.payout(pid)["status"] == 4
+
+
 def test_take_of_a_payout_someone_else_took_fails_permanently(rig, world):
     rig.client(OTHER, OTHER_PASSWORD).set_balance(TARGET)
     pid = world.payout()
