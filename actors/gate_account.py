@@ -12,9 +12,11 @@ wires: a client call, a pure decision (itrader.payouts), a reply message.
   an amount happens to be visible; otherwise it applies after the take, in
   the deal (deal.py sends an out-of-range amount to MANUAL_REVIEW).
 * Take: `/show`, then a re-read for the revealed amount. A repeated take is
-  safe: the client turns "already in work, and ours" into success.
-* Approve: never repeated here. After an unclear failure (5xx, timeout,
-  unreadable answer) the payout is read back: 6/7 = approved, 5 = not.
+  safe: the client turns "already in work, and ours" into success. When the
+  client says the outcome is unknown, the payout is read back: ours = taken.
+* Approve: never repeated here. When the client says the outcome is unknown
+  (5xx, timeout, unreadable answer on the write) the payout is read back:
+  6/7 = approved, 5 = not.
 * Lease (DESIGN §9, only with Redis): the actor first takes the account's
   lease and stays in standby — no Gate call at all — until it has it, trying
   again every few seconds. It renews on every tick (at least every ttl/3) and
@@ -39,6 +41,7 @@ from actors.messages import (
     AnnounceLease, ApprovePayout, ApproveResult, PayoutOffer, PayoutRead, PayoutTaken, ReadPayout,
     TakeFailed, TakePayout, Tick,
 )
+from itrader import errors
 from itrader.config import GateConfig
 from itrader.events import EventLog
 from itrader.leases import AccountLease, renew_interval, retry_interval
@@ -48,7 +51,7 @@ from itrader.metrics import EXTERNAL_CALLS
 # itrader.payouts; re-exported here for older callers.
 from itrader.payouts import (  # noqa: F401
     APPROVED_STATUSES, REASON_LIMIT, STATUS_OFFERED, STATUS_TAKEN, ApproveVerdict, approve_failure,
-    approve_needs_read_back, approve_outcome_unclear, approve_verdict, error_kind, failure_reason, next_attempt_in,
+    approve_needs_read_back, approve_verdict, error_kind, failure_reason, next_attempt_in,
     offer_skip_reason, payout_method, plain_raw, take_failure_is_permanent,
 )
 from itrader.store import Store
@@ -272,6 +275,11 @@ class GateAccountActor(SupervisedActor):
     def _take(self, msg: TakePayout) -> None:
         try:
             shown = self._call(self.client.show, msg.payout_id)
+        except errors.OutcomeUnknown as exc:  # it may be ours now: the payout's owner decides
+            shown = self._taken_by_us(msg.payout_id)
+            if shown is None:
+                self._take_failed(msg, failure_reason(exc), permanent=False)
+                return
         except GateError as exc:
             self._take_failed(msg, failure_reason(exc), take_failure_is_permanent(exc))
             return
@@ -323,13 +331,26 @@ class GateAccountActor(SupervisedActor):
         content_type = mimetypes.guess_type(msg.filename)[0] or "application/pdf"
         try:
             self._call(self.client.approve, msg.payout_id, msg.filename, content, content_type)
+        except errors.OutcomeUnknown as exc:  # the answer got lost: only the payout's status tells
+            return self._approve_read_back(msg.payout_id, exc)
         except GateError as exc:
-            if approve_needs_read_back(exc):
-                log.warning("gate %s: approve of payout %s answered %s; reading it back",
-                            self.name, msg.payout_id, exc)
-                return approve_verdict(self._status_of(msg.payout_id))
+            if approve_needs_read_back(exc):  # refused as not approvable: maybe an earlier approve did it
+                return self._approve_read_back(msg.payout_id, exc)
             return approve_failure(exc)
         return ApproveVerdict(True, False, None)
+
+    def _approve_read_back(self, payout_id: int, exc: GateError) -> ApproveVerdict:
+        log.warning("gate %s: approve of payout %s answered %s; reading it back", self.name, payout_id, exc)
+        return approve_verdict(self._status_of(payout_id))
+
+    def _taken_by_us(self, payout_id: int) -> Payout | None:
+        """Read back after a take whose outcome is unknown: the payout if this trader has it now."""
+        try:
+            return self._call(self.client.own_payout, payout_id)
+        except GateError as exc:
+            log.warning("gate %s: read-back of payout %s after an unclear take failed: %s", self.name, payout_id,
+                        exc)
+            return None
 
     def _status_of(self, payout_id: int) -> int | None:
         try:

@@ -3,15 +3,18 @@
 Every error of the Gate, Bybit, mail, store and receipt code derives from one of the
 meanings below (beside its platform base, which stays for the catch sites that use it):
 
-* TemporaryError — nothing happened; try again later (timeouts on reads, 5xx, a dropped
-  connection, a rate limit).
+* TemporaryError — nothing happened; try again later (timeouts, 5xx and dropped connections
+  on reads; on any call, a connection that never opened, a rate limit, our own rate budget).
 * PermanentError — the other side said no, or our input is bad; repeating the same call
   gives the same answer. Stop and let a human act (MANUAL_REVIEW, an alert).
 * BlockedError   — Cloudflare or an IP ban. Wait long and do not hammer: every retry
   prolongs the block.
-* OutcomeUnknown — the call may have executed. Read the platform back before anything
+* OutcomeUnknown — a write may have executed (a timeout or dropped connection after the
+  request was sent, a 5xx, an answer we cannot read). Read the platform back before anything
   else (see below).
 
+Callers catch by meaning (`except errors.OutcomeUnknown`, ...), OutcomeUnknown first. It is
+never also a TemporaryError: "try again" is exactly what such a write must not get.
 When a class carries two meanings (MailLoginError is a MailError, which is temporary, and
 also permanent), the stronger one wins, in this order: OutcomeUnknown, BlockedError,
 PermanentError, TemporaryError.
@@ -45,9 +48,12 @@ class OutcomeUnknown(ITraderError):
     what it did (re-read the payout, look for the ad, read the order status) and record
     that as the outcome.
 
-    Today the clients raise their TemporaryError (or Gate's ProtocolError) for these
-    cases on reads and writes alike, and the actors decide "outcome unknown" from the
-    call being a write (Gate: `approve_outcome_unclear`; Bybit: a TemporaryError on a
-    write is never retried by the client and the actor reconciles). docs/ARCHITECTURE.md
-    lists that mapping; a client that can tell by itself raises a subclass of this one.
+    The clients decide it, since only they know whether a call is a write and whether a
+    failure came before or after the request left (itrader.transport): the Gate and Bybit
+    clients raise their OutcomeUnknown (itrader.gate.errors / itrader.bybit.errors, one
+    class each deriving from this one) for a write's read timeout, a connection dropped
+    after sending, a 5xx (Bybit: also 10016), or an answer they cannot read. A failure that
+    proves the request was never performed (no connection, a 429, Cloudflare, our own rate
+    budget) stays Temporary/Blocked; reads stay Temporary. docs/ARCHITECTURE.md lists what
+    each actor reads back.
     """

@@ -19,12 +19,14 @@ from dataclasses import dataclass
 
 import gevent
 
+from itrader import errors as meaning
+
 DEFAULT_MAX_WAIT = 30.0
 REDIS_KEY_PREFIX = "itrader:ratelimit:"
 
 
-class RateBudgetExhausted(Exception):
-    """Waiting for a token would take longer than the caller allows."""
+class RateBudgetExhausted(meaning.TemporaryError):
+    """Waiting for a token would take longer than the caller allows. The call was never sent."""
 
     def __init__(self, key: str, needed_wait: float, max_wait: float) -> None:
         super().__init__(

@@ -8,11 +8,12 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass
 
+from itrader import errors as meaning
 from itrader import recipients
 from itrader.config import GateConfig
 from itrader.gate.errors import (
-    Blocked, EndpointGone, GateError, IncorrectStatus, LoginFailed, NotFound, PermanentError, ProtocolError,
-    RateLimited, SessionExpired, TemporaryError,
+    Blocked, EndpointGone, GateError, IncorrectStatus, LoginFailed, NotFound, OutcomeUnknown, PermanentError,
+    ProtocolError, RateLimited, SessionExpired, TemporaryError,
 )
 from itrader.gate.models import Payout
 
@@ -46,7 +47,8 @@ def offer_skip_reason(payout: Payout, settings: GateConfig) -> str | None:
 def error_kind(exc: GateError) -> str:
     """A bounded label for EXTERNAL_CALLS{outcome} and for replies."""
     for cls, kind in (
-        (RateLimited, "rate_limited"), (TemporaryError, "temporary"), (SessionExpired, "session_expired"),
+        (OutcomeUnknown, "outcome_unknown"), (RateLimited, "rate_limited"), (TemporaryError, "temporary"),
+        (SessionExpired, "session_expired"),
         (Blocked, "blocked"), (EndpointGone, "gone"), (LoginFailed, "login_failed"),
         (IncorrectStatus, "incorrect_status"), (NotFound, "not_found"), (ProtocolError, "protocol"),
         (PermanentError, "rejected"),
@@ -65,23 +67,17 @@ def failure_reason(exc: GateError) -> str:
 
 def take_failure_is_permanent(exc: GateError) -> bool:
     """The panel said no (taken by someone else, not found, refused). An unreadable
-    answer is not final: a repeated take reconciles through the client."""
+    answer is not final: a repeated take reconciles through the client. (An outcome the
+    client could not learn is OutcomeUnknown, never permanent: the caller reads it back.)"""
     return isinstance(exc, PermanentError) and not isinstance(exc, ProtocolError)
 
 
-def approve_outcome_unclear(exc: GateError) -> bool:
-    """The panel may have approved before the answer got lost (5xx, timeout, garbage);
-    a 429 is refused before any work, so it is clear."""
-    if isinstance(exc, RateLimited):
-        return False
-    return isinstance(exc, (TemporaryError, ProtocolError))
-
-
-def approve_needs_read_back(exc: GateError) -> bool:
-    """After this failure, only reading the payout back tells whether the approve went through: an
-    unclear outcome, or IncorrectStatus, which may mean an earlier approve (the message told twice)
-    already did."""
-    return approve_outcome_unclear(exc) or isinstance(exc, IncorrectStatus)
+def approve_needs_read_back(exc: Exception) -> bool:
+    """After this failure, only reading the payout back tells whether the approve went through: the
+    client could not learn the outcome (OutcomeUnknown: the answer got lost), or IncorrectStatus,
+    which may mean an earlier approve (the message told twice) already did. Whether the call was a
+    write is the client's to say, not ours to re-derive from the error's class."""
+    return isinstance(exc, (meaning.OutcomeUnknown, IncorrectStatus))
 
 
 def next_attempt_in(interval: float, succeeded: bool, poll_interval: float) -> float:

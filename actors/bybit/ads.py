@@ -12,7 +12,8 @@ from actors.bybit.chat import NOT_PERFORMED
 from actors.bybit.link import CALL_ERRORS, AccountLink, log
 from actors.bybit.writes import WriteQueue
 from actors.messages import AdCreated, AdFailed, CancelAd, CreateAd, Watch
-from itrader.bybit import AdRejected, AdRequest, InsufficientBalance, PermanentError, TemporaryError
+from itrader import errors
+from itrader.bybit import AdRequest, InsufficientBalance
 from itrader.bybit_rules import AD_ONLINE, ORDER_UNPAID, LiveAd, method_of
 from itrader.deal import TERMINAL
 
@@ -110,15 +111,15 @@ class AdBook:
             self.balance_short_until = time.monotonic() + BALANCE_COOLDOWN_SECONDS
             fail(describe_failure(exc), permanent=False)
             return
-        except NOT_PERFORMED as exc:
-            fail(describe_failure(exc), permanent=False)
-            return
-        except TemporaryError as exc:  # the ad may exist: look for it before saying no
+        except errors.OutcomeUnknown as exc:  # the ad may exist: look for it before saying no
             ad_id = self._find_unclaimed(request, payment_id)
             if ad_id is None:
                 fail(describe_failure(exc), permanent=False)
                 return
-        except (AdRejected, PermanentError) as exc:
+        except NOT_PERFORMED as exc:
+            fail(describe_failure(exc), permanent=False)
+            return
+        except errors.PermanentError as exc:  # AdRejected and the like
             fail(describe_failure(exc), permanent=True)
             return
         self.ads[ad_id] = LiveAd(ad_id, message.method, deal_id=message.deal_id)
@@ -159,14 +160,15 @@ class AdBook:
     def _cancel(self, ad_id: str, deal_id: int) -> None:
         try:
             self.link.api(self.link.client.cancel_ad, ad_id)
-        except PermanentError as exc:  # already closed or not ours: nothing left to cancel
-            log.info("bybit %s: ad %s not cancelled (%s); treating it as gone", self.link.name, ad_id,
-                     describe_failure(exc))
-        except CALL_ERRORS as exc:
+        except (errors.OutcomeUnknown, *NOT_PERFORMED) as exc:
+            # Never sent, or maybe cancelled: the next try tells (Bybit refuses to cancel a closed ad).
             self.cancels[ad_id] = deal_id  # next tick
             log.info("bybit %s: cancelling ad %s failed, will retry: %s", self.link.name, ad_id,
                      describe_failure(exc))
             return
+        except errors.PermanentError as exc:  # already closed or not ours: nothing left to cancel
+            log.info("bybit %s: ad %s not cancelled (%s); treating it as gone", self.link.name, ad_id,
+                     describe_failure(exc))
         self.cancels.pop(ad_id, None)
         self.ads.pop(ad_id, None)
         self.link.publish("bybit_ad_cancelled", deal_id=deal_id, ad_id=ad_id)

@@ -8,15 +8,18 @@ from actors.base import describe_failure
 from actors.bybit.link import CALL_ERRORS, AccountLink, log
 from actors.bybit.writes import WriteQueue
 from actors.messages import BuyerMessages
-from itrader.bybit import AuthError, Blocked, ChatMessage, PermanentError, RateLimited, TemporaryError
+from itrader import errors
+from itrader.bybit import AuthError, ChatMessage
 from itrader.bybit_rules import DealWatch, OutgoingChat, message_key, new_buyer_messages, our_texts
-from itrader.limits import RateBudgetExhausted
 
 CHAT_SEEN_STEP = "bybit_chat_seen"
 SENT_TEXTS_STEP = "bybit_sent_texts"  # our texts in an order's chat, noted for a reconciling Deal
 MAX_CHAT_ATTEMPTS = 30
-# Failures that prove the request was never performed (safe to repeat a write).
-NOT_PERFORMED = (RateLimited, Blocked, AuthError, RateBudgetExhausted)
+# Failures of a write that prove it was never performed (safe to repeat): the client's TemporaryError
+# on a write (no connection, 429, our own rate budget), a block, and keys an operator must fix (the
+# write waits for them rather than being given up). An outcome the client could not learn is
+# errors.OutcomeUnknown, caught before these and read back.
+NOT_PERFORMED = (errors.TemporaryError, errors.BlockedError, AuthError)
 
 
 class ChatSync:
@@ -125,12 +128,12 @@ class ChatSync:
         try:
             self.link.api(self.link.client.send_text, item.order_id, item.text, item.msg_uuid)
             return True
-        except NOT_PERFORMED as exc:
-            reason = describe_failure(exc)
-        except TemporaryError as exc:
+        except errors.OutcomeUnknown as exc:
             item.uncertain = True  # it may have gone through: look in the chat before sending again
             reason = describe_failure(exc)
-        except PermanentError as exc:
+        except NOT_PERFORMED as exc:
+            reason = describe_failure(exc)
+        except errors.PermanentError as exc:
             self._report_lost(item, describe_failure(exc))
             return True
         log.info("bybit %s: chat to order %s not sent yet (attempt %d): %s", self.link.name, item.order_id,

@@ -10,7 +10,8 @@ from typing import Any, Callable
 from actors.base import tell_quietly
 from actors.directory import Directory
 from itrader.bybit import (
-    AuthError, Blocked, BybitClient, BybitError, PermanentError, RateLimited, TemporaryError, TimestampError,
+    AuthError, Blocked, BybitClient, BybitError, OutcomeUnknown, PermanentError, RateLimited, TemporaryError,
+    TimestampError,
 )
 from itrader.config import BybitConfig
 from itrader.events import EventLog
@@ -28,7 +29,8 @@ def call_outcome(exc: BaseException | None) -> str:
     if exc is None:
         return "ok"
     for kind, label in ((RateBudgetExhausted, "budget"), (RateLimited, "rate_limited"), (Blocked, "blocked"),
-                        (AuthError, "auth"), (TemporaryError, "temporary"), (PermanentError, "rejected")):
+                        (AuthError, "auth"), (OutcomeUnknown, "outcome_unknown"), (TemporaryError, "temporary"),
+                        (PermanentError, "rejected")):
         if isinstance(exc, kind):
             return label
     return "error"

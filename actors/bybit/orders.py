@@ -9,6 +9,7 @@ from actors.bybit.ads import AdBook
 from actors.bybit.chat import NOT_PERFORMED, ChatSync
 from actors.bybit.link import CALL_ERRORS, AccountLink, log
 from actors.messages import AccountRecovered, OrderOpened, OrderStatus, ReleaseOrder, ReleaseResult, Watch
+from itrader import errors
 from itrader.bybit import OrderSummary
 from itrader.bybit_rules import (
     FINAL_ORDER_STATUSES, ORDER_FINISHED, ORDER_PAID, DealWatch, chat_worth_reading, order_for_watch,
@@ -240,10 +241,12 @@ class OrderRouter:
                 return
         try:
             self.link.api(self.link.client.release, message.order_id)
-        except NOT_PERFORMED as exc:
+        except NOT_PERFORMED as exc:  # never sent: nothing happened
             result(False, reason=describe_failure(exc))
             return
-        except CALL_ERRORS as exc:  # unclear or refused: Bybit's word on the order decides
+        except (errors.OutcomeUnknown, errors.PermanentError) as exc:
+            # It may have gone through (the answer got lost), or it was refused — maybe because an earlier
+            # release (the message told twice) did it: Bybit's word on the order decides.
             status = self.read_status(message.deal_id, message.order_id)
             if status == ORDER_FINISHED:
                 result(True)

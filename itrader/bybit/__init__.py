@@ -2,7 +2,7 @@
 from itrader.bybit.client import BybitClient, Budgets, RateBudget
 from itrader.bybit.errors import (
     AdRejected, AuthError, Blocked, BybitError, InsufficientBalance, InvalidRequest, InvalidState, NotFound,
-    OrderNotReleasable, PermanentError, RateLimited, TemporaryError, TimestampError,
+    OrderNotReleasable, OutcomeUnknown, PermanentError, RateLimited, TemporaryError, TimestampError,
 )
 from itrader.bybit.models import (
     Ad, AdRequest, ChatMessage, OrderDetail, OrderSummary, Page, PaymentMethod, ServerTime, UploadedFile,
@@ -10,7 +10,7 @@ from itrader.bybit.models import (
 
 __all__ = [
     "BybitClient", "Budgets", "RateBudget",
-    "BybitError", "TemporaryError", "RateLimited", "Blocked", "AuthError", "TimestampError", "PermanentError",
+    "BybitError", "TemporaryError", "OutcomeUnknown", "RateLimited", "Blocked", "AuthError", "TimestampError", "PermanentError",
     "InvalidRequest", "NotFound", "InvalidState", "OrderNotReleasable", "AdRejected", "InsufficientBalance",
     "Ad", "AdRequest", "ChatMessage", "OrderDetail", "OrderSummary", "Page", "PaymentMethod", "ServerTime",
     "UploadedFile",

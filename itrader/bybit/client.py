@@ -2,12 +2,17 @@
 
 Each call takes a token from the account's read or write budget (itrader.limits)
 before it goes out, signs the exact bytes it sends, and turns the answer into a
-result or a typed error (itrader.bybit.errors). Retries:
+result or a typed error (itrader.bybit.errors). A write (WRITE budget: ads, chat,
+uploads, release) that may have reached Bybit and got no usable answer — a read
+timeout or a connection dropped after sending, a 5xx, 10016, an answer we cannot
+read — raises OutcomeUnknown: the caller reads Bybit back. A write that provably
+never left us (no connection, our own budget, 429/10006, 10002, a ban) raises
+its TemporaryError or Blocked. Reads raise TemporaryError for all of these. Retries:
 * 429 / 10006 — wait Retry-After (or the reset header), then retry: the request
   was not performed, so this is safe for writes too;
 * 10002 — re-sync the clock from /v5/market/time once, then retry;
-* network errors and 5xx — retried for reads only: a write that timed out may
-  have happened, and the caller must reconcile instead of repeating it;
+* network errors and 5xx — retried for reads only; a write's OutcomeUnknown, and
+  its TemporaryError too, go to the caller (who knows whether to reconcile);
 * 403 — never retried; the client refuses further calls until the ban is over,
   so a banned process does not keep the ban alive with a retry storm.
 """
@@ -29,6 +34,7 @@ from itrader.bybit.models import (
     Ad, AdRequest, ChatMessage, OrderDetail, OrderSummary, Page, PaymentMethod, ServerTime, UploadedFile, dec,
 )
 from itrader.limits import DEFAULT_MAX_WAIT, Limiter, LocalLimiter
+from itrader.transport import never_sent
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +139,7 @@ class BybitClient:
             else:
                 self.limiter.acquire(self._budget_key(kind), budget.per_second, budget.burst, self.max_budget_wait)
             try:
-                return self._send(method, path, params, raw_body, content_type)
+                return self._send(method, path, params, raw_body, content_type, write=kind == WRITE)
             except errors.Blocked as exc:
                 self._blocked_until = time.monotonic() + exc.retry_after
                 log.warning("bybit %s: IP blocked for %.0fs on %s", self.account, exc.retry_after, path)
@@ -156,7 +162,7 @@ class BybitClient:
             attempt += 1
 
     def _send(self, method: str, path: str, params: dict | None, raw_body: bytes | None,
-              content_type: str, signed: bool = True) -> Any:
+              content_type: str, signed: bool = True, write: bool = False) -> Any:
         url = self.base_url + path
         headers = {"Accept": "application/json"}
         if method == "GET":
@@ -174,12 +180,21 @@ class BybitClient:
                                                 payload))
         try:
             response = self._session.request(method, url, data=data, headers=headers, timeout=self.timeout)
-        except requests.Timeout:
-            raise errors.TemporaryError("request timed out", path=path) from None
         except requests.RequestException as exc:
-            raise errors.TemporaryError(f"connection failed ({type(exc).__name__})", path=path) from None
-        return envelope.read_response(response.status_code, response.headers, response.content, path,
-                                      self.now_ms() / 1000.0)
+            timed_out = isinstance(exc, requests.Timeout)
+            what = "request timed out" if timed_out else f"connection failed ({type(exc).__name__})"
+            if write and not never_sent(exc):
+                raise errors.OutcomeUnknown(f"{what}; Bybit may have acted", path=path) from None
+            raise errors.TemporaryError(what, path=path) from None
+        try:
+            return envelope.read_response(response.status_code, response.headers, response.content, path,
+                                          self.now_ms() / 1000.0)
+        except errors.TemporaryError as exc:
+            if not write or isinstance(exc, errors.RateLimited):
+                raise
+            # A 5xx, 10016 or an unreadable answer: Bybit got the write and may have carried it out.
+            raise errors.OutcomeUnknown(f"{exc.args[0]}; Bybit may have acted", code=exc.code,
+                                        http_status=exc.http_status, path=path) from None
 
     # ------------------------------------------------------------ clock
 
@@ -220,9 +235,9 @@ class BybitClient:
     def create_ad(self, ad: AdRequest) -> str:
         """Post a sell ad; Bybit answers only the id, so the caller keeps `ad`."""
         result = self._call("POST", "/v5/p2p/item/create", WRITE, ad.body()) or {}
-        item_id = str(result.get("itemId") or "")
-        if not item_id:
-            raise errors.InvalidRequest("ad created without an itemId in the answer", path="/v5/p2p/item/create")
+        item_id = str(result.get("itemId") or "") if isinstance(result, dict) else ""
+        if not item_id:  # Bybit said yes without naming the ad: it exists, the caller looks for it
+            raise errors.OutcomeUnknown("ad created without an itemId in the answer", path="/v5/p2p/item/create")
         return item_id
 
     def update_ad(self, item_id: str, ad: AdRequest, action: str = "MODIFY") -> None:
@@ -323,7 +338,8 @@ class BybitClient:
         return msg_uuid
 
     def upload_file(self, filename: str, data: bytes, content_type: str | None = None) -> UploadedFile:
-        """Upload jpg/png/jpeg/pdf/mp4; signed over the raw multipart bytes."""
+        """Upload jpg/png/jpeg/pdf/mp4; signed over the raw multipart bytes. After OutcomeUnknown an
+        upload may be stored unseen; uploading again is harmless (nothing refers to the lost one)."""
         ext = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
         content_type = content_type or UPLOAD_CONTENT_TYPES.get(ext, "application/octet-stream")
         boundary = UPLOAD_BOUNDARY_PREFIX + uuid.uuid4().hex

@@ -1,8 +1,12 @@
 """Typed errors of the Bybit P2P client.
 
 The split follows what a caller should do next:
-* TemporaryError — try again later (network, 5xx, server error 10016);
-  RateLimited is a TemporaryError that says how long to wait.
+* TemporaryError — nothing happened, try again later (network, 5xx, server error 10016 on
+  reads; a write that never left us); RateLimited is a TemporaryError that says how long to wait.
+* OutcomeUnknown — a write (ad create/update/cancel, chat send, upload, release) whose answer got
+  lost: a timeout or a dropped connection after sending, a 5xx, 10016, an answer we cannot read.
+  Bybit may have acted: read it back before anything else. Deliberately not a TemporaryError, so
+  no `except TemporaryError` (a retry loop, an old catch site) repeats such a write.
 * Blocked — the IP is banned (HTTP 403 "access too frequent" or a CDN block):
   stop calling for `retry_after` seconds; retrying sooner prolongs the ban.
 * AuthError — key, signature, timestamp or permission problems; an operator
@@ -34,6 +38,10 @@ class BybitError(meaning.ITraderError):
 
 class TemporaryError(BybitError, meaning.TemporaryError):
     """Transient: network failure, timeout, 5xx, Bybit server error."""
+
+
+class OutcomeUnknown(BybitError, meaning.OutcomeUnknown):
+    """A write may have been carried out although we got no usable answer; never repeat it blindly."""
 
 
 class RateLimited(TemporaryError):

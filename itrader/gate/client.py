@@ -3,19 +3,30 @@
 One `GateClient` per Gate account: a `requests.Session` holding the sid/rsid
 cookies, the JSON envelope, lenient models, typed errors (errors.py).
 
+What a failure means (itrader.errors):
+* Reads (me, list, get_payout, attachments) and login: a timeout, a dropped
+  connection or a 5xx is a TemporaryError — nothing changed on the panel.
+* Writes (show, approve, cancel, set_balance): a failure after the request may
+  have reached the panel — a read timeout, a connection dropped after sending,
+  a 5xx, a 2xx answer we cannot read, a failed re-read after the panel said
+  OK — is OutcomeUnknown: the panel may have acted, the caller reads the payout
+  back. Only what proves the request was never performed stays a
+  TemporaryError (a connection that never opened, a 429, a 401) or Blocked.
+
 Retry policy — which calls are repeated by the client itself:
 * GETs (me, list, get_payout, attachments): idempotent, retried on temporary
   errors with exponential backoff and jitter, and after a 429 once the
   Retry-After has passed.
 * login and set_balance: repeating them leaves the same state (a new session;
-  the same absolute balance), so they are retried like GETs.
+  the same absolute balance), so they are retried like GETs, outcome unknown
+  included; set_balance raises OutcomeUnknown if any try's outcome was unknown.
 * show (take): retried too. A repeated /show of a payout we already took
   answers `incorrect_status` (reference §6.4, §11); `show` then re-reads the
   payout and returns it if it is ours, so a retry can never take twice nor
   hide that someone else took it.
-* approve and cancel: never repeated blindly — a 5xx or a timeout may come
-  after the panel already acted. The error goes to the caller, who reconciles
-  with `get_payout`. A 429 is raised as RateLimited without waiting.
+* approve and cancel: never repeated — their OutcomeUnknown goes to the
+  caller, who reconciles with `get_payout`. A 429 is raised as RateLimited
+  without waiting.
 * Any call answered 401 (session expired) logs in again and is sent once more;
   a 401 means the panel did not act. A Cloudflare 403 is never repeated.
 
@@ -29,17 +40,18 @@ import random
 import time
 from decimal import Decimal
 from email.utils import parsedate_to_datetime
-from typing import Any, Callable, Iterable, Iterator, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping, TypeVar
 from urllib.parse import urlsplit
 
 import requests
 
 from itrader.gate.cookies import DEFAULT_LIFETIME, SESSION_COOKIES, StoredCookie
 from itrader.gate.errors import (
-    Blocked, EndpointGone, GateError, IncorrectStatus, LoginFailed, NotFound, PermanentError,
+    Blocked, EndpointGone, GateError, IncorrectStatus, LoginFailed, NotFound, OutcomeUnknown, PermanentError,
     ProtocolError, RateLimited, SessionExpired, TemporaryError,
 )
 from itrader.gate.models import Attachment, Me, Payout, PayoutPage
+from itrader.transport import never_sent
 
 log = logging.getLogger("itrader.gate")
 
@@ -48,6 +60,8 @@ REAL_CDN_URL = "https://cdn.gate.cx/"
 USER_AGENT = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36"
 OWN_PAYOUT_STATUSES = (5, 6, 7)  # taken by us, approved, completed
 OPEN_PAYOUT_STATUSES = (4, 5)
+
+T = TypeVar("T")
 
 
 class GateClient:
@@ -204,38 +218,39 @@ class GateClient:
 
         If the panel says the payout is already in work and it is ours, that is the
         outcome we wanted (an earlier attempt went through): the re-read payout is
-        returned. If someone else has it, IncorrectStatus is raised.
+        returned. If someone else has it, IncorrectStatus is raised. OutcomeUnknown:
+        the payout may be ours now, the caller reads it back (see `own_payout`).
         """
         path = f"/payments/payouts/{payout_id}/show"
         try:
-            response = self._send("POST", path, retry=True)
+            response = self._send("POST", path, retry=True, write=True)
         except IncorrectStatus:
-            payout = self._own_payout(payout_id)
+            payout = self._after_write("take", payout_id, self.own_payout)
             if payout is None:
                 raise
             log.info("gate payout %s was already taken by us", payout_id)
             return payout
         payout = self._payout_in(response)
         if payout is None or payout.amount.hidden:  # re-read for the amount, as the later original did
-            payout = self.get_payout(payout_id)
+            payout = self._after_write("take", payout_id, self.get_payout)
         return payout
 
     def approve(self, payout_id: int, filename: str, pdf_bytes: bytes, content_type: str = "application/pdf") -> Payout:
         """Confirm the payout as paid with the receipt as `attachments[]` (5 -> 6). Never retried blindly.
 
-        After a TemporaryError or ProtocolError the panel may or may not have approved:
-        the caller reconciles with `get_payout` (status 6/7 = done, 5 = not done).
+        After OutcomeUnknown the panel may or may not have approved: the caller
+        reconciles with `get_payout` (status 6/7 = done, 5 = not done).
         IncorrectStatus means the payout is not (or no longer) ours to approve.
         """
         path = f"/payments/payouts/{payout_id}/approve"
-        response = self._send("POST", path, retry=False,
+        response = self._send("POST", path, retry=False, write=True,
                               files=[("attachments[]", (filename, pdf_bytes, content_type))])
-        return self._payout_in(response) or self.get_payout(payout_id)
+        return self._payout_in(response) or self._after_write("approve", payout_id, self.get_payout)
 
     def cancel(self, payout_id: int) -> Payout:
-        """Give a taken payout back. Not retried blindly; reconcile with get_payout after an error."""
-        response = self._send("POST", f"/payments/payouts/{payout_id}/cancel", retry=False)
-        return self._payout_in(response) or self.get_payout(payout_id)
+        """Give a taken payout back. Not retried; reconcile with get_payout after OutcomeUnknown."""
+        response = self._send("POST", f"/payments/payouts/{payout_id}/cancel", retry=False, write=True)
+        return self._payout_in(response) or self._after_write("cancel", payout_id, self.get_payout)
 
     def set_balance(self, amount: Decimal | int | str) -> None:
         """Set the RUB working balance the panel offers payouts against (0 stops new offers)."""
@@ -243,7 +258,7 @@ class GateClient:
         if not value.is_finite() or value < 0:
             raise ValueError("balance must be a non-negative number")
         text = str(value.quantize(Decimal(1))) if value == value.to_integral_value() else str(value)
-        self._send("POST", "/payments/payouts/balance", retry=True, json={"amount": text})
+        self._send("POST", "/payments/payouts/balance", retry=True, write=True, json={"amount": text})
 
     def attachment_url(self, attachment: Attachment) -> str:
         return self.cdn_url + attachment.original_url.lstrip("/")
@@ -255,7 +270,8 @@ class GateClient:
 
     # ------------------------------------------------------------------ plumbing
 
-    def _own_payout(self, payout_id: int) -> Payout | None:
+    def own_payout(self, payout_id: int) -> Payout | None:
+        """The payout if this trader has it (taken, approved or completed); None if not ours or not visible."""
         try:
             payout = self.get_payout(payout_id)
         except NotFound:
@@ -266,6 +282,16 @@ class GateClient:
         return payout if mine and payout.status in OWN_PAYOUT_STATUSES else None
 
     @staticmethod
+    def _after_write(action: str, payout_id: int, read: Callable[[int], T]) -> T:
+        """A re-read right after the panel answered a write: the write went through (or, for a take
+        answered `incorrect_status`, may have), so a failed re-read leaves its outcome unknown."""
+        try:
+            return read(payout_id)
+        except GateError as exc:
+            raise OutcomeUnknown(f"{action} of payout {payout_id}: the panel answered, but the payout could "
+                                 f"not be read back ({exc})", status=exc.status, path=exc.path) from None
+
+    @staticmethod
     def _payout_in(response: Any) -> Payout | None:
         """The payout in a successful answer; None when its shape is unreadable (the action still happened)."""
         raw = response.get("payout", response) if isinstance(response, Mapping) else response
@@ -274,36 +300,53 @@ class GateClient:
         except ValueError:
             return None
 
-    def _send(self, method: str, path: str, *, retry: bool, relogin: bool = True,
+    def _send(self, method: str, path: str, *, retry: bool, write: bool = False, relogin: bool = True,
               interpret: Callable[[requests.Response], Any] | None = None, **kwargs: Any) -> Any:
+        """`retry`: the call may be repeated (only idempotent ones: reads, login, show, set_balance).
+        `write`: the call changes the panel's state, so a lost answer is OutcomeUnknown, not temporary."""
         interpret = interpret or self._interpret_envelope
         if relogin and not self.has_session:
             self.login()
         attempt, relogged = 1, False
+        unknown: OutcomeUnknown | None = None  # an earlier try that may have acted
         while True:
             try:
-                return interpret(self._http(method, path, **kwargs))
-            except SessionExpired:
+                return self._exchange(method, path, interpret, write, **kwargs)
+            except SessionExpired as exc:
                 if not relogin or relogged:
-                    raise
+                    raise unknown or exc
                 relogged = True
                 log.info("gate session expired for %s on %s %s; logging in again", self.login_name, method, path)
                 self.login()
             except RateLimited as exc:
                 if not retry or attempt >= self.max_attempts or exc.retry_after > self.max_retry_after:
-                    raise
+                    raise unknown or exc
                 log.warning("gate rate limited on %s %s; waiting %.3gs", method, path, exc.retry_after)
                 time.sleep(exc.retry_after)
                 attempt += 1
-            except TemporaryError as exc:
+            except (TemporaryError, OutcomeUnknown) as exc:
+                if isinstance(exc, OutcomeUnknown):
+                    unknown = exc
                 if not retry or attempt >= self.max_attempts:
-                    raise
+                    raise unknown or exc
                 delay = min(self.max_backoff, self.backoff * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
                 log.warning("gate %s %s failed (%s); retry %d in %.2fs", method, path, exc, attempt, delay)
                 time.sleep(delay)
                 attempt += 1
 
-    def _http(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+    def _exchange(self, method: str, path: str, interpret: Callable[[requests.Response], Any], write: bool,
+                  **kwargs: Any) -> Any:
+        """One request and its answer. A write answered 5xx, or 2xx in a shape we cannot read, may have
+        been carried out: OutcomeUnknown. (A 429 or 401 is refused before any work.)"""
+        response = self._http(method, path, write, **kwargs)
+        try:
+            return interpret(response)
+        except (TemporaryError, ProtocolError) as exc:
+            if not write or isinstance(exc, RateLimited):
+                raise
+            raise OutcomeUnknown(f"{exc}; the panel may have acted", status=exc.status, path=exc.path) from None
+
+    def _http(self, method: str, path: str, write: bool = False, **kwargs: Any) -> requests.Response:
         if self.rate_limiter is not None:
             self.rate_limiter()
         url = path if path.startswith(("http://", "https://")) else self.base_url + path
@@ -314,13 +357,20 @@ class GateClient:
         }
         try:
             return self.session.request(method, url, headers=headers, timeout=self.timeout, **kwargs)
-        except requests.Timeout:
-            raise TemporaryError(f"{method} {_short(path)}: no answer within {self.timeout:g}s", path=path) from None
-        except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
-            raise TemporaryError(f"{method} {_short(path)}: connection failed ({type(exc).__name__})",
-                                 path=path) from None
         except requests.RequestException as exc:
-            raise PermanentError(f"{method} {_short(path)}: request failed ({type(exc).__name__})", path=path) from None
+            raise self._transport_error(method, path, exc, write) from None
+
+    def _transport_error(self, method: str, path: str, exc: requests.RequestException, write: bool) -> GateError:
+        where = f"{method} {_short(path)}"
+        if isinstance(exc, requests.Timeout):
+            what = f"no answer within {self.timeout:g}s"
+        elif isinstance(exc, (requests.ConnectionError, requests.exceptions.ChunkedEncodingError)):
+            what = f"connection failed ({type(exc).__name__})"
+        else:
+            return PermanentError(f"{where}: request failed ({type(exc).__name__})", path=path)
+        if write and not never_sent(exc):
+            return OutcomeUnknown(f"{where}: {what}; the panel may have acted", path=path)
+        return TemporaryError(f"{where}: {what}", path=path)
 
     def _interpret_envelope(self, resp: requests.Response) -> Any:
         """The `response` of a successful envelope, or the typed error for this answer."""

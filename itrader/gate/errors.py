@@ -1,7 +1,11 @@
 """Typed errors of the Gate client.
 
 The categories tell the caller what to do next:
-* TemporaryError  — try again later (5xx, timeouts, connection drops); RateLimited says when.
+* TemporaryError  — nothing happened, try again later (5xx and timeouts on reads, a connection that
+                    never opened); RateLimited says when.
+* OutcomeUnknown  — a write (take, approve, cancel, balance) whose answer got lost: a timeout or a
+                    dropped connection after sending, a 5xx, an answer we cannot read. The panel may
+                    have acted: read the payout back before anything else.
 * SessionExpired  — the cookies no longer work; log in again (the client does this once by itself).
 * Blocked         — Cloudflare refused us (HTML 403); retrying makes it worse, an operator must look.
 * EndpointGone    — HTTP 410, seen once in the originals' history and later gone; surfaced, not retried.
@@ -10,7 +14,9 @@ The categories tell the caller what to do next:
 
 Messages carry the method, path, HTTP status and the panel's own error text —
 never request bodies, passwords or cookie values. Each class also derives from its meaning in
-itrader.errors (SessionExpired: temporary — the client logs in again once).
+itrader.errors (SessionExpired: temporary — the client logs in again once). OutcomeUnknown is
+deliberately not a TemporaryError: "try again" is exactly what must not happen to a write that
+may have executed, so no `except TemporaryError` (a retry loop, an old catch site) may catch it.
 """
 from __future__ import annotations
 
@@ -28,6 +34,10 @@ class GateError(meaning.ITraderError):
 
 class TemporaryError(GateError, meaning.TemporaryError):
     """Transient failure; safe to retry later for idempotent calls."""
+
+
+class OutcomeUnknown(GateError, meaning.OutcomeUnknown):
+    """A write may have been carried out although we got no usable answer; never repeat it blindly."""
 
 
 class RateLimited(TemporaryError):

@@ -23,7 +23,7 @@ from actors.messages import (
     AdCreated, BuyerMessages, CancelAd, CreateAd, OrderOpened, OrderRead, OrderStatus, ReadOrder, ReleaseOrder,
     ReleaseResult, SendChat, Watch,
 )
-from itrader.bybit import AuthError, Blocked, PermanentError, TemporaryError
+from itrader.bybit import AuthError, Blocked, OutcomeUnknown, PermanentError, TemporaryError
 from itrader.bybit.client import WRITE
 from itrader.bybit_rules import OutgoingChat, QueuedWrite, payment_ids_by_method
 from itrader.config import BybitConfig
@@ -74,6 +74,10 @@ def wire(world: BybitWorld, store: Store, directory: Directory, events: EventLog
                 parts.reconciler, nudges, memory.probes if memory is not None else {})
 
 
+def http_calls(desk: Desk, suffix: str) -> list:
+    return [entry for entry in desk.world.sandbox.http_log() if entry["path"].endswith(suffix)]
+
+
 def next_write(desk: Desk):
     """The queue's next write once the write budget has a token for it (as the actor's drain waits)."""
     for _ in range(100):
@@ -103,6 +107,7 @@ def test_call_outcomes_are_bounded_labels() -> None:
     assert call_outcome(Blocked("x", retry_after=1.0)) == "blocked"
     assert call_outcome(AuthError("x")) == "auth"
     assert call_outcome(TemporaryError("x")) == "temporary"
+    assert call_outcome(OutcomeUnknown("x")) == "outcome_unknown"
     assert call_outcome(PermanentError("x")) == "rejected"
     assert call_outcome(ValueError("x")) == "error"
 
@@ -167,6 +172,25 @@ def test_the_ad_book_finds_a_deal_s_ad_after_a_restart(desk: Desk) -> None:
     assert AD_REMARK.startswith("ВНИМАТЕЛЬНО")
 
 
+def test_an_ad_create_and_cancel_whose_answers_were_lost_are_read_back_not_repeated(desk: Desk) -> None:
+    """Bybit carries the write out and the answer is lost (OutcomeUnknown): the create finds its ad in
+    the list, the cancel is tried again and Bybit's "already closed" is taken as done."""
+    faults = desk.world.faults
+    faults.add_scripted("bybit", "item/create", "error_502_after_executing")
+    ad_id = desk.ad_for(1)
+    assert [ad["item_id"] for ad in desk.world.sandbox.ads(SELLER_UID, online_only=True)] == [ad_id]
+    assert len(http_calls(desk, "/item/create")) == 1, "found by reading back, not created again"
+
+    faults.add_scripted("bybit", "item/cancel", "error_502_after_executing")
+    desk.ads.request_cancel(CancelAd(1, ad_id))
+    desk.ads.cancel_queued(next_write(desk).message)
+    assert desk.ads.cancels == {ad_id: 1}, "maybe cancelled: still owed until Bybit says so"
+    desk.ads.retry_cancels()
+    desk.ads.cancel_queued(next_write(desk).message)
+    assert not desk.ads.cancels and desk.ads.ads == {}
+    assert len(desk.world.ledger.entries("bybit_ad_cancel")) == 1
+
+
 # ------------------------------------------------------------------ order routing
 
 
@@ -187,6 +211,34 @@ def test_order_routing_opens_reports_and_releases_the_deal_s_order(desk: Desk) -
     desk.orders.release(ReleaseOrder(1, order_id, deal.ref))
     assert deal.wait(ReleaseResult, ok=True).order_id == order_id
     assert desk.orders.active_watches() == 0, "a finished order needs no polling"
+
+
+def test_a_release_and_a_chat_text_whose_answers_were_lost_are_read_back_not_repeated(desk: Desk) -> None:
+    ad_id = desk.ad_for(1)
+    deal = desk.probe(1)
+    order_id = desk.world.sandbox.place_order(ad_id, BUYER_UID, AMOUNT)
+    desk.orders.poll()
+    deal.wait(OrderOpened)
+    faults = desk.world.faults
+
+    faults.add_scripted("bybit", "message/send", "error_502_after_executing")
+    desk.queue.queue_chat(SendChat(1, order_id, "Реквизиты для оплаты"))
+    text = next_write(desk)
+    desk.chat.send_queued(text)
+    assert text.uncertain and desk.queue.outbox == [text], "maybe sent: kept, to be looked for"
+    desk.chat.send_queued(text)  # the next tick: the chat shows it, so it is not sent again
+    assert desk.queue.outbox == []
+    assert [m["message"] for m in desk.world.sandbox.messages(order_id)].count("Реквизиты для оплаты") == 1
+    assert len(http_calls(desk, "/message/send")) == 1
+
+    desk.world.sandbox.mark_paid(order_id)
+    desk.orders.poll()
+    deal.wait(OrderStatus, status=20)
+    faults.add_scripted("bybit", "order/finish", "error_502_after_executing")
+    desk.orders.release(ReleaseOrder(1, order_id, deal.ref))
+    assert deal.wait(ReleaseResult).ok, "read back as released"
+    assert len(http_calls(desk, "/order/finish")) == 1
+    assert len(desk.world.ledger.entries("bybit_release")) == 1
 
 
 # ------------------------------------------------------------------ chat sync

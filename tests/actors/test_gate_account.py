@@ -251,6 +251,33 @@ def test_a_take_told_twice_takes_once(rig, world):
     assert len(world.ledger.entries("gate_take")) == 1
 
 
+def test_a_take_whose_every_answer_was_lost_is_read_back_as_taken_not_failed(rig, world):
+    """The client's own (reconciling) tries all lose their answer: OutcomeUnknown. The actor reads the
+    payout back — ours — and reports the take, instead of a failure the deal would retry or give up on."""
+    pid = world.payout("6000")
+    ref = rig.start()
+    world.faults.add_scripted("gate", "payouts/{id}/show", "error_502_after_executing", count=3)
+
+    taken = rig.take(ref, pid, deal_id=8)
+
+    assert taken.amount == Decimal("6000") and taken.raw["status"] == 5
+    assert not [m for m in rig.replies if isinstance(m, TakeFailed)]
+    assert [r.status for r in world.requests("/show")] == [502, 502, 502]  # the client's tries, none after
+    assert len(world.ledger.entries("gate_take")) == 1
+
+
+def test_a_take_whose_answers_were_lost_before_the_panel_acted_is_read_back_as_not_taken(rig, world):
+    pid = world.payout("6000")
+    ref = rig.start()
+    world.faults.add_scripted("gate", "payouts/{id}/show", "error_502", count=3)
+
+    ref.tell(TakePayout(9, pid, rig.deal))
+    failed = rig.reply(TakeFailed, payout_id=pid)
+
+    assert not failed.permanent, "not ours (yet): the deal may try again"
+    assert world.ledger.entries("gate_take") == [] and world.sandbox.payout(pid)["status"] == 4
+
+
 def test_take_of_a_payout_someone_else_took_fails_permanently(rig, world):
     rig.client(OTHER, OTHER_PASSWORD).set_balance(TARGET)
     pid = world.payout()
@@ -287,7 +314,7 @@ def test_approve_answered_502_before_the_panel_acted_is_reported_as_not_done(rig
     pid = world.payout("5000")
     ref = rig.start()
     rig.take(ref, pid, deal_id=4)
-    temporary_before = gate_calls("temporary")
+    unknown_before = gate_calls("outcome_unknown")
 
     world.faults.fail_next("/approve", "error_5xx")
     ref.tell(ApprovePayout(4, pid, rig.receipt(tmp_path), "receipt.pdf", rig.deal))
@@ -296,7 +323,7 @@ def test_approve_answered_502_before_the_panel_acted_is_reported_as_not_done(rig
     assert not first.ok and not first.permanent and "status 5" in first.reason
     assert world.ledger.entries("gate_approve") == []
     assert [r.status for r in world.requests("/approve")] == [502]  # read back, not approved again
-    assert gate_calls("temporary") == temporary_before + 1
+    assert gate_calls("outcome_unknown") == unknown_before + 1  # a 502 on a write: outcome unknown
 
     rig.replies.clear()  # the deal decides to try again
     ref.tell(ApprovePayout(4, pid, rig.receipt(tmp_path), "receipt.pdf", rig.deal))

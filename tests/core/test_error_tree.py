@@ -5,6 +5,7 @@ import pytest
 from itrader import errors as meaning
 from itrader.bybit import errors as bybit
 from itrader.gate import errors as gate
+from itrader.limits import RateBudgetExhausted
 from itrader.mail import MailError, MailLoginError
 from itrader.receipts import errors as receipts
 from itrader.store import errors as store
@@ -15,6 +16,8 @@ MEANINGS = (meaning.TemporaryError, meaning.PermanentError, meaning.BlockedError
 def _make(cls):
     if issubclass(cls, (gate.RateLimited, bybit.RateLimited, bybit.Blocked)):
         return cls("x", retry_after=1.0)
+    if cls is RateBudgetExhausted:
+        return cls("bybit:acc:write", 2.0, 1.0)
     if cls is store.StaleTransition:
         return cls(1, "A", "B")
     if cls is store.DuplicateReceipt:
@@ -24,6 +27,7 @@ def _make(cls):
 
 @pytest.mark.parametrize("cls, platform_base, expected", [
     (gate.TemporaryError, gate.GateError, meaning.TemporaryError),
+    (gate.OutcomeUnknown, gate.GateError, meaning.OutcomeUnknown),
     (gate.RateLimited, gate.TemporaryError, meaning.TemporaryError),
     (gate.SessionExpired, gate.GateError, meaning.TemporaryError),
     (gate.Blocked, gate.GateError, meaning.BlockedError),
@@ -34,6 +38,7 @@ def _make(cls):
     (gate.IncorrectStatus, gate.PermanentError, meaning.PermanentError),
     (gate.ProtocolError, gate.PermanentError, meaning.PermanentError),
     (bybit.TemporaryError, bybit.BybitError, meaning.TemporaryError),
+    (bybit.OutcomeUnknown, bybit.BybitError, meaning.OutcomeUnknown),
     (bybit.RateLimited, bybit.TemporaryError, meaning.TemporaryError),
     (bybit.Blocked, bybit.BybitError, meaning.BlockedError),
     (bybit.AuthError, bybit.BybitError, meaning.PermanentError),
@@ -45,6 +50,7 @@ def _make(cls):
     (bybit.OrderNotReleasable, bybit.InvalidState, meaning.PermanentError),
     (bybit.AdRejected, bybit.PermanentError, meaning.PermanentError),
     (bybit.InsufficientBalance, bybit.AdRejected, meaning.PermanentError),
+    (RateBudgetExhausted, Exception, meaning.TemporaryError),
     (MailError, Exception, meaning.TemporaryError),
     (MailLoginError, MailError, meaning.PermanentError),
     (store.UnsupportedDatabaseUrl, ValueError, meaning.PermanentError),
@@ -90,6 +96,10 @@ def test_platform_errors_of_the_same_name_stay_distinct():
 
 def test_outcome_unknown_is_its_own_meaning():
     assert not issubclass(meaning.OutcomeUnknown, (meaning.TemporaryError, meaning.PermanentError))
+    # Never also a platform TemporaryError: no `except TemporaryError` (a client's retry loop, an old
+    # catch site) may repeat a write that may have executed.
+    for unknown in (gate.OutcomeUnknown, bybit.OutcomeUnknown):
+        assert not issubclass(unknown, (gate.TemporaryError, bybit.TemporaryError, meaning.TemporaryError))
     assert "read the platform back" in meaning.OutcomeUnknown.__doc__.lower()
 
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 from decimal import Decimal
 
 from itrader.config import GateConfig
-from itrader.gate.errors import IncorrectStatus, ProtocolError, RateLimited, TemporaryError
+from itrader.gate.errors import IncorrectStatus, OutcomeUnknown, ProtocolError, RateLimited, TemporaryError
 from itrader.gate.models import Payout
 from itrader.payouts import (
-    approve_failure, approve_needs_read_back, approve_outcome_unclear, approve_verdict, error_kind, failure_reason,
+    approve_failure, approve_needs_read_back, approve_verdict, error_kind, failure_reason,
     next_attempt_in, offer_skip_reason, payout_method, plain_raw, take_failure_is_permanent,
 )
 
@@ -30,19 +30,19 @@ def test_which_listed_payouts_are_offered():
 
 
 def test_what_a_gate_error_means():
-    lost = TemporaryError("POST /approve answered 502", status=502, path="/approve")
+    lost = OutcomeUnknown("POST /approve answered 502; the panel may have acted", status=502, path="/approve")
+    never_sent = TemporaryError("POST /approve: connection failed (ConnectionError)", path="/approve")
     refused = IncorrectStatus("payout is not in work", status=400, path="/approve")
     garbled = ProtocolError("unreadable answer", status=200, path="/approve")
     slow_down = RateLimited("too many", retry_after=1.0)
-    assert (error_kind(lost), error_kind(refused), error_kind(slow_down)) == ("temporary", "incorrect_status",
-                                                                              "rate_limited")
+    assert (error_kind(lost), error_kind(never_sent), error_kind(refused), error_kind(slow_down)) == (
+        "outcome_unknown", "temporary", "incorrect_status", "rate_limited")
     assert failure_reason(refused).startswith("IncorrectStatus: payout is not in work")
     assert take_failure_is_permanent(refused) and not take_failure_is_permanent(garbled)
-    assert approve_outcome_unclear(lost) and approve_outcome_unclear(garbled)
-    assert not approve_outcome_unclear(slow_down) and not approve_outcome_unclear(refused)
+    assert not take_failure_is_permanent(lost), "a take that may have happened is read back, never final"
     assert approve_failure(refused).permanent and not approve_failure(garbled).permanent
     assert approve_needs_read_back(lost) and approve_needs_read_back(refused)  # refused: maybe approved before
-    assert not approve_needs_read_back(slow_down)
+    assert not approve_needs_read_back(slow_down) and not approve_needs_read_back(never_sent)
 
 
 def test_a_failed_periodic_step_is_tried_again_soon():
