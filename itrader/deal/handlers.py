@@ -80,8 +80,10 @@ def _on_account_assigned(facts: DealFacts, event: AccountAssigned, now: float, s
         new, actions = _finish(facts, State.ERROR, f"bad ad terms: price {event.price}, quantity {event.quantity}",
                                now)
         return Decision(new, actions)
+    # The wait is over: why it waited ("waiting_for_twin: …") no longer describes the deal.
+    waited = facts.state == State.WAITING_ACCOUNT
     facts = replace(_enter(facts, State.ACCEPTED, now), account=event.account, method=event.method, price=price,
-                    quantity=quantity, retries=0)
+                    quantity=quantity, retries=0, reason=None if waited else facts.reason)
     facts = _with_deadline(facts, RETRY_TIMER, None)
     new, actions = _resume(facts)
     return Decision(new, actions)

@@ -38,6 +38,8 @@ def row_changes(old: DealFacts, new: DealFacts) -> dict[str, Any]:
         value = getattr(new, name)
         if value != getattr(old, name) and value is not None:
             changes[column] = value
+    if old.reason is not None and new.reason is None:
+        changes["reason"] = None  # a reason that stopped holding (a wait that ended) must not linger on the row
     if new.payout_method != old.payout_method and new.payout_method in ("sbp", "card"):
         changes["method"] = new.payout_method
     if new.requisites_sent_at and new.requisites_sent_at != old.requisites_sent_at:

@@ -507,12 +507,14 @@ def test_take_failures():
 
 def test_no_account_waits_and_retries():
     facts = drive(State.ACCEPTED)
-    d = step(facts, NoAccountFree(), T0 + 10, S)
+    d = step(facts, NoAccountFree("waiting_for_twin: deal 3"), T0 + 10, S)
     assert d.facts.state == State.WAITING_ACCOUNT and d.actions == (StartTimer(RETRY_TIMER, S.account_retry),)
+    assert d.facts.reason == "waiting_for_twin: deal 3"
     d = step(d.facts, TimerFired(RETRY_TIMER), T0 + 10 + S.account_retry, S)
     assert d.actions == (RequestAccount(AMOUNT),)
     d = step(d.facts, AccountAssigned("acc2", "tinkoff", Decimal("80"), Decimal("67.50")), T0 + 30, S)
     assert d.facts.state == State.ACCEPTED and isinstance(d.actions[0], CreateAd)
+    assert d.facts.reason is None, "the wait's reason does not outlive the wait"
 
 
 def test_ad_terms_that_do_not_cover_the_amount_are_refused():

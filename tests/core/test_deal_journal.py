@@ -66,6 +66,11 @@ def test_a_fact_cleared_does_not_clear_its_column():
     assert row_changes(old, replace(old, ad_id=None)) == {}
 
 
+def test_a_reason_that_stopped_holding_leaves_the_row():
+    old = replace(fresh(), reason="waiting_for_twin: deal 3 pays the same recipient")
+    assert row_changes(old, replace(old, reason=None)) == {"reason": None}
+
+
 @pytest.mark.parametrize("method, column", [("card", {"method": "card"}), ("tinkoff", {}), (None, {})])
 def test_only_a_known_payout_method_reaches_the_row(method, column):
     old = replace(fresh(), payout_method="sbp")
