@@ -9,6 +9,7 @@ a WebSocket. The API is described by `itrader.web_openapi` (served as
 """
 from __future__ import annotations
 
+import functools
 import hmac
 import io
 import json
@@ -25,7 +26,7 @@ from gevent.pywsgi import WSGIHandler, WSGIServer
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Gauge, generate_latest
 
 from itrader import __version__, ws
-from itrader.web_openapi import FLAG_VALUES, MAX_ID, MAX_NAME_CHARS, TRUE_FLAGS, openapi_document
+from itrader.web_openapi import FLAG_VALUES, MAX_ID, MAX_NAME_CHARS, NAME_PATTERN, TRUE_FLAGS, openapi_document
 
 API = "/api/v1"
 OPEN_PATHS = {f"{API}/health", f"{API}/openapi.json"}
@@ -219,6 +220,23 @@ def make_app(source: StatusSource, token: str, ping_interval: float = ws.PING_IN
         if not hmac.compare_digest(given, expected):
             raise _json_error(401, "missing or wrong API token", {"WWW-Authenticate": "Bearer"})
 
+    def known_query_only(callback):
+        """Each route names the query parameters it takes (`query=`); another is refused, not ignored:
+        `?al=1` must not quietly show the live deals only."""
+
+        @functools.wraps(callback)
+        def checked(*args: Any, **kwargs: Any) -> Any:
+            takes = bottle.request.route.config.get("query", ())
+            for key in bottle.request.query:
+                if key not in takes:
+                    raise _json_error(400, f"{key[:40]}: not a parameter of this route "
+                                           f"(it takes: {', '.join(takes) or 'none'})")
+            return callback(*args, **kwargs)
+
+        return checked
+
+    app.install(known_query_only)
+
     @app.get(f"{API}/health")
     def health():
         return {"status": "ok", "version": __version__}
@@ -231,7 +249,7 @@ def make_app(source: StatusSource, token: str, ping_interval: float = ws.PING_IN
     def status():
         return {**source.overview(), "tree": source.status()}
 
-    @app.get(f"{API}/deals")
+    @app.get(f"{API}/deals", query=("all",))
     def deals():
         include = _flag("all", bottle.request.query.get("all"))
         return {"deals": source.deals(include_finished=include)}
@@ -285,7 +303,7 @@ def make_app(source: StatusSource, token: str, ping_interval: float = ws.PING_IN
         bottle.response.content_type = CONTENT_TYPE_LATEST
         return generate_latest(REGISTRY)
 
-    @app.get(f"{API}/events")
+    @app.get(f"{API}/events", query=("after", "once"))
     def events():
         """Server-sent events; `?after=N` (or a reconnecting client's Last-Event-ID) resumes after event N."""
         after = _count("after", bottle.request.query.get("after"))
@@ -295,7 +313,7 @@ def make_app(source: StatusSource, token: str, ping_interval: float = ws.PING_IN
         bottle.response.set_header("Cache-Control", "no-cache")
         return _event_stream(source, after if after is not None else last_seen or 0, once)
 
-    @app.get(WS_PATH)
+    @app.get(WS_PATH, query=("after", "since", "token"))
     def websocket():
         """Each event as one JSON text frame, the same JSON as an SSE event's data.
         Starts at the moment of connection, or after event N with `?after=N` (alias `?since=N`)."""
@@ -379,15 +397,14 @@ def _deal_id(raw: str) -> int:
 def _flag(name: str, raw: str | None) -> bool:
     if raw is None:
         return False
-    if raw.lower() not in FLAG_VALUES:
+    if raw not in FLAG_VALUES:
         raise _json_error(400, f"{name}: must be one of {', '.join(FLAG_VALUES)}")
-    return raw.lower() in TRUE_FLAGS
+    return raw in TRUE_FLAGS
 
 
 def _name(name: str, raw: str) -> str:
-    """An account name or actor path: printable text of sane length, nothing that could forge a log line."""
-    if not 1 <= len(raw) <= MAX_NAME_CHARS or not raw.isprintable():
-        raise _json_error(400, f"{name}: must be 1 to {MAX_NAME_CHARS} printable characters")
+    if not re.fullmatch(NAME_PATTERN, raw):
+        raise _json_error(400, f"{name}: must be 1 to {MAX_NAME_CHARS} characters, none of them control characters")
     return raw
 
 

@@ -15,7 +15,9 @@ from itrader import __version__
 # The bounds itrader.web enforces, stated once for both.
 MAX_ID = 2**63 - 1  # deal ids and event numbers are 64-bit in the store
 MAX_NAME_CHARS = 200
-FLAG_VALUES = ("1", "0", "true", "false", "yes", "no")  # case-insensitive
+# An account name or actor path: no control characters or line breaks, which could forge a log line.
+NAME_PATTERN = rf"^[^\x00-\x1f\x7f-\x9f\u2028\u2029]{{1,{MAX_NAME_CHARS}}}$"
+FLAG_VALUES = ("1", "0", "true", "false", "yes", "no")  # exactly so, as before
 TRUE_FLAGS = ("1", "true", "yes")
 
 
@@ -140,6 +142,12 @@ SCHEMAS: dict[str, Any] = {
         "properties": {"disabled": _STRING, "message": _STRING},
     },
     "Killed": {"type": "object", "required": ["killed"], "properties": {"killed": _STRING}},
+    "Event": {
+        "type": "object", "required": ["id", "event", "data"],
+        "description": "one server-sent event; `data` is the event as JSON (seq, ts, type and its fields)",
+        "properties": {"id": {"type": "string", "pattern": "^[0-9]+$"}, "event": _STRING,
+                       "data": {"type": "string", "contentMediaType": "application/json"}},
+    },
 }
 
 RESPONSES: dict[str, Any] = {
@@ -159,12 +167,12 @@ PARAMETERS: dict[str, Any] = {
     },
     "AccountName": {
         "name": "name", "in": "path", "required": True, "description": "a Bybit account's name",
-        "schema": {"type": "string", "minLength": 1, "maxLength": MAX_NAME_CHARS},
+        "schema": {"type": "string", "pattern": NAME_PATTERN},
     },
     "ActorId": {
         "name": "actor_id", "in": "path", "required": True,
         "description": "an actor's path in the tree, e.g. `Web` or `Accounts/bybit:main`",
-        "schema": {"type": "string", "minLength": 1, "maxLength": MAX_NAME_CHARS},
+        "schema": {"type": "string", "pattern": NAME_PATTERN},
     },
     "After": {
         "name": "after", "in": "query", "description": "resume after this event id",
@@ -238,7 +246,7 @@ def _paths(drills: bool) -> dict[str, Any]:
         f"{api}/events": {"get": _operation(
             "server-sent events: each deal step, account change and operator notice",
             {"description": "`id: N`, `event: TYPE`, `data: JSON` per event; `: keep-alive` comments",
-             "content": {"text/event-stream": {"schema": _STRING}}},
+             "content": {"text/event-stream": {"schema": _ref("Event")}}},
             parameters=[_param("After"), _param("LastEventId"),
                         _flag("once", "answer what is there now and end, instead of streaming for up to an hour")],
             errors=("BadRequest",))},

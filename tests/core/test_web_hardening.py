@@ -110,7 +110,8 @@ def test_a_bad_after_or_last_event_id_is_a_400_naming_it(served):
 
 
 def test_flags_take_known_words_only(served):
-    assert served.get("/api/v1/deals?all=TRUE").status_code == 200
+    assert served.get("/api/v1/deals?all=true").status_code == 200
+    assert served.get("/api/v1/deals?all=TRUE").status_code == 400
     answer = served.get("/api/v1/deals?all=maybe")
     assert answer.status_code == 400 and answer.json()["error"].startswith("all: must be one of 1, 0, true")
     assert served.get("/api/v1/events?once=2").json()["error"].startswith("once: must be one of")
