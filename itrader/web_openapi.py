@@ -196,12 +196,13 @@ def _param(name: str) -> dict[str, str]:
 
 
 def _operation(summary: str, ok: dict[str, Any], *, parameters: list | None = None,
-               errors: tuple[str, ...] = (), public: bool = False, ok_status: str = "200") -> dict[str, Any]:
-    responses: dict[str, Any] = {ok_status: ok, "413": _response("TooLarge")}
+               also: tuple[str, ...] = (), public: bool = False, ok_status: str = "200") -> dict[str, Any]:
+    # Any route refuses a query parameter it does not take, and a path that is not UTF-8: 400.
+    responses: dict[str, Any] = {ok_status: ok, "400": _response("BadRequest"), "413": _response("TooLarge")}
     if not public:
         responses["401"] = _response("Unauthorized")
-    for name, status in (("BadRequest", "400"), ("NotFound", "404"), ("Conflict", "409")):
-        if name in errors:
+    for name, status in (("NotFound", "404"), ("Conflict", "409")):
+        if name in also:
             responses[status] = _response(name)
     operation: dict[str, Any] = {"summary": summary, "responses": responses}
     if parameters:
@@ -221,19 +222,19 @@ def _paths(drills: bool) -> dict[str, Any]:
             "profile, mode and the live actor tree", _json(_ref("Status"), "the daemon's state"))},
         f"{api}/deals": {"get": _operation(
             "deals still running, or all (the last 1000)", _json(_ref("DealList"), "deals, newest first"),
-            parameters=[_flag("all", "include finished deals (1/true/yes)")], errors=("BadRequest",))},
+            parameters=[_flag("all", "include finished deals (1/true/yes)")])},
         f"{api}/deals/{{deal_id}}": {"get": _operation(
             "one deal with its journal", _json(_ref("DealWithJournal"), "the deal"),
-            parameters=[_param("DealId")], errors=("BadRequest", "NotFound"))},
+            parameters=[_param("DealId")], also=("NotFound",))},
         f"{api}/deals/{{deal_id}}/confirm": {"post": _operation(
             "an operator's yes to the money step the deal waits for (manual mode, chat receipts)",
             _json(_ref("Confirmed"), "the step goes ahead"),
-            parameters=[_param("DealId")], errors=("BadRequest", "NotFound", "Conflict"))},
+            parameters=[_param("DealId")], also=("NotFound", "Conflict"))},
         f"{api}/accounts": {"get": _operation("accounts and their health", _json(_ref("AccountList"), "accounts"))},
         f"{api}/accounts/{{name}}/disable": {"post": _operation(
             "take a Bybit account out for good: its un-taken ads move to healthy accounts",
             _json(_ref("Disabled"), "the account is being taken out"),
-            parameters=[_param("AccountName")], errors=("BadRequest", "NotFound"))},
+            parameters=[_param("AccountName")], also=("NotFound",))},
         f"{api}/orders": {"get": _operation(
             "the deals still running (the original project's name)", _json(_ref("OrderList"), "running deals"))},
         f"{api}/pools": {"get": _operation(
@@ -248,8 +249,7 @@ def _paths(drills: bool) -> dict[str, Any]:
             {"description": "`id: N`, `event: TYPE`, `data: JSON` per event; `: keep-alive` comments",
              "content": {"text/event-stream": {"schema": _ref("Event")}}},
             parameters=[_param("After"), _param("LastEventId"),
-                        _flag("once", "answer what is there now and end, instead of streaming for up to an hour")],
-            errors=("BadRequest",))},
+                        _flag("once", "answer what is there now and end, instead of streaming for up to an hour")])},
         f"{api}/ws": {"get": _operation(
             "the same events over a WebSocket (RFC 6455, version 13), one JSON text frame each; the token may "
             "also be given as `?token=` since browsers cannot set headers on a WebSocket",
@@ -262,16 +262,15 @@ def _paths(drills: bool) -> dict[str, Any]:
                  "schema": PARAMETERS["After"]["schema"]},
                 {"name": "token", "in": "query", "description": "the API token, for browsers",
                  "schema": _STRING},
-            ],
-            errors=("BadRequest",))},
+            ])},
     }
-    # Not an upgrade request: a plain 400; the wrong WebSocket version: 426 naming the one we speak.
+    # A plain GET (no upgrade) is a 400; the wrong WebSocket version a 426 naming the one spoken.
     paths[f"{api}/ws"]["get"]["responses"]["426"] = _json(_ref("Error"), "only WebSocket version 13 is spoken")
     if drills:
         paths[f"{api}/actors/{{actor_id}}/kill"] = {"post": _operation(
             "drills (only with `daemon.drills = true`): make one actor fail so its supervisor restarts it",
             _json(_ref("Killed"), "the actor was told to fail"),
-            parameters=[_param("ActorId")], errors=("BadRequest", "NotFound"))}
+            parameters=[_param("ActorId")], also=("NotFound",))}
     return paths
 
 
