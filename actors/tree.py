@@ -241,5 +241,6 @@ def web_spec(system) -> ChildSpec:
     return ChildSpec(
         id="Web", kind="Web", restart=Restart.PERMANENT,
         factory=lambda ctx: WebActor.start(system.config.daemon.listen, system.config.daemon.api_token,
-                                           source, on_bound=bound, context=ctx),
+                                           source, on_bound=bound, drills=system.config.daemon.drills,
+                                           context=ctx),
     )

@@ -18,10 +18,10 @@ log = logging.getLogger("itrader.web")
 
 class WebActor(SupervisedActor):
     def __init__(self, listen: str, token: str, source: StatusSource,
-                 on_bound: Callable[[str, int], None] | None = None, **kwargs: Any) -> None:
+                 on_bound: Callable[[str, int], None] | None = None, drills: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._address = parse_address(listen)
-        self._app = make_app(source, token)
+        self._app = make_app(source, token, drills=drills)
         self._on_bound = on_bound
         self._server: NoDelayWSGIServer | None = None
 

@@ -35,6 +35,7 @@ class DaemonConfig:
     mode: str = "manual"  # "manual": money steps wait for an operator; "auto": they don't
     shutdown_budget: float = 20.0  # seconds for a graceful stop; supervisord waits longer
     log_level: str = "INFO"
+    drills: bool = False  # the API's POST /api/v1/actors/<id>/kill (make an actor fail); tests and drills only
 
 
 @dataclass(frozen=True)

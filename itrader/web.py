@@ -2,12 +2,16 @@
 
 The app knows nothing about actors: it talks to a `StatusSource`, which the
 Web actor implements by asking the actors with timeouts. Everything but
-`/api/v1/health` needs `Authorization: Bearer <token>`; `WS /api/v1/ws` also
-takes it as `?token=` because browsers cannot set headers on a WebSocket.
+`/api/v1/health` and `/api/v1/openapi.json` needs `Authorization: Bearer <token>`;
+`WS /api/v1/ws` also takes it as `?token=` because browsers cannot set headers on
+a WebSocket. The API is described by `itrader.web_openapi` (served as
+`/api/v1/openapi.json`); every bad parameter is a 400 naming it, never a 500.
 """
 from __future__ import annotations
 
+import functools
 import hmac
+import io
 import json
 import re
 import socket
@@ -22,26 +26,78 @@ from gevent.pywsgi import WSGIHandler, WSGIServer
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Gauge, generate_latest
 
 from itrader import __version__, ws
+from itrader.web_openapi import FLAG_VALUES, MAX_ID, MAX_NAME_CHARS, NAME_PATTERN, TRUE_FLAGS, openapi_document
 
 API = "/api/v1"
-OPEN_PATHS = {f"{API}/health"}
+OPEN_PATHS = {f"{API}/health", f"{API}/openapi.json"}
 WS_PATH = f"{API}/ws"
 WEBSOCKET_CLIENTS = Gauge("itrader_websocket_clients", "Open WebSocket connections on /api/v1/ws")
 _TOKEN_IN_QUERY = re.compile(r"([?&]token=)[^&\s]*")
+MAX_BODY = 64 * 1024  # the API takes no uploads; a bigger body is refused before anything reads it
+READ_TIMEOUT = 30.0  # seconds a client has to send a whole request head, or to go on sending a body
+_ASCII_DIGITS = re.compile(r"[0-9]{1,19}")  # not \d: int("١") is 1, and "١" must not find deal 1
+# A timed-out head: its client may not be listening, so the reply is short and the connection ends.
+_TIMEOUT_BODY = b'{"error": "request not received in time"}'
+_REQUEST_TIMEOUT_RESPONSE = (b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Type: application/json\r\n"
+                             b"Content-Length: %d\r\n\r\n%s" % (len(_TIMEOUT_BODY), _TIMEOUT_BODY))
+DRAIN_BYTES = 1024 * 1024  # of a refused body, read at most this much before closing (see _Drain)
+DRAIN_SECONDS = 2.0
 
 
 class UpgradableHandler(WSGIHandler):
-    """pywsgi's handler, plus the hook a WebSocket route calls once it has accepted the upgrade."""
+    """pywsgi's handler, plus the hook a WebSocket route calls once it has accepted the upgrade,
+    and the server's read timeout: a request head must arrive whole within it (a client trickling
+    bytes cannot hold a connection open), and each later read or write may stall that long at most."""
+
+    _head_deadline: gevent.Timeout | None = None
+    _request_line_read = False
+
+    def handle_one_request(self):
+        timeout = self.server.read_timeout
+        self._request_line_read = False
+        self._head_deadline = gevent.Timeout(timeout) if timeout else None
+        if self._head_deadline is not None:
+            self._head_deadline.start()
+        try:
+            return super().handle_one_request()
+        except gevent.Timeout as exc:
+            if exc is not self._head_deadline:
+                raise
+            # Nothing of a request yet (an idle kept-alive connection): just close. Part of one: say so.
+            return ("408", _REQUEST_TIMEOUT_RESPONSE) if self._request_line_read else None
+        finally:
+            if self._head_deadline is not None:
+                self._head_deadline.close()
+
+    def read_requestline(self):
+        line = super().read_requestline()
+        self._request_line_read = bool(line)
+        return line
+
+    def _handle_client_error(self, ex):
+        if isinstance(ex, socket.timeout):  # a read stalled past the timeout mid-head
+            return ("408", _REQUEST_TIMEOUT_RESPONSE)
+        return super()._handle_client_error(ex)
 
     def get_environ(self):
+        if self._head_deadline is not None:
+            self._head_deadline.cancel()  # the head is in; the app's own time is not limited here
         environ = super().get_environ()
         environ[ws.SWITCH_PROTOCOLS] = self._switch_protocols
         return environ
+
+    def run_application(self):
+        try:
+            super().run_application()
+        finally:
+            if self.close_connection:
+                self.wsgi_input = _Drain(self.wsgi_input)
 
     def _switch_protocols(self, headers: list[tuple[str, str]]) -> ws.Transport:
         self.start_response("101 Switching Protocols", headers)
         self.write(b"")  # the 101 goes out now; pywsgi neither chunks nor frames an upgraded reply
         self.close_connection = True  # the socket is the WebSocket's now: no HTTP request follows on it
+        self.socket.settimeout(None)  # its liveness is the session's pings, not the HTTP read timeout
         self.server.upgraded.add(gevent.getcurrent())
         rfile, sock = self.rfile, self.socket
         return ws.Transport(read=lambda: rfile.read1(ws.READ_SIZE), write=sock.sendall)
@@ -51,22 +107,48 @@ class UpgradableHandler(WSGIHandler):
         return _TOKEN_IN_QUERY.sub(r"\1***", super().format_request())
 
 
+class _Drain:
+    """What pywsgi reads a request's unread body through before it closes the connection: a
+    bounded read, so a client that sent a modest body over the cap gets our 413 rather than a
+    reset, and one that keeps sending is not read to its end. No `100 Continue` goes out."""
+
+    def __init__(self, body) -> None:
+        self._body = body
+        if hasattr(body, "send_100_continue_enabled"):
+            body.send_100_continue_enabled = False
+
+    def _discard(self) -> None:
+        drained = 0
+        with gevent.Timeout(DRAIN_SECONDS, False):
+            try:
+                while drained < DRAIN_BYTES:
+                    chunk = self._body.read(16384)
+                    if not chunk:
+                        break
+                    drained += len(chunk)
+            except (OSError, ValueError):
+                pass
+
+
 class NoDelayWSGIServer(WSGIServer):
     """Replies go out at once: pywsgi writes headers and body separately, and Nagle's algorithm
     against the client's delayed ACK would add ~40 ms to every request on a kept-alive connection.
-    Its handler can also switch a connection to WebSocket (see itrader.ws)."""
+    Its handler can also switch a connection to WebSocket (see itrader.ws), and ends connections
+    whose client is too slow (`read_timeout`, seconds; None for never)."""
 
     handler_class = UpgradableHandler
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, read_timeout: float | None = READ_TIMEOUT, **kwargs: Any) -> None:
         # Connections in a pool, not loose greenlets: stop() waits for them briefly, then ends the
         # ones still open (an event stream would otherwise outlive the server).
         kwargs.setdefault("spawn", Pool())  # no size: unbounded
         super().__init__(*args, **kwargs)
+        self.read_timeout = read_timeout
         self.upgraded: weakref.WeakSet = weakref.WeakSet()  # greenlets serving a WebSocket
 
     def handle(self, sock, address):
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.settimeout(self.read_timeout)
         return super().handle(sock, address)
 
     def stop(self, timeout: float | None = None) -> None:
@@ -108,11 +190,24 @@ POOLS = {
 }
 
 
-def make_app(source: StatusSource, token: str, ping_interval: float = ws.PING_INTERVAL) -> bottle.Bottle:
+def make_app(source: StatusSource, token: str, ping_interval: float = ws.PING_INTERVAL, *,
+             drills: bool = False, max_body: int = MAX_BODY) -> bottle.Bottle:
+    """The API. `drills` adds `POST /api/v1/actors/<id>/kill` (config `daemon.drills`), off in production."""
     if not token:
         raise ValueError("the API token must not be empty")
     app = bottle.Bottle()
     expected = f"Bearer {token}".encode()
+    description = openapi_document(drills=drills)
+
+    @app.hook("before_request")
+    def check_request() -> None:
+        """Before anything reads the request: a path that is UTF-8, a body within the cap."""
+        environ = bottle.request.environ
+        try:
+            environ["bottle.raw_path"].encode("latin-1").decode("utf-8")
+        except UnicodeError:  # Bottle would drop the bad bytes, and "/deals/1%FF" would find deal 1
+            raise _json_error(400, "path: must be UTF-8") from None
+        _limit_body(environ, max_body)
 
     @app.hook("before_request")
     def authenticate() -> None:
@@ -125,49 +220,62 @@ def make_app(source: StatusSource, token: str, ping_interval: float = ws.PING_IN
         if not hmac.compare_digest(given, expected):
             raise _json_error(401, "missing or wrong API token", {"WWW-Authenticate": "Bearer"})
 
+    def known_query_only(callback):
+        """Each route names the query parameters it takes (`query=`); another is refused, not ignored:
+        `?al=1` must not quietly show the live deals only."""
+
+        @functools.wraps(callback)
+        def checked(*args: Any, **kwargs: Any) -> Any:
+            takes = bottle.request.route.config.get("query", ())
+            for key in bottle.request.query:
+                if key not in takes:
+                    raise _json_error(400, f"{key[:40]}: not a parameter of this route "
+                                           f"(it takes: {', '.join(takes) or 'none'})")
+            return callback(*args, **kwargs)
+
+        return checked
+
+    app.install(known_query_only)
+
     @app.get(f"{API}/health")
     def health():
         return {"status": "ok", "version": __version__}
+
+    @app.get(f"{API}/openapi.json")
+    def openapi():
+        return description
 
     @app.get(f"{API}/status")
     def status():
         return {**source.overview(), "tree": source.status()}
 
-    @app.get(f"{API}/deals")
+    @app.get(f"{API}/deals", query=("all",))
     def deals():
-        include = bottle.request.query.get("all") in ("1", "true", "yes")
+        include = _flag("all", bottle.request.query.get("all"))
         return {"deals": source.deals(include_finished=include)}
 
     @app.get(f"{API}/deals/<deal_id>")
     def deal(deal_id: str):
-        try:
-            return source.deal(deal_id)
-        except NotFound as exc:
-            raise _json_error(404, str(exc)) from None
+        return _or_404(source.deal, str(_deal_id(deal_id)))
 
     @app.post(f"{API}/deals/<deal_id>/confirm")
     def confirm(deal_id: str):
         try:
-            return source.confirm(deal_id)
+            return source.confirm(str(_deal_id(deal_id)))
         except NotFound as exc:
             raise _json_error(404, str(exc)) from None
         except Conflict as exc:
             raise _json_error(409, str(exc)) from None
 
-    @app.post(f"{API}/actors/<actor_id:path>/kill")
-    def kill(actor_id: str):
-        """Chaos and drills: make one actor fail so its supervisor restarts it."""
-        try:
-            return source.kill_actor(actor_id)
-        except NotFound as exc:
-            raise _json_error(404, str(exc)) from None
+    if drills:
+        @app.post(f"{API}/actors/<actor_id:path>/kill")
+        def kill(actor_id: str):
+            """Chaos and drills: make one actor fail so its supervisor restarts it."""
+            return _or_404(source.kill_actor, _name("actor_id", actor_id))
 
     @app.post(f"{API}/accounts/<name>/disable")
     def disable_account(name: str):
-        try:
-            return source.disable_account(name)
-        except NotFound as exc:
-            raise _json_error(404, str(exc)) from None
+        return _or_404(source.disable_account, _name("name", name))
 
     @app.get(f"{API}/accounts")
     def accounts():
@@ -195,16 +303,17 @@ def make_app(source: StatusSource, token: str, ping_interval: float = ws.PING_IN
         bottle.response.content_type = CONTENT_TYPE_LATEST
         return generate_latest(REGISTRY)
 
-    @app.get(f"{API}/events")
+    @app.get(f"{API}/events", query=("after", "once"))
     def events():
-        """Server-sent events; `?after=N` resumes after event N."""
-        after = int(bottle.request.query.get("after") or bottle.request.get_header("Last-Event-ID") or 0)
-        once = bottle.request.query.get("once") in ("1", "true")
+        """Server-sent events; `?after=N` (or a reconnecting client's Last-Event-ID) resumes after event N."""
+        after = _count("after", bottle.request.query.get("after"))
+        last_seen = _count("Last-Event-ID", bottle.request.get_header("Last-Event-ID"))
+        once = _flag("once", bottle.request.query.get("once"))
         bottle.response.content_type = "text/event-stream; charset=utf-8"
         bottle.response.set_header("Cache-Control", "no-cache")
-        return _event_stream(source, after, once)
+        return _event_stream(source, after if after is not None else last_seen or 0, once)
 
-    @app.get(WS_PATH)
+    @app.get(WS_PATH, query=("after", "since", "token"))
     def websocket():
         """Each event as one JSON text frame, the same JSON as an SSE event's data.
         Starts at the moment of connection, or after event N with `?after=N` (alias `?since=N`)."""
@@ -213,13 +322,14 @@ def make_app(source: StatusSource, token: str, ping_interval: float = ws.PING_IN
             accept = ws.accept_token(environ)
         except ws.HandshakeError as exc:
             raise _json_error(exc.status, str(exc), exc.headers) from None
-        resume = bottle.request.query.get("after") or bottle.request.query.get("since")
-        if resume is not None and not resume.isdigit():
-            raise _json_error(400, "after/since must be an event id (a whole number)")
+        after = _count("after", bottle.request.query.get("after"))
+        if after is None:
+            after = _count("since", bottle.request.query.get("since"))
         switch = environ.get(ws.SWITCH_PROTOCOLS)
         if switch is None:
             raise _json_error(501, "this server cannot switch protocols; serve the app with NoDelayWSGIServer")
-        after = int(resume) if resume is not None else _latest_event_id(source)
+        if after is None:
+            after = _latest_event_id(source)
 
         def next_messages(timeout: float) -> list[str]:
             nonlocal after
@@ -233,18 +343,76 @@ def make_app(source: StatusSource, token: str, ping_interval: float = ws.PING_IN
         bottle.response.status = 101  # for the access log; the reply went out at the switch
         return b""
 
-    @app.error(404)
-    def not_found(_error):
+    def error_as_json(error: bottle.HTTPError) -> str:
+        # Bottle's own refusals (405, a malformed body...) as JSON too. A 500 never echoes exception
+        # text: it may carry URLs or payloads with secrets.
         bottle.response.content_type = "application/json"
-        return json.dumps({"error": "not found"})
+        if error.status_code >= 500:
+            return json.dumps({"error": "internal error"})
+        if error.status_code == 404:
+            return json.dumps({"error": "not found"})
+        return json.dumps({"error": str(error.body or error.status_line)})
 
-    @app.error(500)
-    def internal(_error):
-        # Never echo exception text: it may carry URLs or payloads with secrets.
-        bottle.response.content_type = "application/json"
-        return json.dumps({"error": "internal error"})
-
+    app.default_error_handler = error_as_json
     return app
+
+
+# --- request checks: each refusal is a 400 (or 413) naming what was wrong ---
+
+
+def _limit_body(environ: dict, max_body: int) -> None:
+    too_large = _json_error(413, f"body: at most {max_body} bytes", {"Connection": "close"})
+    try:
+        declared = int(environ.get("CONTENT_LENGTH") or 0)  # pywsgi has refused what is not a number
+    except ValueError:
+        raise _json_error(400, "Content-Length: must be a whole number") from None
+    if declared > max_body:
+        raise too_large
+    if environ.get("HTTP_TRANSFER_ENCODING", "").lower() == "chunked":  # no length up front: read to the cap
+        try:
+            body = environ["wsgi.input"].read(max_body + 1)
+        except (OSError, ValueError):
+            raise _json_error(400, "body: malformed chunked encoding", {"Connection": "close"}) from None
+        if len(body) > max_body:
+            raise too_large
+        environ["wsgi.input"] = io.BytesIO(body)
+        environ["CONTENT_LENGTH"] = str(len(body))
+
+
+def _count(name: str, raw: str | None) -> int | None:
+    """A non-negative whole number in ASCII digits, or None when absent."""
+    if raw is None:
+        return None
+    if not _ASCII_DIGITS.fullmatch(raw) or int(raw) > MAX_ID:
+        raise _json_error(400, f"{name}: must be a non-negative integer (ASCII digits, at most {MAX_ID})")
+    return int(raw)
+
+
+def _deal_id(raw: str) -> int:
+    if not _ASCII_DIGITS.fullmatch(raw) or not 1 <= int(raw) <= MAX_ID:
+        raise _json_error(400, f"deal_id: must be a positive integer (ASCII digits, at most {MAX_ID})")
+    return int(raw)
+
+
+def _flag(name: str, raw: str | None) -> bool:
+    if raw is None:
+        return False
+    if raw not in FLAG_VALUES:
+        raise _json_error(400, f"{name}: must be one of {', '.join(FLAG_VALUES)}")
+    return raw in TRUE_FLAGS
+
+
+def _name(name: str, raw: str) -> str:
+    if not re.fullmatch(NAME_PATTERN, raw):
+        raise _json_error(400, f"{name}: must be 1 to {MAX_NAME_CHARS} characters, none of them control characters")
+    return raw
+
+
+def _or_404(call: Any, argument: str) -> dict[str, Any]:
+    try:
+        return call(argument)
+    except NotFound as exc:
+        raise _json_error(404, str(exc)) from None
 
 
 def _event_stream(source: StatusSource, after: int, once: bool) -> Iterator[str]:

@@ -18,6 +18,26 @@ def daemon(tmp_path):
     process.close()
 
 
+# The sandbox profile's settings, plus the drill route (POST /api/v1/actors/<id>/kill).
+DRILLS_CONFIG = """
+[daemon]
+mode = "auto"
+drills = true
+
+[sandbox]
+enabled = true
+"""
+
+
+@pytest.fixture
+def drill_daemon(tmp_path):
+    config = tmp_path / "drills.toml"
+    config.write_text(DRILLS_CONFIG)
+    process = DaemonProcess(tmp_path / "var", args=("--config", str(config))).wait_ready()
+    yield process
+    process.close()
+
+
 def node(tree: dict, node_id: str) -> dict:
     if tree["id"] == node_id:
         return tree
@@ -48,7 +68,8 @@ def test_health_is_open_and_everything_else_needs_the_token(daemon):
     assert "itrader_actors_alive{" in metrics
 
 
-def test_a_killed_actor_is_restarted_and_counted(daemon):
+def test_a_killed_actor_is_restarted_and_counted(drill_daemon):
+    daemon = drill_daemon
     before = restarts_metric(daemon.get("/metrics").text, "Web")
     assert daemon.post("/api/v1/actors/Web/kill").status_code == 200
     deadline = time.monotonic() + 20
@@ -66,8 +87,16 @@ def test_a_killed_actor_is_restarted_and_counted(daemon):
     assert restarts_metric(daemon.get("/metrics").text, "Web") == before + 1
 
 
-def test_unknown_actor_kill_is_404(daemon):
-    assert daemon.post("/api/v1/actors/nope/kill").status_code == 404
+def test_unknown_actor_kill_is_404(drill_daemon):
+    answer = drill_daemon.post("/api/v1/actors/nope/kill")
+    assert answer.status_code == 404 and answer.json() == {"error": "no running actor nope"}
+
+
+def test_the_drill_route_is_off_unless_the_config_turns_it_on(daemon):
+    answer = daemon.post("/api/v1/actors/Web/kill")
+    assert answer.status_code == 404 and answer.json() == {"error": "not found"}
+    assert node(daemon.get("/api/v1/status").json()["tree"], "Web")["restarts"] == 0
+    assert "/api/v1/actors/{actor_id}/kill" not in daemon.get("/api/v1/openapi.json", auth=False).json()["paths"]
 
 
 def test_sigterm_stops_in_reverse_order_and_exits_zero(daemon):
