@@ -1,8 +1,9 @@
 """Allocator: which Bybit account hosts the next ad, at which price (DESIGN §3, order-flow.md §4–§5).
 
-It keeps the latest AccountHealth of every account and answers Allocate with
-AccountAssigned (account, SBP/Tinkoff method, price, quantity — itrader.allocation
-and itrader.pricing decide) or NoAccountFree (the deal retries later).
+It keeps the latest AccountHealth of every account and answers Allocate with the
+deal event AccountAssigned (account, SBP/Tinkoff method, price, quantity —
+itrader.allocation and itrader.pricing decide) or NoAccountFree (the deal retries
+later), each in a DealNews.
 
 Reservations: an assignment counts as an un-taken ad of its account from the
 moment it is made, so simultaneous Allocates spread over the accounts instead of
@@ -59,8 +60,7 @@ import peewee
 from actors.base import ChildContext, SupervisedActor, tell_quietly
 from actors.directory import Directory
 from actors.messages import (
-    AccountAssigned, AccountDown, AccountHealth, AdWithdrawn, Allocate, DealEnded, FetchMarket, MarketPage,
-    NoAccountFree, Tick,
+    AccountDown, AccountHealth, Allocate, DealEnded, DealNews, FetchMarket, MarketPage, Tick,
 )
 from itrader import allocation, pricing
 # The pure decisions live in itrader.allocator_rules; re-exported here for older callers.
@@ -70,7 +70,7 @@ from itrader.allocator_rules import (  # noqa: F401
     reported_recently, twin_reason, withdrawals,
 )
 from itrader.config import BybitConfig, PricingConfig
-from itrader.deal import TERMINAL, State
+from itrader.deal import TERMINAL, AccountAssigned, AdWithdrawn, NoAccountFree, State
 from itrader.events import EventLog
 from itrader.store import DealNotFound, Store
 
@@ -213,7 +213,7 @@ class AllocatorActor(SupervisedActor):
         self._waiting[request.deal_id] = request
         self._told[request.deal_id] = reason
         self.events.publish("no_account_free", deal_id=request.deal_id, reason=reason)
-        tell_quietly(request.reply_to, NoAccountFree(request.deal_id, reason))
+        tell_quietly(request.reply_to, DealNews(request.deal_id, NoAccountFree(reason)))
 
     def _try_assign(self, message: Allocate) -> str | None:
         """Assign an account and tell the deal; the reason for a refusal otherwise."""
@@ -236,8 +236,8 @@ class AllocatorActor(SupervisedActor):
                                                         wallet=message.wallet)
         self.events.publish("account_assigned", deal_id=message.deal_id, account=choice.account,
                             method=choice.method, price=str(terms.price), quantity=str(terms.quantity))
-        tell_quietly(message.reply_to, AccountAssigned(message.deal_id, choice.account, choice.method,
-                                                       Decimal(terms.price), Decimal(terms.quantity)))
+        assigned = AccountAssigned(choice.account, choice.method, Decimal(terms.price), Decimal(terms.quantity))
+        tell_quietly(message.reply_to, DealNews(message.deal_id, assigned))
         return None
 
     def _serve_waiting(self) -> None:
@@ -466,7 +466,7 @@ class AllocatorActor(SupervisedActor):
         for assignment in moving:
             del self._assignments[assignment.deal_id]
             self.directory.tell(f"deal:{assignment.deal_id}",
-                                AdWithdrawn(assignment.deal_id, account, assignment.ad_id))
+                                DealNews(assignment.deal_id, AdWithdrawn(account, assignment.ad_id)))
         if moving:
             self.events.publish("ads_withdrawn", account=account, reason=why,
                                 deals=[a.deal_id for a in moving])

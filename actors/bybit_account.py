@@ -6,9 +6,10 @@ the account's orders: ONE pending-order list call per tick for all of them.
 What it learns is routed to the Deal watching the ad or order:
 
 * first sight of an order on a watched ad → OrderOpened (one /order/info per
-  new order: the list has no itemId);
-* a status change → OrderStatus; a watched order that leaves the pending list
-  is read once with /order/info to learn 40 or 50;
+  new order: the list has no itemId), and OrderStatusChanged if it is already
+  past 10 — deal events, each told in a DealNews;
+* a status change → OrderStatusChanged; a watched order that leaves the pending
+  list is read once with /order/info to learn 40 or 50;
 * unread messages → the order's chat is read once and only the buyer's new
   messages (not ours, not system notices) go out as BuyerMessages, chat files
   downloaded into BuyerMessages.files.
@@ -60,10 +61,10 @@ from actors.bybit.writes import DrainWrites
 from actors.directory import Directory
 from actors.lease_guard import LeaseGuard
 from actors.messages import (
-    AccountHealth, AdFailed, AnnounceLease, CancelAd, CreateAd, FetchMarket, MarketPage, ReadOrder, ReleaseOrder,
-    ReleaseResult, SendChat, Tick, Unwatch, Watch,
+    AccountHealth, AnnounceLease, CancelAd, CreateAd, DealNews, FetchMarket, MarketPage, ReadOrder, ReleaseOrder,
+    SendChat, Tick, Unwatch, Watch,
 )
-from itrader import pricing
+from itrader import deal, pricing
 from itrader.bybit import BybitClient
 from itrader.bybit.client import WRITE
 from itrader.bybit_rules import (  # re-exported: tests and other code import them from here
@@ -180,11 +181,11 @@ class BybitAccountActor(SupervisedActor):
         """A request that reached us while another process drives the account: nothing is done; requests
         with a reply get a temporary failure so their sender asks again elsewhere or later."""
         if isinstance(message, CreateAd):
-            self._link.tell_deal(message.deal_id, AdFailed(message.deal_id, self.name, STANDBY_REASON, False),
+            self._link.tell_deal(message.deal_id, DealNews(message.deal_id, deal.AdFailed(False, STANDBY_REASON)),
                                  message.reply_to, reply=True)
         elif isinstance(message, ReleaseOrder):
-            self._link.tell_deal(message.deal_id, ReleaseResult(message.deal_id, message.order_id, False, False,
-                                                                STANDBY_REASON), message.reply_to, reply=True)
+            self._link.tell_deal(message.deal_id, DealNews(message.deal_id, deal.ReleaseFailed(False, STANDBY_REASON)),
+                                 message.reply_to, reply=True)
         elif isinstance(message, FetchMarket):
             tell_quietly(message.reply_to, MarketPage(message.page, (), time.monotonic(), self.name,
                                                       error=STANDBY_REASON))

@@ -124,7 +124,8 @@ class System:
         """An operator's confirm of the step a deal waits for (manual mode, chat receipts)."""
         import pykka
 
-        from actors.messages import OperatorConfirm
+        from actors.messages import DealNews
+        from itrader.deal import OperatorConfirmed
         from itrader.web import Conflict
 
         ref = self.directory.get(f"deal:{deal_id}")
@@ -136,7 +137,7 @@ class System:
             raise Conflict(f"deal {deal_id} did not answer; try again") from None
         if not step:
             raise Conflict(f"deal {deal_id} is not waiting for a confirmation")
-        ref.tell(OperatorConfirm(deal_id, step))
+        ref.tell(DealNews(deal_id, OperatorConfirmed(step)))
         return {"deal_id": deal_id, "confirmed": step, "message": f"confirmed {step} for deal {deal_id}"}
 
 

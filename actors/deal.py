@@ -1,9 +1,11 @@
 """The Deal actor: drives one deal through itrader.deal, persisting before acting.
 
-For every message: translate it into a deal event, let the pure `deal.step`
-decide, write the new facts (and, for a money step, the intent) to the
-journal, then carry out the actions by telling the integration actors. After
-a restart it first reads Gate and Bybit back (`reconcile`) before acting again.
+For every message: take the deal event it carries (a `DealNews` holds one as
+its sender built it; a timer or the buyer's words become one here), let the
+pure `deal.step` decide, write the new facts (and, for a money step, the
+intent) to the journal, then carry out the actions by telling the integration
+actors. After a restart it first reads Gate and Bybit back (`reconcile`)
+before acting again.
 """
 from __future__ import annotations
 
@@ -118,59 +120,24 @@ class DealActor(SupervisedActor):
             return self._on_buyer_messages(message)
         if isinstance(message, msg.Classified):
             return self._on_classified(message)
-        if isinstance(message, msg.ReceiptChecked) and message.receipt_path:
-            self._store.deals.record_note(self.deal_id, "receipt_file", {"path": message.receipt_path})
-        if isinstance(message, msg.PayoutTaken):
-            self._store.deals.record_note(self.deal_id, "payout", {"raw": jsonable(message.raw)})
-        event = self._translate(message)
-        if event is not None:
-            self._apply(event)
-            return None
+        if isinstance(message, msg.DealNews):
+            return self._on_news(message)
+        if isinstance(message, msg.Tick):
+            return self._on_tick(message)
         return super().on_receive(message)
 
-    def _translate(self, message: Any) -> Any:
-        f = self.facts
-        if isinstance(message, msg.Tick):
-            if message.name == "reconcile-timeout" and self._reconciling is not None:
-                self._begin_reconcile()
-                return None
-            return deal.TimerFired(message.name)
-        if isinstance(message, msg.PayoutTaken):
-            return deal.PayoutTaken(message.amount, message.wallet, message.bank, message.bank_label, message.method)
-        if isinstance(message, msg.TakeFailed):
-            return deal.TakeFailed(message.permanent, message.reason)
-        if isinstance(message, msg.AccountAssigned):
-            return deal.AccountAssigned(message.account, message.method, message.price, message.quantity)
-        if isinstance(message, msg.NoAccountFree):
-            return deal.NoAccountFree(message.reason)
-        if isinstance(message, msg.AdCreated):
-            return deal.AdCreated(message.ad_id)
-        if isinstance(message, msg.AdFailed):
-            return deal.AdFailed(message.permanent, message.reason)
-        if isinstance(message, msg.AdWithdrawn):
-            return deal.AdWithdrawn(message.account, message.ad_id)
-        if isinstance(message, msg.OrderOpened):
-            if message.status != deal.ORDER_WAITING_PAYMENT:
-                self.actor_ref.tell(msg.OrderStatus(self.deal_id, message.order_id, message.status))
-            return deal.OrderOpened(message.order_id, message.amount, message.buyer_name or None)
-        if isinstance(message, msg.OrderStatus):
-            if f and f.order_id and message.order_id != f.order_id:
-                return None
-            return deal.OrderStatusChanged(message.status)
-        if isinstance(message, msg.ReceiptChecked):
-            return deal.ReceiptChecked(message.accepted, tuple(message.reasons),
-                                       "email" if message.channel == "email" else "chat",
-                                       str(message.receipt_id or ""), message.trusted, message.late)
-        if isinstance(message, msg.ApproveResult):
-            return deal.ApproveSucceeded() if message.ok else deal.ApproveFailed(message.permanent, message.reason or "")
-        if isinstance(message, msg.ReleaseResult):
-            return deal.ReleaseSucceeded() if message.ok else deal.ReleaseFailed(message.permanent, message.reason or "")
-        if isinstance(message, msg.OperatorConfirm):
-            step = message.step or (f.awaiting if f else None)
-            return deal.OperatorConfirmed(step) if step else None
-        if isinstance(message, msg.OperatorReject):
-            return deal.OperatorRejected(message.reason)
-        return None
+    def _on_news(self, news: msg.DealNews) -> None:
+        if news.receipt_path:
+            self._store.deals.record_note(self.deal_id, "receipt_file", {"path": news.receipt_path})
+        if news.payout is not None:
+            self._store.deals.record_note(self.deal_id, "payout", {"raw": jsonable(news.payout)})
+        self._apply(news.event)
+
+    def _on_tick(self, tick: msg.Tick) -> None:
+        if tick.name == "reconcile-timeout" and self._reconciling is not None:
+            self._begin_reconcile()
+            return
+        self._apply(deal.TimerFired(tick.name))
 
     def _on_buyer_messages(self, message: msg.BuyerMessages) -> None:
         for name, content in message.files:

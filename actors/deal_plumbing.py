@@ -111,13 +111,15 @@ def receipt_file(store: Store, receipts_dir: Path, deal_id: int, receipt_id: str
     return None
 
 
-def claimed_receipt(store: Store, receipts_dir: Path, deal_id: int) -> msg.ReceiptChecked | None:
+def claimed_receipt(store: Store, receipts_dir: Path, deal_id: int) -> msg.DealNews | None:
     """The desk's verdict on the first accepted receipt it claimed for this deal whose file is there, as
     the desk would have told it (for a deal that died before it heard)."""
     for receipt in store.receipts.for_deal(deal_id):
         path = next(iter(sorted(receipts_dir.glob(f"{receipt.sha256}.*"))), None)
         if receipt.verdict == "accepted" and path is not None:
-            return msg.ReceiptChecked(deal_id, True, receipt.source, receipt.source == "email", receipt.id, str(path))
+            email = receipt.source == deal.EMAIL
+            checked = deal.ReceiptChecked(True, (), deal.EMAIL if email else deal.CHAT, str(receipt.id), email)
+            return msg.DealNews(deal_id, checked, receipt_path=str(path))
     return None
 
 

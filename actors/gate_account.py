@@ -38,10 +38,9 @@ from actors.base import ChildContext, SupervisedActor, tell_quietly
 from actors.directory import Directory
 from actors.lease_guard import LeaseGuard
 from actors.messages import (
-    AnnounceLease, ApprovePayout, ApproveResult, PayoutOffer, PayoutRead, PayoutTaken, ReadPayout,
-    TakeFailed, TakePayout, Tick,
+    AnnounceLease, ApprovePayout, DealNews, PayoutOffer, PayoutRead, ReadPayout, TakePayout, Tick,
 )
-from itrader import errors
+from itrader import deal, errors
 from itrader.config import GateConfig
 from itrader.events import EventLog
 from itrader.leases import AccountLease, renew_interval, retry_interval
@@ -294,12 +293,12 @@ class GateAccountActor(SupervisedActor):
             # Taken, amount unknown: a repeated take reconciles and reads again.
             self._take_failed(msg, "payout taken but its amount is still hidden", permanent=False)
             return
-        taken = PayoutTaken(
-            deal_id=msg.deal_id, payout_id=msg.payout_id, amount=amount, wallet=payout.wallet,
+        taken = DealNews(msg.deal_id, deal.PayoutTaken(
+            amount=amount, wallet=payout.wallet,
             bank=(payout.bank.name or None) if payout.bank else None,
             bank_label=(payout.bank.label or None) if payout.bank else None,
-            method=payout_method(payout), created_at=payout.created_at, raw=plain_raw(payout),
-        )
+            payout_method=payout_method(payout),
+        ), payout=plain_raw(payout))
         log.info("gate %s: took payout %s for deal %s (%s RUB)", self.name, msg.payout_id, msg.deal_id, amount)
         self.events.publish("gate_take", account=self.name, deal_id=msg.deal_id, payout_id=msg.payout_id,
                             ok=True, amount=str(amount))
@@ -310,7 +309,7 @@ class GateAccountActor(SupervisedActor):
                     "permanent" if permanent else "temporary", reason)
         self.events.publish("gate_take", account=self.name, deal_id=msg.deal_id, payout_id=msg.payout_id,
                             ok=False, permanent=permanent, reason=reason)
-        tell_quietly(msg.reply_to, TakeFailed(msg.deal_id, msg.payout_id, reason, permanent))
+        tell_quietly(msg.reply_to, DealNews(msg.deal_id, deal.TakeFailed(permanent, reason)))
 
     # --- approve
 
@@ -320,8 +319,8 @@ class GateAccountActor(SupervisedActor):
                 self.name, msg.payout_id, msg.deal_id, "ok" if verdict.ok else verdict.reason)
         self.events.publish("gate_approve", account=self.name, deal_id=msg.deal_id, payout_id=msg.payout_id,
                             ok=verdict.ok, permanent=verdict.permanent, reason=verdict.reason)
-        tell_quietly(msg.reply_to, ApproveResult(msg.deal_id, msg.payout_id, verdict.ok, verdict.permanent,
-                                                 verdict.reason))
+        outcome = deal.ApproveSucceeded() if verdict.ok else deal.ApproveFailed(verdict.permanent, verdict.reason or "")
+        tell_quietly(msg.reply_to, DealNews(msg.deal_id, outcome))
 
     def _approve_once(self, msg: ApprovePayout) -> ApproveVerdict:
         try:

@@ -4,6 +4,11 @@ Requests carry `deal_id` and `reply_to` (the sender's ref); replies name the
 deal they belong to, so a reply that reaches a restarted Deal actor still
 finds its deal. Handlers are idempotent: a request may arrive twice after a
 restart, and the platforms are read back before a money step is repeated.
+
+What happens to a deal (a take, an ad, an order's status, a receipt's verdict,
+an operator's confirm) reaches its Deal actor as one envelope, `DealNews`,
+holding the deal core's own event (itrader.deal.events): the sender builds the
+event, the Deal applies it through `deal.step`.
 """
 from __future__ import annotations
 
@@ -14,7 +19,24 @@ from typing import Any
 
 import pykka
 
+from itrader.deal.events import Event
+
 Ref = pykka.ActorRef
+
+
+# --- deal news -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DealNews:
+    """Anything → Deal: `event` (an itrader.deal event) happened to deal `deal_id`.
+
+    The two optional fields are evidence the Deal journals beside the event; the deal core needs neither."""
+
+    deal_id: int
+    event: Event
+    payout: dict | None = None  # with PayoutTaken: the payout's JSON as Gate showed it after the take
+    receipt_path: str | None = None  # with ReceiptChecked: the saved file the verdict is about
 
 
 # --- timers ------------------------------------------------------------------
@@ -50,44 +72,12 @@ class TakePayout:
 
 
 @dataclass(frozen=True)
-class PayoutTaken:
-    """GateAccount → Deal: `/show` succeeded and the payout was re-read."""
-
-    deal_id: int
-    payout_id: int
-    amount: Decimal
-    wallet: str
-    bank: str | None
-    bank_label: str | None
-    method: str
-    created_at: datetime | None
-    raw: dict = field(default_factory=dict)  # the payout JSON, for receipt verification
-
-
-@dataclass(frozen=True)
-class TakeFailed:
-    deal_id: int
-    payout_id: int
-    reason: str
-    permanent: bool
-
-
-@dataclass(frozen=True)
 class ApprovePayout:
     deal_id: int
     payout_id: int
     receipt_path: str
     filename: str
     reply_to: Ref
-
-
-@dataclass(frozen=True)
-class ApproveResult:
-    deal_id: int
-    payout_id: int
-    ok: bool
-    permanent: bool = False
-    reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -123,21 +113,6 @@ class DealEnded:
     """Deal → Allocator, when the deal is over: its assignment no longer holds a slot or blocks a twin."""
 
     deal_id: int
-
-
-@dataclass(frozen=True)
-class AccountAssigned:
-    deal_id: int
-    account: str
-    method: str  # "sbp" | "tinkoff" — the Bybit payment method of the ad
-    price: Decimal
-    quantity: Decimal
-
-
-@dataclass(frozen=True)
-class NoAccountFree:
-    deal_id: int
-    reason: str
 
 
 @dataclass(frozen=True)
@@ -191,21 +166,6 @@ class CreateAd:
 
 
 @dataclass(frozen=True)
-class AdCreated:
-    deal_id: int
-    account: str
-    ad_id: str
-
-
-@dataclass(frozen=True)
-class AdFailed:
-    deal_id: int
-    account: str
-    reason: str
-    permanent: bool
-
-
-@dataclass(frozen=True)
 class CancelAd:
     deal_id: int
     ad_id: str
@@ -236,22 +196,6 @@ class Unwatch:
 
 
 @dataclass(frozen=True)
-class OrderOpened:
-    deal_id: int
-    order_id: str
-    amount: Decimal
-    status: int
-    buyer_name: str = ""  # buyerRealName (from /order/info, else the order list)
-
-
-@dataclass(frozen=True)
-class OrderStatus:
-    deal_id: int
-    order_id: str
-    status: int
-
-
-@dataclass(frozen=True)
 class BuyerMessages:
     """Only the buyer's own messages (our messages and system notices filtered out)."""
 
@@ -274,15 +218,6 @@ class ReleaseOrder:
     deal_id: int
     order_id: str
     reply_to: Ref
-
-
-@dataclass(frozen=True)
-class ReleaseResult:
-    deal_id: int
-    order_id: str
-    ok: bool
-    permanent: bool = False
-    reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -322,21 +257,6 @@ class ReceiptDocument:
 
 
 @dataclass(frozen=True)
-class ReceiptChecked:
-    """ReceiptDesk → Deal."""
-
-    deal_id: int
-    accepted: bool
-    channel: str
-    trusted: bool
-    receipt_id: int | None
-    receipt_path: str | None
-    reasons: tuple[str, ...] = ()
-    summary: dict[str, Any] = field(default_factory=dict)
-    late: bool = False  # the bank's receipt fits a deal that already ended CANCELLED/REJECTED_BUYER
-
-
-@dataclass(frozen=True)
 class ResumeDeal:
     """ReceiptDesk → Deals: start the actor of an ended deal (if it is not running) and hand it `message`
     (a receipt that arrived after the deal ended)."""
@@ -360,34 +280,6 @@ class Classified:
     deal_id: int
     text: str
     hint: str | None  # "yes" | "no" | "unclear" | None when the LLM did not answer in time
-
-
-# --- operator ------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class OperatorConfirm:
-    deal_id: int
-    step: str | None = None  # the step the operator saw; a confirm never lands on a later step
-
-
-@dataclass(frozen=True)
-class OperatorReject:
-    deal_id: int
-    reason: str = "rejected by operator"
-
-
-# --- rebalancing -----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class AdWithdrawn:
-    """Allocator → Deal: the account hosting your un-taken ad is down; cancel or forget
-    the ad and ask for a new allocation. `ad_id` is None when the ad was still being placed."""
-
-    deal_id: int
-    account: str
-    ad_id: str | None
 
 
 # --- leases (DESIGN §9) --------------------------------------------------------

@@ -3,7 +3,7 @@ matched to a deal, verified and bound to that one deal (DESIGN §3, §5 invarian
 
     ReceiptDocument → read_receipt → save <sha256>.<ext> → candidate deals → verify each
                     → bind (itrader.receipts.binding: exactly one deal, never "the first that fits")
-                    → claim for that deal → ReceiptChecked to "deal:<id>"
+                    → claim for that deal → the verdict (a deal ReceiptChecked in DealNews) to "deal:<id>"
 
 A receipt binds only to the deal whose buyer paid (the sender is the order's buyerRealName) and only
 when no other deal fits; several fitting deals are each flagged for the operator. A bank receipt
@@ -28,8 +28,8 @@ import pykka
 
 from actors.base import ChildContext, SupervisedActor
 from actors.directory import Directory
-from actors.messages import ReceiptChecked, ReceiptDocument, ResumeDeal
-from itrader.deal import PAID_AFTER_ENDING, State
+from actors.messages import DealNews, ReceiptDocument, ResumeDeal
+from itrader.deal import PAID_AFTER_ENDING, ReceiptChecked, State
 from itrader.events import EventLog
 from itrader.metrics import RECEIPTS
 from itrader.receipts import read_receipt
@@ -58,11 +58,25 @@ ENDED_WITHOUT_MONEY = tuple(state.value for state in PAID_AFTER_ENDING)
 DEFAULT_LATE_WINDOW = 24 * 3600.0
 DEALS_PAGE = 500
 
+
+def trusted_channel(document: ReceiptDocument) -> bool:
+    """Only the bank's DKIM-verified e-mail is trusted."""
+    return document.channel == EMAIL and document.trusted
+
+
+def verdict_news(deal_id: int, document: ReceiptDocument, *, accepted: bool, reasons: tuple[str, ...],
+                 receipt_id: int | None = None, path: Path | None = None, late: bool = False) -> DealNews:
+    """The desk's verdict on `document` for one deal, as the deal core's ReceiptChecked."""
+    checked = ReceiptChecked(accepted, tuple(reasons), EMAIL if document.channel == EMAIL else CHAT,
+                             str(receipt_id or ""), trusted_channel(document), late)
+    return DealNews(deal_id, checked, receipt_path=str(path) if path is not None else None)
+
+
 # --- the actor ------------------------------------------------------------------------------------
 
 
 class ReceiptDeskActor(SupervisedActor):
-    """Registered as "desk". Handles `ReceiptDocument`; tells `ReceiptChecked` to "deal:<id>"."""
+    """Registered as "desk". Handles `ReceiptDocument`; tells its verdict (`verdict_news`) to "deal:<id>"."""
 
     def __init__(self, store: Store, directory: Directory, events: EventLog, receipts_dir: Path,
                  clock: Callable[[], float] = time.time,
@@ -93,7 +107,7 @@ class ReceiptDeskActor(SupervisedActor):
             return UNREADABLE
         path = self._save(document.content, receipt.sha256)
         live = [self._candidate(receipt, deal) for deal in self._candidates(receipt, document)]
-        trusted = self._trusted(document)
+        trusted = trusted_channel(document)
         ended = [self._candidate(receipt, deal) for deal in self._ended_deals(receipt, document)] if trusted else []
         verdicts = {c.deal_id: c.verdict for c in live + ended}
         binding = bind(live, ended, trusted=trusted)
@@ -132,11 +146,8 @@ class ReceiptDeskActor(SupervisedActor):
         log.warning("desk: unreadable %s file %r from %s: %s", document.channel, document.filename[:80],
                     document.source_id, problem)
         if document.deal_id is not None:
-            self._directory.tell(f"deal:{document.deal_id}", ReceiptChecked(
-                deal_id=document.deal_id, accepted=False, channel=document.channel,
-                trusted=self._trusted(document), receipt_id=None, receipt_path=None,
-                reasons=(UNREADABLE,), summary={"problem": problem, "filename": document.filename,
-                                                "source_id": document.source_id}))
+            self._directory.tell(f"deal:{document.deal_id}",
+                                 verdict_news(document.deal_id, document, accepted=False, reasons=(UNREADABLE,)))
         return None
 
     def _candidates(self, receipt: Receipt, document: ReceiptDocument) -> list[Deal]:
@@ -210,14 +221,12 @@ class ReceiptDeskActor(SupervisedActor):
         for deal_id in deal_ids:
             verdict = verdicts[deal_id]
             reasons = (PAID_AFTER_CANCEL, *verdict.codes) + ((AMBIGUOUS_RECEIPT,) if len(deal_ids) > 1 else ())
-            checked = ReceiptChecked(
-                deal_id=deal_id, accepted=False, channel=document.channel, trusted=True,
-                receipt_id=receipt_id if deal_id == deal_ids[0] else None, receipt_path=str(path),
-                reasons=reasons, summary=summary_of(receipt, document, verdict), late=True)
+            checked = verdict_news(deal_id, document, accepted=False, reasons=reasons, path=path, late=True,
+                                   receipt_id=receipt_id if deal_id == deal_ids[0] else None)
             delivered = self._directory.tell(f"deal:{deal_id}", checked) or self._directory.tell(
                 "deals", ResumeDeal(deal_id, checked))
             self._publish("paid_after_cancel", document, receipt, path, deal_id=deal_id, reasons=list(reasons),
-                          trusted=True, delivered=delivered)
+                          trusted=True, delivered=delivered, summary=summary_of(receipt, document, verdict))
             log.warning("desk: receipt № %s fits deal %s, which had ended: the buyer paid after the cancel",
                         receipt.receipt_number, deal_id)
         return "paid_after_cancel"
@@ -251,13 +260,12 @@ class ReceiptDeskActor(SupervisedActor):
     def _tell(self, deal_id: int, document: ReceiptDocument, receipt: Receipt, path: Path, verdict_label: str,
               *, accepted: bool, reasons: tuple[str, ...] = (), receipt_id: int | None = None,
               verdict: Verdict | None = None, extra: dict[str, Any] | None = None) -> str:
-        trusted = self._trusted(document)
-        delivered = self._directory.tell(f"deal:{deal_id}", ReceiptChecked(
-            deal_id=deal_id, accepted=accepted, channel=document.channel, trusted=trusted,
-            receipt_id=receipt_id, receipt_path=str(path), reasons=reasons,
-            summary=summary_of(receipt, document, verdict)))
+        trusted = trusted_channel(document)
+        delivered = self._directory.tell(f"deal:{deal_id}", verdict_news(
+            deal_id, document, accepted=accepted, reasons=reasons, receipt_id=receipt_id, path=path))
         self._publish(verdict_label, document, receipt, path, deal_id=deal_id, reasons=list(reasons),
-                      trusted=trusted, delivered=delivered, **(extra or {}))
+                      trusted=trusted, delivered=delivered, summary=summary_of(receipt, document, verdict),
+                      **(extra or {}))
         log.info("desk: receipt № %s %s for deal %s (%s%s)%s", receipt.receipt_number, verdict_label, deal_id,
                  document.channel, ", trusted" if trusted else "", f": {', '.join(reasons)}" if reasons else "")
         return verdict_label
@@ -268,10 +276,6 @@ class ReceiptDeskActor(SupervisedActor):
         self._events.publish(f"receipt.{verdict_label}", channel=document.channel, source_id=document.source_id,
                              receipt_number=receipt.receipt_number, amount=str(receipt.amount),
                              path=str(path), **data)
-
-    @staticmethod
-    def _trusted(document: ReceiptDocument) -> bool:
-        return document.channel == EMAIL and document.trusted
 
     def _save(self, content: bytes, sha256: str) -> Path:
         """receipts_dir/<sha256>.<ext>; written once, atomically (the name is the content's hash)."""

@@ -11,11 +11,11 @@ from actors.base import describe_failure
 from actors.bybit.chat import NOT_PERFORMED
 from actors.bybit.link import CALL_ERRORS, AccountLink, log
 from actors.bybit.writes import WriteQueue
-from actors.messages import AdCreated, AdFailed, CancelAd, CreateAd, Watch
+from actors.messages import CancelAd, CreateAd, DealNews, Watch
 from itrader import errors
 from itrader.bybit import AdRequest, InsufficientBalance
 from itrader.bybit_rules import AD_ONLINE, ORDER_UNPAID, LiveAd, method_of
-from itrader.deal import TERMINAL
+from itrader.deal import TERMINAL, AdCreated, AdFailed
 
 BALANCE_COOLDOWN_SECONDS = 60.0  # after 912120024 the account offers no slot for a while
 MY_ADS_PAGE_SIZE, MY_ADS_MAX_PAGES = 50, 4
@@ -87,7 +87,7 @@ class AdBook:
     def create(self, message: CreateAd) -> None:
         def fail(reason: str, permanent: bool) -> None:
             self.link.publish("bybit_ad_failed", deal_id=message.deal_id, reason=reason)
-            self.link.tell_deal(message.deal_id, AdFailed(message.deal_id, self.link.name, reason, permanent),
+            self.link.tell_deal(message.deal_id, DealNews(message.deal_id, AdFailed(permanent, reason)),
                                 message.reply_to, reply=True)
             self.link.send_health()
 
@@ -129,7 +129,7 @@ class AdBook:
         self.ads[ad_id].deal_id = message.deal_id
         self.watch(Watch(message.deal_id, ad_id, None, message.reply_to))
         self.link.publish("bybit_ad_created", deal_id=message.deal_id, ad_id=ad_id, method=self.ads[ad_id].method)
-        self.link.tell_deal(message.deal_id, AdCreated(message.deal_id, self.link.name, ad_id), message.reply_to,
+        self.link.tell_deal(message.deal_id, DealNews(message.deal_id, AdCreated(ad_id)), message.reply_to,
                             reply=True)
         self.link.send_health()
 

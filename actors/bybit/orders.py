@@ -1,6 +1,6 @@
 """Order routing of one Bybit account: the deals' watches, ONE pending-order list call per tick for
 all of them, which deal each order belongs to (/order/info once per new order: the list has no
-itemId), OrderOpened and OrderStatus to the deals, chat reads when an order has news, the order that
+itemId), the deals' OrderOpened and OrderStatusChanged news, chat reads when an order has news, the order that
 left the list read back for 40 or 50, and the release of a paid order."""
 from __future__ import annotations
 
@@ -8,13 +8,14 @@ from actors.base import describe_failure
 from actors.bybit.ads import AdBook
 from actors.bybit.chat import NOT_PERFORMED, ChatSync
 from actors.bybit.link import CALL_ERRORS, AccountLink, log
-from actors.messages import AccountRecovered, OrderOpened, OrderStatus, ReleaseOrder, ReleaseResult, Watch
+from actors.messages import AccountRecovered, DealNews, ReleaseOrder, Watch
 from itrader import errors
 from itrader.bybit import OrderSummary
 from itrader.bybit_rules import (
     FINAL_ORDER_STATUSES, ORDER_FINISHED, ORDER_PAID, DealWatch, chat_worth_reading, order_for_watch,
     reread_missing_order_now, watch_active,
 )
+from itrader.deal import ORDER_WAITING_PAYMENT, OrderOpened, OrderStatusChanged, ReleaseFailed, ReleaseSucceeded
 
 PENDING_PAGES_MAX = 10  # more than 30 pending orders is rare; ten pages is plenty
 
@@ -38,7 +39,7 @@ class OrderRouter:
             watch = self.watches[message.deal_id] = DealWatch(message.deal_id, message.ad_id, message.order_id,
                                                               message.reply_to)
             if message.order_id is not None:
-                watch.told_status = None  # first observation is reported as OrderStatus
+                watch.told_status = None  # first observation is reported as OrderStatusChanged
         else:
             watch.reply_to = message.reply_to or watch.reply_to
             watch.ad_id = message.ad_id or watch.ad_id
@@ -153,8 +154,10 @@ class OrderRouter:
             watch.seen_ids, watch.watermark, watch.watermark_loaded = set(), None, False
             self.order_status[order.id] = order.status
             buyer = self.order_buyers.get(order.id) or order.buyer_real_name
-            self.link.tell_deal(watch.deal_id, OrderOpened(watch.deal_id, order.id, order.amount, order.status,
-                                                           buyer), watch.reply_to)
+            opened = OrderOpened(order.id, order.amount, buyer or None)
+            self.link.tell_deal(watch.deal_id, DealNews(watch.deal_id, opened), watch.reply_to)
+            if order.status != ORDER_WAITING_PAYMENT:  # OrderOpened means status 10 to the deal: tell it more
+                self._tell_status(watch, order.status)
             self.link.publish("bybit_order_opened", deal_id=watch.deal_id, order_id=order.id)
             if order.has_news or watch.chat_dirty:
                 self.chat.sync(watch)
@@ -176,7 +179,11 @@ class OrderRouter:
             ad.spent = ad.spent or status == ORDER_FINISHED
         if status != watch.told_status:
             watch.told_status = status
-            self.link.tell_deal(watch.deal_id, OrderStatus(watch.deal_id, watch.order_id, status), watch.reply_to)
+            self._tell_status(watch, status)
+
+    def _tell_status(self, watch: DealWatch, status: int) -> None:
+        self.link.tell_deal(watch.deal_id, DealNews(watch.deal_id, OrderStatusChanged(status, watch.order_id)),
+                            watch.reply_to)
 
     def _read_missing_order(self, watch: DealWatch) -> None:
         """A watched order not in the pending list has (almost always) ended: read it once for 40/50."""
@@ -220,8 +227,8 @@ class OrderRouter:
 
     def release(self, message: ReleaseOrder) -> None:
         def result(ok: bool, permanent: bool = False, reason: str | None = None) -> None:
-            self.link.tell_deal(message.deal_id, ReleaseResult(message.deal_id, message.order_id, ok, permanent,
-                                                               reason), message.reply_to, reply=True)
+            outcome = ReleaseSucceeded() if ok else ReleaseFailed(permanent, reason or "")
+            self.link.tell_deal(message.deal_id, DealNews(message.deal_id, outcome), message.reply_to, reply=True)
 
         status = self.order_status.get(message.order_id)
         if status == ORDER_FINISHED:

@@ -70,6 +70,7 @@ class OrderOpened:
 @dataclass(frozen=True)
 class OrderStatusChanged:
     status: int
+    order_id: str | None = None  # the order whose status this is; a deal following another order ignores it
 
 
 @dataclass(frozen=True)

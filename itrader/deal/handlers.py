@@ -218,6 +218,8 @@ def _on_order_status(facts: DealFacts, event: OrderStatusChanged, now: float, se
         return _ignored(facts, f"deal is {facts.state.value}")
     if facts.order_id is None:
         return _ignored(facts, "no order linked")
+    if event.order_id is not None and str(event.order_id) != facts.order_id:
+        return _ignored(facts, f"status of order {event.order_id}, not of this deal's order {facts.order_id}")
     if status == facts.order_status:
         return _ignored(facts, f"order status still {status}")
     claimed_paid = facts.order_status == ORDER_PAID

@@ -19,12 +19,10 @@ import peewee
 from actors.allocator import AllocatorActor
 from actors.bybit_account import BybitAccountActor
 from actors.directory import Directory
-from actors.messages import (
-    AccountAssigned, AccountDown, AccountHealth, AdCreated, AdWithdrawn, Allocate, CreateAd, DealEnded,
-    NoAccountFree, OrderOpened,
-)
+from actors.messages import AccountDown, AccountHealth, Allocate, CreateAd, DealEnded
 from itrader import pricing
 from itrader.config import BybitConfig, PricingConfig
+from itrader.deal import AccountAssigned, AdCreated, AdWithdrawn, NoAccountFree, OrderOpened
 from itrader.events import EventLog
 from itrader.sandbox.faults import FaultPlan
 from itrader.store import Store
@@ -61,7 +59,7 @@ def test_ten_simultaneous_allocates_fill_three_accounts_and_refuse_the_rest() ->
         assert sorted(a.method for a in assigned if a.account == name) == ["sbp", "tinkoff"]
     assert {(a.price, a.quantity) for a in assigned} == {(Decimal("78.00"), Decimal("69.11"))}
     # the first three went to three different accounts, alternating the method
-    assert [a.method for a in sorted(assigned, key=lambda a: a.deal_id)[:3]] == ["sbp", "tinkoff", "sbp"]
+    assert [replies.wait(AccountAssigned, deal_id=deal_id).method for deal_id in (1, 2, 3)] == ["sbp", "tinkoff", "sbp"]
 
 
 def test_methods_alternate_and_a_taken_ad_frees_its_method() -> None:
@@ -101,8 +99,8 @@ def test_an_unhealthy_account_gets_nothing_and_an_account_that_stays_unhealthy_l
     report(allocator, "a", [("ad-1", "sbp", False)], open_deals=1)
 
     report(allocator, "a", [("ad-1", "sbp", False)], healthy=False, open_deals=1)
-    withdrawn = deal.wait(AdWithdrawn)
-    assert (withdrawn.deal_id, withdrawn.account, withdrawn.ad_id) == (1, "a", "ad-1")
+    withdrawn = deal.wait(AdWithdrawn, deal_id=1)
+    assert (withdrawn.account, withdrawn.ad_id) == ("a", "ad-1")
 
 
 def test_account_down_withdraws_only_the_ads_nobody_took(tmp_path) -> None:
@@ -147,7 +145,8 @@ def test_account_down_withdraws_only_the_ads_nobody_took(tmp_path) -> None:
 
         replies = probe()
         allocator.tell(Allocate(5, AMOUNT, replies.ref))
-        assert replies.wait(NoAccountFree).deal_id == 5, "acc1 is down and acc2 is full"
+        assert replies.wait(NoAccountFree, deal_id=5), "acc1 is down and acc2 is full"
+        assert not replies.of(AccountAssigned)
 
 
 # ------------------------------------------------------------------ twins (DESIGN §5 invariant 6)

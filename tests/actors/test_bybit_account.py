@@ -19,10 +19,11 @@ import pytest
 from actors.bybit_account import AD_REMARK, BybitAccountActor, OutgoingChat, QueuedWrite, next_write
 from actors.directory import Directory
 from actors.messages import (
-    AccountHealth, AdCreated, AdFailed, BuyerMessages, CancelAd, CreateAd, OrderOpened, OrderRead, OrderStatus,
-    ReadOrder, ReleaseOrder, ReleaseResult, SendChat, Tick, Unwatch, Watch,
+    AccountHealth, BuyerMessages, CancelAd, CreateAd, DealNews, OrderRead, ReadOrder, ReleaseOrder, SendChat, Tick,
+    Unwatch, Watch,
 )
 from itrader.config import BybitConfig
+from itrader.deal import AdCreated, AdFailed, OrderOpened, OrderStatusChanged, ReleaseFailed, ReleaseSucceeded
 from itrader.events import EventLog
 from itrader.sandbox.faults import FaultPlan
 from itrader.store import Store, migrate, open_database
@@ -35,6 +36,7 @@ QUANTITY = Decimal("69.11")  # 5000 / 78 + 5, rounded up
 PENDING_PATH = "/v5/p2p/order/pending/simplifyList"
 INFO_PATH = "/v5/p2p/order/info"
 CHAT_PATH = "/v5/p2p/order/message/listpage"
+RELEASE_RESULT = (ReleaseSucceeded, ReleaseFailed)
 
 
 # ------------------------------------------------------------------ helpers shared with test_allocator
@@ -56,13 +58,23 @@ class Probed:
     ref: pykka.ActorRef
     inbox: list[Any]
 
-    def of(self, kind: type, **fields: Any) -> list[Any]:
-        return [m for m in self.inbox if isinstance(m, kind)
-                and all(getattr(m, name) == value for name, value in fields.items())]
+    def of(self, kind: type | tuple[type, ...], **fields: Any) -> list[Any]:
+        """What it was told of `kind`. A deal event (told in a DealNews) is matched and returned as itself;
+        its `deal_id` is the envelope's."""
+        return [item for message, item in map(unwrap, list(self.inbox)) if isinstance(item, kind)
+                and all(field_of(message, item, name) == value for name, value in fields.items())]
 
-    def wait(self, kind: type, timeout: float = 15.0, **fields: Any) -> Any:
-        found = wait_for(lambda: self.of(kind, **fields), timeout, f"{kind.__name__} {fields or ''}")
+    def wait(self, kind: type | tuple[type, ...], timeout: float = 15.0, **fields: Any) -> Any:
+        found = wait_for(lambda: self.of(kind, **fields), timeout, f"{kind} {fields or ''}")
         return found[0]
+
+
+def unwrap(message: Any) -> tuple[Any, Any]:
+    return message, message.event if isinstance(message, DealNews) else message
+
+
+def field_of(message: Any, item: Any, name: str) -> Any:
+    return message.deal_id if name == "deal_id" and isinstance(message, DealNews) else getattr(item, name)
 
 
 def probe(directory: Directory | None = None, name: str | None = None) -> Probed:
@@ -197,8 +209,8 @@ def test_an_ad_bybit_refuses_is_reported_as_a_permanent_failure(rig: Rig) -> Non
     rig.start()
     deal = rig.deal(1)
     rig.actor.tell(CreateAd(1, AMOUNT, Decimal("500.00"), QUANTITY, "sbp", deal.ref))  # far outside the band
-    failed = deal.wait(AdFailed)
-    assert failed.permanent and failed.account == "acc1"
+    failed = deal.wait(AdFailed, deal_id=1)
+    assert failed.permanent and failed.error
     assert rig.sandbox.ads(SELLER_UID) == []
 
 
@@ -208,8 +220,8 @@ def test_a_deal_from_order_to_release(rig: Rig) -> None:
     deal = rig.deal(1)
 
     order_id = rig.sandbox.place_order(ad_id, BUYER_UID, AMOUNT)
-    opened = deal.wait(OrderOpened)
-    assert (opened.deal_id, opened.order_id, opened.amount, opened.status) == (1, order_id, AMOUNT, 10)
+    opened = deal.wait(OrderOpened, deal_id=1)
+    assert (opened.order_id, opened.amount) == (order_id, AMOUNT)
 
     ours = "Здравствуйте! Оплата будет с Т-Банка? Напишите да или нет."
     rig.actor.tell(SendChat(1, order_id, ours))
@@ -219,15 +231,17 @@ def test_a_deal_from_order_to_release(rig: Rig) -> None:
     assert (said.order_id, said.texts, said.files) == (order_id, ("да",), ())
 
     rig.sandbox.mark_paid(order_id)
-    assert deal.wait(OrderStatus, status=20).order_id == order_id
+    assert deal.wait(OrderStatusChanged, status=20).order_id == order_id
+    # Opened means waiting for payment (10) to the deal: no status news said so before the 20.
+    assert [news.status for news in deal.of(OrderStatusChanged)] == [20]
 
     rig.actor.tell(ReleaseOrder(1, order_id, deal.ref))
-    assert deal.wait(ReleaseResult).ok
+    assert isinstance(deal.wait(RELEASE_RESULT), ReleaseSucceeded)
     assert len(rig.world.ledger.entries("bybit_release")) == 1
 
     rig.actor.tell(ReleaseOrder(1, order_id, deal.ref))
-    wait_for(lambda: len(deal.of(ReleaseResult)) == 2)
-    assert all(result.ok for result in deal.of(ReleaseResult))
+    wait_for(lambda: len(deal.of(RELEASE_RESULT)) == 2)
+    assert all(isinstance(result, ReleaseSucceeded) for result in deal.of(RELEASE_RESULT))
     assert len(rig.world.ledger.entries("bybit_release")) == 1
     assert rig.world.ledger.entries("bybit_release_rejected") == []
 
@@ -255,7 +269,7 @@ def test_the_write_order_rule() -> None:
 def test_queued_writes_go_out_most_urgent_first(rig: Rig) -> None:
     deal, _, order_id = rig.open_order(1)
     rig.sandbox.mark_paid(order_id)
-    deal.wait(OrderStatus, status=20)
+    deal.wait(OrderStatusChanged, status=20)
     writes_before = len([p for _, kind, p in rig.sandbox.request_log(SELLER_UID) if kind == "write"])
     # Told together, so all of them queue before the first goes out: new ads, the goodbye and, last
     # in the mailbox, the release the paying buyer waits for.
@@ -267,7 +281,7 @@ def test_queued_writes_go_out_most_urgent_first(rig: Rig) -> None:
     rig.actor.tell(SendChat(1, order_id, "Спасибо за сделку!", "closing"))
     rig.actor.tell(SendChat(1, order_id, "Вы здесь?", "reply"))
     rig.actor.tell(ReleaseOrder(1, order_id, deal.ref))
-    assert deal.wait(ReleaseResult).ok
+    assert isinstance(deal.wait(RELEASE_RESULT), ReleaseSucceeded)
     wait_for(lambda: rig.sync()["outbox"] == 0 and len(rig.sandbox.ads(SELLER_UID, online_only=True)) == 4)
     writes = [p.rsplit("/v5/p2p/", 1)[-1] for _, kind, p in rig.sandbox.request_log(SELLER_UID)
               if kind == "write"][writes_before:]
@@ -281,8 +295,8 @@ def test_release_before_the_buyer_paid_is_refused_without_calling_finish(rig: Ri
     deal, ad_id, order_id = rig.open_order(1)
 
     rig.actor.tell(ReleaseOrder(1, order_id, deal.ref))
-    result = deal.wait(ReleaseResult)
-    assert not result.ok and not result.permanent and "status 10" in result.reason
+    result = deal.wait(RELEASE_RESULT)
+    assert isinstance(result, ReleaseFailed) and not result.permanent and "status 10" in result.error
     assert rig.calls("/v5/p2p/order/finish") == 0
     assert rig.world.ledger.entries("bybit_release") == []
 
@@ -301,7 +315,7 @@ def test_an_order_that_leaves_the_pending_list_is_read_once_for_its_end(rig: Rig
     info_before = rig.calls(INFO_PATH)
 
     rig.sandbox.buyer_cancel(order_id)
-    assert deal.wait(OrderStatus, status=40).order_id == order_id
+    assert deal.wait(OrderStatusChanged, status=40).order_id == order_id
     polls = rig.sync()["polls"]
     wait_for(lambda: rig.sync()["polls"] >= polls + 3, what="three more polls")
     assert rig.calls(INFO_PATH) == info_before + 1
@@ -384,11 +398,11 @@ def test_a_restarted_account_resumes_a_watched_order_without_repeating_the_chat(
     rig.sandbox.buyer_send_text(order_id, "чек отправил")  # no Watch needed: recovered from the deal row
     wait_for(lambda: len(deal.of(BuyerMessages)) == 2)
     assert deal.of(BuyerMessages)[1].texts == ("чек отправил",)
-    assert deal.wait(OrderStatus, status=10).order_id == order_id  # first sight after the restart
+    assert deal.wait(OrderStatusChanged, status=10).order_id == order_id  # first sight after the restart
     rig.actor.tell(Watch(1, ad_id, order_id, deal.ref))  # what the Deal sends when it restarts: no repeats
     rig.sandbox.mark_paid(order_id)
-    deal.wait(OrderStatus, status=20)
-    assert len(deal.of(OrderStatus, status=10)) == 1 and len(deal.of(BuyerMessages)) == 2
+    deal.wait(OrderStatusChanged, status=20)
+    assert len(deal.of(OrderStatusChanged, status=10)) == 1 and len(deal.of(BuyerMessages)) == 2
     rig.actor.tell(Unwatch(1))
     assert rig.sync()["watches"] == 0
 
@@ -405,6 +419,6 @@ def test_last_words_before_a_cancel_reach_the_deal_before_the_cancel(rig: Rig) -
     rig.sandbox.buyer_cancel(order_id)
     rig.actor.tell(Tick("by hand"))
     rig.sync()
-    news = [m for m in deal.inbox if isinstance(m, (BuyerMessages, OrderStatus))]
-    assert [type(m).__name__ for m in news] == ["BuyerMessages", "OrderStatus"]
+    news = [item for _, item in map(unwrap, deal.inbox) if isinstance(item, (BuyerMessages, OrderStatusChanged))]
+    assert [type(m).__name__ for m in news] == ["BuyerMessages", "OrderStatusChanged"]
     assert news[0].texts == ("нет, не буду",) and news[1].status == 40

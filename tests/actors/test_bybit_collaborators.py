@@ -19,18 +19,16 @@ from actors.bybit.reconcile import Reconciler
 from actors.bybit.wiring import wire as wire_account
 from actors.bybit.writes import WriteQueue
 from actors.directory import Directory
-from actors.messages import (
-    AdCreated, BuyerMessages, CancelAd, CreateAd, OrderOpened, OrderRead, OrderStatus, ReadOrder, ReleaseOrder,
-    ReleaseResult, SendChat, Watch,
-)
+from actors.messages import BuyerMessages, CancelAd, CreateAd, OrderRead, ReadOrder, ReleaseOrder, SendChat, Watch
 from itrader.bybit import AuthError, Blocked, OutcomeUnknown, PermanentError, TemporaryError
 from itrader.bybit.client import WRITE
 from itrader.bybit_rules import OutgoingChat, QueuedWrite, payment_ids_by_method
 from itrader.config import BybitConfig
+from itrader.deal import AdCreated, OrderOpened, OrderStatusChanged, ReleaseFailed, ReleaseSucceeded
 from itrader.events import EventLog
 from itrader.limits import RateBudgetExhausted
 from itrader.store import Store, migrate, open_database
-from tests.actors.test_bybit_account import AMOUNT, BUYER_UID, PRICE, QUANTITY, Probed, probe
+from tests.actors.test_bybit_account import AMOUNT, BUYER_UID, PRICE, QUANTITY, RELEASE_RESULT, Probed, probe, unwrap
 from tests.bybit.conftest import SELLER_UID, BybitWorld, bybit_world
 
 
@@ -200,16 +198,18 @@ def test_order_routing_opens_reports_and_releases_the_deal_s_order(desk: Desk) -
     order_id = desk.world.sandbox.place_order(ad_id, BUYER_UID, AMOUNT, buyer_name="Ivan Petrov")
     assert desk.orders.poll()
     opened = deal.wait(OrderOpened)
-    assert (opened.order_id, opened.status, opened.buyer_name) == (order_id, 10, "Ivan Petrov")
+    assert (opened.order_id, opened.buyer_name) == (order_id, "Ivan Petrov")
     assert desk.ads.health() == ((ad_id, "sbp", True),), "an ad with an open order is taken"
 
     desk.orders.release(ReleaseOrder(1, order_id, deal.ref))
-    assert deal.wait(ReleaseResult).ok is False, "no release before the buyer paid"
+    assert isinstance(deal.wait(RELEASE_RESULT), ReleaseFailed), "no release before the buyer paid"
     desk.world.sandbox.mark_paid(order_id)
     desk.orders.poll()
-    deal.wait(OrderStatus, status=20)
+    assert deal.wait(OrderStatusChanged, status=20).order_id == order_id
+    assert [news.status for news in deal.of(OrderStatusChanged)] == [20], "opened means 10: not told again"
     desk.orders.release(ReleaseOrder(1, order_id, deal.ref))
-    assert deal.wait(ReleaseResult, ok=True).order_id == order_id
+    deal.wait(ReleaseSucceeded)
+    assert [e["order_id"] for e in desk.world.ledger.entries("bybit_release")] == [order_id]
     assert desk.orders.active_watches() == 0, "a finished order needs no polling"
 
 
@@ -233,12 +233,23 @@ def test_a_release_and_a_chat_text_whose_answers_were_lost_are_read_back_not_rep
 
     desk.world.sandbox.mark_paid(order_id)
     desk.orders.poll()
-    deal.wait(OrderStatus, status=20)
+    deal.wait(OrderStatusChanged, status=20)
     faults.add_scripted("bybit", "order/finish", "error_502_after_executing")
     desk.orders.release(ReleaseOrder(1, order_id, deal.ref))
-    assert deal.wait(ReleaseResult).ok, "read back as released"
+    assert isinstance(deal.wait(RELEASE_RESULT), ReleaseSucceeded), "read back as released"
     assert len(http_calls(desk, "/order/finish")) == 1
     assert len(desk.world.ledger.entries("bybit_release")) == 1
+
+
+def test_an_order_first_seen_already_paid_is_opened_then_reported_paid(desk: Desk) -> None:
+    ad_id = desk.ad_for(1)
+    deal = desk.probe(1)
+    order_id = desk.world.sandbox.place_order(ad_id, BUYER_UID, AMOUNT)
+    desk.world.sandbox.mark_paid(order_id)  # before our first look at the order list
+    assert desk.orders.poll()
+    deal.wait(OrderStatusChanged)
+    news = [item for _, item in map(unwrap, deal.inbox) if isinstance(item, (OrderOpened, OrderStatusChanged))]
+    assert news == [OrderOpened(order_id, AMOUNT, news[0].buyer_name), OrderStatusChanged(20, order_id)]
 
 
 # ------------------------------------------------------------------ chat sync

@@ -16,10 +16,9 @@ from prometheus_client import REGISTRY
 from actors.base import Crash
 from actors.directory import Directory
 from actors.gate_account import GateAccountActor
-from actors.messages import (
-    ApprovePayout, ApproveResult, PayoutOffer, PayoutRead, PayoutTaken, ReadPayout, TakeFailed, TakePayout,
-)
+from actors.messages import ApprovePayout, DealNews, PayoutOffer, PayoutRead, ReadPayout, TakePayout
 from itrader.config import GateConfig
+from itrader.deal import ApproveFailed, ApproveSucceeded, PayoutTaken, TakeFailed
 from itrader.events import EventLog
 from itrader.gate import GateClient
 from itrader.sandbox.faults import Faults
@@ -30,6 +29,7 @@ from tests.gate.conftest import GATE_PREFIX, LOGIN, PASSWORD, FakeClock, Scripte
 
 OTHER, OTHER_PASSWORD = "second@example.com", "another-Pa55word"
 TARGET = Decimal("10000000")
+APPROVE_RESULT = (ApproveSucceeded, ApproveFailed)
 RECEIPT = b"%PDF-1.4\n% synthetic receipt\n" + bytes(range(256)) * 4 + b"\n%%EOF\n"
 
 
@@ -168,9 +168,21 @@ class Rig:
                          and all(getattr(m, k) == v for k, v in match.items())), None)
         return wait_for(found, what=f"a {kind.__name__} reply")
 
-    def take(self, ref: pykka.ActorRef, payout_id: int, deal_id: int = 1) -> PayoutTaken:
+    def news(self, kind: type | tuple[type, ...], deal_id: int) -> DealNews:
+        """The first DealNews told to the deal `deal_id` whose event is a `kind`."""
+        def found():
+            return next((m for m in self.replies if isinstance(m, DealNews) and isinstance(m.event, kind)
+                         and m.deal_id == deal_id), None)
+        return wait_for(found, what=f"news of {kind} for deal {deal_id}")
+
+    def outcomes(self, kind: type | tuple[type, ...]) -> list[Any]:
+        return [m.event for m in self.replies if isinstance(m, DealNews) and isinstance(m.event, kind)]
+
+    def take(self, ref: pykka.ActorRef, payout_id: int, deal_id: int = 1) -> DealNews:
         ref.tell(TakePayout(deal_id, payout_id, self.deal))
-        return self.reply(PayoutTaken, payout_id=payout_id)
+        taken = self.news(PayoutTaken, deal_id)
+        assert taken.payout["id"] == payout_id
+        return taken
 
     def receipt(self, tmp_path) -> str:
         path = tmp_path / "receipt.pdf"
@@ -227,15 +239,16 @@ def test_take_reveals_the_amount_and_the_ledger_shows_one_take(rig, world):
     pid = world.payout("7000", "card", "tinkoff", wallet="2200000000001234")
     ref = rig.start()
 
-    taken = rig.take(ref, pid, deal_id=42)
+    news = rig.take(ref, pid, deal_id=42)
 
-    assert taken.deal_id == 42
+    taken = news.event
+    assert news.deal_id == 42
     assert taken.amount == Decimal("7000")
     assert taken.wallet == "2200000000001234"
-    assert taken.method == "card"
+    assert taken.payout_method == "card"
     assert taken.bank == "tinkoff" and taken.bank_label == "T-Банк (Тинькофф) (MIR)"
-    assert taken.created_at is not None
-    assert taken.raw["id"] == pid and taken.raw["status"] == 5
+    assert news.payout["created_at"]
+    assert news.payout["id"] == pid and news.payout["status"] == 5
     assert [e["payout_id"] for e in world.ledger.entries("gate_take")] == [pid]
     assert [e["account"] for e in world.ledger.entries("gate_take")] == [LOGIN]
     assert any(e["type"] == "gate_take" and e["ok"] and e["payout_id"] == pid for e in rig.events.since(0))
@@ -246,8 +259,8 @@ def test_a_take_told_twice_takes_once(rig, world):
     ref = rig.start()
     rig.take(ref, pid)
     ref.tell(TakePayout(1, pid, rig.deal))
-    wait_for(lambda: len([m for m in rig.replies if isinstance(m, PayoutTaken)]) == 2, what="the second reply")
-    assert {m.amount for m in rig.replies} == {Decimal("3000")}
+    wait_for(lambda: len(rig.outcomes(PayoutTaken)) == 2, what="the second reply")
+    assert {m.event.amount for m in rig.replies} == {Decimal("3000")}
     assert len(world.ledger.entries("gate_take")) == 1
 
 
@@ -260,8 +273,8 @@ def test_a_take_whose_every_answer_was_lost_is_read_back_as_taken_not_failed(rig
 
     taken = rig.take(ref, pid, deal_id=8)
 
-    assert taken.amount == Decimal("6000") and taken.raw["status"] == 5
-    assert not [m for m in rig.replies if isinstance(m, TakeFailed)]
+    assert taken.event.amount == Decimal("6000") and taken.payout["status"] == 5
+    assert not rig.outcomes(TakeFailed)
     assert [r.status for r in world.requests("/show")] == [502, 502, 502]  # the client's tries, none after
     assert len(world.ledger.entries("gate_take")) == 1
 
@@ -272,7 +285,7 @@ def test_a_take_whose_answers_were_lost_before_the_panel_acted_is_read_back_as_n
     world.faults.add_scripted("gate", "payouts/{id}/show", "error_502", count=3)
 
     ref.tell(TakePayout(9, pid, rig.deal))
-    failed = rig.reply(TakeFailed, payout_id=pid)
+    failed = rig.news(TakeFailed, deal_id=9).event
 
     assert not failed.permanent, "not ours (yet): the deal may try again"
     assert world.ledger.entries("gate_take") == [] and world.sandbox.payout(pid)["status"] == 4
@@ -285,10 +298,10 @@ def test_take_of_a_payout_someone_else_took_fails_permanently(rig, world):
     ref = rig.start()
 
     ref.tell(TakePayout(7, pid, rig.deal))
-    failed = rig.reply(TakeFailed, payout_id=pid)
+    failed = rig.news(TakeFailed, deal_id=7).event
 
-    assert failed.deal_id == 7 and failed.permanent
-    assert failed.reason.startswith("IncorrectStatus: POST ") and "/show" in failed.reason
+    assert failed.permanent
+    assert failed.error.startswith("IncorrectStatus: POST ") and "/show" in failed.error
     assert [e["account"] for e in world.ledger.entries("gate_take")] == [OTHER]
 
 
@@ -301,9 +314,9 @@ def test_approve_with_a_pdf_attaches_it(rig, world, tmp_path):
     rig.take(ref, pid, deal_id=3)
 
     ref.tell(ApprovePayout(3, pid, rig.receipt(tmp_path), "receipt.pdf", rig.deal))
-    result = rig.reply(ApproveResult, payout_id=pid)
+    result = rig.news(APPROVE_RESULT, deal_id=3)
 
-    assert result == ApproveResult(3, pid, ok=True, permanent=False, reason=None)
+    assert result == DealNews(3, ApproveSucceeded())
     approvals = world.ledger.entries("gate_approve")
     assert [(e["payout_id"], e["attachments"]) for e in approvals] == [(pid, 1)]
     assert world.sandbox.attachment(pid) == [("receipt.pdf", RECEIPT)]
@@ -318,16 +331,16 @@ def test_approve_answered_502_before_the_panel_acted_is_reported_as_not_done(rig
 
     world.faults.fail_next("/approve", "error_5xx")
     ref.tell(ApprovePayout(4, pid, rig.receipt(tmp_path), "receipt.pdf", rig.deal))
-    first = rig.reply(ApproveResult, payout_id=pid)
+    first = rig.news(APPROVE_RESULT, deal_id=4).event
 
-    assert not first.ok and not first.permanent and "status 5" in first.reason
+    assert isinstance(first, ApproveFailed) and not first.permanent and "status 5" in first.error
     assert world.ledger.entries("gate_approve") == []
     assert [r.status for r in world.requests("/approve")] == [502]  # read back, not approved again
     assert gate_calls("outcome_unknown") == unknown_before + 1  # a 502 on a write: outcome unknown
 
     rig.replies.clear()  # the deal decides to try again
     ref.tell(ApprovePayout(4, pid, rig.receipt(tmp_path), "receipt.pdf", rig.deal))
-    assert rig.reply(ApproveResult, payout_id=pid).ok
+    assert isinstance(rig.news(APPROVE_RESULT, deal_id=4).event, ApproveSucceeded)
     assert len(world.ledger.entries("gate_approve")) == 1
 
 
@@ -338,9 +351,9 @@ def test_approve_whose_answer_was_lost_after_the_panel_acted_is_read_back_as_don
 
     world.lose.suffixes.append("/approve")
     ref.tell(ApprovePayout(5, pid, rig.receipt(tmp_path), "receipt.pdf", rig.deal))
-    result = rig.reply(ApproveResult, payout_id=pid)
+    result = rig.news(APPROVE_RESULT, deal_id=5).event
 
-    assert result.ok
+    assert isinstance(result, ApproveSucceeded)
     assert [r.status for r in world.requests("/approve")] == [502]  # one approve, never repeated
     assert len(world.ledger.entries("gate_approve")) == 1
 
@@ -351,8 +364,8 @@ def test_approve_told_twice_approves_once_and_both_answers_are_ok(rig, world, tm
     rig.take(ref, pid, deal_id=6)
     for _ in range(2):
         ref.tell(ApprovePayout(6, pid, rig.receipt(tmp_path), "receipt.pdf", rig.deal))
-    wait_for(lambda: len([m for m in rig.replies if isinstance(m, ApproveResult)]) == 2, what="two answers")
-    assert all(m.ok for m in rig.replies if isinstance(m, ApproveResult))
+    wait_for(lambda: len(rig.outcomes(APPROVE_RESULT)) == 2, what="two answers")
+    assert all(isinstance(m, ApproveSucceeded) for m in rig.outcomes(APPROVE_RESULT))
     assert len(world.ledger.entries("gate_approve")) == 1
 
 
@@ -361,8 +374,8 @@ def test_approve_without_a_readable_receipt_fails_permanently_without_calling_ga
     ref = rig.start()
     rig.take(ref, pid)
     ref.tell(ApprovePayout(1, pid, str(tmp_path / "missing.pdf"), "receipt.pdf", rig.deal))
-    result = rig.reply(ApproveResult, payout_id=pid)
-    assert not result.ok and result.permanent
+    result = rig.news(APPROVE_RESULT, deal_id=1).event
+    assert isinstance(result, ApproveFailed) and result.permanent
     assert world.requests("/approve") == []
 
 
@@ -391,7 +404,7 @@ def test_an_expired_session_mid_run_does_not_stop_the_account(rig, world):
     assert world.sandbox.expire_sessions(LOGIN) == 1
     second = world.payout("6000")
     wait_for(lambda: len(rig.offers) == 2, what="the second offer")
-    assert rig.take(ref, second).amount == Decimal("6000")
+    assert rig.take(ref, second).event.amount == Decimal("6000")
 
     assert [o.payout_id for o in rig.offers] == [first, second]
     assert any(r.status == 401 for r in world.sandbox.request_log())

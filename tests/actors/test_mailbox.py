@@ -10,9 +10,10 @@ import gevent.server
 import pytest
 
 from actors.mailbox import MailboxActor
-from actors.messages import ReceiptChecked, ReceiptDocument
+from actors.messages import DealNews, ReceiptDocument
 from actors.receipt_desk import ReceiptDeskActor
 from itrader.config import EmailConfig
+from itrader.deal import ReceiptChecked
 from itrader.mail import intake_from_config
 from itrader.sandbox.mail import Mailer
 
@@ -189,6 +190,8 @@ def test_bank_receipt_mail_gets_its_deal_accepted(store, directory, events, emai
     deal, inbox = deal_waiting(store, directory, 2001, 12437, "79001234567")
     start_mailbox(store, directory, events, email_config)
     mailer.send_receipt(CLIENT_ADDRESS, phone_receipt(12437, "79001234567", "1-24-111-222-333"))
-    checked = inbox.get(timeout=BOUND)
+    news = inbox.get(timeout=BOUND)
+    assert isinstance(news, DealNews) and news.deal_id == deal.id
+    checked = news.event
     assert isinstance(checked, ReceiptChecked)
-    assert checked.accepted and checked.trusted and checked.channel == "email" and checked.deal_id == deal.id
+    assert checked.accepted and checked.trusted and checked.channel == "email"

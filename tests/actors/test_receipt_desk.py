@@ -12,8 +12,9 @@ import pykka
 import pytest
 
 from actors.directory import Directory
-from actors.messages import ReceiptChecked, ReceiptDocument
+from actors.messages import DealNews, ReceiptDocument
 from actors.receipt_desk import ReceiptDeskActor
+from itrader.deal import ReceiptChecked
 from itrader.events import EventLog
 from itrader.receipts.render import ReceiptSpec, render_pdf
 from itrader.store import Store, migrate, open_database
@@ -90,10 +91,15 @@ def deal_waiting(store: Store, directory: Directory, payout_id: int, amount, wal
     return deal, (start_probe(directory, f"deal:{deal.id}") if probe else None)
 
 
-def told(inbox: gevent.queue.Queue) -> ReceiptChecked:
+def told(inbox: gevent.queue.Queue) -> DealNews:
+    """The next news a deal was told: the desk's verdict, a ReceiptChecked in its envelope."""
     message = inbox.get(timeout=BOUND)
-    assert isinstance(message, ReceiptChecked)
+    assert isinstance(message, DealNews) and isinstance(message.event, ReceiptChecked)
     return message
+
+
+def published(events: EventLog, kind: str) -> list[dict]:
+    return [event for event in events.since(0) if event["type"] == kind]
 
 
 def event_types(events: EventLog) -> list[str]:
@@ -106,13 +112,14 @@ def test_bank_email_receipt_is_accepted_and_saved(store, directory, events, desk
     assert directory.tell("desk", email(pdf))
 
     checked = told(inbox)
-    assert checked.accepted and checked.trusted and checked.channel == "email"
-    assert checked.deal_id == deal.id and checked.reasons == ()
+    assert checked.event.accepted and checked.event.trusted and checked.event.channel == "email"
+    assert checked.deal_id == deal.id and checked.event.reasons == ()
     saved = Path(checked.receipt_path)
     assert saved.parent == tmp_path / "receipts" and saved.suffix == ".pdf"
-    assert saved.read_bytes() == pdf and saved.stem == checked.summary["sha256"]
+    assert saved.read_bytes() == pdf
+    assert [e["summary"]["sha256"] for e in published(events, "receipt.accepted")] == [saved.stem]
     claimed = store.receipts.find(receipt_number="1-24-111-222-333")
-    assert claimed.id == checked.receipt_id and claimed.deal_id == deal.id and claimed.source == "email"
+    assert str(claimed.id) == checked.event.receipt_id and claimed.deal_id == deal.id and claimed.source == "email"
     assert "receipt.accepted" in event_types(events)
 
 
@@ -122,38 +129,39 @@ def test_the_same_email_twice_is_accepted_again_for_its_own_deal(store, director
     desk.tell(email(pdf))
     desk.tell(email(pdf))  # a mailbox restart may hand the same message over again
     first, second = told(inbox), told(inbox)
-    assert first.accepted and second.accepted and first.receipt_id == second.receipt_id
+    assert first.event.accepted and second.event.accepted and first.event.receipt_id == second.event.receipt_id
     assert len(store.receipts.for_deal(deal.id)) == 1
 
 
 def test_a_receipt_number_serves_one_deal_only(store, directory, desk):
     first_deal, first_inbox = deal_waiting(store, directory, 1003, 12437, "79001234567")
     desk.tell(email(phone_receipt(12437, "79001234567", "1-24-111-222-333")))
-    assert told(first_inbox).accepted
+    assert told(first_inbox).event.accepted
     store.deals.transition(first_deal.id, "REQUISITES_SENT", "RECEIPT_OK", "receipt_ok")
 
     # another deal, and a receipt that fits it in every way except that its number was used already
     second_deal, second_inbox = deal_waiting(store, directory, 1004, 5000, "79005550000")
     desk.tell(email(phone_receipt(5000, "79005550000", "1-24-111-222-333")))
     refused = told(second_inbox)
-    assert not refused.accepted and refused.reasons == ("duplicate_receipt",)
+    assert not refused.event.accepted and refused.event.reasons == ("duplicate_receipt",)
     assert store.receipts.for_deal(second_deal.id) == []
     assert first_inbox.empty()
 
 
-def test_wrong_amount_is_refused_to_the_deal_of_that_recipient(store, directory, desk):
+def test_wrong_amount_is_refused_to_the_deal_of_that_recipient(store, directory, events, desk):
     deal, inbox = deal_waiting(store, directory, 1005, 7100, "79161112233")
     desk.tell(email(phone_receipt(7000, "79161112233", "1-24-444-555-666")))
     refused = told(inbox)
-    assert not refused.accepted and refused.reasons == ("amount_mismatch",)
-    assert refused.summary["problems"] and store.receipts.for_deal(deal.id) == []
+    assert not refused.event.accepted and refused.event.reasons == ("amount_mismatch",)
+    assert published(events, "receipt.refused")[0]["summary"]["problems"]  # the operator sees why
+    assert store.receipts.for_deal(deal.id) == []
 
 
 def test_wrong_recipient_is_refused_to_the_deal_of_that_amount(store, directory, desk):
     deal, inbox = deal_waiting(store, directory, 1006, 8100, "79161114455")
     desk.tell(email(phone_receipt(8100, "79990000000", "1-24-777-888-999")))
     refused = told(inbox)
-    assert not refused.accepted and refused.reasons == ("recipient_mismatch",)
+    assert not refused.event.accepted and refused.event.reasons == ("recipient_mismatch",)
     assert store.receipts.find(receipt_number="1-24-777-888-999") is None
 
 
@@ -161,7 +169,7 @@ def test_receipt_paid_before_the_requisites_or_to_another_bank_is_refused(store,
     deal, inbox = deal_waiting(store, directory, 1007, 9000, "79001234567", bank="sberbank")
     desk.tell(email(phone_receipt(9000, "79001234567", "1-24-101-101-101", minute=-5)))
     refused = told(inbox)
-    assert not refused.accepted and set(refused.reasons) == {"too_early", "bank_mismatch"}
+    assert not refused.event.accepted and set(refused.event.reasons) == {"too_early", "bank_mismatch"}
 
 
 def test_untrusted_email_is_never_accepted_and_does_not_use_up_the_receipt(store, directory, events, desk):
@@ -169,12 +177,12 @@ def test_untrusted_email_is_never_accepted_and_does_not_use_up_the_receipt(store
     pdf = phone_receipt(12437, "79001234567", "1-24-111-222-333")
     desk.tell(email(pdf, trusted=False, source_id="<forged@tinkoff.ru>"))
     refused = told(inbox)
-    assert not refused.accepted and not refused.trusted and refused.reasons == ("untrusted_email",)
+    assert not refused.event.accepted and not refused.event.trusted and refused.event.reasons == ("untrusted_email",)
     assert store.receipts.find(receipt_number="1-24-111-222-333") is None
     assert "receipt.untrusted" in event_types(events)
 
     desk.tell(email(pdf))  # the bank's own, DKIM-verified mail with the same receipt still counts
-    assert told(inbox).accepted
+    assert told(inbox).event.accepted
 
 
 def test_chat_receipt_is_checked_but_never_trusted(store, directory, desk):
@@ -183,8 +191,8 @@ def test_chat_receipt_is_checked_but_never_trusted(store, directory, desk):
     desk.tell(ReceiptDocument(channel="chat", trusted=True, filename="photo.pdf", content=pdf,
                               source_id="chat-msg-1", deal_id=deal.id))
     checked = told(inbox)
-    assert checked.accepted and checked.channel == "chat"
-    assert not checked.trusted  # only an operator can accept a chat receipt
+    assert checked.event.accepted and checked.event.channel == "chat"
+    assert not checked.event.trusted  # only an operator can accept a chat receipt
     assert store.receipts.find(receipt_number="1-24-202-202-202").source == "chat"
 
 
@@ -194,7 +202,7 @@ def test_receipt_fitting_no_single_deal_is_reported_unmatched(store, directory, 
     desk.tell(email(phone_receipt(3000, "79000000003", "1-24-303-303-303")))
     deal, inbox = deal_waiting(store, directory, 1012, 4000, "79000000004")
     desk.tell(email(phone_receipt(4000, "79000000004", "1-24-404-404-404")))
-    assert told(inbox).accepted  # processed after the unmatched one
+    assert told(inbox).event.accepted  # processed after the unmatched one
     assert first.empty() and second.empty()
     assert "receipt.unmatched" in event_types(events)
 
@@ -211,10 +219,10 @@ def test_hostile_file_never_crashes_the_desk(store, directory, events, desk, con
     desk.tell(ReceiptDocument(channel="chat", trusted=False, filename="../../etc/passwd", content=content,
                               source_id="chat-msg-2", deal_id=deal.id))
     refused = told(inbox)
-    assert not refused.accepted and refused.reasons == ("unreadable",) and refused.receipt_path is None
+    assert not refused.event.accepted and refused.event.reasons == ("unreadable",) and refused.receipt_path is None
 
     desk.tell(email(phone_receipt(12437, "79001234567", "1-24-111-222-333")))
-    assert told(inbox).accepted  # the same desk is still alive and answering
+    assert told(inbox).event.accepted  # the same desk is still alive and answering
     assert desk.is_alive()
     assert event_types(events).count("receipt.unreadable") == 2
 
@@ -229,7 +237,7 @@ def test_of_two_deals_for_one_recipient_and_amount_the_payers_deal_gets_the_rece
     payer, payer_inbox = deal_waiting(store, directory, 2002, 5000, "79001234567", buyer="Петров Иван")
     desk.tell(email(phone_receipt(5000, "79001234567", "1-24-501-501-501")))
     checked = told(payer_inbox)
-    assert checked.accepted and checked.deal_id == payer.id
+    assert checked.event.accepted and checked.deal_id == payer.id
     assert store.receipts.find(receipt_number="1-24-501-501-501").deal_id == payer.id
     gevent.sleep(0.3)
     assert non_payer_inbox.empty()  # nothing told to the deal whose buyer did not pay
@@ -239,7 +247,7 @@ def test_a_third_party_payment_is_refused_as_payer_mismatch(store, directory, de
     deal, inbox = deal_waiting(store, directory, 2003, 6400, "79001234567", buyer="PETR SIDOROV")
     desk.tell(email(phone_receipt(6400, "79001234567", "1-24-502-502-502", sender="Ольга Кузнецова")))
     refused = told(inbox)
-    assert not refused.accepted and refused.reasons == ("payer_mismatch",)
+    assert not refused.event.accepted and refused.event.reasons == ("payer_mismatch",)
     assert store.receipts.find(receipt_number="1-24-502-502-502") is None
 
 
@@ -247,7 +255,7 @@ def test_a_deal_whose_buyer_is_unknown_never_accepts_a_receipt(store, directory,
     deal, inbox = deal_waiting(store, directory, 2004, 6500, "79001234567", buyer=None)
     desk.tell(email(phone_receipt(6500, "79001234567", "1-24-503-503-503")))
     refused = told(inbox)
-    assert not refused.accepted and refused.reasons == ("payer_unknown",)
+    assert not refused.event.accepted and refused.event.reasons == ("payer_unknown",)
 
 
 def test_when_two_deals_fit_in_every_way_none_is_chosen_and_both_are_flagged(store, directory, events, desk):
@@ -269,7 +277,7 @@ def test_each_flagged_deal_is_told_it_is_ambiguous(store, directory, desk):
     desk.tell(email(phone_receipt(7100, "79001234567", "1-24-505-505-505")))
     for inbox in (first_inbox, second_inbox):
         checked = told(inbox)
-        assert not checked.accepted and checked.reasons[0] == "ambiguous_receipt"
+        assert not checked.event.accepted and checked.event.reasons[0] == "ambiguous_receipt"
 
 
 # --- a receipt after a cancel is not lost -------------------------------------------------------
@@ -282,8 +290,9 @@ def test_a_bank_receipt_for_a_cancelled_deal_resumes_it_for_the_operator(store, 
     resume = deals_inbox.get(timeout=BOUND)
     assert resume.deal_id == deal.id
     late = resume.message
-    assert isinstance(late, ReceiptChecked) and late.late and late.trusted and not late.accepted
-    assert late.reasons[0] == "paid_after_cancel"
+    assert isinstance(late, DealNews) and late.deal_id == deal.id
+    assert late.event.late and late.event.trusted and not late.event.accepted
+    assert late.event.reasons[0] == "paid_after_cancel"
     claimed = store.receipts.find(receipt_number="1-24-506-506-506")
     assert claimed.deal_id == deal.id and claimed.verdict == "late"  # it can serve no other deal now
     assert "receipt.paid_after_cancel" in event_types(events)
@@ -293,7 +302,7 @@ def test_a_running_rejected_deal_hears_of_the_late_payment_directly(store, direc
     deal, inbox = deal_waiting(store, directory, 2010, 8900, "79001234567", state="REJECTED_BUYER")
     desk.tell(email(phone_receipt(8900, "79001234567", "1-24-507-507-507")))
     late = told(inbox)
-    assert late.late and late.reasons[0] == "paid_after_cancel"
+    assert late.event.late and late.event.reasons[0] == "paid_after_cancel"
 
 
 def test_a_chat_receipt_never_reopens_an_ended_deal(store, directory, events, desk):

@@ -431,6 +431,14 @@ def test_order_status_without_an_order_is_ignored(state):
         assert d.ignored and d.facts is facts and d.actions == ()
 
 
+@pytest.mark.parametrize("status", [20, 40, 50, 30])
+def test_a_status_of_another_order_is_ignored(status):
+    facts = drive(State.REQUISITES_SENT)  # its order is o1
+    d = step(facts, OrderStatusChanged(status, "o-stale"), T0 + 100, S)
+    assert d.ignored and d.facts is facts and d.actions == ()
+    assert step(facts, OrderStatusChanged(status, "o1"), T0 + 100, S).facts.order_status == status
+
+
 def test_unreadable_status_is_ignored():
     facts = drive(State.PAID)
     assert step(facts, OrderStatusChanged("abc"), T0, S).ignored  # type: ignore[arg-type]
@@ -580,8 +588,8 @@ ALL_EVENTS = [
     PayoutSeen(), PayoutTaken(AMOUNT), TakeFailed(True), TakeFailed(False),
     AccountAssigned("acc1", "sbp", Decimal("78"), Decimal("70")), NoAccountFree(), AdCreated("ad1"), AdFailed(),
     OrderOpened("o1"), OrderStatusChanged(10), OrderStatusChanged(20), OrderStatusChanged(40),
-    OrderStatusChanged(50), OrderStatusChanged(30), BuyerMessage("да"), BuyerMessage("нет"),
-    ReceiptChecked(True, (), "email", "R1"), ReceiptChecked(False, ("x",), "email", "R1"),
+    OrderStatusChanged(50), OrderStatusChanged(30), OrderStatusChanged(20, "o1"), OrderStatusChanged(40, "o-stale"),
+    BuyerMessage("да"), BuyerMessage("нет"), ReceiptChecked(True, (), "email", "R1"), ReceiptChecked(False, ("x",), "email", "R1"),
     ReceiptChecked(True, (), "chat", "R2"), ApproveSucceeded(), ApproveFailed(True), ApproveFailed(False),
     ReleaseSucceeded(), ReleaseFailed(True), ReleaseFailed(False), TimerFired(ANSWER_TIMER),
     TimerFired(RECEIPT_TIMER), TimerFired(STUCK_TIMER), TimerFired(RETRY_TIMER), OperatorConfirmed(TAKE),
@@ -797,6 +805,7 @@ EVENTS = st.sampled_from([
     AccountAssigned("acc1", "sbp", Decimal("78"), Decimal("70")), NoAccountFree(), AdCreated("ad1"),
     AdFailed(False), OrderOpened("o1"), OrderStatusChanged(10), OrderStatusChanged(20), OrderStatusChanged(40),
     OrderStatusChanged(50), OrderStatusChanged(30), BuyerMessage("да"), BuyerMessage("нет"), BuyerMessage("?"),
+    OrderStatusChanged(20, "o1"), OrderStatusChanged(40, "o-stale"), OrderStatusChanged(50, "o-stale"),
     BuyerMessage("подтверждаю"), BuyerMessage("да, но со сбера", "yes"), NoAccountFree("waiting_for_twin: deal 9"),
     OrderOpened("o1", buyer_name="IVAN PETROV"), ReceiptChecked(True, (), "email", "R4", True, late=True),
     ReceiptChecked(False, ("paid_after_cancel",), "email", "R5", True, late=True),

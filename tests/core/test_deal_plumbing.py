@@ -11,7 +11,7 @@ from actors import messages as msg
 from actors.deal_plumbing import (
     PlatformReads, Timers, claimed_receipt, jsonable, receipt_file, record_decision, record_money_steps,
 )
-from itrader.deal import APPROVE, PlatformView, State, new_deal
+from itrader.deal import APPROVE, PlatformView, ReceiptChecked, State, new_deal
 
 T0 = 1_000_000.0
 
@@ -84,8 +84,10 @@ def test_claimed_receipt_is_the_first_accepted_one_whose_file_is_there(tmp_path)
     store = _store_with(SimpleNamespace(id=1, sha256="aaa", verdict="accepted", source="email"),  # no file
                         SimpleNamespace(id=2, sha256="bbb", verdict="refused", source="email"),
                         SimpleNamespace(id=3, sha256="ccc", verdict="accepted", source="email"))
-    assert claimed_receipt(store, tmp_path, 7) == msg.ReceiptChecked(7, True, "email", True, 3,
-                                                                     str(tmp_path / "ccc.eml"))
+    assert claimed_receipt(store, tmp_path, 7) == msg.DealNews(7, ReceiptChecked(True, (), "email", "3", True),
+                                                               receipt_path=str(tmp_path / "ccc.eml"))
+    chat = _store_with(SimpleNamespace(id=4, sha256="ccc", verdict="accepted", source="chat"))
+    assert claimed_receipt(chat, tmp_path, 7).event == ReceiptChecked(True, (), "chat", "4", False)
     assert claimed_receipt(_store_with(), tmp_path, 7) is None
 
 

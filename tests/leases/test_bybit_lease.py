@@ -8,8 +8,9 @@ from decimal import Decimal
 import redis as redis_client
 
 from actors.bybit_account import BybitAccountActor
-from actors.messages import AccountHealth, AdFailed, CancelAd, CreateAd, LeaseChanged
+from actors.messages import AccountHealth, CancelAd, CreateAd, LeaseChanged
 from itrader.config import BybitConfig
+from itrader.deal import AdFailed
 from itrader.leases import AccountLease, LeaseStore, lease_key
 from tests.actors.test_bybit_account import AMOUNT, PRICE, SELLER_UID, Rig, probe, rig, wait_for  # noqa: F401
 
@@ -36,7 +37,8 @@ def test_standby_takeover_and_loss(rig: Rig, redis_url: str) -> None:
     assert not any(m.healthy for m in rig.allocator.inbox if isinstance(m, AccountHealth))
     deal = rig.deal(1)
     actor.tell(CreateAd(1, AMOUNT, PRICE, Decimal("70"), "sbp", deal.ref))
-    assert "standby" in deal.wait(AdFailed).reason
+    refused = deal.wait(AdFailed)
+    assert "standby" in refused.error and not refused.permanent
     assert rig.sandbox.request_log(SELLER_UID) == []
     assert deals.of(LeaseChanged) == [LeaseChanged("bybit", NAME, False)]  # said once: no deal of it runs here
     assert actor.proxy().stats().get(timeout=5)["lease"] == {
