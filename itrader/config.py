@@ -388,6 +388,8 @@ def _problem(error: Mapping[str, Any]) -> tuple[str, str]:
         return key, "must be a table"
     if kind in ("tuple_type", "list_type"):
         return key, "must be a list of tables ([[...]])"
+    if kind == "decimal_type":
+        return key, "must be an amount: a number or a quoted decimal such as \"1000.50\""
     message = str(error["msg"])
     message = message.removeprefix("Value error, ").replace("Input should be", "must be")
     value = error.get("input")
