@@ -20,7 +20,7 @@ from pathlib import Path
 import gevent
 import gevent.event
 
-from itrader import __version__, logs
+from itrader import __version__, config_checks, logs
 from itrader.config import Config, ConfigError
 from itrader.events import EventLog
 
@@ -150,6 +150,8 @@ def run_daemon(config: Config) -> int:
     data_dir.mkdir(parents=True, exist_ok=True)
     config = _with_token(config, data_dir)
     logs.REDACTOR.add(config.daemon.api_token)
+    for warning in config_checks.warnings(config):
+        log.warning("config: %s", warning)
 
     from itrader.store import migrate, open_database
 

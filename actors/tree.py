@@ -16,8 +16,8 @@ from typing import Any, Callable
 from actors.status import SystemStatus
 from actors.supervisor import ChildSpec, Restart, Supervisor, supervisor_spec
 from actors.web import WebActor
-from itrader import deal
-from itrader.config import Config, EmailConfig
+from itrader import deal, sandbox_wall
+from itrader.config import Config, ConfigError, EmailConfig
 
 log = logging.getLogger("itrader.tree")
 
@@ -68,6 +68,8 @@ def build_root(system, on_escalate: Callable[[str], None]) -> None:
         system.world = start_world(config, system.data_dir)
     wiring = resolve_wiring(config, system.world)
     if wiring.email is not None and wiring.email.dkim_key_source == "sandbox":
+        if not config.trusts_sandbox:  # itrader.config refuses this at load; a config built by hand too
+            raise ConfigError("email.dkim_key_source", f'"sandbox" is {sandbox_wall.ONLY_IN_SANDBOX}')
         trust_sandbox_dkim()
     children = pipeline_specs(system, wiring) + [web_spec(system)]
     system.root = Supervisor.start(children=children, name="root", kind="Root", intensity=ROOT_INTENSITY,
@@ -213,11 +215,8 @@ def lease_store_for(config: Config):
     from itrader.leases import LeaseStore, new_owner_id
 
     owner = new_owner_id()
+    # itrader.config_checks refuses a ttl that is not above the slowest request timeout.
     log.info("account leases in Redis as %s (ttl %ss)", owner, config.redis.lease_ttl)
-    slowest = max(config.gate.request_timeout, config.bybit.request_timeout)
-    if config.redis.lease_ttl <= slowest:
-        log.warning("redis.lease_ttl (%ss) is not above the slowest request timeout (%ss): a call made under "
-                    "a lease could land after another daemon took the account over", config.redis.lease_ttl, slowest)
     return LeaseStore(config.redis.url, owner, config.redis.lease_ttl)
 
 

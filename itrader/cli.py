@@ -31,7 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.handler(args)
     except ConfigError as exc:
-        print(f"itrader: config error: {exc}", file=sys.stderr)
+        for line in exc.lines():
+            print(f"itrader: config error: {line}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         return EXIT_FAILURE
@@ -127,22 +128,18 @@ def _lazy(parser: argparse.ArgumentParser, module: str) -> None:
 
 
 def load_config(args: argparse.Namespace) -> Config:
-    from dataclasses import replace
-
-    config = load(args.config)
-    daemon = config.daemon
-    if getattr(args, "listen", None):
-        parse_address(args.listen, "--listen")
-        daemon = replace(daemon, listen=args.listen)
-    if getattr(args, "data_dir", None):
-        daemon = replace(daemon, data_dir=args.data_dir)
-    sandbox = config.sandbox
-    for flag, name in (("sandbox_listen", "listen"), ("sandbox_imap", "imap_listen")):
+    """The config file (or the sandbox profile) with the command line's flags on top, validated
+    as one: a flag is checked by the same rules as the setting it replaces."""
+    overrides = {}
+    for flag, key in (("listen", "daemon.listen"), ("sandbox_listen", "sandbox.listen"),
+                      ("sandbox_imap", "sandbox.imap_listen")):
         value = getattr(args, flag, None)
         if value:
             parse_address(value, "--" + flag.replace("_", "-"))
-            sandbox = replace(sandbox, **{name: value})
-    return replace(config, daemon=daemon, sandbox=sandbox)
+            overrides[key] = value
+    if getattr(args, "data_dir", None):
+        overrides["daemon.data_dir"] = args.data_dir
+    return load(args.config, overrides=overrides)
 
 
 # --- run ---------------------------------------------------------------------

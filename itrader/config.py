@@ -1,27 +1,122 @@
 """Configuration: a TOML file plus environment overrides, validated up front.
 
-Every problem is reported as one `ConfigError` naming the dotted key and what
-is wrong with it, so `itrader run --config broken.toml` can exit 2 with a
-single useful line. With no file at all the daemon runs the *sandbox profile*:
-an in-process simulated world, auto mode, a throw-away API token.
+The sections below are plain frozen dataclasses (the rest of the code reads them by attribute and
+tests build them directly); their annotations carry the bounds, and pydantic validates a loaded
+file against them. Rules across fields and the wall between sandbox and production live in
+`itrader.config_checks` and `itrader.sandbox_wall`.
+
+Every problem is one `(dotted key, problem)` pair; `load` reports all of them at once in one
+`ConfigError`, so `itrader run --config broken.toml` exits 2 with one line per problem. With no
+file at all the daemon runs the *sandbox profile*: an in-process simulated world, auto mode, a
+throw-away API token.
 """
 from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass, field, fields, is_dataclass, replace
-from decimal import Decimal, InvalidOperation
+from dataclasses import dataclass, field, fields, replace
+from decimal import Decimal
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Annotated, Any, Iterable, Literal, Mapping
+
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
+
+from itrader import config_checks, sandbox_wall
 
 
 class ConfigError(Exception):
-    """A bad setting. `key` is dotted (e.g. `gate.poll_interval`)."""
+    """One or more bad settings, each under its dotted key (e.g. `gate.poll_interval`)."""
 
     def __init__(self, key: str, problem: str) -> None:
+        self.problems: list[tuple[str, str]] = [(key, problem)]
         super().__init__(f"{key}: {problem}")
         self.key = key
         self.problem = problem
+
+    @classmethod
+    def of(cls, problems: Iterable[tuple[str, str]]) -> "ConfigError":
+        problems = list(problems)
+        error = cls(*problems[0])
+        error.problems = problems
+        error.args = ("\n".join(f"{key}: {problem}" for key, problem in problems),)
+        return error
+
+    def lines(self) -> list[str]:
+        return [f"{key}: {problem}" for key, problem in self.problems]
+
+
+# --- value types: the bounds every section shares ------------------------------------------------
+
+MINUTE, HOUR, DAY = 60.0, 3600.0, 86400.0
+
+
+def _not_a_bool(value: Any) -> Any:
+    # pydantic would read `true` as 1: a number written as true/false is a mistake, not a number.
+    if isinstance(value, bool):
+        raise ValueError("must be a number, not true/false")
+    return value
+
+
+def _seconds(*, gt: float | None = 0, ge: float | None = None, le: float) -> Any:
+    return Annotated[float, BeforeValidator(_not_a_bool), Field(gt=gt, ge=ge, le=le, allow_inf_nan=False)]
+
+
+def _whole(ge: int, le: int) -> Any:
+    return Annotated[int, BeforeValidator(_not_a_bool), Field(ge=ge, le=le)]
+
+
+def _amount(*, ge: Decimal | int | None = 0, gt: Decimal | int | None = None, le: Decimal | int | None = None) -> Any:
+    # Decimals refuse inf and NaN; a TOML float (78.5) is read through its text, never as binary.
+    return Annotated[Decimal, Field(ge=ge, gt=gt, le=le, allow_inf_nan=False)]
+
+
+def _address(value: str) -> str:
+    try:
+        parse_address(value)
+    except ConfigError as exc:
+        raise ValueError(exc.problem) from None
+    return value
+
+
+def _database_url(url: str) -> str:
+    if url and not url.startswith(("sqlite:///", "postgresql://", "postgres://")):
+        raise ValueError("must start with sqlite:/// or postgresql://")
+    return url
+
+
+def _redis_url(url: str) -> str:
+    if url and not url.startswith(("redis://", "rediss://", "unix://")):
+        raise ValueError("must start with redis://, rediss:// or unix://")
+    return url
+
+
+def _encryption_key(key: str) -> str:
+    if key and len(key) not in (32, 44, 64):
+        raise ValueError("must be 32 bytes: 32 characters, 64 hex digits or 44 characters of base64")
+    return key
+
+
+def _base_url(url: str) -> str:
+    if not url.startswith(("https://", "http://")):
+        raise ValueError("must start with https:// (or http:// on loopback)")
+    return url
+
+
+Address = Annotated[str, AfterValidator(_address)]
+BaseUrl = Annotated[str, AfterValidator(_base_url)]
+Poll = _seconds(le=HOUR)  # how often something is asked; above an hour it is a typo
+RequestTimeout = _seconds(le=5 * MINUTE)
+Deadline = _seconds(le=7 * DAY)  # how long a deal may wait for a person
+Pause = _seconds(gt=None, ge=0, le=MINUTE)
+Port = _whole(1, 65535)
+Money = _amount()  # RUB or USDT: never negative, never inf or NaN
+# RUB per USDT. Wide enough for any market since 2014, narrow enough to refuse a slipped decimal
+# point (7.8 or 780 instead of 78), which would sell every ad at a tenth or ten times the price.
+RubPerUsdt = _amount(ge=10, le=1000)
+# Percent over the rate. -10 sells 10 % under the rate (a loss on every deal), +20 prices every ad
+# out of the market; anything beyond is a typo (-50 would give away half of each deal).
+MarkupPercent = _amount(ge=-10, le=20)
+STRICT = ConfigDict(extra="forbid")
 
 
 # --- sections --------------------------------------------------------------
@@ -29,54 +124,61 @@ class ConfigError(Exception):
 
 @dataclass(frozen=True)
 class DaemonConfig:
-    listen: str = "127.0.0.1:8080"
+    __pydantic_config__ = STRICT
+    listen: Address = "127.0.0.1:8080"
     data_dir: str = "./var"
     api_token: str = field(default="", repr=False)
-    mode: str = "manual"  # "manual": money steps wait for an operator; "auto": they don't
-    shutdown_budget: float = 20.0  # seconds for a graceful stop; supervisord waits longer
-    log_level: str = "INFO"
+    mode: Literal["manual", "auto"] = "manual"  # "manual": money steps wait for an operator; "auto": they don't
+    shutdown_budget: _seconds(le=10 * MINUTE) = 20.0  # seconds for a graceful stop; supervisord waits longer
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     drills: bool = False  # the API's POST /api/v1/actors/<id>/kill (make an actor fail); tests and drills only
 
 
 @dataclass(frozen=True)
 class DatabaseConfig:
-    url: str = ""  # empty: SQLite file itrader.db in data_dir
+    __pydantic_config__ = STRICT
+    url: Annotated[str, AfterValidator(_database_url)] = ""  # empty: SQLite file itrader.db in data_dir
 
 
 @dataclass(frozen=True)
 class RedisConfig:
-    url: str = ""  # empty: in-process rate buckets, no leases (single process)
+    __pydantic_config__ = STRICT
+    url: Annotated[str, AfterValidator(_redis_url)] = ""  # empty: in-process rate buckets, no leases
     # Seconds an account lease lives unless its holder renews it (DESIGN §9). Above the request
     # timeouts: a call made just after a renew must end before another daemon can take over.
-    lease_ttl: float = 60.0
+    lease_ttl: _seconds(le=HOUR) = 60.0
 
 
 @dataclass(frozen=True)
 class SecurityConfig:
-    encryption_key: str = field(default="", repr=False)
+    __pydantic_config__ = STRICT
+    encryption_key: Annotated[str, AfterValidator(_encryption_key)] = field(default="", repr=False)
 
 
 @dataclass(frozen=True)
 class GateAccountConfig:
+    __pydantic_config__ = STRICT
     login: str = ""
     password: str = field(default="", repr=False)
 
 
 @dataclass(frozen=True)
 class GateConfig:
-    base_url: str = "https://panel.gate.cx/api/v1"
-    poll_interval: float = 5.0
-    session_refresh_interval: float = 1800.0
-    balance_check_interval: float = 14400.0
-    target_balance: Decimal = Decimal("10000000")
-    request_timeout: float = 30.0
-    min_order_amount: Decimal = Decimal("1000")
-    max_order_amount: Decimal = Decimal("1000000")
+    __pydantic_config__ = STRICT
+    base_url: BaseUrl = "https://panel.gate.cx/api/v1"
+    poll_interval: Poll = 5.0
+    session_refresh_interval: _seconds(le=DAY) = 1800.0
+    balance_check_interval: _seconds(le=7 * DAY) = 14400.0
+    target_balance: Money = Decimal("10000000")
+    request_timeout: RequestTimeout = 30.0
+    min_order_amount: Money = Decimal("1000")
+    max_order_amount: _amount(gt=0) = Decimal("1000000")
     accounts: tuple[GateAccountConfig, ...] = ()
 
 
 @dataclass(frozen=True)
 class BybitAccountConfig:
+    __pydantic_config__ = STRICT
     name: str = ""
     api_key: str = ""
     api_secret: str = field(default="", repr=False)
@@ -84,76 +186,88 @@ class BybitAccountConfig:
 
 @dataclass(frozen=True)
 class BybitConfig:
-    base_url: str = "https://api.bybit.com"
-    max_ads_per_account: int = 2
-    payment_period_minutes: int = 15
-    recv_window_ms: int = 5000
-    reads_per_second: float = 10.0
-    writes_per_second: float = 5.0
-    poll_interval: float = 2.0  # while an order is open on the account: how fast we hear the buyer
-    quiet_poll_interval: float = 4.0  # while only ads wait for a buyer (never faster than poll_interval)
-    request_timeout: float = 15.0
+    __pydantic_config__ = STRICT
+    base_url: BaseUrl = "https://api.bybit.com"
+    max_ads_per_account: _whole(1, 100) = 2
+    payment_period_minutes: _whole(1, 24 * 60) = 15
+    recv_window_ms: _whole(1, 60000) = 5000
+    reads_per_second: _seconds(le=100) = 10.0
+    writes_per_second: _seconds(le=100) = 5.0
+    poll_interval: Poll = 2.0  # while an order is open on the account: how fast we hear the buyer
+    quiet_poll_interval: Poll = 4.0  # while only ads wait for a buyer (never faster than poll_interval)
+    request_timeout: RequestTimeout = 15.0
     accounts: tuple[BybitAccountConfig, ...] = ()
 
 
 @dataclass(frozen=True)
 class PricingConfig:
-    mode: str = "fixed"  # "fixed" or "market" (order-flow.md §5.2)
-    fixed_rate: Decimal = Decimal("78")
-    markup_percent: Decimal = Decimal("0")
-    extra_usdt: Decimal = Decimal("5")
-    market_max_age: float = 60.0  # seconds a fetched market page prices new ads (market mode)
+    __pydantic_config__ = STRICT
+    mode: Literal["fixed", "market"] = "fixed"  # order-flow.md §5.2
+    fixed_rate: RubPerUsdt = Decimal("78")
+    markup_percent: MarkupPercent = Decimal("0")
+    extra_usdt: _amount(le=1000) = Decimal("5")  # spare USDT on each ad; locked while the ad lives
+    market_max_age: _seconds(le=HOUR) = 60.0  # seconds a fetched market page prices new ads (market mode)
 
 
 @dataclass(frozen=True)
 class TimeoutsConfig:
-    answer: float = 600.0  # buyer silent after our questions
-    receipt_after_requisites: float = 600.0
-    stuck: float = 1800.0
-    retry_delay: float = 30.0  # a money step that failed for a passing reason is tried again this late
-    reply_delay_min: float = 1.0  # human-like pause before a chat reply
-    reply_delay_max: float = 3.0
+    __pydantic_config__ = STRICT
+    answer: Deadline = 600.0  # buyer silent after our questions
+    receipt_after_requisites: Deadline = 600.0
+    stuck: Deadline = 1800.0
+    retry_delay: _seconds(le=DAY) = 30.0  # a money step that failed for a passing reason is tried again this late
+    reply_delay_min: Pause = 1.0  # human-like pause before a chat reply
+    reply_delay_max: Pause = 3.0
 
 
 @dataclass(frozen=True)
 class ReceiptsConfig:
+    __pydantic_config__ = STRICT
     # A bank-verified receipt for a deal that ended CANCELLED or REJECTED_BUYER this recently means the
     # buyer paid our recipient after all: the deal goes to an operator (paid_after_cancel).
-    late_window: float = 86400.0
+    late_window: _seconds(le=30 * DAY) = 86400.0
 
 
 @dataclass(frozen=True)
 class EmailConfig:
+    __pydantic_config__ = STRICT
     imap_host: str = ""
-    imap_port: int = 993
+    imap_port: Port = 993
     imap_ssl: bool = True
     address: str = ""
     password: str = field(default="", repr=False)
     folder: str = "INBOX"
-    dkim_key_source: str = "dns"  # "dns" in production, "sandbox" for the simulated bank
-    poll_interval: float = 30.0  # fallback when the server has no IDLE
-    max_attachment_bytes: int = 10 * 1024 * 1024
+    # "dns" in production; "sandbox" trusts the simulated bank's published key (itrader.sandbox_wall)
+    dkim_key_source: Literal["dns", "sandbox"] = "dns"
+    poll_interval: Poll = 30.0  # fallback when the server has no IDLE
+    max_attachment_bytes: _whole(1, 100 * 1024 * 1024) = 10 * 1024 * 1024
 
 
 @dataclass(frozen=True)
 class AssistantConfig:
+    __pydantic_config__ = STRICT
     enabled: bool = True
-    base_url: str = "https://openrouter.ai/api/v1"
+    base_url: BaseUrl = "https://openrouter.ai/api/v1"
     api_key: str = field(default="", repr=False)
     model: str = "openai/gpt-4o-mini"
-    timeout: float = 5.0
+    timeout: _seconds(le=2 * MINUTE) = 5.0
 
 
 @dataclass(frozen=True)
 class SandboxConfig:
-    enabled: bool = False  # run the simulated world inside the daemon
-    listen: str = "127.0.0.1:8081"
-    imap_listen: str = "127.0.0.1:1143"
-    stream_per_minute: float = 0.0
+    __pydantic_config__ = STRICT
+    enabled: bool = False  # run the simulated world inside the daemon (the sandbox profile)
+    # Drive a separately started `itrader sandbox`: its published keys and credentials are accepted,
+    # and every platform address must then be on loopback (itrader.sandbox_wall).
+    external: bool = False
+    listen: Address = "127.0.0.1:8081"
+    imap_listen: Address = "127.0.0.1:1143"
+    stream_per_minute: _seconds(gt=None, ge=0, le=600) = 0.0
 
 
 @dataclass(frozen=True)
 class Config:
+    __pydantic_config__ = STRICT
     daemon: DaemonConfig = DaemonConfig()
     database: DatabaseConfig = DatabaseConfig()
     redis: RedisConfig = RedisConfig()
@@ -173,9 +287,20 @@ class Config:
         return self.sandbox.enabled
 
     @property
+    def trusts_sandbox(self) -> bool:
+        """May the sandbox's published keys and credentials be used (the profile or an external sandbox)?"""
+        return self.sandbox.enabled or self.sandbox.external
+
+    @property
     def database_url(self) -> str:
         return self.database.url or f"sqlite:///{Path(self.daemon.data_dir) / 'itrader.db'}"
 
+
+SCHEMA = TypeAdapter(Config)
+SECTIONS = {f.name for f in fields(Config) if f.name != "source"}
+# Settings whose value never appears in an error (they are also left out of reprs).
+SECRET_NAMES = frozenset(f.name for cls in (DaemonConfig, SecurityConfig, GateAccountConfig, BybitAccountConfig,
+                                             EmailConfig, AssistantConfig) for f in fields(cls) if not f.repr)
 
 # Environment variables kept from the original project, plus ours.
 ENV_OVERRIDES: dict[str, str] = {
@@ -189,32 +314,14 @@ ENV_OVERRIDES: dict[str, str] = {
     "EMAIL_PASSWORD": "email.password",
 }
 
-CHOICES: dict[str, tuple[str, ...]] = {
-    "daemon.mode": ("manual", "auto"),
-    "daemon.log_level": ("DEBUG", "INFO", "WARNING", "ERROR"),
-    "pricing.mode": ("fixed", "market"),
-    "email.dkim_key_source": ("dns", "sandbox"),
-}
-
-POSITIVE = {
-    "daemon.shutdown_budget", "gate.poll_interval", "gate.session_refresh_interval",
-    "gate.balance_check_interval", "gate.request_timeout", "bybit.max_ads_per_account",
-    "bybit.payment_period_minutes", "bybit.recv_window_ms", "bybit.reads_per_second",
-    "bybit.writes_per_second", "bybit.poll_interval", "bybit.quiet_poll_interval",
-    "bybit.request_timeout", "redis.lease_ttl",
-    "pricing.fixed_rate", "pricing.market_max_age", "timeouts.answer", "timeouts.receipt_after_requisites",
-    "timeouts.stuck", "timeouts.retry_delay", "email.poll_interval", "email.max_attachment_bytes", "assistant.timeout",
-    "receipts.late_window",
-}
-
-ADDRESSES = {"daemon.listen", "sandbox.listen", "sandbox.imap_listen"}
-
 
 # --- loading ---------------------------------------------------------------
 
 
-def load(path: str | os.PathLike | None = None, env: Mapping[str, str] | None = None) -> Config:
-    """Load and validate. `path=None` means the sandbox profile."""
+def load(path: str | os.PathLike | None = None, env: Mapping[str, str] | None = None,
+         overrides: Mapping[str, Any] | None = None) -> Config:
+    """Load and validate. `path=None` means the sandbox profile. `overrides` (dotted key -> value,
+    the command line's flags) win over the environment, which wins over the file."""
     env = os.environ if env is None else env
     if path is None:
         raw: dict[str, Any] = {
@@ -225,16 +332,14 @@ def load(path: str | os.PathLike | None = None, env: Mapping[str, str] | None = 
     else:
         raw = _read_toml(Path(path))
         source = str(path)
-    for variable, key in ENV_OVERRIDES.items():
-        if env.get(variable):
-            section, name = key.split(".")
-            raw.setdefault(section, {})
-            if not isinstance(raw[section], dict):
-                raise ConfigError(section, "must be a table")
-            raw[section][name] = env[variable]
-    config = _build(Config, raw, "")
-    config = replace(config, source=source)
-    _check_rules(config)
+    settings = {key: env[variable] for variable, key in ENV_OVERRIDES.items() if env.get(variable)}
+    settings.update(overrides or {})
+    for key, value in settings.items():
+        _set(raw, key, value)
+    config = replace(_validate(raw), source=source)
+    problems = config_checks.problems(config) + sandbox_wall.problems(config)
+    if problems:
+        raise ConfigError.of(problems)
     return config
 
 
@@ -251,105 +356,48 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError("--config", f"{path} is not valid TOML: {exc}") from None
 
 
-def _build(cls: type, raw: Any, prefix: str) -> Any:
-    if not isinstance(raw, dict):
-        raise ConfigError(prefix.rstrip(".") or "config", "must be a table")
-    known = {f.name: f for f in fields(cls) if f.name != "source"}
-    for name in raw:
-        if name not in known:
-            raise ConfigError(f"{prefix}{name}", "unknown key")
-    values: dict[str, Any] = {}
-    for name, value in raw.items():
-        f = known[name]
-        key = f"{prefix}{name}"
-        default = getattr(cls(), name)
-        if is_dataclass(default):
-            values[name] = _build(type(default), value, f"{key}.")
-        elif name == "accounts":
-            values[name] = _build_accounts(cls, value, key)
-        else:
-            values[name] = _coerce(key, value, default)
-    return cls(**values)
+def _set(raw: dict[str, Any], key: str, value: Any) -> None:
+    section, name = key.split(".")
+    raw.setdefault(section, {})
+    if not isinstance(raw[section], dict):
+        raise ConfigError(section, "must be a table")
+    raw[section][name] = value
 
 
-def _build_accounts(section: type, value: Any, key: str) -> tuple:
-    item = GateAccountConfig if section is GateConfig else BybitAccountConfig
-    if not isinstance(value, list):
-        raise ConfigError(key, "must be a list of tables ([[...accounts]])")
-    return tuple(_build(item, entry, f"{key}[{i}].") for i, entry in enumerate(value))
+def _validate(raw: dict[str, Any]) -> Config:
+    unknown = [(name, "unknown key") for name in raw if name not in SECTIONS]
+    try:
+        config = SCHEMA.validate_python({k: v for k, v in raw.items() if k in SECTIONS})
+    except ValidationError as exc:
+        raise ConfigError.of(unknown + [_problem(error) for error in exc.errors()]) from None
+    if unknown:
+        raise ConfigError.of(unknown)
+    return config
 
 
-def _coerce(key: str, value: Any, default: Any) -> Any:
-    kind = type(default)
-    if kind is bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
-            return value.lower() in ("true", "1", "yes")
-        raise ConfigError(key, f"expected true or false, got {value!r}")
-    if kind is int:
-        if isinstance(value, bool):
-            raise ConfigError(key, f"expected a whole number, got {value!r}")
-        try:
-            return int(value)
-        except (TypeError, ValueError):
-            raise ConfigError(key, f"expected a whole number, got {value!r}") from None
-    if kind is float:
-        if isinstance(value, bool):
-            raise ConfigError(key, f"expected a number, got {value!r}")
-        try:
-            return float(value)
-        except (TypeError, ValueError):
-            raise ConfigError(key, f"expected a number, got {value!r}") from None
-    if kind is Decimal:
-        if isinstance(value, (bool, float)):
-            # TOML floats are binary; money must be written as a string or an integer.
-            value = str(value) if isinstance(value, float) else value
-            if isinstance(value, bool):
-                raise ConfigError(key, f"expected an amount, got {value!r}")
-        try:
-            return Decimal(str(value))
-        except InvalidOperation:
-            raise ConfigError(key, f"expected an amount, got {value!r}") from None
-    if not isinstance(value, str):
-        raise ConfigError(key, f"expected a string, got {value!r}")
-    return value
-
-
-def _check_rules(config: Config) -> None:
-    for section in fields(config):
-        if section.name == "source":
-            continue
-        part = getattr(config, section.name)
-        for f in fields(part):
-            key = f"{section.name}.{f.name}"
-            value = getattr(part, f.name)
-            if key in CHOICES and value not in CHOICES[key]:
-                raise ConfigError(key, f"must be one of {', '.join(CHOICES[key])}, got {value!r}")
-            if key in POSITIVE and not value > 0:
-                raise ConfigError(key, f"must be greater than 0, got {value}")
-            if key in ADDRESSES:
-                parse_address(value, key)
-    if config.timeouts.reply_delay_min > config.timeouts.reply_delay_max:
-        raise ConfigError("timeouts.reply_delay_min", "must not exceed timeouts.reply_delay_max")
-    url = config.database.url
-    if url and not url.startswith(("sqlite:///", "postgresql://", "postgres://")):
-        raise ConfigError("database.url", "must start with sqlite:/// or postgresql://")
-    if config.redis.url and not config.redis.url.startswith(("redis://", "unix://")):
-        raise ConfigError("redis.url", "must start with redis:// or unix://")
-    key = config.security.encryption_key
-    if key and len(key) not in (32, 44, 64):
-        raise ConfigError(
-            "security.encryption_key",
-            "must be 32 bytes: 32 characters, 64 hex digits or 44 characters of base64",
-        )
-    if not config.is_sandbox:
-        for i, account in enumerate(config.gate.accounts):
-            if not account.login:
-                raise ConfigError(f"gate.accounts[{i}].login", "is required")
-        for i, account in enumerate(config.bybit.accounts):
-            if not account.api_key:
-                raise ConfigError(f"bybit.accounts[{i}].api_key", "is required")
+def _problem(error: Mapping[str, Any]) -> tuple[str, str]:
+    """A pydantic error as (dotted key, problem), worded for an operator; secrets never echoed."""
+    key = ""
+    for part in error["loc"]:
+        key += f"[{part}]" if isinstance(part, int) else f".{part}" if key else str(part)
+    kind = error["type"]
+    if kind in ("extra_forbidden", "unexpected_keyword_argument"):
+        return key, "unknown key"
+    if kind == "missing":
+        return key, "is required"
+    if kind in ("dataclass_type", "dataclass_exact_type"):
+        return key, "must be a table"
+    if kind in ("tuple_type", "list_type"):
+        return key, "must be a list of tables ([[...]])"
+    if kind == "decimal_type":
+        return key, "must be an amount: a number or a quoted decimal such as \"1000.50\""
+    message = str(error["msg"])
+    message = message.removeprefix("Value error, ").replace("Input should be", "must be")
+    value = error.get("input")
+    secret = any(part in SECRET_NAMES for part in error["loc"])
+    if not secret and kind != "value_error" and isinstance(value, (str, int, float, Decimal)):
+        message += f", got {value!r}"
+    return key, message
 
 
 def parse_address(value: str, key: str = "listen") -> tuple[str, int]:

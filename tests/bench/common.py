@@ -55,6 +55,8 @@ def config_text(p: Platforms, data_dir: Path, t: Tuning) -> str:
         email = (f'[email]\nimap_host = "{host}"\nimap_port = {port}\nimap_ssl = false\naddress = "{user}"\n'
                  f'password = "{password}"\ndkim_key_source = "sandbox"\npoll_interval = {t.email_poll}\n')
     return f"""
+[sandbox]
+external = true  # the World's published credentials, on loopback
 [daemon]
 listen = "127.0.0.1:0"
 data_dir = "{data_dir}"

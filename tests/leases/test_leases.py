@@ -101,10 +101,23 @@ def test_without_redis_every_lease_is_held():
 
 def test_lease_ttl_is_a_positive_number_in_the_config(tmp_path):
     path = tmp_path / "c.toml"
-    path.write_text("[redis]\nurl = 'redis://127.0.0.1:6379/0'\nlease_ttl = 3\n")
+    path.write_text("[redis]\nurl = 'redis://127.0.0.1:6379/0'\nlease_ttl = 3\n"
+                    "[gate]\nrequest_timeout = 2.5\n[bybit]\nrequest_timeout = 2\n")
     assert load(path, env={}).redis.lease_ttl == 3.0
     assert load(None, env={}).redis.lease_ttl == 60.0
     path.write_text("[redis]\nlease_ttl = 0\n")
     with pytest.raises(ConfigError) as bad:
         load(path, env={})
     assert bad.value.key == "redis.lease_ttl"
+
+
+def test_a_lease_shorter_than_a_request_timeout_is_refused(tmp_path):
+    """A Gate take sent just after a renew could still be running when another daemon takes over."""
+    path = tmp_path / "c.toml"
+    path.write_text("[redis]\nurl = 'redis://127.0.0.1:6379/0'\nlease_ttl = 20\n")  # Gate's default timeout is 30
+    with pytest.raises(ConfigError) as bad:
+        load(path, env={})
+    assert bad.value.problems == [("redis.lease_ttl", "must be above the slowest request timeout "
+                                                      "(gate.request_timeout = 30s), got 20s")]
+    path.write_text("[redis]\nlease_ttl = 20\n")  # no Redis, no leases: nothing to outlive
+    assert load(path, env={}).redis.lease_ttl == 20.0

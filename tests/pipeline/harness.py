@@ -35,6 +35,8 @@ def daemon_config_text(world, data_dir: Path, imap: tuple[str, int, str, str] | 
         email = (f'[email]\nimap_host = "{host}"\nimap_port = {port}\nimap_ssl = false\naddress = "{user}"\n'
                  f'password = "{password}"\ndkim_key_source = "sandbox"\npoll_interval = 1\n')
     return f"""
+[sandbox]
+external = true  # the World's published credentials, on loopback
 [daemon]
 listen = "127.0.0.1:0"
 data_dir = "{data_dir}"

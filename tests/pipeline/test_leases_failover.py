@@ -23,6 +23,7 @@ from tests.pipeline.harness import TERMINAL
 from tests.pipeline.test_crash import _assert_consistent
 
 LEASE_TTL = 3
+REQUEST_TIMEOUT = 2.5  # below LEASE_TTL; the sandbox answers in milliseconds
 REDIS_DB = 7  # a database of the session's Redis for this test alone: flushed first
 PROGRESSED = {"AD_ONLINE", "CHATTING", "REQUISITES_SENT", "PAID", "RECEIPT_OK", "APPROVED"}
 FIRST_BATCH = ("honest", "honest", "refuser", "honest", "wrong-amount", "honest", "honest", "honest")
@@ -72,7 +73,11 @@ def test_the_standby_daemon_takes_over_the_leases_and_finishes_every_deal(world,
     def daemon(name: str) -> CrashingDaemon:
         d = CrashingDaemon(front, tmp_path / name, world.imap_login,
                            timeouts={"answer": 30, "receipt_after_requisites": 30, "stuck": 60})
-        d.config_path.write_text(d.config_path.read_text() + (
+        # A lease must outlive the slowest request made under it (config refuses less): short both.
+        text = d.config_path.read_text()
+        for section in ("[gate]\n", "[bybit]\n"):
+            text = text.replace(section, f"{section}request_timeout = {REQUEST_TIMEOUT}\n", 1)
+        d.config_path.write_text(text + (
             f'\n[database]\nurl = "{fresh_postgres_url}"\n'
             f'[redis]\nurl = "{shared_redis}"\nlease_ttl = {LEASE_TTL}\n'))
         return d
