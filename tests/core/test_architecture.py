@@ -149,3 +149,26 @@ def test_a_forbidden_import_is_caught(tmp_path, monkeypatch, source, rule):
         assert any(_in(m, "actors") or _in(m, "itrader.sandbox") for m in caught)
     finally:
         imports_of.cache_clear()
+
+
+# --- the size limits of issue 10: rooms that stay small enough to read -----------------------------------
+
+MAX_ACTOR_CLASS_LINES = 400
+MAX_MODULE_LINES = 700
+
+
+def test_no_production_module_passes_the_size_limit():
+    too_long = {name: n for name, path in all_modules().items()
+                if (n := len(path.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES}
+    assert too_long == {}, f"split these modules (limit {MAX_MODULE_LINES} lines)"
+
+
+def test_no_actor_class_passes_the_size_limit():
+    too_long = {}
+    for name, path in all_modules().items():
+        if not _in(name, "actors"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ClassDef) and node.end_lineno - node.lineno + 1 > MAX_ACTOR_CLASS_LINES:
+                too_long[f"{name}.{node.name}"] = node.end_lineno - node.lineno + 1
+    assert too_long == {}, f"thin these actors over collaborators (limit {MAX_ACTOR_CLASS_LINES} lines)"
