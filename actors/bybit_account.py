@@ -34,11 +34,14 @@ After every poll (and on start, after ad changes, on stop) the account tells
 sends that health as a heartbeat.
 
 Lease (DESIGN §9, only with Redis): before it boots the actor takes the
-account's lease; without it the account stays in standby — unhealthy, no Bybit
-call at all, a new try every few seconds. Every tick renews it (ticks come at
-least every ttl/3), every queued write checks it first, and a lost lease drops
-the account's in-memory work (queue, outbox, watches, ads) and sends it back to
-standby. "deals" hears each change and runs the account's deals only here.
+account's lease (its epoch recorded in the store); without it the account stays
+in standby — unhealthy, no Bybit call at all, a new try every few seconds. Every
+tick renews it (ticks come at least every ttl/3), every queued write checks it
+first and the client again before each HTTP attempt of a write (`before_write`),
+and a lost lease drops the account's in-memory work (queue, outbox, watches, ads)
+and sends it back to standby. "deals" hears each change and runs the account's
+deals only here. A rate-limited ad or release is put off (actors.later) for the
+wait Bybit asked for, never slept out in the handler.
 
 The actor is thin: it receives, checks the lease (actors.lease_guard) and hands the work to its
 collaborators in actors/bybit/ — the write queue, chat sync, the ad book, order routing and the
@@ -59,6 +62,7 @@ from actors.bybit.link import CALL_ERRORS, AccountLink, call_outcome, log
 from actors.bybit.wiring import wire
 from actors.bybit.writes import DrainWrites
 from actors.directory import Directory
+from actors.later import PutOff
 from actors.lease_guard import LeaseGuard
 from actors.messages import (
     AccountHealth, AnnounceLease, CancelAd, CreateAd, DealNews, FetchMarket, MarketPage, ReadOrder, ReleaseOrder,
@@ -100,12 +104,15 @@ class BybitAccountActor(SupervisedActor):
         super().__init__(context)
         self.name = name
         # The account's client, store, directory, events and settings, shared with the collaborators.
+        self._put_off = PutOff()
         self._link = AccountLink(name, client, store, directory, events, settings, boot=self._boot,
-                                 send_health=self._send_health, schedule=self._schedule)
+                                 send_health=self._send_health, schedule=self._schedule,
+                                 later=lambda message, wait: self._put_off.later(self.actor_ref, message, wait))
         self.registered_name = f"bybit:{name}"
         self.lease = lease or AccountLease.always_held(PLATFORM, name)
         self.guard = LeaseGuard(self.lease, PLATFORM, name, events, directory, forget=self._reset_state,
-                                after_loss=self._after_lease_lost)
+                                after_loss=self._after_lease_lost, fences=getattr(store, "fences", None))
+        client.before_write = self.guard.before_write  # every HTTP try of a write checks the lease
         self._write_seq = itertools.count(1)
         self._timer: gevent.Greenlet | None = None
         self._timer_due = 0.0
@@ -121,6 +128,7 @@ class BybitAccountActor(SupervisedActor):
 
     def _reset_state(self) -> None:
         """What this actor knows of the account in memory: empty at start and after a lost lease."""
+        self._put_off.cancel_all()
         self._booted = False
         self._link.forget()
         parts = wire(self._link, self._write_seq, lambda: self._link.client.try_reserve(WRITE), self._nudge_drain)
@@ -147,12 +155,16 @@ class BybitAccountActor(SupervisedActor):
         self._shutdown()
 
     def _shutdown(self) -> None:
+        self._put_off.cancel_all()
         if self._timer is not None:
             self._timer.kill(block=False)
             self._timer = None
         self._send_health(healthy=False)
 
     def on_receive(self, message: Any) -> Any:
+        return self._put_off.deliver(message, self._dispatch, f"bybit {self.name}")
+
+    def _dispatch(self, message: Any) -> Any:
         handler = self._handlers.get(type(message))
         if handler is None:
             if isinstance(message, AnnounceLease):

@@ -6,6 +6,11 @@ pure `deal.step` decide, write the new facts (and, for a money step, the
 intent) to the journal, then carry out the actions by telling the integration
 actors. After a restart it first reads Gate and Bybit back (`reconcile`)
 before acting again.
+
+With leases (DESIGN §9) a money step's intent is written under the lease epoch
+of the account it runs on (`fence_of`); when this process no longer holds that
+lease, or the store has seen a newer epoch, nothing is written or sent and the
+actor stands down: it stops, and the holder runs the deal from the store.
 """
 from __future__ import annotations
 
@@ -21,12 +26,11 @@ import gevent
 
 from actors import messages as msg
 from actors.base import SupervisedActor
-from actors.deal_plumbing import (
-    PlatformReads, Timers, claimed_receipt, jsonable, receipt_file, record_decision, record_money_steps,
-)
+from actors.deal_plumbing import PlatformReads, Timers, claimed_receipt, jsonable, receipt_file, record_step
 from actors.directory import Directory
-from itrader import deal, dialogue
+from itrader import deal, dialogue, errors
 from itrader.deal.journal import CHAT_APPLIED_STEP, CHAT_SEEN_STEP, RECONCILE_STEP
+from itrader.deal_placement import step_account
 from itrader.events import EventLog
 from itrader.metrics import DEALS_BY_STATE, DEALS_FINISHED, STEP_LATENCY
 from itrader.store import Store
@@ -42,7 +46,7 @@ class DealActor(SupervisedActor):
     def __init__(self, deal_id: int, store: Store, directory: Directory, events: EventLog,
                  settings: deal.DealSettings, mode: str, receipts_dir: Path,
                  reply_delay: tuple[float, float] = (0.0, 0.0), clock: Callable[[], float] = time.time,
-                 context: Any = None) -> None:
+                 context: Any = None, fence_of: Callable[[str, str | None], Any] | None = None) -> None:
         super().__init__(context=context)
         self.deal_id = deal_id
         self._store = store
@@ -62,6 +66,9 @@ class DealActor(SupervisedActor):
         self._texts: deque[str] = deque()  # buyer texts waiting for their turn
         self._classifying: str | None = None
         self._finished = False  # told the others the deal is over, and asked to stop
+        # (platform, account) -> the lease fence a money step's intent is written under (itrader.leases)
+        self._fence_of = fence_of or (lambda _platform, _account: None)
+        self._stood_down = False
 
     # --- life cycle ------------------------------------------------------------
 
@@ -105,6 +112,8 @@ class DealActor(SupervisedActor):
     # --- messages → events -------------------------------------------------------
 
     def on_receive(self, message: Any) -> Any:
+        if self._stood_down:
+            return None  # another process runs the deal now; nothing more is written here
         if isinstance(message, msg.AccountRecovered):
             # A reconcile under way reads the platforms anyway (and retries if the account was down).
             if self._reconciling is None and self.facts is not None and not self.facts.terminal:
@@ -186,7 +195,11 @@ class DealActor(SupervisedActor):
         if decision.ignored:
             log.debug("deal %s: %s", self.deal_id, decision.reason)
         else:
-            self._persist(decision.facts, type(event).__name__, decision.reason)
+            try:
+                self._persist(decision.facts, type(event).__name__, decision.reason)
+            except errors.FencedOff as exc:
+                self._stand_down(exc)
+                return
             for action in decision.actions:
                 self._execute(action)
         if self.facts.terminal and self._reconciling is None:
@@ -194,11 +207,22 @@ class DealActor(SupervisedActor):
 
     def _persist(self, new: deal.DealFacts, event_name: str, reason: str | None) -> None:
         old = self.facts
-        record_decision(self._store.deals, self.deal_id, old, new, event_name, reason)
+        fence = None
+        if new.pending_intent and new.pending_intent != old.pending_intent:  # raises FencedOff if not ours
+            fence = self._fence_of(*step_account(new.pending_intent, self.gate_account, new.account))
+        record_step(self._store.deals, self.deal_id, old, new, event_name, reason, fence)
         if old.state != new.state:
             self._announce(old, new, reason)
-        record_money_steps(self._store.deals, self.deal_id, old, new)
         self.facts = new
+
+    def _stand_down(self, error: Exception) -> None:
+        """A money step fenced off: this process no longer holds the account's lease. Nothing was written
+        or sent; the actor stops, and the lease holder runs the deal from the store."""
+        log.warning("deal %s: standing down, another process holds its account: %s", self.deal_id, error)
+        self._events.publish("deal_fenced", deal_id=self.deal_id, reason=str(error))
+        self._stood_down = True
+        self._timers.cancel_all()
+        self.stop()
 
     def _announce(self, old: deal.DealFacts, new: deal.DealFacts, reason: str | None) -> None:
         """A state change: metrics, the web's event feed and the log follow it."""

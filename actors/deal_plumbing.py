@@ -90,10 +90,21 @@ def record_decision(deals: DealStore, deal_id: int, old: deal.DealFacts, new: de
     deals.record_note(deal_id, event_name, data)
 
 
-def record_money_steps(deals: DealStore, deal_id: int, old: deal.DealFacts, new: deal.DealFacts) -> None:
-    """A money step's intent goes on disk before its call; its outcome once the facts settle it."""
+def record_step(deals: DealStore, deal_id: int, old: deal.DealFacts, new: deal.DealFacts, event_name: str,
+                reason: str | None, fence: Any = None) -> None:
+    """An applied decision and its money steps, all or nothing: an intent the store refuses as fenced
+    off (StaleLeaseEpoch) leaves no trace of the decision either."""
+    with deals.atomic():
+        record_decision(deals, deal_id, old, new, event_name, reason)
+        record_money_steps(deals, deal_id, old, new, fence)
+
+
+def record_money_steps(deals: DealStore, deal_id: int, old: deal.DealFacts, new: deal.DealFacts,
+                       fence: Any = None) -> None:
+    """A money step's intent goes on disk before its call, under `fence` (the lease of the account it runs
+    on, None without leases); its outcome once the facts settle it."""
     if new.pending_intent and new.pending_intent != old.pending_intent:
-        deals.record_intent(deal_id, new.pending_intent, {"state": new.state.value})
+        deals.record_intent(deal_id, new.pending_intent, {"state": new.state.value}, fence=fence)
     if old.pending_intent and old.pending_intent != new.pending_intent:
         done = deal.step_done(old.pending_intent, new)
         deals.record_outcome(deal_id, old.pending_intent, done, {"state": new.state.value})

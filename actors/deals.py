@@ -28,6 +28,7 @@ from itrader import deal
 # Where a deal may run is decided in itrader.deal_placement; re-exported here for older callers.
 from itrader.deal_placement import deal_accounts, may_run_here, touches  # noqa: F401
 from itrader.store import Store
+from itrader.supervision import ChildState
 
 log = logging.getLogger("itrader.deals")
 
@@ -108,7 +109,9 @@ class DealsSupervisor(Supervisor):
         self._held.discard(account)
         for child in self.which_children():
             deal_id = int(child.id.split(":", 1)[1])
-            if child.ref is not None and touches(*self._accounts_of(deal_id), *account):
+            # a deal waiting to restart (it crashed) must not come back here either
+            stoppable = child.ref is not None or child.state == ChildState.RESTARTING.value
+            if stoppable and touches(*self._accounts_of(deal_id), *account):
                 log.warning("lease of %s:%s lost: deal %s stops here", *account, deal_id)
                 self.terminate_child(child.id)
 

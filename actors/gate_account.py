@@ -20,9 +20,13 @@ wires: a client call, a pure decision (itrader.payouts), a reply message.
 * Lease (DESIGN §9, only with Redis): the actor first takes the account's
   lease and stays in standby — no Gate call at all — until it has it, trying
   again every few seconds. It renews on every tick (at least every ttl/3) and
-  checks the lease before each take, approve and balance change; a lost lease
-  drops its in-memory work and sends it back to standby. Each change is told
-  to "deals", which runs the account's deals only while the lease is held.
+  checks the lease before each take, approve and balance change — and the
+  client checks it again before every HTTP attempt of those (`before_write`);
+  a lost lease drops its in-memory work and sends it back to standby. Each
+  change is told to "deals", which runs the account's deals only while the
+  lease is held. A lease taken is recorded with its epoch in the store first.
+* A 429 is never slept out: a take, approve or read the panel rate-limited is
+  put off (actors.later) for its Retry-After, and a poll waits at least that.
 """
 from __future__ import annotations
 
@@ -36,6 +40,7 @@ import pykka
 
 from actors.base import ChildContext, SupervisedActor, tell_quietly
 from actors.directory import Directory
+from actors.later import PutOff
 from actors.lease_guard import LeaseGuard
 from actors.messages import (
     AnnounceLease, ApprovePayout, DealNews, PayoutOffer, PayoutRead, ReadPayout, TakePayout, Tick,
@@ -95,7 +100,10 @@ class GateAccountActor(SupervisedActor):
         self._seen: set[int] = set()  # payout ids offered (or known to need no offer) in this lifetime
         self.lease = lease or AccountLease.always_held(PLATFORM, name)
         self.guard = LeaseGuard(self.lease, PLATFORM, name, events, directory, forget=self._forget_work,
-                                after_loss=lambda: self._schedule(LEASE, retry_interval(self.lease.ttl)))
+                                after_loss=lambda: self._schedule(LEASE, retry_interval(self.lease.ttl)),
+                                fences=getattr(store, "fences", None))
+        self.client.before_write = self.guard.before_write  # every HTTP try of a write checks the lease
+        self._put_off = PutOff()
 
     # --- life cycle
 
@@ -107,6 +115,7 @@ class GateAccountActor(SupervisedActor):
 
     def on_stop(self) -> None:
         self._cancel_timers()
+        self._put_off.cancel_all()
         if not (self.lease.holding and self.lease.safe()):
             log.info("gate %s: stopping in standby; the lease holder keeps the working balance", self.name)
             return
@@ -119,8 +128,12 @@ class GateAccountActor(SupervisedActor):
 
     def on_failure(self, *_exc_info: Any) -> None:
         self._cancel_timers()
+        self._put_off.cancel_all()
 
     def on_receive(self, message: Any) -> Any:
+        return self._put_off.deliver(message, self._dispatch, f"gate {self.name}")
+
+    def _dispatch(self, message: Any) -> Any:
         if isinstance(message, Tick):
             return self._on_tick(message.name)
         if isinstance(message, AnnounceLease):
@@ -165,6 +178,7 @@ class GateAccountActor(SupervisedActor):
     def _forget_work(self) -> None:
         """A lost lease: no timer, nothing remembered; standby until the lease is ours again."""
         self._cancel_timers()
+        self._put_off.cancel_all()
         self._seen.clear()
 
     # --- timers
@@ -180,8 +194,7 @@ class GateAccountActor(SupervisedActor):
             self._schedule(BALANCE, self._next_delay(BALANCE, self._set_balance(self.settings.target_balance)))
             self._schedule(POLL, 0)
         elif name == POLL:
-            self._poll()
-            self._schedule(POLL, self.settings.poll_interval)
+            self._schedule(POLL, max(self.settings.poll_interval, self._poll()))
         elif name == BALANCE:
             self._schedule(BALANCE, self._next_delay(BALANCE, self._set_balance(self.settings.target_balance)))
         elif name == SESSION:
@@ -228,6 +241,8 @@ class GateAccountActor(SupervisedActor):
             return False
         try:
             self._call(self.client.set_balance, amount)
+        except errors.FencedOff:
+            return False  # lost between tries: the holder sets the balance now
         except GateError as exc:
             log.warning("gate %s: setting the working balance to %s failed: %s", self.name, amount, exc)
             self.events.publish("gate_balance", account=self.name, amount=str(amount), ok=False,
@@ -238,19 +253,21 @@ class GateAccountActor(SupervisedActor):
 
     # --- poll
 
-    def _poll(self) -> None:
+    def _poll(self) -> float:
+        """One poll; the seconds the panel asked us to wait before the next (0: none)."""
         page = 1
         while page <= MAX_PAGES_PER_POLL:
             try:
                 result = self._call(self.client.list_payouts, STATUS_OFFERED, page)
             except GateError as exc:
                 log.warning("gate %s: payout poll failed: %s", self.name, exc)
-                return
+                return exc.retry_after if isinstance(exc, errors.RetryLater) else 0.0
             for payout in result.payouts:
                 self._consider(payout)
             if not result.has_next or not result.payouts:
-                return
+                return 0.0
             page += 1
+        return 0.0
 
     def _consider(self, payout: Payout) -> None:
         if payout.id in self._seen:
@@ -279,6 +296,10 @@ class GateAccountActor(SupervisedActor):
             if shown is None:
                 self._take_failed(msg, failure_reason(exc), permanent=False)
                 return
+        except errors.RetryLater as exc:  # nothing happened: the same take once the wait is over
+            if not self._later(msg, exc):
+                self._take_failed(msg, failure_reason(exc), permanent=False)
+            return
         except GateError as exc:
             self._take_failed(msg, failure_reason(exc), take_failure_is_permanent(exc))
             return
@@ -315,6 +336,8 @@ class GateAccountActor(SupervisedActor):
 
     def _approve(self, msg: ApprovePayout) -> None:
         verdict = self._approve_once(msg)
+        if verdict is None:
+            return  # put off: it comes again
         log.log(logging.INFO if verdict.ok else logging.WARNING, "gate %s: approve of payout %s for deal %s: %s",
                 self.name, msg.payout_id, msg.deal_id, "ok" if verdict.ok else verdict.reason)
         self.events.publish("gate_approve", account=self.name, deal_id=msg.deal_id, payout_id=msg.payout_id,
@@ -322,7 +345,7 @@ class GateAccountActor(SupervisedActor):
         outcome = deal.ApproveSucceeded() if verdict.ok else deal.ApproveFailed(verdict.permanent, verdict.reason or "")
         tell_quietly(msg.reply_to, DealNews(msg.deal_id, outcome))
 
-    def _approve_once(self, msg: ApprovePayout) -> ApproveVerdict:
+    def _approve_once(self, msg: ApprovePayout) -> ApproveVerdict | None:
         try:
             content = Path(msg.receipt_path).read_bytes()
         except OSError as exc:
@@ -332,6 +355,8 @@ class GateAccountActor(SupervisedActor):
             self._call(self.client.approve, msg.payout_id, msg.filename, content, content_type)
         except errors.OutcomeUnknown as exc:  # the answer got lost: only the payout's status tells
             return self._approve_read_back(msg.payout_id, exc)
+        except errors.RetryLater as exc:  # refused before any work: the same approve after the wait
+            return None if self._later(msg, exc) else approve_failure(exc)
         except GateError as exc:
             if approve_needs_read_back(exc):  # refused as not approvable: maybe an earlier approve did it
                 return self._approve_read_back(msg.payout_id, exc)
@@ -341,6 +366,14 @@ class GateAccountActor(SupervisedActor):
     def _approve_read_back(self, payout_id: int, exc: GateError) -> ApproveVerdict:
         log.warning("gate %s: approve of payout %s answered %s; reading it back", self.name, payout_id, exc)
         return approve_verdict(self._status_of(payout_id))
+
+    def _later(self, msg: Any, exc: errors.RetryLater) -> bool:
+        """Put a rate-limited request off for the wait the panel asked for (no sleep in the handler)."""
+        if not self._put_off.later(self.actor_ref, msg, exc.retry_after):
+            return False
+        log.info("gate %s: %s for deal %s put off %.3gs: %s", self.name, type(msg).__name__, msg.deal_id,
+                 exc.retry_after, exc)
+        return True
 
     def _taken_by_us(self, payout_id: int) -> Payout | None:
         """Read back after a take whose outcome is unknown: the payout if this trader has it now."""
@@ -364,6 +397,8 @@ class GateAccountActor(SupervisedActor):
         try:
             payout = self._call(self.client.get_payout, msg.payout_id)
         except GateError as exc:
+            if isinstance(exc, errors.RetryLater) and self._later(msg, exc):
+                return
             # status None = not readable now; raw names why (not_found: not visible to this account).
             raw = {"error": error_kind(exc), "reason": failure_reason(exc)}
             tell_quietly(msg.reply_to, PayoutRead(msg.deal_id, msg.payout_id, None, raw))

@@ -4,6 +4,11 @@ The actor asks the guard before it acts; the guard owns the standby → held →
 transitions and says so once: an event, a log line and (for accounts) LeaseChanged
 to "deals", which runs an account's deals only where its lease is held. What the
 actor must drop when the lease is lost, and what it does next, are its two hooks.
+
+Fencing (accounts with money steps): a lease taken is recorded with its epoch in the
+store (`fences`) before the account acts, so from then on the store refuses an intent
+of the previous holder; and `before_write` is the clients' hook before every HTTP
+attempt of a write, so a retry inside a client never goes out after the lease was lost.
 """
 from __future__ import annotations
 
@@ -11,7 +16,8 @@ import logging
 from typing import Any, Callable
 
 from actors.messages import LeaseChanged
-from itrader.leases import AccountLease
+from itrader import errors
+from itrader.leases import AccountLease, LeaseLost
 
 log = logging.getLogger(__name__)
 
@@ -26,11 +32,12 @@ def _nothing() -> None:
 
 class LeaseGuard:
     """`directory` None: nobody hears LeaseChanged (a mailbox has no deals). `forget` runs first when
-    the lease is lost (drop in-memory work), `after_loss` last (health, the standby timer)."""
+    the lease is lost (drop in-memory work), `after_loss` last (health, the standby timer). `fences`
+    (itrader.store.FenceStore; None: a mailbox, no money steps) records each epoch taken."""
 
     def __init__(self, lease: AccountLease, platform: str, account: str, events: Any, directory: Any = None,
                  *, forget: Callable[[], None] = _nothing, after_loss: Callable[[], None] = _nothing,
-                 release_on_loss: bool = True) -> None:
+                 release_on_loss: bool = True, fences: Any = None) -> None:
         self.lease = lease
         self.platform = platform
         self.account = account
@@ -39,6 +46,7 @@ class LeaseGuard:
         self.forget = forget
         self.after_loss = after_loss
         self.release_on_loss = release_on_loss
+        self.fences = fences
         self.standby_told = False
 
     @property
@@ -63,6 +71,12 @@ class LeaseGuard:
             self.lose(NOT_RENEWED)
         return self.lease.holding
 
+    def before_write(self) -> None:
+        """The clients' hook before every HTTP attempt of a write (take, approve, balance; ads, releases,
+        chat): the lease renewed and checked right then; LeaseLost stops the attempt unsent."""
+        if not self.may_act(before_write=True):
+            raise LeaseLost(f"{self.platform} {self.account}: the lease is not ours now; the call was not sent")
+
     def renewed(self) -> bool:
         """Renew the lease we hold; a renewal that fails for good loses it."""
         if self.lease.renew():
@@ -71,17 +85,35 @@ class LeaseGuard:
         return False
 
     def take(self) -> bool:
-        """In standby: try to take the lease over; False leaves the account in standby (told once)."""
-        if not self.lease.acquire():
+        """In standby: try to take the lease over; False leaves the account in standby (told once). A
+        lease taken is fenced first: its epoch recorded in the store before the account acts."""
+        if not self._acquire_fenced():
             self.say_standby()
             return False
         self.standby_told = False
         if self.lease.active:
             log.warning("%s %s: lease acquired; driving the account", self.platform, self.account)
             self.events.publish("lease_acquired", platform=self.platform, account=self.account,
-                                owner=self.lease.owner)
+                                owner=self.lease.owner, epoch=self.lease.epoch)
             self._tell_deals(True)
         return True
+
+    def _acquire_fenced(self) -> bool:
+        if self.fences is None or not self.lease.active:
+            return self.lease.acquire()
+        try:
+            if not self.lease.acquire(floor=self.fences.newest(self.lease.key)):
+                return False
+            self.fences.advance(self.lease.fence())
+        except errors.FencedOff as exc:
+            log.error("%s %s: lease not taken: %s", self.platform, self.account, exc)
+        except Exception as exc:  # noqa: BLE001 — the store is away: no epoch recorded, so no acting
+            log.warning("%s %s: lease epoch not recorded (%s); standby", self.platform, self.account,
+                        type(exc).__name__)
+        else:
+            return True
+        self.lease.release()  # a no-op unless the key was ours
+        return False
 
     def tend(self) -> bool:
         """On a tick: renew the lease we hold, or try to take it over in standby."""

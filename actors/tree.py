@@ -131,7 +131,7 @@ def pipeline_specs(system, wiring: Wiring) -> list[ChildSpec]:
     from actors.receipt_desk import ReceiptDeskActor
     from itrader.bybit import BybitClient, Budgets, RateBudget
     from itrader.gate import GateClient
-    from itrader.leases import AccountLease
+    from itrader.leases import AccountLease, LeaseBook
     from itrader.limits import make_limiter
     from itrader.mail.intake import intake_from_config
     from itrader.store import Store
@@ -143,6 +143,7 @@ def pipeline_specs(system, wiring: Wiring) -> list[ChildSpec]:
     receipts_dir.mkdir(parents=True, exist_ok=True)
     limiter = make_limiter(config.redis.url or None)
     lease_store = lease_store_for(config)
+    leases = LeaseBook()  # each account's current lease: a deal's intents are fenced with its epoch
     specs: list[ChildSpec] = []
 
     if config.assistant.enabled and (wiring.llm_api_key or config.is_sandbox):
@@ -163,8 +164,9 @@ def pipeline_specs(system, wiring: Wiring) -> list[ChildSpec]:
             client = BybitClient(access.base_url, access.api_key, access.api_secret, account=access.name,
                                  limiter=limiter, budgets=bybit_budgets, recv_window=config.bybit.recv_window_ms,
                                  timeout=config.bybit.request_timeout)
+            lease = leases.add(access.name, AccountLease("bybit", access.name, lease_store))
             return BybitAccountActor.start(access.name, client, store, directory, events, config.bybit,
-                                           context=ctx, lease=AccountLease("bybit", access.name, lease_store))
+                                           context=ctx, lease=lease)
         return ChildSpec(id=f"bybit:{access.name}", kind="BybitAccount", factory=start, start_timeout=30.0)
 
     specs.append(ChildSpec(id="Allocator", kind="Allocator", factory=lambda ctx: AllocatorActor.start(
@@ -181,7 +183,7 @@ def pipeline_specs(system, wiring: Wiring) -> list[ChildSpec]:
     def deal_spec(deal_id: int) -> ChildSpec:
         return ChildSpec(id=f"deal:{deal_id}", kind="Deal", restart=Restart.TRANSIENT, factory=lambda ctx: (
             DealActor.start(deal_id, store, directory, events, settings, config.daemon.mode, receipts_dir,
-                            reply_delay=reply_delay, context=ctx)))
+                            reply_delay=reply_delay, context=ctx, fence_of=leases.fence)))
 
     specs.append(ChildSpec(id="Deals", kind="Deals", start_timeout=120.0, shutdown_timeout=30.0,
                            factory=lambda ctx: DealsSupervisor.start(
@@ -194,8 +196,9 @@ def pipeline_specs(system, wiring: Wiring) -> list[ChildSpec]:
         def gate_start(ctx, access=access):
             client = GateClient(access.base_url, access.login, access.password,
                                 timeout=config.gate.request_timeout)
+            lease = leases.add(access.name, AccountLease("gate", access.login, lease_store))
             return GateAccountActor.start(access.name, client, store, directory, events, config.gate,
-                                          context=ctx, lease=AccountLease("gate", access.login, lease_store))
+                                          context=ctx, lease=lease)
         specs.append(ChildSpec(id=f"gate:{access.name}", kind="GateAccount", factory=gate_start,
                                start_timeout=30.0, shutdown_timeout=10.0))
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
+from itrader.deal.facts import APPROVE, TAKE
+
 
 def deal_accounts(journal: Iterable[Any]) -> tuple[str | None, str | None]:
     """The deal's Gate account (named when the deal was created) and its Bybit account (in the latest
@@ -27,3 +29,9 @@ def may_run_here(gate: str | None, bybit: str | None, held: set[tuple[str, str]]
 def touches(gate: str | None, bybit: str | None, platform: str, account: str) -> bool:
     """The deal uses this platform's account (so a lease change of it concerns the deal)."""
     return (platform, account) in (("gate", gate), ("bybit", bybit))
+
+
+def step_account(step: str, gate: str | None, bybit: str | None) -> tuple[str, str | None]:
+    """The account a money step runs on, whose lease fences its intent: take and approve on the Gate
+    account, create ad and release on the Bybit one."""
+    return ("gate", gate) if step in (TAKE, APPROVE) else ("bybit", bybit)

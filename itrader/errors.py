@@ -12,9 +12,16 @@ meanings below (beside its platform base, which stays for the catch sites that u
 * OutcomeUnknown — a write may have executed (a timeout or dropped connection after the
   request was sent, a 5xx, an answer we cannot read). Read the platform back before anything
   else (see below).
+* FencedOff      — another process drives this account now (our lease lapsed, or the store has
+  seen a newer lease epoch): nothing was sent or written. Stand down; never retry here.
+
+RetryLater is a TemporaryError that says when: a rate limit's Retry-After or our own rate
+budget's wait. The clients never sleep it out; the actor puts the request off (a timer that
+tells it the message again) and handles other messages meanwhile.
 
 Callers catch by meaning (`except errors.OutcomeUnknown`, ...), OutcomeUnknown first. It is
 never also a TemporaryError: "try again" is exactly what such a write must not get.
+FencedOff is never also a TemporaryError: a retry loop must not repeat what another process now owns.
 When a class carries two meanings (MailLoginError is a MailError, which is temporary, and
 also permanent), the stronger one wins, in this order: OutcomeUnknown, BlockedError,
 PermanentError, TemporaryError.
@@ -28,6 +35,18 @@ class ITraderError(Exception):
 
 class TemporaryError(ITraderError):
     """Nothing happened; the same call may succeed later."""
+
+
+class RetryLater(TemporaryError):
+    """Nothing happened; the same call may succeed after `retry_after` seconds (429, our rate budget)."""
+
+    retry_after: float = 0.0
+
+
+class FencedOff(ITraderError):
+    """Another process holds this account's lease now (ours lapsed, or a newer lease epoch was recorded):
+    the call was not sent, the intent not written. The caller stands down (standby) and never retries
+    here — the holder resumes the work from the store and the platforms."""
 
 
 class PermanentError(ITraderError):

@@ -6,10 +6,21 @@ which expires `ttl` seconds after its last renewal. The holder renews it
 often; a process that dies stops renewing, the key expires, and another
 process acquires it and resumes the account's deals from the database.
 
-* acquire: SET key owner NX PX ttl (or, when the key already names us —
-  an actor restarted inside the same process — a renewal);
+* acquire: SET key owner NX PX ttl and INCR of the key's epoch counter, in
+  one Lua script (or, when the key already names us — an actor restarted
+  inside the same process — a renewal that keeps the epoch);
 * renew:   compare-and-PEXPIRE in one Lua script (only while the key is ours);
 * release: compare-and-DEL in one Lua script (graceful stop).
+
+Fencing: every acquire gets a new epoch, higher than any before it for the
+key (the counter `itrader:lease-epoch:<platform>:<account>` never expires;
+the caller passes the highest epoch its store has seen as a floor, so a
+Redis that lost its data cannot hand out an old number again). The holder
+records its epoch in the store when it takes the lease and with every money
+step's intent; the store refuses an intent under an older epoch than the
+newest it has seen for the key, so a holder that was paused past its ttl
+(SIGSTOP, a long GC, a VM freeze) cannot journal a money step after another
+process took the account over (`Fence`, itrader.store.fences).
 
 The holder trusts its lease only until `last successful renew + ttl − margin`
 (`lease_is_safe`), measured from the moment the renew was *sent*, so a slow
@@ -27,9 +38,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
+from itrader import errors as meaning
+
 log = logging.getLogger("itrader.leases")
 
 KEY_PREFIX = "itrader:lease:"
+EPOCH_PREFIX = "itrader:lease-epoch:"
 DEFAULT_TTL = 30.0
 RETRY_CEILING = 5.0  # a standby account tries to take its lease at least this often
 
@@ -40,6 +54,23 @@ RETRY_CEILING = 5.0  # a standby account tries to take its lease at least this o
 def lease_key(platform: str, account: str) -> str:
     """`itrader:lease:bybit:<name>` or `itrader:lease:gate:<login>`."""
     return f"{KEY_PREFIX}{platform}:{account}"
+
+
+def epoch_key(key: str) -> str:
+    """The never-expiring counter of a lease key's epochs: `itrader:lease-epoch:<platform>:<account>`."""
+    return EPOCH_PREFIX + key.removeprefix(KEY_PREFIX)
+
+
+@dataclass(frozen=True)
+class Fence:
+    """A lease as the store sees it: its key and the epoch it was acquired under."""
+
+    key: str
+    epoch: int
+
+
+class LeaseLost(meaning.FencedOff):
+    """This process does not (safely) hold the account's lease now: the call or intent was stopped."""
 
 
 def new_owner_id() -> str:
@@ -72,6 +103,25 @@ def lease_is_safe(renewed_at: float | None, ttl: float, now: float, margin: floa
 
 
 # --- Redis -----------------------------------------------------------------------
+
+# Take the key if it is free and give this holding a new epoch above `floor`; a key already ours is
+# renewed and keeps its epoch (unless the counter fell below the floor: Redis lost it). 0: not ours.
+_ACQUIRE_LUA = """
+local floor = tonumber(ARGV[3])
+local epoch
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  epoch = redis.call('INCR', KEYS[2])
+  if epoch <= floor then epoch = floor + 1 end
+elseif redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  epoch = tonumber(redis.call('GET', KEYS[2]) or '0')
+  if epoch < floor or epoch < 1 then epoch = math.max(floor, 0) + 1 end
+else
+  return 0
+end
+redis.call('SET', KEYS[2], epoch)
+return epoch
+"""
 
 # Renew only while the key is still ours: a lease that expired and was taken by
 # another process must not be extended by its former holder.
@@ -107,6 +157,7 @@ class LeaseStore:
         # A Redis that hangs must not hold an actor longer than its lease can be trusted.
         timeout = max(0.2, min(2.0, safety_margin(ttl) / 2))
         self._redis = redis.Redis.from_url(redis_url, socket_timeout=timeout, socket_connect_timeout=timeout)
+        self._acquire = self._redis.register_script(_ACQUIRE_LUA)
         self._renew = self._redis.register_script(_RENEW_LUA)
         self._release = self._redis.register_script(_RELEASE_LUA)
         self._errors = (redis.RedisError, OSError)
@@ -115,14 +166,14 @@ class LeaseStore:
     def ttl_ms(self) -> int:
         return max(1, int(self.ttl * 1000))
 
-    def acquire(self, key: str) -> bool:
+    def acquire(self, key: str, floor: int = 0) -> int:
+        """The epoch of our holding (≥ 1, above `floor`), or 0 when the key is someone else's or Redis
+        did not answer. A key already ours is renewed and keeps its epoch."""
         try:
-            if self._redis.set(key, self.owner, nx=True, px=self.ttl_ms):
-                return True
-            return bool(self._renew(keys=[key], args=[self.owner, self.ttl_ms]))  # already ours
+            return int(self._acquire(keys=[key, epoch_key(key)], args=[self.owner, self.ttl_ms, int(floor)]))
         except self._errors as exc:
             log.warning("lease %s: acquire failed: %s", key, type(exc).__name__)
-            return False
+            return 0
 
     def renew(self, key: str) -> bool | None:
         """True: renewed. False: the key is gone or someone else's. None: Redis did not answer."""
@@ -168,6 +219,7 @@ class AccountLease:
     clock: Callable[[], float] = time.monotonic
     renewed_at: float | None = field(default=None, init=False)
     holding: bool = field(default=False, init=False)  # the account actor drives the account
+    epoch: int | None = field(default=None, init=False)  # of the current holding (None: not held, no Redis)
 
     def __post_init__(self) -> None:
         self.holding = self.store is None
@@ -199,15 +251,26 @@ class AccountLease:
             return True
         return lease_is_safe(self.renewed_at, self.store.ttl, self.clock())
 
-    def acquire(self) -> bool:
+    def acquire(self, floor: int = 0) -> bool:
+        """Take the lease; `floor` is the highest epoch the store has seen for it (the new one is above)."""
         if self.store is None:
             return True
         sent_at = self.clock()
-        if self.store.acquire(self.key):
-            self.renewed_at, self.holding = sent_at, True
+        epoch = self.store.acquire(self.key, floor)
+        if epoch:
+            self.renewed_at, self.holding, self.epoch = sent_at, True, epoch
             return True
-        self.renewed_at = None
+        self.renewed_at, self.epoch = None, None
         return False
+
+    def fence(self) -> Fence | None:
+        """What a money step's intent is journaled under: None without Redis (nothing to fence); raises
+        LeaseLost unless the lease is held and still safe (a holder paused past its ttl finds out here)."""
+        if self.store is None:
+            return None
+        if not self.holding or self.epoch is None or not self.safe():
+            raise LeaseLost(f"{self.key}: not safely held by this process; nothing done")
+        return Fence(self.key, self.epoch)
 
     def lost_now(self) -> bool:
         """Held until now but no longer safe: True once, and from then on the lease is not held (the
@@ -243,7 +306,7 @@ class AccountLease:
             return
         if self.renewed_at is not None:
             self.store.release(self.key)
-        self.renewed_at, self.holding = None, False
+        self.renewed_at, self.holding, self.epoch = None, False, None
 
     def holder(self) -> str | None:
         return self.store.holder(self.key) if self.store is not None else None
@@ -253,5 +316,25 @@ class AccountLease:
         if self.store is None:
             return {"state": "held", "leases": "off"}
         held = self.safe()
-        return {"state": "held" if held else "standby", "owner": self.store.owner,
-                "holder": self.store.owner if held else self.holder(), "ttl": self.store.ttl}
+        view: dict[str, object] = {"state": "held" if held else "standby", "owner": self.store.owner,
+                                   "holder": self.store.owner if held else self.holder(), "ttl": self.store.ttl}
+        if held:
+            view["epoch"] = self.epoch
+        return view
+
+
+class LeaseBook:
+    """This process's account leases by (platform, account name as the actors call it): where a Deal
+    finds the fence of the account a money step runs on. An account actor adds its lease as it starts."""
+
+    def __init__(self) -> None:
+        self._leases: dict[tuple[str, str], AccountLease] = {}
+
+    def add(self, name: str, lease: AccountLease) -> AccountLease:
+        self._leases[(lease.platform, name)] = lease
+        return lease
+
+    def fence(self, platform: str, name: str) -> Fence | None:
+        """None: no leases (no Redis) or no such account here; LeaseLost: not safely held now."""
+        lease = self._leases.get((platform, name))
+        return lease.fence() if lease is not None else None

@@ -8,8 +8,11 @@ platform's per-second limit.
 With a Redis URL the bucket lives in Redis and is updated by one Lua script
 (atomic, using Redis' own clock), so every process driving the same account
 draws from the same budget. Without one, buckets live in this process.
-Waiting is cooperative (gevent.sleep) and bounded: a caller that would wait
-longer than `max_wait` gets RateBudgetExhausted instead of hanging.
+Waiting is cooperative (gevent.sleep) and short: a caller that would wait
+longer than `max_wait` (DEFAULT_MAX_WAIT, 2 s, far below any lease's ttl/3)
+gets RateBudgetExhausted at once instead, carrying the wait as `retry_after`,
+so an actor puts the request off instead of sleeping in its handler. Callers
+with a mailbox wait nowhere at all: `try_acquire` takes a token or says when.
 """
 from __future__ import annotations
 
@@ -21,20 +24,22 @@ import gevent
 
 from itrader import errors as meaning
 
-DEFAULT_MAX_WAIT = 30.0
+DEFAULT_MAX_WAIT = 2.0  # the longest wait inside a call; longer waits are the caller's to schedule
 REDIS_KEY_PREFIX = "itrader:ratelimit:"
 
 
-class RateBudgetExhausted(meaning.TemporaryError):
-    """Waiting for a token would take longer than the caller allows. The call was never sent."""
+class RateBudgetExhausted(meaning.RetryLater):
+    """Waiting for a token would take longer than the caller allows. The call was never sent; a token is
+    due in `retry_after` seconds."""
 
-    def __init__(self, key: str, needed_wait: float, max_wait: float) -> None:
+    def __init__(self, key: str, needed_wait: float, max_wait: float, retry_after: float | None = None) -> None:
         super().__init__(
             f"rate budget {key!r}: next token in {needed_wait:.2f}s exceeds the allowed wait of {max_wait:.2f}s"
         )
         self.key = key
         self.needed_wait = needed_wait
         self.max_wait = max_wait
+        self.retry_after = needed_wait if retry_after is None else retry_after
 
 
 @dataclass(frozen=True)
@@ -80,7 +85,7 @@ class Limiter:
                 return time.monotonic() - started if slept else 0.0
             waited = time.monotonic() - started
             if waited + wait > max_wait:
-                raise RateBudgetExhausted(key, waited + wait, max_wait)
+                raise RateBudgetExhausted(key, waited + wait, max_wait, retry_after=wait)
             gevent.sleep(wait)
             slept = True
 

@@ -111,6 +111,10 @@ class AdBook:
             self.balance_short_until = time.monotonic() + BALANCE_COOLDOWN_SECONDS
             fail(describe_failure(exc), permanent=False)
             return
+        except errors.RetryLater as exc:  # never sent: the same request once Bybit's wait is over
+            if not self.link.later(message, exc.retry_after):
+                fail(describe_failure(exc), permanent=False)
+            return
         except errors.OutcomeUnknown as exc:  # the ad may exist: look for it before saying no
             ad_id = self._find_unclaimed(request, payment_id)
             if ad_id is None:

@@ -1,6 +1,6 @@
 """What every collaborator of one Bybit account shares: its client, store, directory, events and
 settings, what the account told us about itself at start, the counted call, the deal messenger, and
-three hooks back into the actor (boot, health, schedule)."""
+four hooks back into the actor (boot, health, schedule, later)."""
 from __future__ import annotations
 
 import logging
@@ -54,6 +54,8 @@ class AccountLink:
     boot: Callable[[], bool] = lambda: True
     send_health: Callable[..., None] = _nothing
     schedule: Callable[[], None] = _nothing
+    # later(message, wait): the actor is told `message` again after `wait` s; False: put off too often
+    later: Callable[[Any, float], bool] = lambda _message, _wait: False
 
     def __post_init__(self) -> None:
         self.forget()

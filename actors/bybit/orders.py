@@ -248,6 +248,10 @@ class OrderRouter:
                 return
         try:
             self.link.api(self.link.client.release, message.order_id)
+        except errors.RetryLater as exc:  # never sent: the same release once Bybit's wait is over
+            if not self.link.later(message, exc.retry_after):
+                result(False, reason=describe_failure(exc))
+            return
         except NOT_PERFORMED as exc:  # never sent: nothing happened
             result(False, reason=describe_failure(exc))
             return

@@ -8,13 +8,19 @@ timeout or a connection dropped after sending, a 5xx, 10016, an answer we cannot
 read — raises OutcomeUnknown: the caller reads Bybit back. A write that provably
 never left us (no connection, our own budget, 429/10006, 10002, a ban) raises
 its TemporaryError or Blocked. Reads raise TemporaryError for all of these. Retries:
-* 429 / 10006 — wait Retry-After (or the reset header), then retry: the request
-  was not performed, so this is safe for writes too;
+* 429 / 10006 — never waited out here: RateLimited goes to the caller with the
+  wait Bybit asked for (Retry-After or the reset header); the account actor puts
+  the request off instead of sleeping in its handler;
 * 10002 — re-sync the clock from /v5/market/time once, then retry;
-* network errors and 5xx — retried for reads only; a write's OutcomeUnknown, and
-  its TemporaryError too, go to the caller (who knows whether to reconcile);
+* network errors and 5xx — retried for reads only, after short pauses (at most
+  MAX_RETRY_SLEEP seconds in all per call); a write's OutcomeUnknown, and its
+  TemporaryError too, go to the caller (who knows whether to reconcile);
 * 403 — never retried; the client refuses further calls until the ban is over,
   so a banned process does not keep the ban alive with a retry storm.
+A token of the account's budget is waited for at most `max_budget_wait` (2 s by
+default); a longer wait raises RateBudgetExhausted with its `retry_after`.
+Every attempt of a write first calls `before_write`, the actor's lease check, so
+no try goes out after the account's lease was lost.
 """
 from __future__ import annotations
 
@@ -42,6 +48,7 @@ READ, WRITE = "read", "write"
 CHAT_PAGE_SIZE = 30  # the documented maximum of message/listpage
 ORDER_PAGE_SIZE = 30
 UPLOAD_BOUNDARY_PREFIX = "itrader-"
+MAX_RETRY_SLEEP = 2.0  # seconds of backoff per read in all, far below a lease's ttl/3
 UPLOAD_CONTENT_TYPES = {"jpg": "image/jpeg", "jpeg": "image/jpeg", "png": "image/png", "pdf": "application/pdf",
                         "mp4": "video/mp4"}
 
@@ -78,6 +85,7 @@ class BybitClient:
         auto_sync_clock: bool = True,
         session: requests.Session | None = None,
         clock: Callable[[], float] = time.time,
+        before_write: Callable[[], None] | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._api_key = api_key
@@ -95,6 +103,7 @@ class BybitClient:
         self._clock = clock
         self._blocked_until = 0.0
         self._prepaid: dict[str, int] = {READ: 0, WRITE: 0}  # tokens taken by try_reserve, not yet spent
+        self.before_write = before_write  # raises to stop a write unsent (the actor's lease check)
 
     def __repr__(self) -> str:
         return f"BybitClient(account={self.account!r}, base_url={self.base_url!r})"
@@ -129,11 +138,13 @@ class BybitClient:
               raw_body: bytes | None = None, content_type: str = "application/json") -> Any:
         budget = self.budgets.read if kind == READ else self.budgets.write
         resynced = False
-        attempt = 0
+        attempt, slept = 0, 0.0
         while True:
             if self.blocked_for > 0:
                 raise errors.Blocked("IP ban in force; not calling Bybit", retry_after=self.blocked_for,
                                      http_status=403, path=path)
+            if kind == WRITE and self.before_write is not None:
+                self.before_write()  # the lease, right before each try: a raise here sends nothing
             if attempt == 0 and not resynced and self._prepaid[kind] > 0:
                 self._prepaid[kind] -= 1  # try_reserve took this call's token already
             else:
@@ -144,11 +155,9 @@ class BybitClient:
                 self._blocked_until = time.monotonic() + exc.retry_after
                 log.warning("bybit %s: IP blocked for %.0fs on %s", self.account, exc.retry_after, path)
                 raise
-            except errors.RateLimited as exc:
-                if attempt >= self.max_retries or exc.retry_after > self.max_budget_wait:
-                    raise
-                log.info("bybit %s: rate limited on %s, waiting %.2fs", self.account, path, exc.retry_after)
-                gevent.sleep(exc.retry_after)
+            except errors.RateLimited as exc:  # the caller waits, not us (module docstring)
+                log.info("bybit %s: rate limited on %s for %.2fs", self.account, path, exc.retry_after)
+                raise
             except errors.TimestampError:
                 if resynced or not self.auto_sync_clock:
                     raise
@@ -156,9 +165,11 @@ class BybitClient:
                 resynced = True
                 continue  # a re-sync is not a retry of a failure
             except errors.TemporaryError:
-                if kind == WRITE or attempt >= self.max_retries:
+                delay = min(0.25 * 2 ** attempt, 4.0)
+                if kind == WRITE or attempt >= self.max_retries or slept + delay > MAX_RETRY_SLEEP:
                     raise
-                gevent.sleep(min(0.25 * 2 ** attempt, 4.0))
+                gevent.sleep(delay)
+                slept += delay
             attempt += 1
 
     def _send(self, method: str, path: str, params: dict | None, raw_body: bytes | None,

@@ -44,7 +44,9 @@ class OutcomeUnknown(BybitError, meaning.OutcomeUnknown):
     """A write may have been carried out although we got no usable answer; never repeat it blindly."""
 
 
-class RateLimited(TemporaryError):
+class RateLimited(TemporaryError, meaning.RetryLater):
+    """429 / 10006: `retry_after` is how long Bybit asked us to wait (never slept in the client)."""
+
     def __init__(self, message: str, *, retry_after: float, **kwargs) -> None:
         super().__init__(message, **kwargs)
         self.retry_after = retry_after

@@ -15,8 +15,11 @@ What a failure means (itrader.errors):
 
 Retry policy — which calls are repeated by the client itself:
 * GETs (me, list, get_payout, attachments): idempotent, retried on temporary
-  errors with exponential backoff and jitter, and after a 429 once the
-  Retry-After has passed.
+  errors with exponential backoff and jitter — short pauses, at most
+  MAX_RETRY_SLEEP seconds in all per call (far below a lease's ttl/3).
+* A 429 is never waited out here: RateLimited goes to the caller with the
+  panel's Retry-After, and the actor puts the request off (a timer) instead
+  of sleeping in its handler.
 * login and set_balance: repeating them leaves the same state (a new session;
   the same absolute balance), so they are retried like GETs, outcome unknown
   included; set_balance raises OutcomeUnknown if any try's outcome was unknown.
@@ -25,8 +28,10 @@ Retry policy — which calls are repeated by the client itself:
   payout and returns it if it is ours, so a retry can never take twice nor
   hide that someone else took it.
 * approve and cancel: never repeated — their OutcomeUnknown goes to the
-  caller, who reconciles with `get_payout`. A 429 is raised as RateLimited
-  without waiting.
+  caller, who reconciles with `get_payout`.
+* Every HTTP attempt of a write (show, approve, cancel, set_balance) first
+  calls `before_write`, the actor's lease check: a retry cannot go out after
+  the account's lease was lost (it raises, e.g. LeaseLost, and nothing is sent).
 * Any call answered 401 (session expired) logs in again and is sent once more;
   a 401 means the panel did not act. A Cloudflare 403 is never repeated.
 
@@ -60,6 +65,7 @@ REAL_CDN_URL = "https://cdn.gate.cx/"
 USER_AGENT = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36"
 OWN_PAYOUT_STATUSES = (5, 6, 7)  # taken by us, approved, completed
 OPEN_PAYOUT_STATUSES = (4, 5)
+MAX_RETRY_SLEEP = 2.0  # seconds of backoff per call in all; what would take longer is the caller's to schedule
 
 T = TypeVar("T")
 
@@ -78,16 +84,18 @@ class GateClient:
         max_attempts: int = 3,
         backoff: float = 0.5,
         max_backoff: float = 8.0,
-        max_retry_after: float = 120.0,
         default_retry_after: float = 60.0,
+        before_write: Callable[[], None] | None = None,
     ) -> None:
         """
         base_url: the API base, e.g. https://panel.gate.cx/api/v1 or http://127.0.0.1:PORT/gate/api/v1.
-        rate_limiter: called before every HTTP request; it may block until a request is allowed.
+        rate_limiter: called before every HTTP request; it may wait briefly or raise (e.g. RateBudgetExhausted).
         cdn_url: where attachments are served; defaults to cdn.gate.cx for the real panel and to
             `<base_url>/cdn/` otherwise (the sandbox's layout).
         max_attempts: tries per retried call (the first one included).
-        max_retry_after: a 429 asking to wait longer than this is raised instead of waited out.
+        default_retry_after: the wait a 429 without a usable Retry-After asks for.
+        before_write: called before every HTTP attempt of a write; raising there stops the call unsent
+            (the account actor's lease check).
         """
         self.base_url = base_url.rstrip("/")
         self.login_name = login
@@ -105,8 +113,8 @@ class GateClient:
         self.max_attempts = max(1, max_attempts)
         self.backoff = backoff
         self.max_backoff = max_backoff
-        self.max_retry_after = max_retry_after
         self.default_retry_after = default_retry_after
+        self.before_write = before_write
         self.trader_id: int | None = None
 
     def __repr__(self) -> str:
@@ -307,7 +315,7 @@ class GateClient:
         interpret = interpret or self._interpret_envelope
         if relogin and not self.has_session:
             self.login()
-        attempt, relogged = 1, False
+        attempt, relogged, slept = 1, False, 0.0
         unknown: OutcomeUnknown | None = None  # an earlier try that may have acted
         while True:
             try:
@@ -318,20 +326,17 @@ class GateClient:
                 relogged = True
                 log.info("gate session expired for %s on %s %s; logging in again", self.login_name, method, path)
                 self.login()
-            except RateLimited as exc:
-                if not retry or attempt >= self.max_attempts or exc.retry_after > self.max_retry_after:
-                    raise unknown or exc
-                log.warning("gate rate limited on %s %s; waiting %.3gs", method, path, exc.retry_after)
-                time.sleep(exc.retry_after)
-                attempt += 1
+            except RateLimited as exc:  # the caller waits, not us (module docstring)
+                raise unknown or exc
             except (TemporaryError, OutcomeUnknown) as exc:
                 if isinstance(exc, OutcomeUnknown):
                     unknown = exc
-                if not retry or attempt >= self.max_attempts:
-                    raise unknown or exc
                 delay = min(self.max_backoff, self.backoff * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
+                if not retry or attempt >= self.max_attempts or slept + delay > MAX_RETRY_SLEEP:
+                    raise unknown or exc
                 log.warning("gate %s %s failed (%s); retry %d in %.2fs", method, path, exc, attempt, delay)
                 time.sleep(delay)
+                slept += delay
                 attempt += 1
 
     def _exchange(self, method: str, path: str, interpret: Callable[[requests.Response], Any], write: bool,
@@ -347,6 +352,8 @@ class GateClient:
             raise OutcomeUnknown(f"{exc}; the panel may have acted", status=exc.status, path=exc.path) from None
 
     def _http(self, method: str, path: str, write: bool = False, **kwargs: Any) -> requests.Response:
+        if write and self.before_write is not None:
+            self.before_write()  # the lease, checked right before each try: a raise here sends nothing
         if self.rate_limiter is not None:
             self.rate_limiter()
         url = path if path.startswith(("http://", "https://")) else self.base_url + path

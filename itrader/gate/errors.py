@@ -40,8 +40,8 @@ class OutcomeUnknown(GateError, meaning.OutcomeUnknown):
     """A write may have been carried out although we got no usable answer; never repeat it blindly."""
 
 
-class RateLimited(TemporaryError):
-    """HTTP 429. `retry_after` is the number of seconds the panel asked us to wait."""
+class RateLimited(TemporaryError, meaning.RetryLater):
+    """HTTP 429. `retry_after` is the number of seconds the panel asked us to wait (never slept in the client)."""
 
     def __init__(self, message: str, *, retry_after: float, status: int | None = 429, path: str | None = None) -> None:
         super().__init__(message, status=status, path=path)

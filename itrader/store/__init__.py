@@ -18,6 +18,7 @@ from .crypto import Secret, SecretBox, parse_encryption_key
 from .database import Database, DatabaseTarget, open_database, parse_database_target
 from .deals import CHANGEABLE_FIELDS, DealStore, open_intents
 from .emails import EmailStore
+from .fences import FenceStore
 from .errors import (
     AccountExists,
     AccountNotFound,
@@ -28,6 +29,7 @@ from .errors import (
     NotFound,
     SchemaOutOfDate,
     SecretDecryptionError,
+    StaleLeaseEpoch,
     StaleTransition,
     StoreError,
     UnsupportedDatabaseUrl,
@@ -59,20 +61,22 @@ class Store:
     deals: DealStore = field(init=False)
     receipts: ReceiptStore = field(init=False)
     emails: EmailStore = field(init=False)
+    fences: FenceStore = field(init=False)
 
     def __post_init__(self) -> None:
         self.accounts = AccountStore(self.db, self.secret_box, self.clock)
         self.deals = DealStore(self.db, self.clock)
         self.receipts = ReceiptStore(self.db, self.clock)
         self.emails = EmailStore(self.db, self.clock)
+        self.fences = FenceStore(self.db, self.clock)
 
 
 __all__ = [
     "ACCOUNT_KINDS", "CHANGEABLE_FIELDS", "LATEST_VERSION", "MIGRATIONS", "PAYMENT_METHODS", "TERMINAL_STATES",
     "Account", "AccountExists", "AccountNotFound", "AccountStore", "Database", "DatabaseTarget", "Deal",
-    "DealNotFound", "DealStore", "DuplicateReceipt", "EmailStore", "EventKind", "InvalidEncryptionKey",
-    "JournalEntry", "Migration", "MissingEncryptionKey", "NotFound", "Receipt", "ReceiptStore", "SchemaOutOfDate",
-    "Secret", "SecretBox", "SecretDecryptionError", "StaleTransition", "Store", "StoreError",
+    "DealNotFound", "DealStore", "DuplicateReceipt", "EmailStore", "EventKind", "FenceStore",
+    "InvalidEncryptionKey", "JournalEntry", "Migration", "MissingEncryptionKey", "NotFound", "Receipt",
+    "ReceiptStore", "SchemaOutOfDate", "Secret", "SecretBox", "SecretDecryptionError", "StaleLeaseEpoch", "StaleTransition", "Store", "StoreError",
     "UnsupportedDatabaseUrl", "applied_versions", "migrate", "open_database", "open_intents",
     "parse_database_target", "parse_encryption_key", "require_current_schema", "utc_now",
 ]

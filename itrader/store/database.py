@@ -10,6 +10,12 @@ Concurrency model under gevent:
   own greenlet and returns it. psycogreen makes psycopg2 wait on the hub
   instead of blocking it.
 Every store operation is one small transaction (`Database.transaction`).
+
+A process frozen inside a transaction (SIGSTOP, a VM pause) would hold its row
+locks for as long as it is frozen, and the daemon that took its account leases
+over (DESIGN §9) would wait on them. PostgreSQL ends a session that sits idle in
+a transaction for POSTGRES_IDLE_IN_TRANSACTION_MS: its transaction rolls back,
+its locks go, and the frozen process finds its connection gone when it wakes.
 """
 from __future__ import annotations
 
@@ -33,6 +39,9 @@ Backend = Literal["sqlite", "postgresql"]
 SQLITE_PRAGMAS = {"journal_mode": "wal", "foreign_keys": 1, "busy_timeout": 5000, "synchronous": "full"}
 SQLITE_BUSY_TIMEOUT_S = 5
 POSTGRES_SCHEMES = ("postgresql", "postgres")
+# Our transactions are a few statements sent back to back: idle for this long inside one means the
+# process is frozen (module docstring), far longer than any greenlet waits for its turn.
+POSTGRES_IDLE_IN_TRANSACTION_MS = 5000
 
 
 @dataclass(frozen=True)
@@ -125,6 +134,8 @@ def open_database(url_or_path: str | Path, *, max_connections: int = 20) -> Data
     _make_psycopg2_cooperative()
     params = dict(target.postgres_params)
     dbname = params.pop("database")
+    params["options"] = " ".join(filter(None, (
+        params.get("options"), f"-c idle_in_transaction_session_timeout={POSTGRES_IDLE_IN_TRANSACTION_MS}")))
     pool = PooledPostgresqlDatabase(
         dbname, max_connections=max_connections, stale_timeout=300, timeout=30, **params
     )

@@ -7,14 +7,16 @@ writers (PostgreSQL) and seq numbers have no gaps or duplicates.
 """
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Callable, Collection, Mapping
+from typing import Any, Callable, Collection, Iterator, Mapping
 
 import peewee
 
 from .database import Database
 from .errors import DealNotFound, StaleTransition
+from .fences import LeaseFence, advance_epoch
 from .fields import utc_now
 from .records import PAYMENT_METHODS, TERMINAL_STATES, Deal, EventKind, JournalEntry
 
@@ -56,6 +58,7 @@ class DealStore:
         self._clock = clock
         self._deals = db.tables.deal
         self._events = db.tables.deal_event
+        self._epochs = db.tables.lease_epoch
 
     def __repr__(self) -> str:
         return f"DealStore({self._db!r})"
@@ -179,9 +182,15 @@ class DealStore:
         self._write_event(deal_id, EventKind.NOTE, step, {"changes": changes}, changes=changes)
         return self.get(deal_id)
 
-    def record_intent(self, deal_id: int, step: str, data: Mapping[str, Any] | None = None) -> JournalEntry:
-        """Written BEFORE an external call (take, create ad, approve, release...)."""
-        return self._entry_at(deal_id, self._write_event(deal_id, EventKind.INTENT, step, dict(data or {})))
+    def record_intent(self, deal_id: int, step: str, data: Mapping[str, Any] | None = None, *,
+                      fence: LeaseFence | None = None) -> JournalEntry:
+        """Written BEFORE an external call (take, create ad, approve, release...).
+
+        `fence`: the lease of the account the call runs on, with its epoch (None without leases). An
+        intent under an older epoch than the newest recorded for that lease raises StaleLeaseEpoch and
+        nothing is written; otherwise the epoch becomes the newest (itrader.store.fences)."""
+        seq = self._write_event(deal_id, EventKind.INTENT, step, dict(data or {}), fence=fence)
+        return self._entry_at(deal_id, seq)
 
     def record_outcome(self, deal_id: int, step: str, ok: bool, data: Mapping[str, Any] | None = None) -> JournalEntry:
         """Written AFTER the external call answered (or failed)."""
@@ -190,6 +199,12 @@ class DealStore:
 
     def record_note(self, deal_id: int, step: str, data: Mapping[str, Any] | None = None) -> JournalEntry:
         return self._entry_at(deal_id, self._write_event(deal_id, EventKind.NOTE, step, dict(data or {})))
+
+    @contextlib.contextmanager
+    def atomic(self) -> Iterator[None]:
+        """Several writes as one: all of them or (on any exception) none. Nests (savepoints)."""
+        with self._db.transaction():
+            yield
 
     # --- the journal ---
 
@@ -206,18 +221,21 @@ class DealStore:
     # --- internals ---
 
     def _write_event(self, deal_id: int, kind: EventKind, step: str, data: dict[str, Any], *,
-                     ok: bool | None = None, changes: Mapping[str, Any] | None = None) -> int:
+                     ok: bool | None = None, changes: Mapping[str, Any] | None = None,
+                     fence: LeaseFence | None = None) -> int:
         """Append one journal row (and apply `changes`) in one transaction; return its seq."""
         now = self._clock()
         deals = self._deals
         with self._db.transaction():
+            if fence is not None:
+                advance_epoch(self._epochs, fence, now)  # first: a stale epoch writes nothing
             changed = (deals.update(last_seq=deals.last_seq + 1, updated_at=now, **(changes or {}))
                        .where(deals.id == deal_id)
                        .execute())
             if changed == 0:
                 raise DealNotFound(f"no deal with id {deal_id}")
             seq = self._seq(deal_id)
-            self._append(deal_id, seq, now, kind, step, data, ok=ok)
+            self._append(deal_id, seq, now, kind, step, data, ok=ok, fence=fence)
         return seq
 
     def _entry_at(self, deal_id: int, seq: int) -> JournalEntry:
@@ -230,10 +248,12 @@ class DealStore:
         return deals.select(deals.last_seq).where(deals.id == deal_id).scalar()
 
     def _append(self, deal_id: int, seq: int, ts: datetime, kind: EventKind, step: str, data: Any, *,
-                from_state: str | None = None, to_state: str | None = None, ok: bool | None = None) -> None:
+                from_state: str | None = None, to_state: str | None = None, ok: bool | None = None,
+                fence: LeaseFence | None = None) -> None:
         self._events.insert(
             deal_id=deal_id, seq=seq, ts=ts, kind=kind.value, step=step,
             from_state=from_state, to_state=to_state, ok=ok, data=data,
+            lease_key=fence.key if fence else None, lease_epoch=fence.epoch if fence else None,
         ).execute()
 
 
@@ -252,6 +272,6 @@ def _entry(row: peewee.Model) -> JournalEntry:
     return JournalEntry(
         deal_id=row.deal_id, seq=row.seq, ts=row.ts, kind=EventKind(row.kind), step=row.step,
         from_state=row.from_state, to_state=row.to_state, ok=None if row.ok is None else bool(row.ok),
-        data=row.data,
+        data=row.data, lease_key=row.lease_key, lease_epoch=row.lease_epoch,
     )
 

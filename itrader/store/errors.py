@@ -1,7 +1,8 @@
 """Errors raised by the store. None of them carries a secret in its message.
 
 Meanings (itrader.errors): configuration and data problems are permanent (a human acts);
-StaleTransition is temporary (nothing was written: re-read the deal and decide again).
+StaleTransition is temporary (nothing was written: re-read the deal and decide again);
+StaleLeaseEpoch is fenced off (another process holds the account now: stand down).
 """
 from __future__ import annotations
 
@@ -70,3 +71,15 @@ class DuplicateReceipt(StoreError, meaning.PermanentError):
         self.field = field
         self.value = value
         self.existing_deal_id = existing_deal_id
+
+
+class StaleLeaseEpoch(StoreError, meaning.FencedOff):
+    """A write under a lease epoch older than the newest the store has seen for that lease: the writer's
+    lease was taken over by another process. Nothing was written (DESIGN §9, itrader.store.fences)."""
+
+    def __init__(self, key: str, epoch: int, newest: int) -> None:
+        super().__init__(f"lease {key}: epoch {epoch} is older than epoch {newest} already recorded; "
+                         "another process holds the account now, nothing written")
+        self.key = key
+        self.epoch = epoch
+        self.newest = newest

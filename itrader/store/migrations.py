@@ -117,9 +117,23 @@ def _v2_deal_buyer_name(db: Database) -> None:
     _execute_all(db, ["ALTER TABLE deals ADD COLUMN buyer_name TEXT"])
 
 
+def _v3_lease_fencing(db: Database) -> None:
+    # The highest lease epoch seen per lease key, and the epoch each money step's intent was written
+    # under (DESIGN §9): an intent under an older epoch than the newest seen is refused.
+    _execute_all(db, [
+        """CREATE TABLE lease_epochs (
+            lease_key TEXT PRIMARY KEY,
+            epoch BIGINT NOT NULL,
+            updated_at TEXT NOT NULL)""",
+        "ALTER TABLE deal_events ADD COLUMN lease_key TEXT",
+        "ALTER TABLE deal_events ADD COLUMN lease_epoch BIGINT",
+    ])
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema", _v1_initial_schema),
     Migration(2, "deal buyer name", _v2_deal_buyer_name),
+    Migration(3, "lease fencing", _v3_lease_fencing),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -74,6 +74,8 @@ class JournalEntry:
     to_state: str | None
     ok: bool | None
     data: Any
+    lease_key: str | None = None  # an intent's lease and the epoch it was written under (None: no leases)
+    lease_epoch: int | None = None
 
 
 @dataclass(frozen=True)

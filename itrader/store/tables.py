@@ -22,6 +22,7 @@ class Tables:
     deal_event: type[Model]
     receipt: type[Model]
     processed_email: type[Model]
+    lease_epoch: type[Model]
 
 
 def define_tables(peewee_db: peewee.Database) -> Tables:
@@ -87,6 +88,8 @@ def define_tables(peewee_db: peewee.Database) -> Tables:
         to_state = TextField(null=True)
         ok = BooleanField(null=True)
         data = JsonText()
+        lease_key = TextField(null=True)
+        lease_epoch = BigIntegerField(null=True)
 
         class Meta:
             table_name = "deal_events"
@@ -116,6 +119,14 @@ def define_tables(peewee_db: peewee.Database) -> Tables:
         class Meta:
             table_name = "processed_emails"
 
+    class LeaseEpochRow(Base):
+        lease_key = TextField(primary_key=True)
+        epoch = BigIntegerField()
+        updated_at = UtcTime()
+
+        class Meta:
+            table_name = "lease_epochs"
+
     return Tables(
         schema_version=SchemaVersion,
         account=AccountRow,
@@ -123,4 +134,5 @@ def define_tables(peewee_db: peewee.Database) -> Tables:
         deal_event=DealEventRow,
         receipt=ReceiptRow,
         processed_email=ProcessedEmailRow,
+        lease_epoch=LeaseEpochRow,
     )

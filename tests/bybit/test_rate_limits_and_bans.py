@@ -1,4 +1,4 @@
-"""Rate limits, bans and injected faults: the client waits when told to and stops when banned."""
+"""Rate limits, bans and injected faults: the client says how long to wait, never sleeps it, stops when banned."""
 from __future__ import annotations
 
 import random
@@ -7,7 +7,9 @@ from decimal import Decimal
 import gevent
 import pytest
 
-from itrader.bybit import Blocked, Budgets, OutcomeUnknown, RateBudget, TemporaryError
+from itrader import errors
+from itrader.bybit import Blocked, Budgets, OutcomeUnknown, RateBudget, RateLimited, TemporaryError
+from itrader.leases import LeaseLost
 from itrader.limits import LocalLimiter, RedisLimiter
 from itrader.sandbox.faults import FaultPlan
 from tests.bybit.conftest import SELLER_UID, bybit_world
@@ -24,23 +26,53 @@ def seed_where_draws_are(*pattern: bool, chance: float = 0.5) -> int:
     raise AssertionError("no such seed")
 
 
-def test_http_429_waits_retry_after_then_succeeds():
+def test_http_429_is_raised_with_its_retry_after_never_slept_out():
+    """The caller (the account actor) puts the call off for the wait; the client does not sleep it."""
     with bybit_world(seed=seed_where_draws_are(True, False)) as world:
-        world.faults.set("bybit", FaultPlan(rate_limited=0.5, retry_after_seconds=0.4))
+        world.faults.set("bybit", FaultPlan(rate_limited=0.5, retry_after_seconds=25))
         client = world.client()
-        assert client.payment_methods()
+        with pytest.raises(RateLimited) as limited:
+            client.payment_methods()
+        assert limited.value.retry_after == 25
         hits = [e for e in world.sandbox.http_log() if e["path"] == "/v5/p2p/user/payment/list"]
-        assert [e["status"] for e in hits] == [429, 200]
-        assert hits[0]["retry_after"] == "0.4"
-        assert hits[1]["ts"] - hits[0]["ts"] >= 0.4 * 0.9  # the client waited Retry-After
+        assert [(e["status"], e["retry_after"]) for e in hits] == [(429, "25")]  # and no second try
+        assert client.payment_methods()  # the caller's own later try
+        assert len([e for e in world.sandbox.http_log() if e["path"] == "/v5/p2p/user/payment/list"]) == 2
 
 
-def test_per_uid_10006_is_waited_out_when_the_client_budget_is_too_generous(world):
+def test_per_uid_10006_is_raised_with_the_wait_until_the_limit_resets(world):
+    """A client budget more generous than Bybit's per-UID limit: Bybit says 10006, and the calls it refused
+    come back as RateLimited carrying the wait until its limit resets — none is slept out, none fails any
+    other way, and those Bybit let through answered."""
     client = world.client(budgets=FAST)
     results = [gevent.spawn(client.account_info) for _ in range(25)]
-    gevent.joinall(results, raise_error=True)
-    assert all(g.value["userId"] == SELLER_UID for g in results)
-    assert world.sandbox.rate_rejections(SELLER_UID) > 0  # the sandbox did say 10006, and nothing failed
+    gevent.joinall(results)
+    refused = [g.exception for g in results if g.exception is not None]
+    assert world.sandbox.rate_rejections(SELLER_UID) == len(refused) > 0
+    assert all(isinstance(e, RateLimited) and 0 < e.retry_after <= 1.5 for e in refused)
+    assert all(g.value["userId"] == SELLER_UID for g in results if g.exception is None)
+
+
+def test_the_write_hook_runs_before_every_write_and_not_before_reads(world):
+    """The account actor's lease check (`before_write`) comes before each HTTP try of a write; when it
+    raises, nothing is sent."""
+    checks: list[str] = []
+
+    def lease_check() -> None:
+        checks.append("checked")
+        if len(checks) > 1:
+            raise LeaseLost("the lease went")
+
+    client = world.client(before_write=lease_check)
+    client.account_info()
+    assert checks == []
+    sent = len(world.sandbox.http_log())
+    with pytest.raises(errors.PermanentError):
+        client.cancel_ad("1")  # checked, then sent: Bybit knows no such ad
+    assert checks == ["checked"] and len(world.sandbox.http_log()) == sent + 1
+    with pytest.raises(LeaseLost):
+        client.cancel_ad("1")
+    assert checks == ["checked", "checked"] and len(world.sandbox.http_log()) == sent + 1  # not sent
 
 
 def test_ip_ban_is_a_typed_error_without_a_retry_storm(world):
@@ -109,6 +141,9 @@ CLIENT_READ_BUDGET = RateBudget(32, 1)  # burst + rate = 33 calls per second at 
 # for the CPU lands closer to the next ones. A few calls of slack for that; an unshared budget would
 # show up as ~64 (two processes at 32/s each), far above it.
 ARRIVAL_JITTER_CALLS = 3
+# 200 calls at once queue for up to ~6 s: these bursts measure the shared budget, so their clients may
+# wait that long (an actor's client waits at most 2 s and puts the rest off).
+BURST_WAIT = 30.0
 
 
 def burst_through(clients, calls: int) -> None:
@@ -129,7 +164,8 @@ def test_burst_of_200_calls_stays_within_the_rate_without_redis():
     with bybit_world(ip_requests_per_window=10_000, reads_per_second=SANDBOX_READS_PER_SECOND) as world:
         limiter = LocalLimiter()
         budgets = Budgets(read=CLIENT_READ_BUDGET)
-        clients = [world.client(limiter=limiter, budgets=budgets, account="seller-1") for _ in range(2)]
+        clients = [world.client(limiter=limiter, budgets=budgets, account="seller-1", max_budget_wait=BURST_WAIT)
+                   for _ in range(2)]
         burst_through(clients, 200)
         audit(world, 200)
 
@@ -137,7 +173,8 @@ def test_burst_of_200_calls_stays_within_the_rate_without_redis():
 def test_two_budgets_that_are_not_shared_would_fail_the_audit():
     with bybit_world(ip_requests_per_window=10_000, reads_per_second=1000) as world:
         budgets = Budgets(read=CLIENT_READ_BUDGET)
-        clients = [world.client(limiter=LocalLimiter(), budgets=budgets, account="seller-1") for _ in range(2)]
+        clients = [world.client(limiter=LocalLimiter(), budgets=budgets, account="seller-1",
+                                max_budget_wait=BURST_WAIT) for _ in range(2)]
         burst_through(clients, 200)
         reads = [ts for ts, kind, _ in world.sandbox.request_log(SELLER_UID) if kind == "read"]
         assert max_calls_in_any_second(reads) > (CLIENT_READ_BUDGET.per_second + CLIENT_READ_BUDGET.burst
@@ -148,7 +185,8 @@ def test_burst_of_200_calls_from_two_processes_shares_one_redis_budget(redis_url
     with bybit_world(ip_requests_per_window=10_000, reads_per_second=SANDBOX_READS_PER_SECOND) as world:
         budgets = Budgets(read=CLIENT_READ_BUDGET)
         # Two limiter instances (two connections, as two daemons would have) on the same account key.
-        clients = [world.client(limiter=RedisLimiter(redis_url), budgets=budgets, account="seller-redis")
+        clients = [world.client(limiter=RedisLimiter(redis_url), budgets=budgets, account="seller-redis",
+                                max_budget_wait=BURST_WAIT)
                    for _ in range(2)]
         burst_through(clients, 200)
         audit(world, 200)

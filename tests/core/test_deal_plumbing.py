@@ -129,7 +129,7 @@ def test_money_steps_record_the_intent_then_the_outcome():
     done = replace(calling, state=State.APPROVED, pending_intent=None, approved=True)
     record_money_steps(deals, 7, calling, done)
     record_money_steps(deals, 7, done, done)  # nothing under way: nothing written
-    assert deals.calls == [("record_intent", (7, APPROVE, {"state": "RECEIPT_OK"}), {}),
+    assert deals.calls == [("record_intent", (7, APPROVE, {"state": "RECEIPT_OK"}), {"fence": None}),
                            ("record_outcome", (7, APPROVE, True, {"state": "APPROVED"}), {})]
 
 

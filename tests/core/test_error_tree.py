@@ -5,12 +5,14 @@ import pytest
 from itrader import errors as meaning
 from itrader.bybit import errors as bybit
 from itrader.gate import errors as gate
+from itrader.leases import LeaseLost
 from itrader.limits import RateBudgetExhausted
 from itrader.mail import MailError, MailLoginError
 from itrader.receipts import errors as receipts
 from itrader.store import errors as store
 
-MEANINGS = (meaning.TemporaryError, meaning.PermanentError, meaning.BlockedError, meaning.OutcomeUnknown)
+MEANINGS = (meaning.TemporaryError, meaning.PermanentError, meaning.BlockedError, meaning.OutcomeUnknown,
+            meaning.FencedOff)
 
 
 def _make(cls):
@@ -22,6 +24,8 @@ def _make(cls):
         return cls(1, "A", "B")
     if cls is store.DuplicateReceipt:
         return cls("number", "1-2", 3)
+    if cls is store.StaleLeaseEpoch:
+        return cls("itrader:lease:gate:desk", 1, 2)
     return cls("x")
 
 
@@ -63,6 +67,8 @@ def _make(cls):
     (store.AccountExists, store.StoreError, meaning.PermanentError),
     (store.StaleTransition, store.StoreError, meaning.TemporaryError),
     (store.DuplicateReceipt, store.StoreError, meaning.PermanentError),
+    (store.StaleLeaseEpoch, store.StoreError, meaning.FencedOff),
+    (LeaseLost, Exception, meaning.FencedOff),
     (receipts.ReceiptUnreadable, receipts.ReceiptError, meaning.PermanentError),
     (receipts.ReceiptUnparseable, receipts.ReceiptError, meaning.PermanentError),
 ])
@@ -106,3 +112,17 @@ def test_outcome_unknown_is_its_own_meaning():
 def test_messages_are_unchanged_by_the_new_bases():
     assert str(bybit.TemporaryError("boom", code=10016, path="/v5/p2p/x")) == "boom (ret_code 10016) on /v5/p2p/x"
     assert _make(gate.NotFound).status is None and str(gate.NotFound("gone", status=404)) == "gone"
+
+
+def test_a_wait_the_caller_must_schedule_is_a_temporary_error_that_says_how_long():
+    """429s and our own rate budget carry their wait (RetryLater): the actor puts the request off for it
+    instead of the client sleeping in the actor's handler."""
+    for error in (_make(gate.RateLimited), _make(bybit.RateLimited), _make(RateBudgetExhausted)):
+        assert isinstance(error, meaning.RetryLater) and isinstance(error, meaning.TemporaryError)
+        assert error.retry_after > 0
+    assert RateBudgetExhausted("k", 3.0, 1.0, retry_after=2.5).retry_after == 2.5
+    assert not issubclass(bybit.Blocked, meaning.RetryLater)  # a ban is waited out by not calling at all
+
+
+def test_fenced_off_is_never_something_to_retry():
+    assert not issubclass(meaning.FencedOff, (meaning.TemporaryError, meaning.PermanentError, meaning.OutcomeUnknown))

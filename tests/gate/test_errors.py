@@ -7,6 +7,7 @@ from decimal import Decimal
 import pytest
 
 from itrader.gate import Blocked, EndpointGone, OutcomeUnknown, RateLimited, TemporaryError
+from itrader.leases import LeaseLost
 
 RECEIPT = b"%PDF-1.4 receipt"
 
@@ -17,30 +18,55 @@ def taken_payout(gate, client) -> int:
     return pid
 
 
-def test_429_waits_the_retry_after_then_succeeds(make_gate):
-    world = make_gate(clock=time.time)  # real clock: the sandbox stamps requests in real time
-    client = world.client()
+def test_a_429_is_raised_with_its_retry_after_never_slept_out(gate):
+    """The caller (an actor) puts the request off for the wait; the client never sleeps it out, however
+    short or long it is."""
+    client = gate.client()
     client.me()
-    world.set_faults(retry_after_seconds=0.4)
-    world.faults.script("rate_limited")
+    for wait in (0.4, 120):
+        gate.set_faults(retry_after_seconds=wait)
+        gate.faults.script("rate_limited")
+        with pytest.raises(RateLimited) as caught:
+            client.me()
+        assert caught.value.retry_after == wait
+        assert [r.status for r in gate.requests("/auth/me")][-1] == 429  # and no second try
+    assert client.me().rub_balance == Decimal("10000000.00")  # once the caller comes back
+    assert [r.status for r in gate.requests("/auth/me")] == [200, 429, 429, 200]
 
-    assert client.me().rub_balance == Decimal("10000000.00")
 
-    limited, retried = world.requests("/auth/me")[-2:]
-    assert (limited.status, retried.status) == (429, 200)
-    assert retried.ts - limited.ts >= 0.4
-
-
-def test_429_longer_than_the_cap_is_raised_with_its_retry_after(gate):
-    client = gate.client(max_retry_after=5)
+def test_a_429_on_a_take_is_raised_and_the_take_not_repeated(gate):
+    client = gate.client()
     client.me()
+    pid = gate.sandbox.create_payout(Decimal("5000"), "sbp", "tinkoff")["id"]
     gate.set_faults(retry_after_seconds=30)
     gate.faults.script("rate_limited")
-
     with pytest.raises(RateLimited) as caught:
-        client.me()
+        client.show(pid)
     assert caught.value.retry_after == 30
-    assert [r.status for r in gate.requests("/auth/me")][-1] == 429
+    assert [r.status for r in gate.requests("/show")] == [429]
+
+
+def test_the_write_hook_runs_before_every_try_and_stops_a_retry_unsent(gate):
+    """The account actor's lease check (`before_write`) runs before each HTTP try of a write, retries
+    included; when it raises, that try is not sent. Reads do not call it."""
+    checks: list[str] = []
+
+    def lease_check() -> None:
+        checks.append("checked")
+        if len(checks) > 1:
+            raise LeaseLost("the lease went while the client waited to retry")
+
+    client = gate.client(before_write=lease_check)
+    client.me()
+    client.list_payouts()
+    assert checks == []  # reads: no lease check
+    pid = gate.sandbox.create_payout(Decimal("5000"), "sbp", "tinkoff")["id"]
+    gate.faults.script("error_5xx")  # the first /show: nothing done, and it would be retried
+    with pytest.raises(LeaseLost):
+        client.show(pid)
+    assert checks == ["checked", "checked"]
+    assert [r.status for r in gate.requests("/show")] == [502]  # the retry never left
+    assert gate.sandbox.payout(pid)["status"] == 4
 
 
 def test_429_on_approve_is_raised_not_retried(gate):

@@ -102,3 +102,45 @@ def test_deals_start_and_stop_with_their_accounts_leases(store):
     assert settle(directory, [f"deal:{on_gate_only}"]) == [f"deal:{on_gate_only}"]
     deals.tell(LeaseChanged("gate", "g1", False))
     assert settle(directory, []) == []
+
+
+class FirstLifeCrashes(StandInDeal):
+    """A deal whose first life dies starting (its database session was ended under it, say)."""
+
+    lives: dict[int, int] = {}
+
+    def __init__(self, deal_id: int, directory: Directory, context: Any = None) -> None:
+        super().__init__(deal_id, directory, context)
+        self.deal_id = deal_id
+
+    def on_start(self) -> None:
+        self.lives[self.deal_id] = self.lives.get(self.deal_id, 0) + 1
+        if self.lives[self.deal_id] == 1:
+            raise RuntimeError("connection already closed")
+        super().on_start()
+
+
+def test_a_deal_waiting_to_restart_does_not_come_back_after_its_lease_is_lost(store):
+    """A holder woken from a freeze finds its deals crashed and its leases gone: the deals that were to be
+    restarted are not — they run where the leases are now."""
+    FirstLifeCrashes.lives.clear()
+    directory = Directory()
+    deal_id = open_deal(store, 1, "g1")
+
+    def spec(deal_id: int) -> ChildSpec:
+        return ChildSpec(id=f"deal:{deal_id}", kind="Deal", restart=Restart.TRANSIENT,
+                         factory=lambda ctx: FirstLifeCrashes.start(deal_id, directory, context=ctx))
+
+    deals = DealsSupervisor.start(store, directory, spec, leased=True, name="Deals", kind="Deals",
+                                  backoff_base=1.0, backoff_max=1.0)
+    deals.tell(LeaseChanged("gate", "g1", True))
+    for _ in range(300):
+        if FirstLifeCrashes.lives.get(deal_id):
+            break
+        gevent.sleep(0.01)
+    assert [c.state for c in deals.proxy().which_children().get(timeout=5)] == ["restarting"]
+
+    deals.tell(LeaseChanged("gate", "g1", False))
+    gevent.sleep(1.5)  # past the restart delay (0.5–1 s)
+    assert FirstLifeCrashes.lives[deal_id] == 1 and running(directory) == []
+    assert [c.state for c in deals.proxy().which_children().get(timeout=5)] in ([], ["stopped"])

@@ -5,6 +5,7 @@ working balance to the new holder when it stops)."""
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import gevent
 import redis as redis_client
@@ -19,6 +20,17 @@ KEY = lease_key("gate", LOGIN)
 REDIS_DB = 9  # this module's own database of the session's Redis
 
 
+def start_leased(rig: Rig, world, url: str, ttl: float, poll_interval: float) -> tuple[Any, AccountLease]:
+    """A GateAccount "desk1" on the rig whose lease lives in the Redis at `url`, owned as "here:1:a"."""
+    lease = AccountLease("gate", LOGIN, LeaseStore(url, "here:1:a", ttl=ttl))
+    settings = GateConfig(base_url=world.base_url, poll_interval=poll_interval, balance_check_interval=3600.0,
+                          session_refresh_interval=3600.0, target_balance=TARGET)
+    ref = GateAccountActor.start("desk1", rig.client(), rig.store, rig.directory, rig.events, settings,
+                                 lease=lease)
+    rig.refs.append(ref)
+    return ref, lease
+
+
 def test_standby_takeover_and_loss(rig: Rig, world, redis_url: str) -> None:
     url = redis_url.rsplit("/", 1)[0] + f"/{REDIS_DB}"
     redis = redis_client.Redis.from_url(url)
@@ -26,12 +38,7 @@ def test_standby_takeover_and_loss(rig: Rig, world, redis_url: str) -> None:
     other = LeaseStore(url, "elsewhere:2:b", ttl=30)
     assert other.acquire(KEY)
     payout = world.payout("5000", "sbp", "tinkoff")
-    lease = AccountLease("gate", LOGIN, LeaseStore(url, "here:1:a", ttl=1.5))
-    settings = GateConfig(base_url=world.base_url, poll_interval=0.05, balance_check_interval=3600.0,
-                          session_refresh_interval=3600.0, target_balance=TARGET)
-    ref = GateAccountActor.start("desk1", rig.client(), rig.store, rig.directory, rig.events, settings,
-                                 lease=lease)
-    rig.refs.append(ref)
+    ref, lease = start_leased(rig, world, url, ttl=1.5, poll_interval=0.05)
 
     # standby: nothing reaches Gate, a take is not done
     ref.tell(TakePayout(1, payout, rig.deal))
@@ -70,12 +77,7 @@ def test_a_money_step_checks_the_lease_itself_not_only_the_next_tick(rig: Rig, w
     redis = redis_client.Redis.from_url(url)
     redis.flushdb()
     payout = world.payout("5000", "sbp", "tinkoff")
-    lease = AccountLease("gate", LOGIN, LeaseStore(url, "here:1:a", ttl=60))  # renewed by ticks every 20 s
-    settings = GateConfig(base_url=world.base_url, poll_interval=600.0, balance_check_interval=3600.0,
-                          session_refresh_interval=3600.0, target_balance=TARGET)
-    ref = GateAccountActor.start("desk1", rig.client(), rig.store, rig.directory, rig.events, settings,
-                                 lease=lease)
-    rig.refs.append(ref)
+    ref, _lease = start_leased(rig, world, url, ttl=60, poll_interval=600.0)  # renewed by ticks every 20 s
     wait_for(lambda: any(isinstance(m, PayoutOffer) and m.payout_id == payout for m in rig.offers),
              what="the payout offered")  # the one poll for the next ten minutes
 

@@ -7,7 +7,9 @@ import gevent
 import pytest
 
 from itrader.config import ConfigError, load
-from itrader.leases import AccountLease, LeaseStore, lease_is_safe, lease_key, new_owner_id
+from itrader.leases import (
+    AccountLease, Fence, LeaseBook, LeaseLost, LeaseStore, lease_is_safe, lease_key, new_owner_id,
+)
 
 
 @pytest.fixture
@@ -121,3 +123,75 @@ def test_a_lease_shorter_than_a_request_timeout_is_refused(tmp_path):
                                                       "(gate.request_timeout = 30s), got 20s")]
     path.write_text("[redis]\nlease_ttl = 20\n")  # no Redis, no leases: nothing to outlive
     assert load(path, env={}).redis.lease_ttl == 20.0
+
+
+# --- fencing epochs ----------------------------------------------------------------
+
+
+def test_every_acquire_gets_a_higher_epoch_and_renewals_keep_it(redis_url, account):
+    key = lease_key("gate", account)
+    first, second = LeaseStore(redis_url, "host:1:a", ttl=0.5), LeaseStore(redis_url, "host:2:b", ttl=0.5)
+    epoch = first.acquire(key)
+    assert epoch >= 1
+    assert first.acquire(key) == epoch  # its own key again: the same holding, the same epoch
+    assert first.renew(key) and first.acquire(key) == epoch
+    assert second.acquire(key) == 0  # not acquired
+    gevent.sleep(0.7)  # the holder died: the key expires, the counter does not
+    taken_over = second.acquire(key)
+    assert taken_over == epoch + 1
+    assert second.release(key) and first.acquire(key) == epoch + 2
+
+
+def test_the_new_epoch_stays_above_what_the_store_has_seen(redis_url, account):
+    """A Redis that lost its data starts counting again; the floor (the store's newest epoch) keeps a new
+    holder's epoch above every epoch ever recorded, or its intents would all be refused."""
+    key = lease_key("bybit", account)
+    store = LeaseStore(redis_url, "host:1:a", ttl=30)
+    assert store.acquire(key, floor=41) == 42
+    assert store.acquire(key, floor=41) == 42  # renewed: kept
+    assert store.release(key)
+    assert store.acquire(key, floor=0) == 43  # the counter went on from there
+    assert store.acquire(key, floor=50) == 51  # ours, but the store saw more: a new epoch above it
+
+
+def test_an_account_lease_fences_only_while_it_is_safely_held(redis_url, account):
+    now = [1000.0]
+    mine = AccountLease("gate", account, LeaseStore(redis_url, "host:1:a", ttl=3), clock=lambda: now[0])
+    with pytest.raises(LeaseLost):
+        mine.fence()  # not acquired yet
+    assert mine.acquire()
+    fence = mine.fence()
+    assert fence == Fence(lease_key("gate", account), mine.epoch) and fence.epoch >= 1
+    assert mine.renew() and mine.fence() == fence
+    assert mine.view()["epoch"] == fence.epoch
+    now[0] += 2.5  # paused past ttl − margin (SIGSTOP, a long GC): a holder that woke up knows
+    with pytest.raises(LeaseLost):
+        mine.fence()
+    assert mine.renew() and mine.fence() == fence  # nobody took it meanwhile: still the same holding
+    mine.release()
+    assert mine.epoch is None
+    with pytest.raises(LeaseLost):
+        mine.fence()
+
+
+def test_without_redis_there_is_nothing_to_fence():
+    lease = AccountLease.always_held("bybit", "main")
+    assert lease.fence() is None and lease.epoch is None
+    book = LeaseBook()
+    book.add("main", lease)
+    assert book.fence("bybit", "main") is None
+    assert book.fence("gate", "unknown") is None
+
+
+def test_the_lease_book_finds_an_accounts_current_lease_by_its_actor_name(redis_url, account):
+    book = LeaseBook()
+    first = book.add("desk", AccountLease("gate", account, LeaseStore(redis_url, "host:1:a", ttl=30)))
+    with pytest.raises(LeaseLost):
+        book.fence("gate", "desk")
+    assert first.acquire()
+    first_epoch = first.epoch
+    assert book.fence("gate", "desk") == Fence(lease_key("gate", account), first_epoch)
+    first.release()
+    again = book.add("desk", AccountLease("gate", account, LeaseStore(redis_url, "host:1:a", ttl=30)))
+    assert again.acquire()  # the account actor restarted with a new lease object: the book follows
+    assert book.fence("gate", "desk") == Fence(lease_key("gate", account), first_epoch + 1)

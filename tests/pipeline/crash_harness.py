@@ -178,3 +178,26 @@ class CrashingDaemon:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return ""
+
+
+def leased_accounts(world: Any) -> list[str]:
+    """The lease names ("<platform>:<account>") of a pipeline daemon's accounts: three Bybit accounts, the
+    Gate account and, when there is one, the receipt mailbox (one daemon reads it)."""
+    creds = world.credentials()
+    names = [f"bybit:{b['nickname']}" for b in creds["bybit"][:3]] + [f"gate:{creds['gate']['login']}"]
+    if world.imap_login:
+        names.append(f"mailbox:{world.imap_login[2]}")
+    return names
+
+
+def sharing_daemon(front: Any, data_dir: Path, imap: Any, database_url: str, redis_url: str,
+                   lease_ttl: float) -> CrashingDaemon:
+    """One of several daemons on one PostgreSQL and one Redis (DESIGN §9), leasing the accounts there."""
+    daemon = CrashingDaemon(front, data_dir, imap, timeouts={"answer": 30, "receipt_after_requisites": 30, "stuck": 60})
+    # A lease must outlive the slowest request made under it (the config refuses less): short both.
+    text = daemon.config_path.read_text()
+    for section in ("[gate]\n", "[bybit]\n"):
+        text = text.replace(section, f"{section}request_timeout = {lease_ttl * 0.8:g}\n", 1)
+    daemon.config_path.write_text(text + (
+        f'\n[database]\nurl = "{database_url}"\n[redis]\nurl = "{redis_url}"\nlease_ttl = {lease_ttl}\n'))
+    return daemon

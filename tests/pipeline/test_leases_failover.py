@@ -18,12 +18,11 @@ import redis as redis_client
 import requests
 
 from itrader.store import Store, open_database
-from tests.pipeline.crash_harness import CrashingDaemon, WorldFront
+from tests.pipeline.crash_harness import CrashingDaemon, WorldFront, leased_accounts, sharing_daemon
 from tests.pipeline.harness import TERMINAL
 from tests.pipeline.test_crash import _assert_consistent
 
 LEASE_TTL = 3
-REQUEST_TIMEOUT = 2.5  # below LEASE_TTL; the sandbox answers in milliseconds
 REDIS_DB = 7  # a database of the session's Redis for this test alone: flushed first
 PROGRESSED = {"AD_ONLINE", "CHATTING", "REQUISITES_SENT", "PAID", "RECEIPT_OK", "APPROVED"}
 FIRST_BATCH = ("honest", "honest", "refuser", "honest", "wrong-amount", "honest", "honest", "honest")
@@ -65,22 +64,10 @@ def test_the_standby_daemon_takes_over_the_leases_and_finishes_every_deal(world,
     client = redis_client.Redis.from_url(shared_redis)
     client.flushdb()
     front = WorldFront(world)
-    creds = world.credentials()
-    leases = [f"bybit:{b['nickname']}" for b in creds["bybit"][:3]] + [f"gate:{creds['gate']['login']}"]
-    if world.imap_login:  # the receipt mailbox is leased too: one daemon reads it
-        leases.append(f"mailbox:{world.imap_login[2]}")
+    leases = leased_accounts(world)
 
     def daemon(name: str) -> CrashingDaemon:
-        d = CrashingDaemon(front, tmp_path / name, world.imap_login,
-                           timeouts={"answer": 30, "receipt_after_requisites": 30, "stuck": 60})
-        # A lease must outlive the slowest request made under it (config refuses less): short both.
-        text = d.config_path.read_text()
-        for section in ("[gate]\n", "[bybit]\n"):
-            text = text.replace(section, f"{section}request_timeout = {REQUEST_TIMEOUT}\n", 1)
-        d.config_path.write_text(text + (
-            f'\n[database]\nurl = "{fresh_postgres_url}"\n'
-            f'[redis]\nurl = "{shared_redis}"\nlease_ttl = {LEASE_TTL}\n'))
-        return d
+        return sharing_daemon(front, tmp_path / name, world.imap_login, fresh_postgres_url, shared_redis, LEASE_TTL)
 
     first, second = daemon("first"), daemon("second")
     store = Store(open_database(fresh_postgres_url))
