@@ -255,15 +255,20 @@ def test_an_order_first_seen_already_paid_is_opened_then_reported_paid(desk: Des
 # ------------------------------------------------------------------ chat sync
 
 
-def test_chat_sync_delivers_the_buyer_s_words_once_across_lives(desk: Desk) -> None:
+def greeted_order(desk: Desk) -> tuple[str, Probed, str]:
+    """Deal 1's ad, an order on it that the deal heard of, and our greeting sent in its chat."""
     ad_id = desk.ad_for(1)
     deal = desk.probe(1)
     order_id = desk.world.sandbox.place_order(ad_id, BUYER_UID, AMOUNT)
     desk.orders.poll()
     deal.wait(OrderOpened)
-
     desk.queue.queue_chat(SendChat(1, order_id, "Здравствуйте!", purpose="greeting"))
     desk.chat.send_queued(next_write(desk))
+    return ad_id, deal, order_id
+
+
+def test_chat_sync_delivers_the_buyer_s_words_once_across_lives(desk: Desk) -> None:
+    ad_id, deal, order_id = greeted_order(desk)
     assert desk.queue.outbox == []
     desk.world.sandbox.buyer_send_text(order_id, "да")
     watch = desk.orders.watches[1]
@@ -303,13 +308,7 @@ def test_the_reconciler_reads_back_the_ad_order_and_what_we_said(desk: Desk) -> 
 def test_the_buyer_s_words_read_during_a_reconcile_still_reach_the_deal(desk: Desk) -> None:
     """The reconcile reads the chat (for what we said), which marks the buyer's messages read on Bybit:
     the pending list then shows no unread count, yet the buyer's «да» must still be delivered."""
-    ad_id = desk.ad_for(1)
-    deal = desk.probe(1)
-    order_id = desk.world.sandbox.place_order(ad_id, BUYER_UID, AMOUNT)
-    desk.orders.poll()
-    deal.wait(OrderOpened)
-    desk.queue.queue_chat(SendChat(1, order_id, "Здравствуйте!", purpose="greeting"))
-    desk.chat.send_queued(next_write(desk))
+    ad_id, deal, order_id = greeted_order(desk)
     desk.world.sandbox.buyer_send_text(order_id, "да")
 
     later = wire(desk.world, desk.store, desk.directory, desk.events, memory=desk)  # a daemon taking over
