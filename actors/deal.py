@@ -22,7 +22,7 @@ import gevent
 from actors import messages as msg
 from actors.base import SupervisedActor
 from actors.deal_plumbing import (
-    PlatformReads, Timers, claimed_receipt, jsonable, receipt_file, record_decision, record_money_steps,
+    AccountIds, PlatformReads, Timers, claimed_receipt, jsonable, receipt_file, record_decision, record_money_steps,
 )
 from actors.directory import Directory
 from itrader import deal, dialogue
@@ -62,6 +62,7 @@ class DealActor(SupervisedActor):
         self._texts: deque[str] = deque()  # buyer texts waiting for their turn
         self._classifying: str | None = None
         self._finished = False  # told the others the deal is over, and asked to stop
+        self._account_ids = AccountIds(store)
 
     # --- life cycle ------------------------------------------------------------
 
@@ -194,7 +195,12 @@ class DealActor(SupervisedActor):
 
     def _persist(self, new: deal.DealFacts, event_name: str, reason: str | None) -> None:
         old = self.facts
-        record_decision(self._store.deals, self.deal_id, old, new, event_name, reason)
+        extra = {}
+        if new.account and new.account != old.account:  # the row records the Bybit account the deal runs on
+            account_id = self._account_ids.of("bybit", new.account)
+            if account_id is not None:
+                extra["bybit_account_id"] = account_id
+        record_decision(self._store.deals, self.deal_id, old, new, event_name, reason, extra)
         if old.state != new.state:
             self._announce(old, new, reason)
         record_money_steps(self._store.deals, self.deal_id, old, new)

@@ -117,9 +117,16 @@ def _v2_deal_buyer_name(db: Database) -> None:
     _execute_all(db, ["ALTER TABLE deals ADD COLUMN buyer_name TEXT"])
 
 
+def _v3_account_revision(db: Database) -> None:
+    # Bumped by every operator change to an account (not by the daemon saving a renewed session), so a
+    # running daemon knows when to restart the account's actor with what the operator stored.
+    _execute_all(db, ["ALTER TABLE accounts ADD COLUMN revision BIGINT NOT NULL DEFAULT 1"])
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema", _v1_initial_schema),
     Migration(2, "deal buyer name", _v2_deal_buyer_name),
+    Migration(3, "account revision", _v3_account_revision),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

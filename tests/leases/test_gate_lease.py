@@ -28,7 +28,7 @@ def test_standby_takeover_and_loss(rig: Rig, world, redis_url: str) -> None:
     payout = world.payout("5000", "sbp", "tinkoff")
     lease = AccountLease("gate", LOGIN, LeaseStore(url, "here:1:a", ttl=1.5))
     settings = GateConfig(base_url=world.base_url, poll_interval=0.05, balance_check_interval=3600.0,
-                          session_refresh_interval=3600.0, target_balance=TARGET)
+                          session_refresh=3600.0, target_balance=TARGET)
     ref = GateAccountActor.start("desk1", rig.client(), rig.store, rig.directory, rig.events, settings,
                                  lease=lease)
     rig.refs.append(ref)
@@ -72,7 +72,7 @@ def test_a_money_step_checks_the_lease_itself_not_only_the_next_tick(rig: Rig, w
     payout = world.payout("5000", "sbp", "tinkoff")
     lease = AccountLease("gate", LOGIN, LeaseStore(url, "here:1:a", ttl=60))  # renewed by ticks every 20 s
     settings = GateConfig(base_url=world.base_url, poll_interval=600.0, balance_check_interval=3600.0,
-                          session_refresh_interval=3600.0, target_balance=TARGET)
+                          session_refresh=3600.0, target_balance=TARGET)
     ref = GateAccountActor.start("desk1", rig.client(), rig.store, rig.directory, rig.events, settings,
                                  lease=lease)
     rig.refs.append(ref)
