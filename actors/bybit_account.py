@@ -42,8 +42,8 @@ standby. "deals" hears each change and runs the account's deals only here.
 
 Disabled by the operator (Drain from its AccountGroup; the allocator has been told AccountDown and moves
 the account's un-taken ads to others): the actor goes on serving the orders already open on the account
-and tells the group Drained once it watches none and lists no ad — or once it watches none and the ads it
-could not cancel have stayed DRAIN_ADS_GRACE seconds (the operator is told to close them by hand).
+and tells the group Drained once no order runs on it and it lists no ad — or once no order runs and the
+ads it could not cancel have stayed DRAIN_ADS_GRACE seconds (the operator is told to close them by hand).
 
 The actor is thin: it receives, checks the lease (actors.lease_guard) and hands the work to its
 collaborators in actors/bybit/ — the write queue, chat sync, the ad book, order routing and the
@@ -187,9 +187,9 @@ class BybitAccountActor(SupervisedActor):
         if self._drain is None:
             return
         group, since = self._drain
-        watches, ads = len(self._orders.watches), len(self._ads.ads)
-        if watches and self.lease.holding:
-            return  # an order still runs here
+        busy, ads = self._orders.active_watches() or self._writes.pending(), len(self._ads.ads)
+        if busy and self.lease.holding:
+            return  # an order still runs here (or a write for one waits)
         note = None
         if ads and self.lease.holding:
             if time.monotonic() - since < DRAIN_ADS_GRACE:

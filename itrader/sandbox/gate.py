@@ -208,6 +208,7 @@ class GateSandbox:
         self._clock = clock
         self.session_lifetime = session_lifetime
         self.cookie_lifetime = cookie_lifetime
+        self._lifetimes = (session_lifetime, cookie_lifetime)  # what reset() goes back to
         self.promote_after = promote_after
         self.expiry_grace = expiry_grace
         self.quirk_every = quirk_every
@@ -237,6 +238,7 @@ class GateSandbox:
         """Back to a freshly constructed panel: no accounts, sessions, payouts or uploads."""
         with self._lock:
             self._init_state()
+            self.session_lifetime, self.cookie_lifetime = self._lifetimes
 
     def add_account(self, login: str, password: str, balance: Decimal = Decimal(0)) -> None:
         with self._lock:
@@ -463,7 +465,7 @@ class GateSandbox:
             return None
         now = self._clock()
         if pair.issued is None:
-            pair.issued = now  # a browser export: its lifetime runs from its first use
+            pair.issued = pair.session.last_seen = now  # a browser export: its lifetime runs from its first use
         if not self._alive(pair, now) or self._faults.session_expired(PLATFORM):
             del self._sessions[sid]
             return None
