@@ -70,7 +70,9 @@ def declared_accounts(config: Config, env: Mapping[str, str] | None = None) -> l
         found.append(DeclaredAccount("bybit", account.account_name, {"login": account.api_key},
                                      {"api_secret": api_secret}, key))
     email = config.email
-    if email.imap_host:
+    if email.imap_host and not email.address:
+        problems.append(("email.address", "is required with email.imap_host (the mailbox's login)"))
+    elif email.imap_host:
         password = _secret(email.password, email.password_file, "", "email.password", env, problems)
         found.append(DeclaredAccount("mailbox", email.address, mailbox_settings(email.address, email.imap_host,
                                                                                 email.imap_port, email.imap_ssl,
