@@ -28,7 +28,8 @@ SECRET_LABEL = {"gate": "Gate password", "bybit": "Bybit API secret", "mailbox":
 def add_arguments(accounts: argparse.ArgumentParser) -> None:
     """The actions; the parser already takes --config and --data-dir (itrader.cli)."""
     acc = accounts.add_subparsers(dest="action", metavar="ACTION", required=True)
-    add = acc.add_parser("add", help="add an account; the secret from --secret-file, ITRADER_ACCOUNT_SECRET or a prompt")
+    add = acc.add_parser("add", help="add an account (the secret from --secret-file, ITRADER_ACCOUNT_SECRET or "
+                                     "a prompt)")
     add.add_argument("kind", choices=KINDS)
     add.add_argument("name", help="a short name for the account")
     add.add_argument("--login", required=True, help="Gate e-mail, Bybit API key or mailbox address")
