@@ -165,8 +165,8 @@ class BybitAccountActor(SupervisedActor):
             if isinstance(message, AnnounceLease):
                 self.guard.announce()
                 return None
-            if isinstance(message, Drain):
-                self._drain = (message.reply_to, time.monotonic())
+            if isinstance(message, Drain):  # told again each poll of the group: the first one's time counts
+                self._drain = (message.reply_to, self._drain[1] if self._drain else time.monotonic())
                 self._check_drained()
                 return None
             return super().on_receive(message)
