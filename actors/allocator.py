@@ -60,7 +60,7 @@ import peewee
 from actors.base import ChildContext, SupervisedActor, tell_quietly
 from actors.directory import Directory
 from actors.messages import (
-    AccountDown, AccountHealth, Allocate, DealEnded, DealNews, FetchMarket, MarketPage, Tick,
+    AccountDown, AccountHealth, AccountUp, Allocate, DealEnded, DealNews, FetchMarket, MarketPage, Tick,
 )
 from itrader import allocation, pricing
 # The pure decisions live in itrader.allocator_rules; re-exported here for older callers.
@@ -118,6 +118,7 @@ class AllocatorActor(SupervisedActor):
         self._reported_at: dict[str, float] = {}
         self._unhealthy_since: dict[str, float] = {}
         self._down: set[str] = set()
+        self._disabled: set[str] = set()  # down until AccountUp, whatever health they report
         self._known_ads: dict[str, set[str]] = {}
         self._assignments: dict[int, Assignment] = {}
         # Refused requests, oldest first: answered as soon as an account reports a free slot,
@@ -163,6 +164,10 @@ class AllocatorActor(SupervisedActor):
             return self._on_market_page(message)
         if isinstance(message, AccountDown):
             return self._on_down(message)
+        if isinstance(message, AccountUp):
+            self._disabled.discard(message.account)
+            self._down.discard(message.account)
+            return None
         if isinstance(message, Tick):
             return self._on_tick()
         if isinstance(message, DealEnded):
@@ -411,7 +416,8 @@ class AllocatorActor(SupervisedActor):
         self._reported_at[name] = now
         if message.healthy:
             self._unhealthy_since.pop(name, None)
-            self._down.discard(name)
+            if name not in self._disabled:
+                self._down.discard(name)
         else:
             self._unhealthy_since.setdefault(name, now)
         known = self._known_ads.setdefault(name, set())
@@ -435,6 +441,7 @@ class AllocatorActor(SupervisedActor):
     def _on_down(self, message: AccountDown) -> None:
         log.warning("allocator: account %s is down; moving its un-taken ads", message.account)
         self._down.add(message.account)
+        self._disabled.add(message.account)
         self._rebalance(message.account, "account down")
 
     def _on_tick(self) -> None:

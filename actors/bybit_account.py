@@ -43,6 +43,11 @@ and sends it back to standby. "deals" hears each change and runs the account's
 deals only here. A rate-limited ad or release is put off (actors.later) for the
 wait Bybit asked for, never slept out in the handler.
 
+Disabled by the operator (Drain from its AccountGroup; the allocator has been told AccountDown and moves
+the account's un-taken ads to others): the actor goes on serving the orders already open on the account
+and tells the group Drained once no order runs on it and it lists no ad — or once no order runs and the
+ads it could not cancel have stayed DRAIN_ADS_GRACE seconds (the operator is told to close them by hand).
+
 The actor is thin: it receives, checks the lease (actors.lease_guard) and hands the work to its
 collaborators in actors/bybit/ — the write queue, chat sync, the ad book, order routing and the
 reconciler; their decisions are in itrader.bybit_rules.
@@ -65,8 +70,8 @@ from actors.directory import Directory
 from actors.later import PutOff
 from actors.lease_guard import LeaseGuard
 from actors.messages import (
-    AccountHealth, AnnounceLease, CancelAd, CreateAd, DealNews, FetchMarket, MarketPage, ReadOrder, ReleaseOrder,
-    SendChat, Tick, Unwatch, Watch,
+    AccountHealth, AnnounceLease, CancelAd, CreateAd, DealNews, Drain, Drained, FetchMarket, MarketPage, ReadOrder,
+    ReleaseOrder, SendChat, Tick, Unwatch, Watch,
 )
 from itrader import deal, pricing
 from itrader.bybit import BybitClient
@@ -95,6 +100,7 @@ POLL_TICK = Tick("bybit:poll")
 BOOT_RETRY_SECONDS = 5.0
 IDLE_HEARTBEAT_SECONDS = 15.0  # health to the allocator while nothing is watched
 UNHEALTHY_AFTER_FAILURES = 3
+DRAIN_ADS_GRACE = 60.0  # a disabled account with no open order stops this long after, even with ads left
 
 
 class BybitAccountActor(SupervisedActor):
@@ -116,6 +122,7 @@ class BybitAccountActor(SupervisedActor):
         self._write_seq = itertools.count(1)
         self._timer: gevent.Greenlet | None = None
         self._timer_due = 0.0
+        self._drain: tuple[Any, float] | None = None  # (the group to tell, since) once disabled
         self.poll_count = 0
         self._reset_state()
         self._handlers: dict[type, Callable[[Any], None]] = {
@@ -170,6 +177,10 @@ class BybitAccountActor(SupervisedActor):
             if isinstance(message, AnnounceLease):
                 self.guard.announce()
                 return None
+            if isinstance(message, Drain):  # told again each poll of the group: the first one's time counts
+                self._drain = (message.reply_to, self._drain[1] if self._drain else time.monotonic())
+                self._check_drained()
+                return None
             return super().on_receive(message)
         # Checked before every message but ticks; every write goes through DrainWrites, so each write
         # is checked (the lease renewed first) right before it is made.
@@ -181,7 +192,23 @@ class BybitAccountActor(SupervisedActor):
         """For tests and the status page (asked, with a timeout)."""
         return {"polls": self.poll_count, "watches": len(self._orders.watches), "ads": len(self._ads.ads),
                 "outbox": len(self._writes.outbox), "writes": len(self._writes.writes), "healthy": self._healthy(),
-                "booted": self._booted, "active": self.lease.holding, "lease": self.lease.view()}
+                "booted": self._booted, "active": self.lease.holding, "lease": self.lease.view(),
+                "draining": self._drain is not None}
+
+    def _check_drained(self) -> None:
+        if self._drain is None:
+            return
+        group, since = self._drain
+        busy, ads = self._orders.active_watches() or self._writes.pending(), len(self._ads.ads)
+        if busy and self.lease.holding:
+            return  # an order still runs here (or a write for one waits)
+        note = None
+        if ads and self.lease.holding:
+            if time.monotonic() - since < DRAIN_ADS_GRACE:
+                return  # the deals moving away have this account cancel their ads
+            note = f"{ads} ad(s) could not be cancelled: close them on Bybit by hand"
+            log.error("bybit %s: disabled with %s", self.name, note)
+        tell_quietly(group, Drained(PLATFORM, self.name, note))
 
     # ------------------------------------------------------------ the lease (DESIGN §9)
 
@@ -290,6 +317,7 @@ class BybitAccountActor(SupervisedActor):
                     self.poll_count += 1
             self._writes.kick()
         self._send_health()
+        self._check_drained()
         self._schedule()
 
     # ------------------------------------------------------------ writes

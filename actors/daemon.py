@@ -28,7 +28,6 @@ log = logging.getLogger("itrader.daemon")
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 TOKEN_FILE = "api-token"
-DISABLE_GRACE = 3.0  # seconds an account disabled by the operator keeps running to cancel its ads
 
 
 class System:
@@ -53,47 +52,47 @@ class System:
         return "sandbox" if self.config.is_sandbox else "production"
 
     def accounts_view(self) -> list[dict]:
-        """Each account's health, live ads and open deals, asked from the actors with timeouts."""
+        """Every stored account (never its secret), with what its actor reports, asked with timeouts."""
+        from itrader.store import Store
+
         allocation = self._ask("allocator", "status") or {}
         assigned = allocation.get("accounts", {})
+        draining = {kind: set(self._ask(f"accounts:{kind}", "draining") or ()) for kind in ("gate", "bybit", "mailbox")}
         view = []
-        for name in self.directory.names("bybit:"):
-            account = name.split(":", 1)[1]
-            stats = self._ask(name, "stats") or {}
-            view.append({"platform": "bybit", "name": account, "running": bool(stats),
-                         "healthy": assigned.get(account, {}).get("healthy", False),
-                         "live_ads": stats.get("ads"), "open_deals": stats.get("watches"),
-                         "polls": stats.get("polls"), "lease": stats.get("lease"),
-                         "deals_assigned": assigned.get(account, {}).get("assigned", [])})
-        for account, info in assigned.items():
-            if f"bybit:{account}" not in self.directory.names("bybit:"):
-                view.append({"platform": "bybit", "name": account, "running": False, "healthy": False,
-                             "live_ads": None, "open_deals": None, "deals_assigned": info.get("assigned", [])})
-        for name in self.directory.names("gate:"):
-            stats = self._ask(name, "stats") or {}
-            view.append({"platform": "gate", "name": name.split(":", 1)[1], "running": True,
-                         "active": stats.get("active"), "lease": stats.get("lease")})
-        for name in self.directory.names("mailbox:"):
-            status = self._ask(name, "status") or {}
-            view.append({"platform": "mailbox", "name": name.split(":", 1)[1], "running": True,
-                         "connected": status.get("connected"), "last_error": status.get("last_error"),
-                         "lease": status.get("lease")})
+        for account in Store(self.db).accounts.list(include_removed=False):
+            kind, name = account.kind, account.name
+            row = {"platform": kind, "kind": kind, "name": name, "enabled": account.enabled,
+                   "draining": name in draining[kind]}
+            running = self.directory.get(f"{kind}:{name}") is not None
+            if kind == "bybit":
+                stats = self._ask(f"bybit:{name}", "stats") or {}
+                row.update(running=bool(stats), healthy=assigned.get(name, {}).get("healthy", False),
+                           live_ads=stats.get("ads"), open_deals=stats.get("watches"), polls=stats.get("polls"),
+                           lease=stats.get("lease"), deals_assigned=assigned.get(name, {}).get("assigned", []))
+            elif kind == "gate":
+                stats = self._ask(f"gate:{name}", "stats") or {}
+                row.update(running=running, healthy=bool(stats.get("healthy")), problem=stats.get("problem"),
+                           active=stats.get("active"), lease=stats.get("lease"))
+            else:
+                status = self._ask(f"mailbox:{name}", "status") or {}
+                row.update(running=running, connected=status.get("connected"), last_error=status.get("last_error"),
+                           lease=status.get("lease"))
+            view.append(row)
         return view
 
     def disable_account(self, name: str) -> dict:
-        """Take a Bybit account out for good: its un-taken ads move to healthy accounts."""
-        from actors.messages import AccountDown
+        """Take a Bybit account out for good (as `itrader accounts disable bybit NAME`): it is disabled in the
+        store, and its group winds it down — its un-taken ads move to healthy accounts."""
+        from actors.messages import SyncAccounts
+        from itrader.store import Store
         from itrader.web import NotFound
 
-        known = {n.split(":", 1)[1] for n in self.directory.names("bybit:")}
-        allocation = (self._ask("allocator", "status") or {}).get("accounts", {})
-        if name not in known and name not in allocation:
+        accounts = Store(self.db).accounts
+        account = accounts.find("bybit", name)
+        if account is None or account.removed:
             raise NotFound(f"no Bybit account {name}")
-        self.directory.tell("allocator", AccountDown(name))
-        accounts = self._child_ref(self.root, "Accounts")
-        if accounts is not None:
-            # A moment's grace: the deals moving away first tell this account to cancel their ads.
-            gevent.spawn_later(DISABLE_GRACE, accounts.proxy().terminate_child, f"bybit:{name}")
+        accounts.disable(account.id)
+        self.directory.tell("accounts:bybit", SyncAccounts())
         self.events.publish("account_disabled", account=name)
         return {"disabled": name, "message": f"Bybit account {name} disabled; its un-taken ads are being moved"}
 
@@ -107,18 +106,6 @@ class System:
             return getattr(ref.proxy(), method)().get(timeout=2)
         except (pykka.ActorDeadError, pykka.Timeout, AttributeError):
             return None
-
-    @staticmethod
-    def _child_ref(supervisor, child_id: str):
-        import pykka
-
-        if supervisor is None:
-            return None
-        try:
-            children = supervisor.proxy().which_children().get(timeout=2)
-        except (pykka.ActorDeadError, pykka.Timeout):
-            return None
-        return next((c.ref for c in children if c.id == child_id), None)
 
     def confirm_deal(self, deal_id: int) -> dict:
         """An operator's confirm of the step a deal waits for (manual mode, chat receipts)."""
@@ -145,7 +132,7 @@ def run_daemon(config: Config) -> int:
     logs.configure(config.daemon.log_level)
     logs.REDACTOR.add(config.daemon.api_token, config.security.encryption_key, config.email.password,
                       config.assistant.api_key, *(a.password for a in config.gate.accounts),
-                      *(a.api_secret for a in config.bybit.accounts))
+                      *(a.api_secret for a in config.bybit.accounts))  # stored secrets: as each account starts
     data_dir = Path(config.daemon.data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     config = _with_token(config, data_dir)
@@ -191,6 +178,8 @@ def run_daemon(config: Config) -> int:
 
     try:
         build_root(system, on_escalate=escalate)
+    except ConfigError:
+        raise  # a declared account's secret cannot be read, no ENCRYPTION_KEY...: the CLI says so and exits 2
     except Exception as exc:  # noqa: BLE001 — report and exit non-zero, never a traceback storm
         log.error("start-up failed: %s", exc)
         return EXIT_FAILURE

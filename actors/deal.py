@@ -26,7 +26,9 @@ import gevent
 
 from actors import messages as msg
 from actors.base import SupervisedActor
-from actors.deal_plumbing import PlatformReads, Timers, claimed_receipt, jsonable, receipt_file, record_step
+from actors.deal_plumbing import (
+    AccountIds, PlatformReads, Timers, claimed_receipt, jsonable, receipt_file, record_step,
+)
 from actors.directory import Directory
 from itrader import deal, dialogue, errors
 from itrader.deal.journal import CHAT_APPLIED_STEP, CHAT_SEEN_STEP, RECONCILE_STEP
@@ -69,6 +71,7 @@ class DealActor(SupervisedActor):
         # (platform, account) -> the lease fence a money step's intent is written under (itrader.leases)
         self._fence_of = fence_of or (lambda _platform, _account: None)
         self._stood_down = False
+        self._account_ids = AccountIds(store)
 
     # --- life cycle ------------------------------------------------------------
 
@@ -210,7 +213,12 @@ class DealActor(SupervisedActor):
         fence = None
         if new.pending_intent and new.pending_intent != old.pending_intent:  # raises FencedOff if not ours
             fence = self._fence_of(*step_account(new.pending_intent, self.gate_account, new.account))
-        record_step(self._store.deals, self.deal_id, old, new, event_name, reason, fence)
+        extra = {}
+        if new.account and new.account != old.account:  # the row records the Bybit account the deal runs on
+            account_id = self._account_ids.of("bybit", new.account)
+            if account_id is not None:
+                extra["bybit_account_id"] = account_id
+        record_step(self._store.deals, self.deal_id, old, new, event_name, reason, fence, extra)
         if old.state != new.state:
             self._announce(old, new, reason)
         self.facts = new

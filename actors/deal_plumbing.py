@@ -77,11 +77,11 @@ class PlatformReads:
 
 
 def record_decision(deals: DealStore, deal_id: int, old: deal.DealFacts, new: deal.DealFacts, event_name: str,
-                    reason: str | None) -> None:
+                    reason: str | None, extra_changes: dict[str, Any] | None = None) -> None:
     """Journal an applied decision before its actions: the new facts, as a state change or a note, and the
-    deal row's columns that follow them."""
+    deal row's columns that follow them (plus `extra_changes`, e.g. the id of a newly assigned account)."""
     data = {"facts": new.to_dict(), "reason": reason}
-    changes = deal.row_changes(old, new)
+    changes = {**deal.row_changes(old, new), **(extra_changes or {})}
     if old.state != new.state:
         deals.transition(deal_id, old.state.value, new.state.value, event_name, data=data, changes=changes)
         return
@@ -90,12 +90,28 @@ def record_decision(deals: DealStore, deal_id: int, old: deal.DealFacts, new: de
     deals.record_note(deal_id, event_name, data)
 
 
+class AccountIds:
+    """Account name -> the store's id, for the deal row's bybit_account_id (remembered once found)."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._known: dict[tuple[str, str], int] = {}
+
+    def of(self, kind: str, name: str) -> int | None:
+        if (kind, name) not in self._known:
+            account = self._store.accounts.find(kind, name)
+            if account is None:
+                return None  # not a stored account (a test's hand-made world): the row keeps no id
+            self._known[(kind, name)] = account.id
+        return self._known[(kind, name)]
+
+
 def record_step(deals: DealStore, deal_id: int, old: deal.DealFacts, new: deal.DealFacts, event_name: str,
-                reason: str | None, fence: Any = None) -> None:
+                reason: str | None, fence: Any = None, extra_changes: dict[str, Any] | None = None) -> None:
     """An applied decision and its money steps, all or nothing: an intent the store refuses as fenced
     off (StaleLeaseEpoch) leaves no trace of the decision either."""
     with deals.atomic():
-        record_decision(deals, deal_id, old, new, event_name, reason)
+        record_decision(deals, deal_id, old, new, event_name, reason, extra_changes)
         record_money_steps(deals, deal_id, old, new, fence)
 
 

@@ -126,6 +126,8 @@ class DealsSupervisor(Supervisor):
             fields["bank"] = offer.bank
         if offer.wallet:
             fields["wallet"] = offer.wallet
+        if offer.gate_account_id is not None:
+            fields["gate_account_id"] = offer.gate_account_id  # the deal records the account it runs on
         row, created = self._store.deals.create_deal(
             offer.payout_id, Decimal(0), state=deal.State.NEW.value,
             data={"gate_account": offer.gate_account,

@@ -17,6 +17,13 @@ wires: a client call, a pure decision (itrader.payouts), a reply message.
 * Approve: never repeated here. When the client says the outcome is unknown
   (5xx, timeout, unreadable answer on the write) the payout is read back:
   6/7 = approved, 5 = not.
+* Session (actors.gate_session): imported cookies or a password login, kept alive every
+  `gate.session_refresh` with the renewed cookies saved encrypted; a session that cannot be renewed makes
+  the account unhealthy (an operator event): no poll, no balance change, and its deals' requests are
+  answered at once with a passing failure, so they wait.
+* Disabled by the operator (Drain from its AccountGroup): the balance goes to 0 so Gate offers nothing
+  more, the poll stops, and the actor goes on serving the deals that took payouts on this account; it
+  tells the group Drained once none of them is live, and is stopped then.
 * Lease (DESIGN §9, only with Redis): the actor first takes the account's
   lease and stays in standby — no Gate call at all — until it has it, trying
   again every few seconds. It renews on every tick (at least every ttl/3) and
@@ -40,10 +47,11 @@ import pykka
 
 from actors.base import ChildContext, SupervisedActor, tell_quietly
 from actors.directory import Directory
+from actors.gate_session import SESSION_LOST, GateSession
 from actors.later import PutOff
 from actors.lease_guard import LeaseGuard
 from actors.messages import (
-    AnnounceLease, ApprovePayout, DealNews, PayoutOffer, PayoutRead, ReadPayout, TakePayout, Tick,
+    AnnounceLease, ApprovePayout, DealNews, Drain, Drained, PayoutOffer, PayoutRead, ReadPayout, TakePayout, Tick,
 )
 from itrader import deal, errors
 from itrader.config import GateConfig
@@ -66,7 +74,7 @@ PLATFORM = "gate"
 DEALS = "deals"
 MAX_PAGES_PER_POLL = 20  # a bound on one tick's work; the rest is seen on the next tick
 
-START, POLL, BALANCE, SESSION, LEASE = "start", "poll", "balance", "session", "lease"
+START, POLL, BALANCE, SESSION, LEASE, DRAIN = "start", "poll", "balance", "session", "lease", "drain"
 
 T = TypeVar("T")
 
@@ -87,6 +95,9 @@ class GateAccountActor(SupervisedActor):
         settings: GateConfig,
         context: ChildContext | pykka.ActorRef | None = None,
         lease: AccountLease | None = None,
+        session: GateSession | None = None,
+        account_id: int | None = None,
+        live_deals: Callable[[], int] | None = None,
     ) -> None:
         super().__init__(context)
         self.name = name
@@ -98,6 +109,10 @@ class GateAccountActor(SupervisedActor):
         self.directory_name = f"gate:{name}"
         self._timers: dict[str, gevent.Greenlet] = {}
         self._seen: set[int] = set()  # payout ids offered (or known to need no offer) in this lifetime
+        self.account_id = account_id  # the store's id, recorded on the deals this account offers
+        self.session = session or GateSession(name, client, events)
+        self._live_deals = live_deals  # deals still running on this account (while draining)
+        self._drain_to: pykka.ActorRef | None = None  # the group to tell once drained
         self.lease = lease or AccountLease.always_held(PLATFORM, name)
         self.guard = LeaseGuard(self.lease, PLATFORM, name, events, directory, forget=self._forget_work,
                                 after_loss=lambda: self._schedule(LEASE, retry_interval(self.lease.ttl)),
@@ -139,6 +154,10 @@ class GateAccountActor(SupervisedActor):
         if isinstance(message, AnnounceLease):
             self.guard.announce()
             return None
+        if isinstance(message, Drain):
+            return self._on_drain(message)
+        if isinstance(message, (TakePayout, ApprovePayout, ReadPayout)) and not self.session.healthy:
+            return self._refuse_unhealthy(message)
         if isinstance(message, (TakePayout, ApprovePayout, ReadPayout)) and not self._acting(
                 before_write=not isinstance(message, ReadPayout)):
             # Not ours to drive now: the deal is stopped here and resumed where the lease is held.
@@ -155,7 +174,41 @@ class GateAccountActor(SupervisedActor):
 
     def stats(self) -> dict[str, Any]:
         """For the status page (asked, with a timeout): whether this process drives the account."""
-        return {"active": self.lease.holding, "lease": self.lease.view()}
+        return {"active": self.lease.holding, "lease": self.lease.view(), "healthy": self.session.healthy,
+                "problem": self.session.problem, "draining": self._drain_to is not None}
+
+    # --- an unhealthy session, a disabled account
+
+    def _refuse_unhealthy(self, message: Any) -> None:
+        """No call can work without a session: the deal hears at once, and tries again later."""
+        reason = f"gate account {self.name} has no working session: {self.session.problem}"
+        if isinstance(message, TakePayout):
+            self._take_failed(message, reason, permanent=False)
+        elif isinstance(message, ApprovePayout):
+            tell_quietly(message.reply_to, DealNews(message.deal_id, deal.ApproveFailed(False, reason)))
+        else:
+            tell_quietly(message.reply_to, PayoutRead(message.deal_id, message.payout_id, None,
+                                                      {"error": "session_expired", "reason": reason}))
+
+    def _on_drain(self, message: Drain) -> None:
+        """Disabled: Gate offers no more payouts to this account; its live deals still run here."""
+        if self._drain_to is None:
+            log.warning("gate %s: disabled; no new payouts, finishing its live deals", self.name)
+            for name in (POLL, BALANCE):
+                pending = self._timers.pop(name, None)
+                if pending is not None:
+                    pending.kill(block=False)
+            if self.lease.holding and self.session.healthy:
+                self._set_balance(0)
+        self._drain_to = message.reply_to
+        self._schedule(DRAIN, 0)
+
+    def _check_drained(self) -> None:
+        live = self._live_deals() if self._live_deals is not None else 0
+        if live == 0 or not self.lease.holding:
+            tell_quietly(self._drain_to, Drained(PLATFORM, self.name))
+            return
+        self._schedule(DRAIN, max(self.settings.poll_interval, 1.0))
 
     # --- the lease (DESIGN §9)
 
@@ -187,22 +240,38 @@ class GateAccountActor(SupervisedActor):
         if name == LEASE:
             self._on_lease_tick()
             return
+        if name == DRAIN:
+            self._check_drained()
+            return
         if not self.lease.holding or not self.guard.renewed():
             return  # a timer of an earlier lease, or the lease is gone
+        if self._drain_to is not None and name in (POLL, BALANCE):
+            return  # disabled: no more offers
         if name == START:
-            self._schedule(SESSION, self._next_delay(SESSION, self._login()))
-            self._schedule(BALANCE, self._next_delay(BALANCE, self._set_balance(self.settings.target_balance)))
-            self._schedule(POLL, 0)
+            self._keep_session()
+            if self._drain_to is None:
+                self._schedule(BALANCE, self._next_delay(BALANCE, self._set_balance(self.settings.target_balance)))
+                self._schedule(POLL, 0)
         elif name == POLL:
-            self._schedule(POLL, max(self.settings.poll_interval, self._poll()))
+            wait = self._poll() if self.session.healthy else 0.0
+            self._schedule(POLL, max(self.settings.poll_interval, wait))
         elif name == BALANCE:
             self._schedule(BALANCE, self._next_delay(BALANCE, self._set_balance(self.settings.target_balance)))
         elif name == SESSION:
-            self._schedule(SESSION, self._next_delay(SESSION, self._login()))
+            self._keep_session()
+
+    def _keep_session(self) -> None:
+        was_healthy = self.session.healthy
+        ok = self.session.keep_alive()
+        # A lost session is tried again after a whole refresh interval (a refused password is not
+        # hammered); a passing failure soon.
+        self._schedule(SESSION, self._next_delay(SESSION, ok or not self.session.healthy))
+        if ok and not was_healthy and self._drain_to is None:
+            self._schedule(BALANCE, 0)  # back: the balance may have been left unset meanwhile
 
     def _next_delay(self, name: str, succeeded: bool) -> float:
         interval = {BALANCE: self.settings.balance_check_interval,
-                    SESSION: self.settings.session_refresh_interval}[name]
+                    SESSION: self.settings.session_refresh}[name]
         return next_attempt_in(interval, succeeded, self.settings.poll_interval)
 
     def _schedule(self, name: str, delay: float) -> None:
@@ -224,20 +293,14 @@ class GateAccountActor(SupervisedActor):
             result = call(*args)
         except GateError as exc:
             EXTERNAL_CALLS.labels(platform=PLATFORM, outcome=error_kind(exc)).inc()
+            if isinstance(exc, SESSION_LOST):
+                self.session.lost(exc)  # the client could not log in again: unhealthy until renewed
             raise
         EXTERNAL_CALLS.labels(platform=PLATFORM, outcome="ok").inc()
         return result
 
-    def _login(self) -> bool:
-        try:
-            self._call(self.client.login)
-        except GateError as exc:
-            log.warning("gate %s: login failed: %s", self.name, exc)
-            return False
-        return True
-
     def _set_balance(self, amount: Any) -> bool:
-        if not self._acting(before_write=True):
+        if not self.session.healthy or not self._acting(before_write=True):
             return False
         try:
             self._call(self.client.set_balance, amount)
@@ -282,7 +345,7 @@ class GateAccountActor(SupervisedActor):
             return
         offer = PayoutOffer(gate_account=self.name, payout_id=payout.id, method=payout_method(payout),
                             bank=payout.bank.name if payout.bank else None, wallet=payout.wallet or None,
-                            created_at=payout.created_at)
+                            created_at=payout.created_at, gate_account_id=self.account_id)
         if self.directory.tell(DEALS, offer):  # "deals" down: offered again on the next tick
             self._seen.add(payout.id)
 

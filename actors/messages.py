@@ -62,6 +62,7 @@ class PayoutOffer:
     bank: str | None
     wallet: str | None
     created_at: datetime | None
+    gate_account_id: int | None = None  # the store's id of the account, recorded on the deal
 
 
 @dataclass(frozen=True)
@@ -147,9 +148,42 @@ class MarketPage:
 
 @dataclass(frozen=True)
 class AccountDown:
-    """Accounts supervisor / operator → Allocator: this account is gone for good."""
+    """Accounts supervisor / operator → Allocator: this account is gone for good (disabled): it gets no
+    new ad, whatever health it reports, until AccountUp."""
 
     account: str
+
+
+@dataclass(frozen=True)
+class AccountUp:
+    """Accounts supervisor → Allocator: a disabled account is enabled again."""
+
+    account: str
+
+
+# --- accounts following the store (actors.account_group) ------------------------
+
+
+@dataclass(frozen=True)
+class Drain:
+    """AccountGroup → an account actor disabled by the operator: take no new work, finish what runs on
+    the account, then tell `reply_to` Drained."""
+
+    reply_to: Any
+
+
+@dataclass(frozen=True)
+class Drained:
+    """An account actor → its AccountGroup: nothing runs on the account any more; stop it."""
+
+    platform: str
+    account: str
+    note: str | None = None  # what was left behind, for the operator
+
+
+@dataclass(frozen=True)
+class SyncAccounts:
+    """Anyone → an AccountGroup: read the accounts table now (an operator changed it)."""
 
 
 # --- Bybit -------------------------------------------------------------------

@@ -54,7 +54,11 @@ class SystemStatus:
             rows = self._store.deals.list_deals(limit=1000)
         else:
             rows = self._store.deals.non_terminal_deals(self._terminal())
-        return [deal_view(row) for row in rows]
+        names = self._account_names()
+        return [deal_view(row, names) for row in rows]
+
+    def _account_names(self) -> dict[int, str]:
+        return {account.id: account.name for account in self._store.accounts.list()}
 
     def deal(self, deal_id: str) -> dict[str, Any]:
         from itrader.store import DealNotFound
@@ -63,7 +67,7 @@ class SystemStatus:
             row = self._store.deals.get(int(deal_id))
         except (ValueError, DealNotFound):
             raise NotFound(f"no deal {deal_id}") from None
-        view = deal_view(row)
+        view = deal_view(row, self._account_names())
         view["journal"] = [journal_view(e) for e in self._store.deals.journal(row.id)]
         return view
 
@@ -109,7 +113,8 @@ class SystemStatus:
         return getattr(self._system, "terminal_states", TERMINAL_STATES)
 
 
-def deal_view(row) -> dict[str, Any]:
+def deal_view(row, account_names: dict[int, str] | None = None) -> dict[str, Any]:
+    """A deal for the API; the accounts it ran on by name beside their ids."""
     data = {}
     for name in ("id", "payout_id", "state", "gate_account_id", "bybit_account_id", "amount_rub", "price",
                  "quantity", "method", "bank", "wallet", "ad_id", "order_id", "reason", "manual", "created_at", "updated_at"):
@@ -117,6 +122,10 @@ def deal_view(row) -> dict[str, Any]:
             value = getattr(row, name)
             data[name] = value if value is None or isinstance(value, (int, bool)) else str(value)
     data["amount"] = data.get("amount_rub")
+    names = account_names or {}
+    for kind in ("gate", "bybit"):
+        account_id = getattr(row, f"{kind}_account_id", None)
+        data[f"{kind}_account"] = names.get(account_id) if account_id is not None else None
     return data
 
 

@@ -1,10 +1,15 @@
 """The actor tree of DESIGN.md §3, assembled in start order.
 
 Start order is dependency order; the root supervisor stops children in
-reverse: Web first, then the mailbox, then the Gate accounts (which set their
+reverse: Web first, then the mailboxes, then the Gate accounts (which set their
 balances to 0 with their own sessions, so Gate stops offering payouts), then
 the deals, the Bybit accounts, the allocator, the receipt desk and the
 assistant.
+
+The accounts come from the database (actors/account_wiring.py): the ones the
+config declares (or the in-process sandbox's own) are imported first, and each
+kind runs under an AccountGroup that follows the accounts table while the
+daemon runs.
 """
 from __future__ import annotations
 
@@ -13,8 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from actors.account_wiring import STATUS_LIST_LIMIT, AccountWiring
 from actors.status import SystemStatus
-from actors.supervisor import ChildSpec, Restart, Supervisor, supervisor_spec
+from actors.supervisor import ChildSpec, Restart, Supervisor
 from actors.web import WebActor
 from itrader import deal, sandbox_wall
 from itrader.config import Config, ConfigError, EmailConfig
@@ -24,56 +30,39 @@ log = logging.getLogger("itrader.tree")
 # Restart intensity: a child may restart this often within the window before
 # its supervisor gives up and escalates (at the root: exit 1, supervisord restarts).
 ROOT_INTENSITY, ROOT_PERIOD = 10, 60.0
-BRANCH_INTENSITY, BRANCH_PERIOD = 20, 60.0
 DEALS_INTENSITY, DEALS_PERIOD = 200, 60.0
-# Past this many children the status page lists only those that are not simply running (deals are
-# listed in full by /api/v1/deals).
-STATUS_LIST_LIMIT = 100
-READ_SHARE, WRITE_SHARE = 0.7, 0.7  # of Bybit's 10 reads/s and 5 writes/s: 7 and 3.5
-# A two-token read bucket: a poll and the chat read it calls for go out back to back (the chat read
-# no longer waits 1/rate behind the poll); rate + burst = 9 reads in any second, as 8 + 1 was.
-READ_BURST, WRITE_BURST = 2, 1
-
-
-@dataclass(frozen=True)
-class GateAccess:
-    name: str
-    base_url: str
-    login: str
-    password: str = field(repr=False)
-
-
-@dataclass(frozen=True)
-class BybitAccess:
-    name: str
-    base_url: str
-    api_key: str
-    api_secret: str = field(repr=False)
 
 
 @dataclass
-class Wiring:
-    """Where the platforms are and with which credentials (config, or the in-process sandbox)."""
+class Platforms:
+    """Where the platforms are (config, or the in-process sandbox) and how receipt mail is trusted."""
 
-    gate: list[GateAccess]
-    bybit: list[BybitAccess]
-    email: EmailConfig | None
+    gate_url: str
+    bybit_url: str
+    mail: EmailConfig  # the mailbox policy: DKIM key source, poll interval, attachment cap
     llm_base_url: str
     llm_api_key: str = field(repr=False, default="")
 
 
 def build_root(system, on_escalate: Callable[[str], None]) -> None:
     config: Config = system.config
+    mail = SANDBOX_MAIL if config.is_sandbox else config.email
+    if mail.dkim_key_source == "sandbox" and not config.trusts_sandbox:
+        # itrader.config refuses this at load; a config built by hand is checked here too
+        raise ConfigError("email.dkim_key_source", f'"sandbox" is {sandbox_wall.ONLY_IN_SANDBOX}')
     if config.is_sandbox:
         system.world = start_world(config, system.data_dir)
-    wiring = resolve_wiring(config, system.world)
-    if wiring.email is not None and wiring.email.dkim_key_source == "sandbox":
-        if not config.trusts_sandbox:  # itrader.config refuses this at load; a config built by hand too
-            raise ConfigError("email.dkim_key_source", f'"sandbox" is {sandbox_wall.ONLY_IN_SANDBOX}')
+    platforms = resolve_platforms(config, system.world)
+    store = open_account_store(system, declare(config, system.world))
+    if platforms.mail.dkim_key_source == "sandbox":
         trust_sandbox_dkim()
-    children = pipeline_specs(system, wiring) + [web_spec(system)]
+    children = pipeline_specs(system, store, platforms) + [web_spec(system)]
     system.root = Supervisor.start(children=children, name="root", kind="Root", intensity=ROOT_INTENSITY,
                                    period=ROOT_PERIOD, on_escalate=on_escalate)
+
+
+# The in-process sandbox's receipt mailbox: plain IMAP on loopback, the sandbox bank's DKIM key.
+SANDBOX_MAIL = EmailConfig(imap_ssl=False, dkim_key_source="sandbox", poll_interval=2.0)
 
 
 def start_world(config: Config, data_dir: Path):
@@ -98,116 +87,98 @@ def trust_sandbox_dkim() -> None:
     add_key_source("sandbox", lambda: static_dnsfunc(dns_txt_records()))
 
 
-def resolve_wiring(config: Config, world) -> Wiring:
+def resolve_platforms(config: Config, world) -> Platforms:
     if world is not None:
-        creds = world.credentials()
-        host, port = world.imap_address or ("", 0)
-        email = EmailConfig(imap_host=host, imap_port=port, imap_ssl=False, address=creds["mailbox"]["login"],
-                            password=creds["mailbox"]["password"], dkim_key_source="sandbox",
-                            poll_interval=2.0) if host else None
-        return Wiring(
-            gate=[GateAccess("sandbox", world.urls["gate"], creds["gate"]["login"], creds["gate"]["password"])],
-            bybit=[BybitAccess(b["nickname"] or b["uid"], world.urls["bybit"], b["api_key"], b["api_secret"])
-                   for b in creds["bybit"]],
-            email=email, llm_base_url=world.urls["llm"], llm_api_key="sandbox",
-        )
-    email = config.email if config.email.imap_host else None
-    return Wiring(
-        gate=[GateAccess(a.login, config.gate.base_url, a.login, a.password) for a in config.gate.accounts],
-        bybit=[BybitAccess(a.name or a.api_key[:8], config.bybit.base_url, a.api_key, a.api_secret)
-               for a in config.bybit.accounts],
-        email=email, llm_base_url=config.assistant.base_url, llm_api_key=config.assistant.api_key,
-    )
+        return Platforms(world.urls["gate"], world.urls["bybit"], SANDBOX_MAIL, world.urls["llm"], "sandbox")
+    return Platforms(config.gate.base_url, config.bybit.base_url, config.email, config.assistant.base_url,
+                     config.assistant.api_key)
 
 
-def pipeline_specs(system, wiring: Wiring) -> list[ChildSpec]:
+def declare(config: Config, world) -> list:
+    """The accounts to import at start: the config's, or the in-process sandbox's own."""
+    from itrader.account_import import DeclaredAccount, declared_accounts, mailbox_settings
+    from itrader.credentials import gate_secret
+
+    if world is None:
+        return declared_accounts(config)
+    creds = world.credentials()
+    declared = [DeclaredAccount("gate", "sandbox", {"login": creds["gate"]["login"]},
+                                gate_secret(creds["gate"]["password"]), "sandbox"),
+                *(DeclaredAccount("bybit", b["nickname"] or b["uid"], {"login": b["api_key"]},
+                                  {"api_secret": b["api_secret"]}, "sandbox") for b in creds["bybit"])]
+    if world.imap_address:
+        host, port = world.imap_address
+        mailbox = creds["mailbox"]
+        declared.append(DeclaredAccount("mailbox", mailbox["login"],
+                                        mailbox_settings(mailbox["login"], host, port, False),
+                                        {"password": mailbox["password"]}, "sandbox"))
+    return declared
+
+
+def open_account_store(system, declared: list):
+    """The store with the secret box; the declared accounts imported (idempotent)."""
+    from itrader import logs
+    from itrader.account_import import encryption_key, import_declared, require_key
+    from itrader.store import SecretBox, Store
+
+    key = encryption_key(system.config, system.data_dir)
+    require_key(key, declared)
+    if key:
+        logs.REDACTOR.add(key)
+    store = Store(system.db, SecretBox(key) if key else None)
+    written = import_declared(store.accounts, declared, key) if declared else []
+    if written:
+        log.info("accounts imported from %s: %s", system.config.source, ", ".join(written))
+    if not store.accounts.list(enabled_only=True, include_removed=False):
+        log.warning("no enabled account in the database: add some with `itrader accounts add|import`")
+    return store
+
+
+def pipeline_specs(system, store, platforms: Platforms) -> list[ChildSpec]:
     from actors.allocator import AllocatorActor
     from actors.assistant import AssistantActor
-    from actors.bybit_account import BybitAccountActor
     from actors.deal import DealActor
     from actors.deals import DealsSupervisor
-    from actors.gate_account import GateAccountActor
-    from actors.mailbox import MailboxActor
     from actors.receipt_desk import ReceiptDeskActor
-    from itrader.bybit import BybitClient, Budgets, RateBudget
-    from itrader.gate import GateClient
-    from itrader.leases import AccountLease, LeaseBook
     from itrader.limits import make_limiter
-    from itrader.mail.intake import intake_from_config
-    from itrader.store import Store
 
     config: Config = system.config
-    store = Store(system.db)
     directory, events = system.directory, system.events
     receipts_dir = system.data_dir / "receipts"
     receipts_dir.mkdir(parents=True, exist_ok=True)
-    limiter = make_limiter(config.redis.url or None)
-    lease_store = lease_store_for(config)
-    leases = LeaseBook()  # each account's current lease: a deal's intents are fenced with its epoch
+    accounts = AccountWiring(system, store, platforms, make_limiter(config.redis.url or None), lease_store_for(config))
     specs: list[ChildSpec] = []
 
-    if config.assistant.enabled and (wiring.llm_api_key or config.is_sandbox):
-        classify = _classifier(config, wiring)
+    if config.assistant.enabled and (platforms.llm_api_key or config.is_sandbox):
+        classify = _classifier(config, platforms)
         specs.append(ChildSpec(id="Assistant", kind="Assistant", factory=lambda ctx: AssistantActor.start(
             classify, directory, config.assistant.timeout, context=ctx)))
 
     specs.append(ChildSpec(id="ReceiptDesk", kind="ReceiptDesk", factory=lambda ctx: ReceiptDeskActor.start(
         store, directory, events, receipts_dir, context=ctx, late_window=config.receipts.late_window)))
-
-    # Bybit's per-UID limits (config) less headroom for network jitter: a bucket of B tokens lets
-    # rate + B calls into some second, and the platform counts by arrival time.
-    bybit_budgets = Budgets(read=RateBudget(config.bybit.reads_per_second * READ_SHARE, READ_BURST),
-                            write=RateBudget(config.bybit.writes_per_second * WRITE_SHARE, WRITE_BURST))
-
-    def bybit_spec(access: BybitAccess) -> ChildSpec:
-        def start(ctx):
-            client = BybitClient(access.base_url, access.api_key, access.api_secret, account=access.name,
-                                 limiter=limiter, budgets=bybit_budgets, recv_window=config.bybit.recv_window_ms,
-                                 timeout=config.bybit.request_timeout)
-            lease = leases.add(access.name, AccountLease("bybit", access.name, lease_store))
-            return BybitAccountActor.start(access.name, client, store, directory, events, config.bybit,
-                                           context=ctx, lease=lease)
-        return ChildSpec(id=f"bybit:{access.name}", kind="BybitAccount", factory=start, start_timeout=30.0)
-
     specs.append(ChildSpec(id="Allocator", kind="Allocator", factory=lambda ctx: AllocatorActor.start(
-        directory, events, config.bybit, config.pricing, [a.name for a in wiring.bybit], context=ctx, store=store)))
-    specs.append(supervisor_spec("Accounts", [bybit_spec(a) for a in wiring.bybit], kind="Accounts",
-                                 intensity=BRANCH_INTENSITY, period=BRANCH_PERIOD,
-                                 list_children_up_to=STATUS_LIST_LIMIT))
+        directory, events, config.bybit, config.pricing, accounts.names("bybit"), context=ctx, store=store)))
+    specs.append(accounts.group_spec("bybit", "Accounts"))
 
     settings = deal.DealSettings.from_config(config)
-    if wiring.email is not None:
-        settings = type(settings)(**{**settings.__dict__, "receipt_email": wiring.email.address})
+    receipt_email = accounts.receipt_address()
+    if receipt_email:
+        settings = type(settings)(**{**settings.__dict__, "receipt_email": receipt_email})
     reply_delay = (config.timeouts.reply_delay_min, config.timeouts.reply_delay_max)
 
     def deal_spec(deal_id: int) -> ChildSpec:
         return ChildSpec(id=f"deal:{deal_id}", kind="Deal", restart=Restart.TRANSIENT, factory=lambda ctx: (
             DealActor.start(deal_id, store, directory, events, settings, config.daemon.mode, receipts_dir,
-                            reply_delay=reply_delay, context=ctx, fence_of=leases.fence)))
+                            reply_delay=reply_delay, context=ctx, fence_of=accounts.leases.fence)))
 
     specs.append(ChildSpec(id="Deals", kind="Deals", start_timeout=120.0, shutdown_timeout=30.0,
                            factory=lambda ctx: DealsSupervisor.start(
-                               store, directory, deal_spec, leased=lease_store is not None, name="Deals",
+                               store, directory, deal_spec, leased=accounts.lease_store is not None, name="Deals",
                                kind="Deals", parent=ctx,
                                intensity=DEALS_INTENSITY, period=DEALS_PERIOD,
                                list_children_up_to=STATUS_LIST_LIMIT)))
-
-    for access in wiring.gate:
-        def gate_start(ctx, access=access):
-            client = GateClient(access.base_url, access.login, access.password,
-                                timeout=config.gate.request_timeout)
-            lease = leases.add(access.name, AccountLease("gate", access.login, lease_store))
-            return GateAccountActor.start(access.name, client, store, directory, events, config.gate,
-                                          context=ctx, lease=lease)
-        specs.append(ChildSpec(id=f"gate:{access.name}", kind="GateAccount", factory=gate_start,
-                               start_timeout=30.0, shutdown_timeout=10.0))
-
-    if wiring.email is not None:
-        email = wiring.email
-
-        specs.append(ChildSpec(id="Mailbox", kind="Mailbox", factory=lambda ctx: MailboxActor.start(
-            email.address, intake_from_config, store, directory, events, email, context=ctx,
-            lease=AccountLease("mailbox", email.address, lease_store))))
+    specs.append(accounts.group_spec("gate", "GateAccounts"))
+    specs.append(accounts.group_spec("mailbox", "Mailboxes"))
     return specs
 
 
@@ -223,11 +194,11 @@ def lease_store_for(config: Config):
     return LeaseStore(config.redis.url, owner, config.redis.lease_ttl)
 
 
-def _classifier(config: Config, wiring: Wiring) -> Callable[[str], Any]:
+def _classifier(config: Config, platforms: Platforms) -> Callable[[str], Any]:
     from itrader.assistant import Assistant, AssistantSettings
 
     if config.is_sandbox:
-        settings = AssistantSettings.for_sandbox(wiring.llm_base_url)
+        settings = AssistantSettings.for_sandbox(platforms.llm_base_url)
     else:
         settings = AssistantSettings.from_config(config.assistant)
     return Assistant(settings).classify_answer

@@ -9,7 +9,6 @@ from gevent import monkey
 monkey.patch_all()
 
 import argparse  # noqa: E402
-import getpass  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
 import sys  # noqa: E402
@@ -68,21 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
     confirm.add_argument("deal", help="deal id")
     confirm.set_defaults(handler=cmd_confirm)
 
-    accounts = sub.add_parser("accounts", help="manage Gate, Bybit and mailbox accounts")
+    accounts = sub.add_parser("accounts", help="manage the Gate, Bybit and mailbox accounts in the database")
     _add_common(accounts, listen=False)
-    acc = accounts.add_subparsers(dest="action", metavar="ACTION", required=True)
-    add = acc.add_parser("add", help="add an account; the secret is read from a prompt or ITRADER_ACCOUNT_SECRET")
-    add.add_argument("kind", choices=("gate", "bybit", "mailbox"))
-    add.add_argument("name", help="a short name for the account")
-    add.add_argument("--login", required=True, help="Gate e-mail, Bybit API key or mailbox address")
-    add.add_argument("--host", default="", help="IMAP host:port (mailbox only)")
-    add.set_defaults(handler=cmd_accounts_add)
-    lst = acc.add_parser("list", help="list accounts (never their secrets)")
-    lst.set_defaults(handler=cmd_accounts_list)
-    dis = acc.add_parser("disable", help="disable an account")
-    dis.add_argument("kind", choices=("gate", "bybit", "mailbox"))
-    dis.add_argument("name")
-    dis.set_defaults(handler=cmd_accounts_disable)
+    accounts.set_defaults(open_store=_open_store)
+    _lazy(accounts, "itrader.accounts_cli")
 
     receipt = sub.add_parser("receipt", help="read a bank receipt (PDF or image) and optionally verify it")
     _lazy(receipt, "itrader.receipts.command")
@@ -234,9 +222,10 @@ def cmd_deals(args: argparse.Namespace) -> int:
         print(json.dumps(body, indent=2, ensure_ascii=False))
         return EXIT_OK
     deals = body.get("deals", [])
-    print(f"{'DEAL':<14} {'STATE':<16} {'ACCOUNT':<12} {'AMOUNT RUB':>12}  REASON")
+    print(f"{'DEAL':<8} {'STATE':<16} {'ACCOUNT (GATE/BYBIT)':<34} {'AMOUNT RUB':>12}  REASON")
     for deal in deals:
-        print(f"{deal['id']:<14} {deal['state']:<16} {str(deal.get('bybit_account') or '-'):<12} "
+        accounts = f"{deal.get('gate_account') or '-'}/{deal.get('bybit_account') or '-'}"
+        print(f"{deal['id']:<8} {deal['state']:<16} {accounts:<34} "
               f"{str(deal.get('amount') or '-'):>12}  {deal.get('reason') or ''}")
     print(f"{len(deals)} deal(s)")
     return EXIT_OK
@@ -269,62 +258,6 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     db = open_database(config.database_url)
     applied = migrate(db)
     print(f"schema at version {LATEST_VERSION} ({len(applied)} migration(s) applied now)")
-    return EXIT_OK
-
-
-def _accounts(args: argparse.Namespace, need_key: bool):
-    from itrader.store import AccountStore, SecretBox
-
-    config, db = _open_store(args)
-    key = config.security.encryption_key
-    if need_key and not key:
-        print("itrader: ENCRYPTION_KEY must be set to store account secrets", file=sys.stderr)
-        raise SystemExit(EXIT_USAGE)
-    return AccountStore(db, SecretBox(key) if key else None)
-
-
-def cmd_accounts_add(args: argparse.Namespace) -> int:
-    from itrader.store import AccountExists
-
-    store = _accounts(args, need_key=True)
-    secret = os.environ.get("ITRADER_ACCOUNT_SECRET")
-    if not secret:
-        if not sys.stdin.isatty():
-            print("itrader: set ITRADER_ACCOUNT_SECRET or run in a terminal to be prompted", file=sys.stderr)
-            return EXIT_USAGE
-        label = {"gate": "Gate password", "bybit": "Bybit API secret", "mailbox": "mailbox password"}[args.kind]
-        secret = getpass.getpass(f"{label}: ")
-    if not secret:
-        print("itrader: the secret must not be empty", file=sys.stderr)
-        return EXIT_USAGE
-    settings = {"login": args.login}
-    if args.host:
-        settings["host"] = args.host
-    try:
-        store.add(args.kind, args.name, secret, settings=settings)
-    except AccountExists:
-        print(f"itrader: a {args.kind} account named {args.name} already exists", file=sys.stderr)
-        return EXIT_FAILURE
-    print(f"added {args.kind} account {args.name}")
-    return EXIT_OK
-
-
-def cmd_accounts_list(args: argparse.Namespace) -> int:
-    store = _accounts(args, need_key=False)
-    print(f"{'KIND':<8} {'NAME':<16} {'LOGIN':<32} ENABLED")
-    for row in store.list():
-        print(f"{row.kind:<8} {row.name:<16} {str(row.settings.get('login', '')):<32} {'yes' if row.enabled else 'no'}")
-    return EXIT_OK
-
-
-def cmd_accounts_disable(args: argparse.Namespace) -> int:
-    store = _accounts(args, need_key=False)
-    account = store.find(args.kind, args.name)
-    if account is None:
-        print(f"itrader: no {args.kind} account named {args.name}", file=sys.stderr)
-        return EXIT_FAILURE
-    store.disable(account.id)
-    print(f"disabled {args.kind} account {args.name}")
     return EXIT_OK
 
 

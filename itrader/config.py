@@ -132,6 +132,9 @@ class DaemonConfig:
     shutdown_budget: _seconds(le=10 * MINUTE) = 20.0  # seconds for a graceful stop; supervisord waits longer
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     drills: bool = False  # the API's POST /api/v1/actors/<id>/kill (make an actor fail); tests and drills only
+    # How often the accounts table is read for an operator's change (`itrader accounts ...`): an account
+    # added, enabled, disabled, removed or given a new secret starts or stops its actor within this.
+    accounts_poll: _seconds(le=MINUTE) = 2.0
 
 
 @dataclass(frozen=True)
@@ -157,9 +160,19 @@ class SecurityConfig:
 
 @dataclass(frozen=True)
 class GateAccountConfig:
+    """A Gate account declared in the file, imported into the encrypted store at start. Its secret comes
+    from one of password / password_file / password_env, and/or a browser cookie export (cookies_file)."""
     __pydantic_config__ = STRICT
     login: str = ""
+    name: str = ""  # the account's name in the store (default: the login)
     password: str = field(default="", repr=False)
+    password_file: str = ""
+    password_env: str = ""  # the name of an environment variable holding the password
+    cookies_file: str = ""  # a cookie export shaped like test_data/gate_cookie.json
+
+    @property
+    def account_name(self) -> str:
+        return self.name or self.login
 
 
 @dataclass(frozen=True)
@@ -167,7 +180,10 @@ class GateConfig:
     __pydantic_config__ = STRICT
     base_url: BaseUrl = "https://panel.gate.cx/api/v1"
     poll_interval: Poll = 5.0
-    session_refresh_interval: _seconds(le=DAY) = 1800.0
+    # Keep-alive of each Gate session (GET /auth/me; the panel answers with renewed cookies, saved
+    # encrypted); 25 minutes as the original. A session that cannot be renewed logs in again with a
+    # stored password, or marks the account unhealthy.
+    session_refresh: _seconds(le=DAY) = 1500.0
     balance_check_interval: _seconds(le=7 * DAY) = 14400.0
     target_balance: Money = Decimal("10000000")
     request_timeout: RequestTimeout = 30.0
@@ -178,10 +194,18 @@ class GateConfig:
 
 @dataclass(frozen=True)
 class BybitAccountConfig:
+    """A Bybit account declared in the file, imported into the encrypted store at start; its API secret
+    comes from one of api_secret / api_secret_file / api_secret_env."""
     __pydantic_config__ = STRICT
     name: str = ""
     api_key: str = ""
     api_secret: str = field(default="", repr=False)
+    api_secret_file: str = ""
+    api_secret_env: str = ""  # the name of an environment variable holding the API secret
+
+    @property
+    def account_name(self) -> str:
+        return self.name or self.api_key[:8]
 
 
 @dataclass(frozen=True)
@@ -236,6 +260,7 @@ class EmailConfig:
     imap_ssl: bool = True
     address: str = ""
     password: str = field(default="", repr=False)
+    password_file: str = ""  # or EMAIL_PASSWORD in the environment
     folder: str = "INBOX"
     # "dns" in production; "sandbox" trusts the simulated bank's published key (itrader.sandbox_wall)
     dkim_key_source: Literal["dns", "sandbox"] = "dns"

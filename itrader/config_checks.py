@@ -30,6 +30,42 @@ def problems(config: Any) -> list[tuple[str, str]]:
                   for i, account in enumerate(gate.accounts) if not account.login]
         found += [(f"bybit.accounts[{i}].api_key", "is required")
                   for i, account in enumerate(config.bybit.accounts) if not account.api_key]
+        found += _secret_source_problems(config)
+    return found
+
+
+def _secret_source_problems(config: Any) -> list[tuple[str, str]]:
+    """Each declared secret comes from one place: inline, a file or an environment variable."""
+    found: list[tuple[str, str]] = []
+    for i, account in enumerate(config.gate.accounts):
+        if not account.login:
+            continue  # one problem per account: its missing login is said already
+        key = f"gate.accounts[{i}]"
+        sources = [name for name in ("password", "password_file", "password_env") if getattr(account, name)]
+        if len(sources) > 1:
+            found.append((f"{key}.{sources[1]}", f"give the password one way, not {' and '.join(sources)}"))
+        if not sources and not account.cookies_file:
+            found.append((f"{key}.password_file", "the account needs a password (password_file, password_env) "
+                                                  "or a session (cookies_file)"))
+    for i, account in enumerate(config.bybit.accounts):
+        if not account.api_key:
+            continue
+        key = f"bybit.accounts[{i}]"
+        sources = [name for name in ("api_secret", "api_secret_file", "api_secret_env") if getattr(account, name)]
+        if len(sources) > 1:
+            found.append((f"{key}.{sources[1]}", f"give the API secret one way, not {' and '.join(sources)}"))
+        if not sources:
+            found.append((f"{key}.api_secret_file", "the account needs its API secret (api_secret_file or "
+                                                    "api_secret_env)"))
+    if config.email.password and config.email.password_file:
+        found.append(("email.password_file", "give the mailbox password one way, not password and password_file"))
+    return found
+
+
+def inline_secrets(config: Any) -> list[str]:
+    """Keys whose secret is written in the config file itself (a file or the environment is better)."""
+    found = [f"gate.accounts[{i}].password" for i, a in enumerate(config.gate.accounts) if a.password]
+    found += [f"bybit.accounts[{i}].api_secret" for i, a in enumerate(config.bybit.accounts) if a.api_secret]
     return found
 
 
@@ -62,6 +98,9 @@ def warnings(config: Any) -> list[str]:
                      "every platform address is on loopback")
     if config.is_sandbox:  # the platforms are the in-process world's; the settings below are unused
         return found
+    if not config.sandbox.external:
+        found += [f"{key}: a secret written in the config file; prefer a *_file or *_env setting (it is kept "
+                  "encrypted in the database once imported)" for key in inline_secrets(config)]
     for key, url in platform_urls(config):
         if url.startswith("http://") and not is_loopback_host(url_host(url)):
             found.append(f"{key}: plain http:// to {url_host(url)}: credentials and orders travel unencrypted")

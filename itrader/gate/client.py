@@ -127,7 +127,11 @@ class GateClient:
         return self._cookie("sid") is not None
 
     def login(self) -> None:
-        """POST /auth/basic/login; succeeds when the panel sets a session cookie (as both originals judge it)."""
+        """POST /auth/basic/login; succeeds when the panel sets a session cookie (as both originals judge it).
+        An account kept by its imported cookies alone has no password: its expired session is final."""
+        if not self._password:
+            raise SessionExpired("the session has expired and no password is stored to log in again",
+                                 path="/auth/basic/login")
         for name in SESSION_COOKIES:
             self._drop_cookie(name)
         self._send("POST", "/auth/basic/login", retry=True, relogin=False, interpret=self._interpret_login,

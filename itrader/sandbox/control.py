@@ -23,6 +23,9 @@
   POST /accounts/gate          {login, password, balance?}
   POST /accounts/bybit         {uid, api_key, api_secret, nickname?, read_per_second?, write_per_second?}
   GET  /accounts               logins/uids (no secrets)
+  PUT  /gate/sessions          {idle_lifetime?, cookie_lifetime?}: seconds a Gate session lives without a request,
+                               and a sid/rsid pair after it was issued (GET /auth/me renews the pair)
+  POST /gate/sessions/expire   {login?}: end that trader's Gate sessions now (every trader's without login)
   GET  /credentials            the default sandbox credentials (sandbox-only values)
   GET  /dkim                   the bank's DKIM DNS TXT record(s)
   POST /stream                 {per_minute}
@@ -229,6 +232,17 @@ def make_control_app(world) -> bottle.Bottle:
     def accounts():
         return world.accounts_view()
 
+    @route("/gate/sessions", ["PUT", "POST"])
+    def gate_sessions():
+        body = _body()
+        return world.gate.set_session_lifetimes(idle=_seconds(body, "idle_lifetime"),
+                                                cookie=_seconds(body, "cookie_lifetime"))
+
+    @route("/gate/sessions/expire", "POST")
+    def expire_gate_sessions():
+        login = _body().get("login")
+        return {"expired": world.gate.expire_sessions(str(login) if login else None)}
+
     @route("/credentials", "GET")
     def credentials():
         return world.credentials()
@@ -253,6 +267,15 @@ def make_control_app(world) -> bottle.Bottle:
         return {"reset": True}
 
     return app
+
+
+def _seconds(body: dict[str, Any], name: str) -> float | None:
+    if body.get(name) is None:
+        return None
+    value = body[name]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 86400 * 30:
+        raise BadRequest(f"{name} must be a number of seconds above 0")
+    return float(value)
 
 
 def _platform(name: str, allowed: tuple[str, ...]) -> None:

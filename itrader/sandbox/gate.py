@@ -19,7 +19,13 @@ Where the reference says "unknown", this sandbox decides, and says so here:
 * /approve without a file is refused (422), because a sandbox that accepts
   it could hide a receipt-less approval;
 * an attachment that is not a PDF is marked `custom_properties.fake: true`;
-* a 401 body is `{"success": false, "error": "Unauthenticated.", ...}`.
+* a 401 body is `{"success": false, "error": "Unauthenticated.", ...}`;
+* sessions (reference §4.4): a session ends after `session_lifetime` seconds without a request, and
+  each sid/rsid pair also stops working `cookie_lifetime` seconds after it was issued (the Set-Cookie
+  carries that Max-Age). `GET /auth/me`, the originals' keep-alive, answers with a renewed pair
+  (Laravel re-encrypts its cookies on every answer); the old pair lives out its own lifetime. A pair
+  registered with `add_session` (a browser export, as test_data/gate_cookie.json) starts its lifetime
+  at its first use, so it can be imported whenever the sandbox has been up.
 """
 from __future__ import annotations
 
@@ -108,9 +114,18 @@ class Account:
 
 @dataclass
 class Session:
+    """One login of one trader; its cookie pairs point here, so renewing keeps the session."""
+
     login: str
-    rsid: str
     last_seen: float
+    ended: bool = False
+
+
+@dataclass
+class CookiePair:
+    session: Session
+    rsid: str
+    issued: float | None  # None: registered by add_session and not used yet
 
 
 @dataclass
@@ -167,6 +182,7 @@ class GateSandbox:
         clock: Callable[[], float] = time.time,
         *,
         session_lifetime: float = 1800.0,
+        cookie_lifetime: float = 1800.0,
         promote_after: float = 60.0,
         expiry_grace: float = 0.0,
         quirk_every: int = 0,
@@ -179,6 +195,7 @@ class GateSandbox:
     ) -> None:
         """
         session_lifetime: seconds of inactivity after which sid/rsid stop working.
+        cookie_lifetime: seconds a sid/rsid pair works after it was issued (renewed by GET /auth/me).
         promote_after: seconds after approval until Gate moves the payout 6 -> 7.
         expiry_grace: seconds past expired_at a taken payout still accepts /approve
             (the 27 May capture shows an approval after expired_at succeeding).
@@ -190,6 +207,8 @@ class GateSandbox:
         self._faults = faults
         self._clock = clock
         self.session_lifetime = session_lifetime
+        self.cookie_lifetime = cookie_lifetime
+        self._lifetimes = (session_lifetime, cookie_lifetime)  # what reset() goes back to
         self.promote_after = promote_after
         self.expiry_grace = expiry_grace
         self.quirk_every = quirk_every
@@ -204,7 +223,7 @@ class GateSandbox:
 
     def _init_state(self) -> None:
         self._accounts: dict[str, Account] = {}
-        self._sessions: dict[str, Session] = {}
+        self._sessions: dict[str, CookiePair] = {}  # by sid
         self._payouts: dict[int, Payout] = {}
         self._uploads: dict[str, Upload] = {}
         self._requests: deque[RequestRecord] = deque(maxlen=self.request_log_size)
@@ -219,6 +238,7 @@ class GateSandbox:
         """Back to a freshly constructed panel: no accounts, sessions, payouts or uploads."""
         with self._lock:
             self._init_state()
+            self.session_lifetime, self.cookie_lifetime = self._lifetimes
 
     def add_account(self, login: str, password: str, balance: Decimal = Decimal(0)) -> None:
         with self._lock:
@@ -284,17 +304,28 @@ class GateSandbox:
             return [(u.file_name, u.data) for u in self._payouts[int(payout_id)].uploads]
 
     def add_session(self, login: str, sid: str, rsid: str) -> None:
-        """Accept a known cookie pair for `login` (test_data/gate_cookie.json ships one)."""
+        """Accept a known cookie pair for `login` (test_data/gate_cookie.json ships one); its cookie
+        lifetime starts at its first use."""
         with self._lock:
-            self._sessions[sid] = Session(login, rsid, self._clock())
+            self._sessions[sid] = CookiePair(Session(login, self._clock()), rsid, issued=None)
 
     def expire_sessions(self, login: str | None = None) -> int:
-        """Drop the sessions of one trader (or all); returns how many ended."""
+        """End the sessions of one trader (or all), every cookie pair of them; returns how many ended."""
         with self._lock:
-            doomed = [sid for sid, s in self._sessions.items() if login is None or s.login == login]
-            for sid in doomed:
-                del self._sessions[sid]
+            doomed = {id(pair.session): pair.session for pair in self._sessions.values()
+                      if login is None or pair.session.login == login}
+            for session in doomed.values():
+                session.ended = True
+            self._sessions = {sid: pair for sid, pair in self._sessions.items() if not pair.session.ended}
             return len(doomed)
+
+    def set_session_lifetimes(self, idle: float | None = None, cookie: float | None = None) -> dict[str, float]:
+        with self._lock:
+            if idle is not None:
+                self.session_lifetime = float(idle)
+            if cookie is not None:
+                self.cookie_lifetime = float(cookie)
+            return {"idle_lifetime": self.session_lifetime, "cookie_lifetime": self.cookie_lifetime}
 
     def request_log(self, login: str | None = None) -> list[RequestRecord]:
         """Every request that reached the app (faulted ones too), in arrival order."""
@@ -429,15 +460,32 @@ class GateSandbox:
     def _session_account(self) -> Account | None:
         sid = bottle.request.get_cookie("sid")
         rsid = bottle.request.get_cookie("rsid")
-        session = self._sessions.get(sid or "")
-        if session is None or session.rsid != rsid:
+        pair = self._sessions.get(sid or "")
+        if pair is None or pair.rsid != rsid:
             return None
         now = self._clock()
-        if now - session.last_seen > self.session_lifetime or self._faults.session_expired(PLATFORM):
+        if pair.issued is None:
+            pair.issued = pair.session.last_seen = now  # a browser export: its lifetime runs from its first use
+        if not self._alive(pair, now) or self._faults.session_expired(PLATFORM):
             del self._sessions[sid]
             return None
-        session.last_seen = now
-        return self._accounts.get(session.login)
+        pair.session.last_seen = now
+        bottle.request.environ["gate.session"] = pair.session
+        return self._accounts.get(pair.session.login)
+
+    def _alive(self, pair: CookiePair, now: float) -> bool:
+        return (not pair.session.ended and now - pair.session.last_seen <= self.session_lifetime
+                and (pair.issued is None or now - pair.issued <= self.cookie_lifetime))
+
+    def _issue_cookies(self, session: Session, now: float) -> None:
+        """A new sid/rsid pair for the session, sent with its Max-Age; expired pairs are dropped."""
+        for stale in [sid for sid, pair in self._sessions.items() if not self._alive(pair, now)]:
+            del self._sessions[stale]
+        sid, rsid = laravel_cookie_value(), laravel_cookie_value()
+        self._sessions[sid] = CookiePair(session, rsid, issued=now)
+        lifetime = max(1, int(self.cookie_lifetime))
+        for name, value in (("sid", sid), ("rsid", rsid)):
+            bottle.response.set_cookie(name, value, path="/", httponly=True, samesite="lax", max_age=lifetime)
 
     def _login(self) -> str:
         body = _json_body()
@@ -447,19 +495,16 @@ class GateSandbox:
             if account is None or not secrets.compare_digest(account.password.encode(), password.encode()):
                 return self._fail(422, "Invalid credentials")
             now = self._clock()
-            for stale in [k for k, s in self._sessions.items() if now - s.last_seen > self.session_lifetime]:
-                del self._sessions[stale]
-            sid, rsid = laravel_cookie_value(), laravel_cookie_value()
-            self._sessions[sid] = Session(login, rsid, now)
+            self._issue_cookies(Session(login, now), now)
             bottle.request.environ["gate.account"] = login
-            for name, value in (("sid", sid), ("rsid", rsid)):
-                bottle.response.set_cookie(name, value, path="/", httponly=True, samesite="lax")
             return self._ok({"user": self._user(account)})
 
     def _user(self, account: Account) -> dict:
         return {"id": account.trader_id, "name": account.login.split("@")[0], "login": account.login}
 
     def _me(self, account: Account) -> str:
+        # The keep-alive: the answer renews the session's cookies.
+        self._issue_cookies(bottle.request.environ["gate.session"], self._clock())
         balance = f"{account.balance.quantize(Decimal('0.01'))}"
         wallet = {"balance": balance, "available": balance, "locked": "0.00", "currency": dict(RUB)}
         return self._ok({"user": dict(self._user(account), wallets=[wallet])})

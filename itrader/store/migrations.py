@@ -130,10 +130,17 @@ def _v3_lease_fencing(db: Database) -> None:
     ])
 
 
+def _v4_account_revision(db: Database) -> None:
+    # Bumped by every operator change to an account (not by the daemon saving a renewed session), so a
+    # running daemon knows when to restart the account's actor with what the operator stored.
+    _execute_all(db, ["ALTER TABLE accounts ADD COLUMN revision BIGINT NOT NULL DEFAULT 1"])
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema", _v1_initial_schema),
     Migration(2, "deal buyer name", _v2_deal_buyer_name),
     Migration(3, "lease fencing", _v3_lease_fencing),
+    Migration(4, "account revision", _v4_account_revision),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -14,6 +14,7 @@ TERMINAL_STATES: frozenset[str] = frozenset({"COMPLETED", "CANCELLED", "REJECTED
 
 ACCOUNT_KINDS: frozenset[str] = frozenset({"gate", "bybit", "mailbox"})
 PAYMENT_METHODS: frozenset[str] = frozenset({"sbp", "card"})
+REMOVED_SETTING = "removed"
 
 
 class EventKind(StrEnum):
@@ -34,10 +35,16 @@ class Account:
     enabled: bool
     created_at: datetime
     updated_at: datetime
+    revision: int = 1  # bumped by each operator change (a saved session keeps it)
 
     @property
     def label(self) -> str:
         return f"{self.kind}/{self.name}"
+
+    @property
+    def removed(self) -> bool:
+        """Removed by the operator but kept, secret erased, because deals name it."""
+        return bool(self.settings.get(REMOVED_SETTING))
 
 
 @dataclass(frozen=True)

@@ -48,6 +48,7 @@ def define_tables(peewee_db: peewee.Database) -> Tables:
         enabled = BooleanField()
         created_at = UtcTime()
         updated_at = UtcTime()
+        revision = BigIntegerField(default=1)
 
         class Meta:
             table_name = "accounts"

@@ -152,7 +152,7 @@ class Rig:
     def start(self, name: str = "desk1", login: str = LOGIN, password: str = PASSWORD,
               **settings: Any) -> pykka.ActorRef:
         options = dict(base_url=self.world.base_url, poll_interval=0.05, balance_check_interval=3600.0,
-                       session_refresh_interval=3600.0, target_balance=TARGET)
+                       session_refresh=3600.0, target_balance=TARGET)
         options.update(settings)
         ref = GateAccountActor.start(name, self.client(login, password), self.store, self.directory, self.events,
                                      GateConfig(**options))

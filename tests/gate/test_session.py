@@ -149,3 +149,77 @@ def test_rate_limiter_hook_runs_before_every_request(gate):
 def test_client_repr_holds_no_secret(gate):
     client = GateClient(gate.base_url, LOGIN, PASSWORD)
     assert PASSWORD not in repr(client)
+
+
+# --- cookies that expire, a keep-alive that renews them (reference §4.4) ----------------------
+
+
+def _sid(client) -> str:
+    return next(c.value for c in client.session.cookies if c.name == "sid")
+
+
+def _me_with(gate, cookies: dict[str, str]) -> int:
+    """GET /auth/me with exactly these cookies, as a browser holding an old export would."""
+    import requests
+
+    return requests.get(gate.base_url + "/auth/me", cookies=cookies, timeout=5).status_code
+
+
+def test_auth_me_renews_the_cookies_and_an_old_pair_expires_on_its_own(gate):
+    gate.sandbox.set_session_lifetimes(idle=600, cookie=600)
+    client = gate.client()
+    client.login()
+    first = {c.name: c.value for c in client.session.cookies}
+
+    gate.clock.advance(300)
+    client.me()  # the keep-alive: the panel answers with a renewed pair
+    renewed = {c.name: c.value for c in client.session.cookies}
+    assert renewed["sid"] != first["sid"] and renewed["rsid"] != first["rsid"]
+    assert _me_with(gate, first) == 200  # the old pair lives out its own lifetime …
+
+    gate.clock.advance(400)  # 700 s after the login, 400 s after the renewal
+    assert _me_with(gate, first) == 401  # … and then stops working
+    assert client.me().login == LOGIN  # the renewed one still works, no new login
+    assert len(gate.requests("/auth/basic/login")) == 1
+
+
+def test_without_a_keep_alive_the_cookies_expire_although_the_session_is_busy(gate):
+    gate.sandbox.set_session_lifetimes(idle=600, cookie=600)
+    client = gate.client(password="")  # a browser export only: no password to log in again
+    helper = gate.client()
+    helper.login()
+    client.import_cookies(load_cookie_file(_export(helper, gate)))
+    for _ in range(4):
+        gate.clock.advance(200)
+        if _ < 2:
+            client.list_payouts()  # busy, but a list call does not renew the cookies
+    with pytest.raises(SessionExpired, match="no password"):
+        client.list_payouts()
+    assert len(gate.requests("/auth/basic/login")) == 1  # the helper's; the cookie-only client never posts one
+
+
+def test_a_browser_export_starts_its_lifetime_at_its_first_use(gate, tmp_path):
+    gate.sandbox.set_session_lifetimes(cookie=60)
+    gate.sandbox.add_session(LOGIN, "exported-sid-value", "exported-rsid-value")
+    gate.clock.advance(3600)  # imported an hour after the panel started: still good
+    cookies = {"sid": "exported-sid-value", "rsid": "exported-rsid-value"}
+    assert _me_with(gate, cookies) == 200
+    gate.clock.advance(61)
+    assert _me_with(gate, cookies) == 401
+
+
+def test_the_control_api_expires_a_traders_sessions_on_demand(gate):
+    client = gate.client()
+    client.login()
+    other = gate.client()
+    other.login()
+    assert gate.sandbox.expire_sessions(LOGIN) == 2  # two logins, however many renewed pairs
+    assert _me_with(gate, {c.name: c.value for c in client.session.cookies}) == 401
+
+
+def _export(client, gate) -> str:
+    import tempfile
+
+    path = tempfile.mktemp(suffix=".json")
+    save_cookie_file(path, client.export_cookies())
+    return path

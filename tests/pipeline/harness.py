@@ -18,6 +18,7 @@ from itrader.config import load
 from itrader.events import EventLog
 from itrader.store import Store, migrate, open_database
 
+TEST_ENCRYPTION_KEY = "5e" * 32  # encrypts the accounts the daemons import; not a secret of anything real
 TERMINAL = {"COMPLETED", "REJECTED_BUYER", "CANCELLED", "DISPUTE", "MANUAL_REVIEW", "ERROR", "BLACKLISTED"}
 
 
@@ -37,6 +38,8 @@ def daemon_config_text(world, data_dir: Path, imap: tuple[str, int, str, str] | 
     return f"""
 [sandbox]
 external = true  # the World's published credentials, on loopback
+[security]
+encryption_key = "{TEST_ENCRYPTION_KEY}"  # the same for every daemon of a test: they may share a database
 [daemon]
 listen = "127.0.0.1:0"
 data_dir = "{data_dir}"

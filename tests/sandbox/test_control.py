@@ -104,3 +104,23 @@ def test_credentials_and_dkim_record(sandbox):
     assert len(creds["bybit"]) == 3 and creds["gate"]["login"]
     records = api(sandbox, "GET", "/dkim").json()["records"]
     assert all(value.startswith("v=DKIM1; k=rsa; p=") for value in records.values())
+
+
+def test_gate_sessions_expire_and_renew_under_the_control_api(sandbox):
+    """A test can shorten the Gate cookies' lifetime and end a trader's sessions on demand."""
+    creds = sandbox.credentials()["gate"]
+    gate = sandbox.urls["gate"]
+    session = requests.Session()
+    assert session.post(gate + "/auth/basic/login", json=creds, timeout=5).status_code == 200
+    answer = api(sandbox, "PUT", "/gate/sessions", json={"cookie_lifetime": 120, "idle_lifetime": 600})
+    assert answer.json() == {"idle_lifetime": 600.0, "cookie_lifetime": 120.0}
+    before = session.cookies.get("sid")
+    renewed = session.get(gate + "/auth/me", timeout=5)
+    assert renewed.status_code == 200 and session.cookies.get("sid") != before
+    assert "Max-Age=120" in renewed.headers["Set-Cookie"]
+
+    # this login and the published browser export (test_data/gate_cookie.json) the World registers
+    assert api(sandbox, "POST", "/gate/sessions/expire", json={"login": creds["login"]}).json() == {"expired": 2}
+    assert session.get(gate + "/auth/me", timeout=5).status_code == 401
+    assert api(sandbox, "PUT", "/gate/sessions", json={"cookie_lifetime": -1}).status_code == 400
+    assert api(sandbox, "PUT", "/gate/sessions", json={"cookie_lifetime": True}).status_code == 400

@@ -125,3 +125,45 @@ def test_bad_keys_are_refused_without_echoing_them(bad):
         SecretBox(bad)
     if bad:
         assert bad not in str(caught.value)
+
+
+def test_an_operators_change_bumps_the_revision_a_saved_session_does_not(store):
+    account = store.accounts.add("gate", "desk", {"password": "pw-1"})
+    assert account.revision == 1
+    assert store.accounts.disable(account.id).revision == 1  # enabled is followed on its own
+    assert store.accounts.enable(account.id).revision == 1
+    changed = store.accounts.replace_secret(account.id, {"password": "pw-2"}, settings={"login": "d@x.test"})
+    assert changed.revision == 2 and changed.settings == {"login": "d@x.test"}
+
+    # The daemon renews the session under the revision it started the account with …
+    assert store.accounts.save_session(account.id, 2, {"password": "pw-2", "cookies": [{"name": "sid"}]})
+    assert store.accounts.get(account.id).revision == 2
+    # … and never over an operator's newer secret.
+    store.accounts.replace_secret(account.id, {"password": "pw-3"})
+    assert not store.accounts.save_session(account.id, 2, {"password": "pw-2", "cookies": []})
+    assert store.accounts.secret(account.id).reveal() == {"password": "pw-3"}
+
+
+def test_remove_deletes_an_unused_account_and_keeps_one_deals_name_without_its_secret(store, db):
+    unused = store.accounts.add("bybit", "spare", {"api_secret": API_SECRET})
+    assert store.accounts.remove(unused.id) is True
+    assert store.accounts.find("bybit", "spare") is None
+
+    used = store.accounts.add("bybit", "main", {"api_secret": API_SECRET})
+    deal, _ = store.deals.create_deal("payout-1", 5000, bybit_account_id=used.id)
+    assert store.accounts.live_deals(used.id, ["COMPLETED"]) == 1
+    assert store.accounts.remove(used.id) is False
+    kept = store.accounts.find("bybit", "main")
+    assert kept.removed and not kept.enabled and kept.revision == 2
+    assert [a.name for a in store.accounts.list(include_removed=False)] == []
+    with pytest.raises(SecretDecryptionError, match="erased"):
+        store.accounts.secret(kept.id)
+    with db.connection() as conn:
+        raw = conn.execute_sql("SELECT secret FROM accounts WHERE id = %d" % int(kept.id)).fetchone()[0]
+    assert raw == ""  # not even the ciphertext stays
+    with pytest.raises(AccountNotFound, match="removed"):
+        store.accounts.enable(kept.id)
+
+    revived = store.accounts.add("bybit", "main", {"api_secret": "new-secret"}, settings={"login": "K2"})
+    assert revived.id == kept.id and revived.enabled and not revived.removed and revived.revision == 3
+    assert store.deals.get(deal.id).bybit_account_id == kept.id  # the deal still names it
