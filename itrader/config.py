@@ -231,6 +231,10 @@ class PricingConfig:
     markup_percent: MarkupPercent = Decimal("0")
     extra_usdt: _amount(le=1000) = Decimal("5")  # spare USDT on each ad; locked while the ad lives
     market_max_age: _seconds(le=HOUR) = 60.0  # seconds a fetched market page prices new ads (market mode)
+    # Market mode's sanity band: a market rate further than this (percent) from fixed_rate, or than
+    # market_max_jump_percent from the last market rate that passed, prices no ad — the deal waits.
+    market_max_deviation_percent: _amount(gt=0, le=50) = Decimal("15")
+    market_max_jump_percent: _amount(gt=0, le=50) = Decimal("5")
 
 
 @dataclass(frozen=True)

@@ -49,13 +49,7 @@ class AdBook:
         return tuple((ad.ad_id, ad.method, ad.taken) for ad in self.ads.values())
 
     def list_mine(self) -> list:
-        ads = []
-        for page in range(1, MY_ADS_MAX_PAGES + 1):
-            result = self.link.api(self.link.client.my_ads, page=page, size=MY_ADS_PAGE_SIZE)
-            ads.extend(result.items)
-            if not result.items or page * MY_ADS_PAGE_SIZE >= result.count:
-                break
-        return ads
+        return self.link.read_pages(self.link.client.my_ads, MY_ADS_PAGE_SIZE, MY_ADS_MAX_PAGES)
 
     def adopt(self, ads: list) -> None:
         """At start: our online ads as Bybit lists them (one with an open order is frozen)."""

@@ -39,11 +39,12 @@ from itrader.sandbox.bybit_records import (  # noqa: F401
     StoredFile, TIMESTAMP_ERROR, TINKOFF, TOO_MANY_VISITS, UPLOAD_TYPES, WRONG_PATHS_NOTE, _dec, _int, _money,
     _qty, _required, sign_payload,
 )
+from itrader.sandbox.bybit_ad_rules import BybitAdRules
 from itrader.sandbox.faults import Faults
 from itrader.sandbox.ledger import Ledger
 
 
-class BybitSandbox(BybitHttp, BybitOrders, BybitAds):
+class BybitSandbox(BybitHttp, BybitOrders, BybitAds, BybitAdRules):
     """Bybit P2P state plus a Bottle app whose routes are relative to the /bybit mount.
 
     Its parts: ads (bybit_ads), orders and chat (bybit_orders), the HTTP layer (bybit_http).
@@ -59,7 +60,7 @@ class BybitSandbox(BybitHttp, BybitOrders, BybitAds):
         *,
         chat_nesting: str = "nested",
         market_seed: int = 20240610,
-        market_size: int = 57,
+        market_size: int = 90,  # enough SBP/Tinkoff sellers for the Spec's deepest page (5)
         ip_requests_per_window: int = 600,
         ip_window_seconds: float = 5.0,
         ip_ban_seconds: float = 600.0,
@@ -97,6 +98,7 @@ class BybitSandbox(BybitHttp, BybitOrders, BybitAds):
         self._ip_bans: dict[str, float] = {}
         self._ids = itertools.count(1)
         self._market = self._generate_market()
+        self._reset_ad_rules()
 
     def reset(self) -> None:
         with self._lock:

@@ -324,7 +324,7 @@ def market_terms(world: BybitWorld, amount: Decimal) -> pricing.AdTerms:
     """What the market rule gives for this amount at MIDDAY, read by the observer."""
     observer = world.client("SANDBOXKEY-OBSERVER", "SANDBOXSECRET-OBSERVER-do-not-log", account="observer")
     page = pricing.market_page(amount, MIDDAY)
-    items = observer.online_ads(page=page, size=pricing.MARKET_PAGE_SIZE).items
+    items = pricing.spec_page(observer.online_ads(size=300).items, page)
     return pricing.ad_terms(amount, pricing.market_price(items, MARKET.markup_percent), MARKET.extra_usdt)
 
 
