@@ -70,7 +70,8 @@ from itrader import allocation
 # The pure decisions live in itrader.allocator_rules; re-exported here for older callers.
 from itrader.allocator_rules import (  # noqa: F401
     MARKET_ASK_INTERVAL, MARKET_RESEND_AFTER, TWIN_PREFIX, Assignment, CachedPage, MarketAsk, account_loads,
-    bind_new_ads, expired_reservations, market_ask_due, market_reader, page_is_fresh, rebalance_reason,
+    bind_new_ads, expired_reservations, market_ask_due, market_reader, no_slot_reason, page_is_fresh,
+    rebalance_reason,
     reported_recently, twin_reason, withdrawals,
 )
 from itrader.config import BybitConfig, PricingConfig
@@ -128,6 +129,7 @@ class AllocatorActor(SupervisedActor):
         # so a waiting deal does not sit out its whole retry timer.
         self._waiting: dict[int, Allocate] = {}
         self._full = False  # the last weighing found no free slot, and nothing has changed since
+        self._no_slot = NO_SLOT  # and why, naming the accounts Bybit refused an ad
         self._told: dict[int, str] = {}  # waiting deal -> the reason it was last told
         self._twins: dict[int, tuple[int, float]] = {}  # waiting deal -> (its live twin, when that was found)
         self._timer: gevent.Greenlet | None = None
@@ -209,7 +211,7 @@ class AllocatorActor(SupervisedActor):
         if self._full and self._waiting:
             # Nothing has freed a slot since the last refusal: answer at once, without weighing
             # every account again (thousands of waiting deals re-ask; the weighing is O(accounts)).
-            refusal: str | None = NO_SLOT
+            refusal: str | None = self._no_slot
         else:
             refusal = self._try_assign(message)
         if refusal is not None:
@@ -232,7 +234,9 @@ class AllocatorActor(SupervisedActor):
         choice = allocation.choose(loads)
         if choice is None:
             self._full = True
-            return NO_SLOT
+            self._no_slot = no_slot_reason(NO_SLOT, {name: report.blocked for name, report in self._health.items()
+                                                     if self._usable(name)})
+            return self._no_slot
         waiting_for_twin = self._twin_refusal(message)
         if waiting_for_twin is not None:
             return waiting_for_twin  # the slot stays free for other deals

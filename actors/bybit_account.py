@@ -244,7 +244,7 @@ class BybitAccountActor(SupervisedActor):
     def _send_health(self, healthy: bool | None = None) -> None:
         self._link.directory.tell("allocator", AccountHealth(
             account=self.name, healthy=self._healthy() if healthy is None else healthy, ads=self._ads.health(),
-            open_deals=self._orders.active_watches(), max_ads=self._link.settings.max_ads_per_account))
+            open_deals=self._orders.active_watches(), max_ads=self._ads.room(), blocked=self._ads.blocked_reason()))
 
     def _has_work(self) -> bool:
         return bool(self._writes.pending() or self._ads.cancels or self._orders.active_watches())
@@ -311,6 +311,7 @@ class BybitAccountActor(SupervisedActor):
             self._schedule()
             return
         if self._boot():
+            self._ads.recount_if_due()  # hand-posted ads count against Bybit's ad limit
             self._ads.retry_cancels()
             self._writes.retry_texts()
             if self._has_work():

@@ -213,6 +213,9 @@ class BybitConfig:
     __pydantic_config__ = STRICT
     base_url: BaseUrl = "https://api.bybit.com"
     max_ads_per_account: _whole(1, 100) = 2
+    # Bybit's limit of online ads per side of one account (symbolInfo.itemSideLimit; 3 in its docs'
+    # example), counting the ads posted by hand: an account offers only what is left of it.
+    ad_side_limit: _whole(1, 100) = 3
     payment_period_minutes: _whole(1, 24 * 60) = 15
     recv_window_ms: _whole(1, 60000) = 5000
     reads_per_second: _seconds(le=100) = 10.0

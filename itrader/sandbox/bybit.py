@@ -39,7 +39,7 @@ from itrader.sandbox.bybit_records import (  # noqa: F401
     StoredFile, TIMESTAMP_ERROR, TINKOFF, TOO_MANY_VISITS, UPLOAD_TYPES, WRONG_PATHS_NOTE, _dec, _int, _money,
     _qty, _required, sign_payload,
 )
-from itrader.sandbox.bybit_ad_rules import BybitAdRules
+from itrader.sandbox.bybit_ad_rules import DOCS_SIDE_LIMIT, BybitAdRules
 from itrader.sandbox.faults import Faults
 from itrader.sandbox.ledger import Ledger
 
@@ -66,6 +66,7 @@ class BybitSandbox(BybitHttp, BybitOrders, BybitAds, BybitAdRules):
         ip_ban_seconds: float = 600.0,
         default_balance: Decimal = Decimal("100000"),
         pending_list_drops_items: bool = False,
+        item_side_limit: int | None = DOCS_SIDE_LIMIT,  # None: no per-side ad limit (benchmarks)
     ) -> None:
         if chat_nesting not in ("nested", "flat"):
             raise ValueError("chat_nesting must be 'nested' or 'flat'")
@@ -81,6 +82,7 @@ class BybitSandbox(BybitHttp, BybitOrders, BybitAds, BybitAdRules):
         self.default_balance = Decimal(default_balance)
         # Reproduces what the TypeScript rewrite saw: count > 0 with an empty items array.
         self.pending_list_drops_items = pending_list_drops_items
+        self.default_side_limit = item_side_limit
         self._lock = threading.RLock()
         self._reset_state()
 

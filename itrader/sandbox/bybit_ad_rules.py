@@ -42,7 +42,7 @@ class BybitAdRules:
     sandbox's (`_reset_ad_rules`)."""
 
     def _reset_ad_rules(self) -> None:
-        self.item_side_limit: int | None = DOCS_SIDE_LIMIT
+        self.item_side_limit: int | None = self.default_side_limit
         self.price_gap_percent: Decimal | None = None
         self._security_risk: set[str] = set()  # uids (or EVERY_ACCOUNT) whose ad creation needs a risk check
         self._parameter_exception: set[str] = set()  # uids (or EVERY_ACCOUNT) answered 912000004

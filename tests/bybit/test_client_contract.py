@@ -7,6 +7,7 @@ import pytest
 import requests
 
 from itrader.bybit import (
+    AdLimitReached, AdParameterException, AdPriceTooClose, SecurityRiskRequired,
     AdRejected, AdRequest, AuthError, InsufficientBalance, InvalidRequest, NotFound, OrderNotReleasable, PermanentError,
     TimestampError,
 )
@@ -128,6 +129,27 @@ def test_ad_creation_errors_are_typed(client, sbp_id, change, error, code):
     with pytest.raises(error) as failure:
         client.create_ad(request)
     assert failure.value.code == code
+
+
+def test_ads_the_account_cannot_post_are_typed_and_none_goes_up(world, client, sbp_id):
+    sandbox = world.sandbox
+    sandbox.post_ad_by_hand(SELLER_UID, price=Decimal("82"))
+    sandbox.set_ad_rules(price_gap_percent="5")
+    with pytest.raises(AdPriceTooClose) as failure:
+        client.create_ad(sell_ad(sbp_id, price="83"))  # 1.2 % from the hand-posted 82
+    assert failure.value.code == 912300905
+    client.create_ad(sell_ad(sbp_id, price="90"))
+    sandbox.post_ad_by_hand(SELLER_UID, price=Decimal("99"))  # the third sell ad: the docs' limit
+    with pytest.raises(AdLimitReached) as failure:
+        client.create_ad(sell_ad(sbp_id, price="70"))
+    assert failure.value.code == 912300904 and client.my_ads().count == 3
+    sandbox.set_ad_rules(side_limit=None, security_risk=True)
+    with pytest.raises(SecurityRiskRequired):  # ret_code 0, needSecurityRisk: true and no itemId
+        client.create_ad(sell_ad(sbp_id, price="70"))
+    sandbox.set_ad_rules(security_risk=False, parameter_exception=True, uid=SELLER_UID)
+    with pytest.raises(AdParameterException) as failure:
+        client.create_ad(sell_ad(sbp_id, price="70"))
+    assert failure.value.code == 912000004 and client.my_ads().count == 3
 
 
 def test_online_ads_are_a_deterministic_paged_market_in_no_price_order(world, client, sbp_id):
