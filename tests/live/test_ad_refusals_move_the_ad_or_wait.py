@@ -6,23 +6,13 @@ the create-ad calls are counted. Over real HTTP, switched on through the sandbox
 from decimal import Decimal
 
 import gevent
-import requests
 
+from tests.live.sandbox_control import control, events
 from tests.pipeline.harness import TERMINAL
 
 CREATE_PATH = "/v5/p2p/item/create"
 AMOUNT = Decimal("5000")
 QUIET = 4.0  # seconds a waiting deal is watched for further create calls
-
-
-def control(world, method: str, path: str, **body) -> dict:
-    answer = requests.request(method, world.urls["sandbox"] + path, json=body or None, timeout=10)
-    assert answer.status_code == 200, answer.text
-    return answer.json()
-
-
-def events(daemon, kind: str) -> list[dict]:
-    return [e for e in daemon.system.events.since(0) if e["type"] == kind]
 
 
 def creates(world) -> dict[str, int]:

@@ -6,24 +6,13 @@ API plants the strangers' ads, the daemon reads the list through a Bybit account
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
-import requests
-
 from itrader import pricing
 from itrader.bybit import BybitClient, Budgets
+from tests.live.sandbox_control import control, events
 from tests.pipeline.harness import TERMINAL
 
 MARKET_CONFIG = '[pricing]\nmode = "market"\nmarkup_percent = "1"\nmarket_max_deviation_percent = "15"\n'
 AMOUNT = Decimal("5000")
-
-
-def control(world, method: str, path: str, **body) -> dict:
-    answer = requests.request(method, world.urls["sandbox"] + path, json=body or None, timeout=10)
-    assert answer.status_code == 200, answer.text
-    return answer.json()
-
-
-def events(daemon, kind: str) -> list[dict]:
-    return [e for e in daemon.system.events.since(0) if e["type"] == kind]
 
 
 def test_strangers_ads_at_a_tenth_of_the_price_make_the_deal_wait_instead_of_pricing_its_ad(world, make_daemon):
