@@ -32,7 +32,10 @@ pricing.market_max_age. Otherwise it asks one healthy BybitAccount for the page
 the waiting deals like a freed slot does. One request per page is in flight; one left
 unanswered for MARKET_RESEND_AFTER goes to another account; a page that failed (or has
 too few items to price from) is asked again no sooner than MARKET_ASK_INTERVAL after the
-last ask — by the next refused Allocate or the periodic check, whichever comes first.
+last ask — by the next refused Allocate or the periodic check, whichever comes first. A page whose
+rate is outside the sanity band (pricing.band_violation: too far from fixed_rate or from the last rate
+that passed) prices nothing: the deals wait with that reason and the operator hears
+"market_price_refused" — never an ad at a price one stranger's ad dictated.
 
 Twins (DESIGN §5 invariant 6): a receipt names only the amount and the recipient, so when a slot is
 free for a deal, it is refused ("waiting_for_twin: …", without marking the accounts full) while a
@@ -57,16 +60,18 @@ from typing import Any, Callable
 import gevent
 import peewee
 
+from actors.allocator_market import MarketPricing
 from actors.base import ChildContext, SupervisedActor, tell_quietly
 from actors.directory import Directory
 from actors.messages import (
-    AccountDown, AccountHealth, AccountUp, Allocate, DealEnded, DealNews, FetchMarket, MarketPage, Tick,
+    AccountDown, AccountHealth, AccountUp, Allocate, DealEnded, DealNews, MarketPage, Tick,
 )
-from itrader import allocation, pricing
+from itrader import allocation
 # The pure decisions live in itrader.allocator_rules; re-exported here for older callers.
 from itrader.allocator_rules import (  # noqa: F401
     MARKET_ASK_INTERVAL, MARKET_RESEND_AFTER, TWIN_PREFIX, Assignment, CachedPage, MarketAsk, account_loads,
-    bind_new_ads, expired_reservations, market_ask_due, market_reader, page_is_fresh, rebalance_reason,
+    bind_new_ads, expired_reservations, market_ask_due, market_reader, no_slot_reason, page_is_fresh,
+    rebalance_reason,
     reported_recently, twin_reason, withdrawals,
 )
 from itrader.config import BybitConfig, PricingConfig
@@ -113,7 +118,6 @@ class AllocatorActor(SupervisedActor):
         self.pricing_settings = pricing_settings
         self.accounts = list(accounts)
         self._clock = clock
-        self._wall_clock = wall_clock  # Moscow night or day picks the market page
         self._health: dict[str, AccountHealth] = {}
         self._reported_at: dict[str, float] = {}
         self._unhealthy_since: dict[str, float] = {}
@@ -125,12 +129,12 @@ class AllocatorActor(SupervisedActor):
         # so a waiting deal does not sit out its whole retry timer.
         self._waiting: dict[int, Allocate] = {}
         self._full = False  # the last weighing found no free slot, and nothing has changed since
+        self._no_slot = NO_SLOT  # and why, naming the accounts Bybit refused an ad
         self._told: dict[int, str] = {}  # waiting deal -> the reason it was last told
         self._twins: dict[int, tuple[int, float]] = {}  # waiting deal -> (its live twin, when that was found)
         self._timer: gevent.Greenlet | None = None
-        self._market_pages: dict[int, CachedPage] = {}
-        self._market_asks: dict[int, MarketAsk] = {}
-        self._market_turn = 0
+        self.market = MarketPricing(pricing_settings, directory, events, clock, wall_clock, self._healthy_accounts,
+                                    lambda: self.actor_ref, self.MARKET_RESEND_AFTER, self.MARKET_ASK_INTERVAL)
 
     def __repr__(self) -> str:
         return f"AllocatorActor(accounts={self.accounts!r})"
@@ -207,7 +211,7 @@ class AllocatorActor(SupervisedActor):
         if self._full and self._waiting:
             # Nothing has freed a slot since the last refusal: answer at once, without weighing
             # every account again (thousands of waiting deals re-ask; the weighing is O(accounts)).
-            refusal: str | None = NO_SLOT
+            refusal: str | None = self._no_slot
         else:
             refusal = self._try_assign(message)
         if refusal is not None:
@@ -222,7 +226,7 @@ class AllocatorActor(SupervisedActor):
 
     def _try_assign(self, message: Allocate) -> str | None:
         """Assign an account and tell the deal; the reason for a refusal otherwise."""
-        terms, refusal = self._quote(message.amount)
+        terms, refusal = self.market.quote(message.amount)
         if terms is None:
             return refusal
         loads = account_loads(self._names(), self._health, self._usable, self._assignments.values(),
@@ -230,7 +234,9 @@ class AllocatorActor(SupervisedActor):
         choice = allocation.choose(loads)
         if choice is None:
             self._full = True
-            return NO_SLOT
+            self._no_slot = no_slot_reason(NO_SLOT, {name: report.blocked for name, report in self._health.items()
+                                                     if self._usable(name)})
+            return self._no_slot
         waiting_for_twin = self._twin_refusal(message)
         if waiting_for_twin is not None:
             return waiting_for_twin  # the slot stays free for other deals
@@ -252,7 +258,7 @@ class AllocatorActor(SupervisedActor):
             self._expire_reservations()
         unpriced: set[int | None] = set()  # market pages (None: fixed mode) that priced nothing this round
         for request in list(self._waiting.values()):
-            page = self._market_page_of(request.amount)
+            page = self.market.page_of(request.amount)
             if page in unpriced:
                 continue
             refusal = self._try_assign(request)
@@ -332,81 +338,14 @@ class AllocatorActor(SupervisedActor):
         if (self._drop_assignment(deal_id) or blocked) and self._waiting:
             self._serve_waiting()  # its slot, or its twin, may go now
 
-    # ------------------------------------------------------------ market pricing
-
-    def _market_mode(self) -> bool:
-        return self.pricing_settings.mode == "market"
-
-    def _market_page_of(self, amount: Decimal) -> int | None:
-        if not self._market_mode():
-            return None
-        try:
-            return pricing.market_page(amount, self._wall_clock())
-        except pricing.PricingError:
-            return None
-
-    def _quote(self, amount: Decimal) -> tuple[pricing.AdTerms | None, str | None]:
-        """The ad terms for this amount, or the reason there are none yet (market mode: asks for the page)."""
-        items = None
-        if self._market_mode():
-            try:
-                page = pricing.market_page(amount, self._wall_clock())
-            except pricing.PricingError as exc:
-                return None, f"pricing: {exc}"
-            cached = self._market_pages.get(page)
-            if not page_is_fresh(cached, self._clock(), self.pricing_settings.market_max_age):
-                return None, self._ask_market(page)
-            items = cached.prices
-        try:
-            return pricing.quote_from_config(amount, self.pricing_settings, market_items=items), None
-        except pricing.PricingError as exc:
-            return None, f"pricing: {exc}"
+    # ------------------------------------------------------------ market pricing (actors.allocator_market)
 
     def _healthy_accounts(self) -> list[str]:
         return [name for name in self._names()
                 if self._usable(name) and name in self._health and self._health[name].healthy]
 
-    def _ask_market(self, page: int) -> str:
-        """Ask a healthy account for the page unless a request is under way or was made a moment ago;
-        the refusal reason for the deals waiting on it."""
-        now = self._clock()
-        ask = self._market_asks.get(page)
-        reason = f"pricing: waiting for the market page {page}"
-        if ask is not None and ask.error:
-            reason += f" (the last read failed: {ask.error})"
-        if not market_ask_due(ask, now, self.MARKET_RESEND_AFTER, self.MARKET_ASK_INTERVAL):
-            return reason
-        unanswered = ask.account if ask is not None and not ask.answered else None
-        reader = market_reader(self._healthy_accounts(), unanswered, self._market_turn)
-        if reader is None:
-            return reason + " (no healthy Bybit account to read it)"
-        self._market_turn += 1
-        if not self.directory.tell(f"bybit:{reader}", FetchMarket(page, self.actor_ref)):
-            return reason + f" (account {reader} is not running)"
-        self._market_asks[page] = MarketAsk(reader, now, error=ask.error if ask is not None else None)
-        return reason
-
     def _on_market_page(self, message: MarketPage) -> None:
-        ask = self._market_asks.get(message.page)
-        error = message.error
-        if error is None:
-            try:
-                pricing.market_rate(message.prices)  # a page that cannot price is a failed read
-            except pricing.PricingError as exc:
-                error = str(exc)
-        if error is not None:
-            if ask is None or ask.answered or ask.account != message.account:
-                log.info("allocator: late failure of market page %d from %s ignored: %s", message.page,
-                         message.account, error)
-                return  # an abandoned request failing late: the current one (or its answer) stands
-            log.warning("allocator: market page %d from %s unusable: %s", message.page, message.account, error)
-            self.events.publish("market_page_failed", page=message.page, account=message.account, error=error)
-            ask.answered, ask.error = True, error
-            return
-        self._market_pages[message.page] = CachedPage(tuple(message.prices), self._clock())
-        if ask is not None:
-            ask.answered, ask.error = True, None
-        if self._waiting:
+        if self.market.arrived(message) and self._waiting:
             self._serve_waiting()
 
     def _on_health(self, message: AccountHealth) -> None:
@@ -447,8 +386,8 @@ class AllocatorActor(SupervisedActor):
     def _on_tick(self) -> None:
         self._full = False  # accounts may have gone stale: weigh again on the next request
         self._expire_reservations()
-        if self._market_mode() and self._waiting:
-            self._refresh_market_pages()
+        if self.market.on and self._waiting:
+            self.market.refresh([request.amount for request in self._waiting.values()])
         if self._twins and self._waiting:
             self._serve_waiting()  # a twin's blocker may have ended in another process, or unannounced
         now = self._clock()
@@ -458,15 +397,6 @@ class AllocatorActor(SupervisedActor):
             if why is not None:
                 self._rebalance(name, why)
         self._schedule()
-
-    def _refresh_market_pages(self) -> None:
-        """Ask again for the stale or failed pages waiting deals need (rate-limited by _ask_market), so
-        they are served even if no deal asks again meanwhile."""
-        now = self._clock()
-        needed = {self._market_page_of(request.amount) for request in self._waiting.values()}
-        for page in sorted(p for p in needed if p is not None):
-            if not page_is_fresh(self._market_pages.get(page), now, self.pricing_settings.market_max_age):
-                self._ask_market(page)
 
     def _rebalance(self, account: str, why: str) -> None:
         moving = withdrawals(account, list(self._assignments.values()))

@@ -100,6 +100,8 @@ POLL_TICK = Tick("bybit:poll")
 BOOT_RETRY_SECONDS = 5.0
 IDLE_HEARTBEAT_SECONDS = 15.0  # health to the allocator while nothing is watched
 UNHEALTHY_AFTER_FAILURES = 3
+MARKET_LIST_PAGE_SIZE = 300  # the most /v5/p2p/item/online gives in one read (docs, Get Ads)
+MARKET_LIST_MAX_READS = 5  # the list is read whole, up to this many reads
 DRAIN_ADS_GRACE = 60.0  # a disabled account with no open order stops this long after, even with ads left
 
 
@@ -242,7 +244,7 @@ class BybitAccountActor(SupervisedActor):
     def _send_health(self, healthy: bool | None = None) -> None:
         self._link.directory.tell("allocator", AccountHealth(
             account=self.name, healthy=self._healthy() if healthy is None else healthy, ads=self._ads.health(),
-            open_deals=self._orders.active_watches(), max_ads=self._link.settings.max_ads_per_account))
+            open_deals=self._orders.active_watches(), max_ads=self._ads.room(), blocked=self._ads.blocked_reason()))
 
     def _has_work(self) -> bool:
         return bool(self._writes.pending() or self._ads.cancels or self._orders.active_watches())
@@ -309,6 +311,7 @@ class BybitAccountActor(SupervisedActor):
             self._schedule()
             return
         if self._boot():
+            self._ads.recount_if_due()  # hand-posted ads count against Bybit's ad limit
             self._ads.retry_cancels()
             self._writes.retry_texts()
             if self._has_work():
@@ -345,13 +348,16 @@ class BybitAccountActor(SupervisedActor):
         self._ads.request_cancel(message)
         self._schedule()
 
+    def _market_list(self) -> list:
+        """The whole public sell list, MARKET_LIST_PAGE_SIZE ads a read: Bybit neither filters it by payment
+        method nor documents its order (docs, Get Ads), so the cheapest SBP/Tinkoff ads can be anywhere."""
+        return self._link.read_pages(self._link.client.online_ads, MARKET_LIST_PAGE_SIZE, MARKET_LIST_MAX_READS)
+
     def _on_fetch_market(self, message: FetchMarket) -> None:
-        """One read of the public market list for the allocator's market pricing (a read of this account's
-        budget); the reply carries the item prices in the list's order, or the reason it failed."""
+        """The Spec's market page for the allocator's market pricing, cut from the whole public list (a read
+        or a few of this account's budget); the reply carries its prices cheapest first, or why it failed."""
         try:
-            listing = self._link.api(self._link.client.online_ads, page=message.page,
-                                     size=pricing.MARKET_PAGE_SIZE)
-            prices = tuple(pricing.item_price(item) for item in listing.items)
+            prices = pricing.spec_page(self._market_list(), message.page)
         except (*CALL_ERRORS, pricing.PricingError) as exc:
             reason = describe_failure(exc)
             log.info("bybit %s: market page %d unreadable: %s", self.name, message.page, reason)

@@ -125,6 +125,7 @@ class AccountHealth:
     ads: tuple[tuple[str, str, bool], ...]  # (ad_id, method, taken)
     open_deals: int
     max_ads: int
+    blocked: str = ""  # why the account takes no new ad for now (Bybit refused one), shown to waiting deals
 
 
 @dataclass(frozen=True)

@@ -105,6 +105,12 @@ def bind_new_ads(account: str, ads: Iterable[tuple[str, str, bool]], known_ads: 
             waiting[0].ad_id = ad_id
 
 
+def no_slot_reason(base: str, blocked: dict[str, str]) -> str:
+    """Why no account has room, naming the accounts Bybit refused an ad (their health's `blocked`)."""
+    named = [f"{name}: {why}" for name, why in sorted(blocked.items()) if why]
+    return f"{base} ({'; '.join(named)})" if named else base
+
+
 def twin_reason(blocker: int) -> str:
     return f"{TWIN_PREFIX}: deal {blocker} is live with the same amount and recipient"
 

@@ -213,6 +213,9 @@ class BybitConfig:
     __pydantic_config__ = STRICT
     base_url: BaseUrl = "https://api.bybit.com"
     max_ads_per_account: _whole(1, 100) = 2
+    # Bybit's limit of online ads per side of one account (symbolInfo.itemSideLimit; 3 in its docs'
+    # example), counting the ads posted by hand: an account offers only what is left of it.
+    ad_side_limit: _whole(1, 100) = 3
     payment_period_minutes: _whole(1, 24 * 60) = 15
     recv_window_ms: _whole(1, 60000) = 5000
     reads_per_second: _seconds(le=100) = 10.0
@@ -231,6 +234,10 @@ class PricingConfig:
     markup_percent: MarkupPercent = Decimal("0")
     extra_usdt: _amount(le=1000) = Decimal("5")  # spare USDT on each ad; locked while the ad lives
     market_max_age: _seconds(le=HOUR) = 60.0  # seconds a fetched market page prices new ads (market mode)
+    # Market mode's sanity band: a market rate further than this (percent) from fixed_rate, or than
+    # market_max_jump_percent from the last market rate that passed, prices no ad — the deal waits.
+    market_max_deviation_percent: _amount(gt=0, le=50) = Decimal("15")
+    market_max_jump_percent: _amount(gt=0, le=50) = Decimal("5")
 
 
 @dataclass(frozen=True)

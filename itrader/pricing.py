@@ -3,7 +3,11 @@
 * Fixed mode: a configured RUB/USDT rate plus a markup in percent.
 * Market mode (the Spec's rule, §5.2): read one page of the public SBP/Tinkoff market
   list — which page depends on the amount and on Moscow night time — and take the price
-  of the second-to-last item on it, plus the markup.
+  of the second-to-last item on it, plus the markup. The official list (/v5/p2p/item/online)
+  has no payment filter and no documented order, so that page is cut here (`spec_page`) from
+  the whole list: only ads taking SBP or Tinkoff, cheapest first. And no price one stranger's
+  ad dictates is taken blindly: the rate must stay inside a sanity band (`band_violation`)
+  around `fixed_rate` and around the last rate that passed.
 
 The ad sells exactly the payout's RUB amount: min = max = amount; the quantity is
 amount / price plus a few spare USDT, rounded *up* so the buyer's amount is always covered.
@@ -97,6 +101,46 @@ def market_rate(items: Iterable[Any]) -> Decimal:
     if len(page) < 2:
         raise PricingError(f"market page has {len(page)} item(s); at least 2 are needed")
     return item_price(page[-2])
+
+
+def item_payment_types(item: Any) -> frozenset[str]:
+    """The payment type ids an ad of the public list takes (`payments`, strings or numbers)."""
+    raw = item.get("payments") if isinstance(item, dict) else getattr(item, "payment_types", ())
+    return frozenset(str(p).strip() for p in (raw or ()))
+
+
+def spec_page(items: Iterable[Any], page: int, size: int = MARKET_PAGE_SIZE,
+              payment_types: Iterable[str] = MARKET_PAYMENT_TYPES) -> tuple[Decimal, ...]:
+    """Page `page` (from 1) of the market list the Spec reads — ads taking one of `payment_types`,
+    cheapest first — cut from the official list, which is neither filtered nor sorted."""
+    if page < 1 or size < 1:
+        raise PricingError(f"page and size must be at least 1, got {page} and {size}")
+    wanted = frozenset(payment_types)
+    prices = sorted(item_price(item) for item in items if item_payment_types(item) & wanted)
+    return tuple(prices[(page - 1) * size: page * size])
+
+
+def deviation_percent(rate: Decimal, reference: Decimal) -> Decimal:
+    return abs(rate - reference) / reference * 100
+
+
+def band_violation(rate: Any, fixed_rate: Any, max_from_fixed_percent: Any, last_good: Any = None,
+                   max_jump_percent: Any = None) -> str | None:
+    """Why a market rate must not price an ad — more than `max_from_fixed_percent` off the configured
+    `fixed_rate`, or more than `max_jump_percent` off the last rate that passed — or None if it may."""
+    market = to_decimal(rate, "market rate")
+    for reference, limit, what in ((fixed_rate, max_from_fixed_percent, "pricing.fixed_rate"),
+                                   (last_good, max_jump_percent, "the last good market rate")):
+        if reference is None or limit is None:
+            continue
+        base = to_decimal(reference, what)
+        if base <= 0:
+            raise PricingError(f"{what} must be positive, got {base}")
+        off = deviation_percent(market, base)
+        if off > to_decimal(limit, "deviation limit"):
+            return (f"market rate {market} is {off.quantize(Decimal('0.1'))}% off {what} {base} "
+                    f"(at most {limit}% allowed)")
+    return None
 
 
 def market_price(items: Iterable[Any], markup_percent: Any = 0) -> Decimal:

@@ -12,14 +12,20 @@ from actors.bybit.chat import NOT_PERFORMED
 from actors.bybit.link import CALL_ERRORS, AccountLink, log
 from actors.bybit.writes import WriteQueue
 from actors.messages import CancelAd, CreateAd, DealNews, Watch
-from itrader import errors
-from itrader.bybit import AdRequest, InsufficientBalance
+from itrader import ad_limits, errors
+from itrader.bybit import (
+    AccountCannotPost, AdLimitReached, AdParameterException, AdPriceTooClose, AdRequest, InsufficientBalance,
+    SecurityRiskRequired,
+)
 from itrader.bybit_rules import AD_ONLINE, ORDER_UNPAID, LiveAd, method_of
 from itrader.deal import TERMINAL, AdCreated, AdFailed
 
 BALANCE_COOLDOWN_SECONDS = 60.0  # after 912120024 the account offers no slot for a while
 MY_ADS_PAGE_SIZE, MY_ADS_MAX_PAGES = 50, 4
 TERMINAL_STATES = tuple(sorted(state.value for state in TERMINAL))
+SELL_SIDE = 1
+REFUSAL_KINDS = {AdLimitReached: ad_limits.AD_LIMIT, AdPriceTooClose: ad_limits.PRICE_GAP,
+                 SecurityRiskRequired: ad_limits.SECURITY_RISK, AdParameterException: ad_limits.PARAMETER_EXCEPTION}
 FINISHED_DEALS_CHECKED = 500  # at start: the latest finished deals whose ads may still be online
 
 # The ad's description (order-flow.md §6), our own wording of the rules the originals posted.
@@ -44,18 +50,15 @@ class AdBook:
         self.ads: dict[str, LiveAd] = {}
         self.cancels: dict[str, int] = {}  # ad id -> deal id: cancels owed (queued, or to retry next tick)
         self.balance_short_until = 0.0
+        self.foreign_ads = 0  # online sell ads its owner posted by hand (Bybit's side limit counts them)
+        self.foreign_checked_at = 0.0
+        self.block: ad_limits.AdBlock | None = None  # a refusal of the account: no new ads until it ends
 
     def health(self) -> tuple[tuple[str, str, bool], ...]:
         return tuple((ad.ad_id, ad.method, ad.taken) for ad in self.ads.values())
 
     def list_mine(self) -> list:
-        ads = []
-        for page in range(1, MY_ADS_MAX_PAGES + 1):
-            result = self.link.api(self.link.client.my_ads, page=page, size=MY_ADS_PAGE_SIZE)
-            ads.extend(result.items)
-            if not result.items or page * MY_ADS_PAGE_SIZE >= result.count:
-                break
-        return ads
+        return self.link.read_pages(self.link.client.my_ads, MY_ADS_PAGE_SIZE, MY_ADS_MAX_PAGES)
 
     def adopt(self, ads: list) -> None:
         """At start: our online ads as Bybit lists them (one with an open order is frozen)."""
@@ -115,6 +118,9 @@ class AdBook:
             if not self.link.later(message, exc.retry_after):
                 fail(describe_failure(exc), permanent=False)
             return
+        except AccountCannotPost as exc:  # before OutcomeUnknown: a risk check names no ad either
+            self._refused(message, request, payment_id, exc)
+            return
         except errors.OutcomeUnknown as exc:  # the ad may exist: look for it before saying no
             ad_id = self._find_unclaimed(request, payment_id)
             if ad_id is None:
@@ -128,6 +134,59 @@ class AdBook:
             return
         self.ads[ad_id] = LiveAd(ad_id, message.method, deal_id=message.deal_id)
         self._placed(message, ad_id)
+
+    # ------------------------------------------------------------ refusals of the account (itrader.ad_limits)
+
+    def _refused(self, message: CreateAd, request: AdRequest, payment_id: str, exc: AccountCannotPost) -> None:
+        """Bybit will not take this ad from this account for now: block new ads here, let the allocator know
+        before the deal asks it again (elsewhere), tell the operator when a person must act."""
+        if isinstance(exc, SecurityRiskRequired):
+            ad_id = self._find_unclaimed(request, payment_id)  # it names no ad; make sure none went up
+            if ad_id is not None:
+                self.ads[ad_id] = LiveAd(ad_id, message.method, deal_id=message.deal_id)
+                self._placed(message, ad_id)
+                return
+        kind = REFUSAL_KINDS.get(type(exc), ad_limits.PARAMETER_EXCEPTION)
+        detail = "" if kind == ad_limits.SECURITY_RISK else str(exc.args[0] if exc.args else "")
+        self.block = ad_limits.block_after(kind, time.monotonic(), detail)
+        if kind == ad_limits.AD_LIMIT:
+            self.recount_foreign()
+        reason = self.block.reason
+        log.warning("bybit %s: ad for deal %s refused, no new ads here for %.0f s: %s", self.link.name,
+                    message.deal_id, ad_limits.BLOCK_SECONDS[kind], reason)
+        self.link.publish("bybit_ad_refused", deal_id=message.deal_id, refusal=kind, reason=reason)
+        if kind == ad_limits.SECURITY_RISK:
+            self.link.publish("bybit_security_check_required", deal_id=message.deal_id, reason=reason)
+        self.link.send_health()  # first: the deal asks the allocator again as soon as it hears
+        self.link.tell_deal(message.deal_id, DealNews(message.deal_id, AdFailed(False, reason, reallocate=True)),
+                            message.reply_to, reply=True)
+
+    def recount_foreign(self) -> None:
+        """List the account's ads: how many online sell ads are not ours (posted by hand)."""
+        self.foreign_checked_at = time.monotonic()
+        try:
+            listed = self.list_mine()
+        except CALL_ERRORS as exc:
+            log.info("bybit %s: ads not listed to count the hand-posted ones: %s", self.link.name,
+                     describe_failure(exc))
+            return
+        self.foreign_ads = ad_limits.foreign_online(
+            ((ad.id, ad.status == AD_ONLINE and ad.side == SELL_SIDE) for ad in listed), self.ads)
+
+    def room(self) -> int:
+        """The max_ads the allocator sees for this account (itrader.ad_limits.ad_room)."""
+        settings = self.link.settings
+        taken = sum(1 for ad in self.ads.values() if ad.taken)
+        return ad_limits.ad_room(settings.max_ads_per_account, settings.ad_side_limit, taken, self.foreign_ads,
+                                 len(self.ads) - taken, self.block, time.monotonic())
+
+    def blocked_reason(self) -> str:
+        block = self.block
+        return block.reason if block is not None and block.active(time.monotonic()) else ""
+
+    def recount_if_due(self) -> None:
+        if ad_limits.recount_due(self.foreign_ads, self.block, self.foreign_checked_at, time.monotonic()):
+            self.recount_foreign()
 
     def _placed(self, message: CreateAd, ad_id: str) -> None:
         self.ads[ad_id].deal_id = message.deal_id

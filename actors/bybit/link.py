@@ -80,6 +80,16 @@ class AccountLink:
         self.auth_failed = False
         return result
 
+    def read_pages(self, call: Callable[..., Any], size: int, max_pages: int) -> list:
+        """The items of a paged list, `size` a read, until its count is covered (at most `max_pages` reads)."""
+        items: list = []
+        for page in range(1, max_pages + 1):
+            listing = self.api(call, page=page, size=size)
+            items.extend(listing.items)
+            if not listing.items or page * size >= listing.count:
+                break
+        return items
+
     def tell_deal(self, deal_id: int, message: Any, reply_to: Any = None, *, reply: bool = False) -> bool:
         """Replies go to `reply_to` first (the protocol); news to the deal's current name first
         (its ref changes when it restarts). Either way the other is the fallback."""

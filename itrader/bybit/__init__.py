@@ -1,6 +1,7 @@
 """Bybit P2P (V5) client: HMAC signing, both response envelopes, typed errors, rate budgets."""
 from itrader.bybit.client import BybitClient, Budgets, RateBudget
 from itrader.bybit.errors import (
+    AccountCannotPost, AdLimitReached, AdParameterException, AdPriceTooClose, SecurityRiskRequired,
     AdRejected, AuthError, Blocked, BybitError, InsufficientBalance, InvalidRequest, InvalidState, NotFound,
     OrderNotReleasable, OutcomeUnknown, PermanentError, RateLimited, TemporaryError, TimestampError,
 )
@@ -12,6 +13,7 @@ __all__ = [
     "BybitClient", "Budgets", "RateBudget",
     "BybitError", "TemporaryError", "OutcomeUnknown", "RateLimited", "Blocked", "AuthError", "TimestampError", "PermanentError",
     "InvalidRequest", "NotFound", "InvalidState", "OrderNotReleasable", "AdRejected", "InsufficientBalance",
+    "AccountCannotPost", "AdLimitReached", "AdParameterException", "AdPriceTooClose", "SecurityRiskRequired",
     "Ad", "AdRequest", "ChatMessage", "OrderDetail", "OrderSummary", "Page", "PaymentMethod", "ServerTime",
     "UploadedFile",
 ]

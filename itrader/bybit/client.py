@@ -247,6 +247,10 @@ class BybitClient:
         """Post a sell ad; Bybit answers only the id, so the caller keeps `ad`."""
         result = self._call("POST", "/v5/p2p/item/create", WRITE, ad.body()) or {}
         item_id = str(result.get("itemId") or "") if isinstance(result, dict) else ""
+        if not item_id and isinstance(result, dict) and result.get("needSecurityRisk") is True:
+            # Bybit P2P docs, Post Ad: the answer may ask for a risk check instead of naming an ad.
+            raise errors.SecurityRiskRequired("Bybit asks for a security check before this ad (needSecurityRisk)",
+                                              path="/v5/p2p/item/create")
         if not item_id:  # Bybit said yes without naming the ad: it exists, the caller looks for it
             raise errors.OutcomeUnknown("ad created without an itemId in the answer", path="/v5/p2p/item/create")
         return item_id

@@ -21,6 +21,10 @@ AD_REJECTED_CODES = {912120022, 912120023, 912300013, 912300015, 912120031}
 INVALID_STATE_CODES = {912300900, 912300902}
 NOT_FOUND_CODES = {912300901}
 AD_MODIFY_LIMIT_CODES = {912300903}
+AD_SIDE_LIMIT_CODES = {912300904}  # the sandbox's: Bybit's code for a full side is not documented
+AD_PRICE_GAP_CODES = {912300905}
+PARAMETER_EXCEPTION = 912000004
+CREATE_AD_PATH = "/v5/p2p/item/create"
 
 RELEASE_PATH = "/v5/p2p/order/finish"
 
@@ -85,6 +89,12 @@ def error_for_code(code: int, message: str, headers: Mapping[str, str], path: st
         return errors.RateLimited(message or "too many visits", retry_after=_rate_reset(headers, now), **details)
     if code == 10016:
         return errors.TemporaryError(message or "server error", **details)
+    if code in AD_SIDE_LIMIT_CODES:
+        return errors.AdLimitReached(message or "ad limit reached", **details)
+    if code in AD_PRICE_GAP_CODES:
+        return errors.AdPriceTooClose(message or "price too close to the account's other ads", **details)
+    if code == PARAMETER_EXCEPTION and path == CREATE_AD_PATH:
+        return errors.AdParameterException(message or "Parameter exception", **details)
     if code in INVALID_REQUEST_CODES:
         return errors.InvalidRequest(message or "request parameter error", **details)
     if code == 912120024:

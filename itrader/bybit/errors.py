@@ -94,3 +94,25 @@ class AdRejected(PermanentError):
 
 class InsufficientBalance(AdRejected):
     """912120024: not enough USDT in the Funding account for the ad."""
+
+
+class AccountCannotPost(AdRejected):
+    """This account cannot post the ad now — its ad limit, a risk check, a refusal without a reason — while
+    another account may: the ad goes elsewhere or waits, it is not retried here at once."""
+
+
+class AdLimitReached(AccountCannotPost):
+    """The account has as many ads online on the side as Bybit allows (symbolInfo.itemSideLimit), counting
+    the ones its owner posted by hand."""
+
+
+class AdPriceTooClose(AccountCannotPost):
+    """The new ad's price is too close to the account's other ads (a rule the originals reported)."""
+
+
+class SecurityRiskRequired(AccountCannotPost):
+    """needSecurityRisk: Bybit wants its risk check passed (by the account's owner, in the app): no ad."""
+
+
+class AdParameterException(AccountCannotPost):
+    """912000004 "Parameter exception" on ad creation: Bybit says no more than that (the originals met it)."""

@@ -58,6 +58,9 @@ class AdWithdrawn:
 class AdFailed:
     permanent: bool = True  # Bybit refused; False: transient and certainly not created
     error: str = ""
+    # The account cannot post it for now (its ad limit, a risk check, …): ask for an account again
+    # instead of retrying on this one.
+    reallocate: bool = False
 
 
 @dataclass(frozen=True)

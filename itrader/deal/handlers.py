@@ -117,6 +117,11 @@ def _on_ad_created(facts: DealFacts, event: AdCreated, now: float, settings: Dea
 def _on_ad_failed(facts: DealFacts, event: AdFailed, now: float, settings: DealSettings) -> Decision:
     if facts.state != State.ACCEPTED or facts.pending_intent != CREATE_AD:
         return _ignored(facts, "no ad being created")
+    if event.reallocate and not event.permanent:
+        # The account cannot post it for now (its ad limit, a risk check): no retry there, another account
+        # or a wait in WAITING_ACCOUNT — the allocator has already heard the account is blocked.
+        new = replace(facts, pending_intent=None, account=None, method=None, entered_at=now)
+        return Decision(new, (RequestAccount(facts.amount),), f"ad refused on {facts.account}: {event.error}")
     new, actions = _failure(facts, CREATE_AD, event.permanent, event.error, now, settings, State.ERROR)
     return Decision(new, actions)
 

@@ -39,11 +39,12 @@ from itrader.sandbox.bybit_records import (  # noqa: F401
     StoredFile, TIMESTAMP_ERROR, TINKOFF, TOO_MANY_VISITS, UPLOAD_TYPES, WRONG_PATHS_NOTE, _dec, _int, _money,
     _qty, _required, sign_payload,
 )
+from itrader.sandbox.bybit_ad_rules import DOCS_SIDE_LIMIT, BybitAdRules
 from itrader.sandbox.faults import Faults
 from itrader.sandbox.ledger import Ledger
 
 
-class BybitSandbox(BybitHttp, BybitOrders, BybitAds):
+class BybitSandbox(BybitHttp, BybitOrders, BybitAds, BybitAdRules):
     """Bybit P2P state plus a Bottle app whose routes are relative to the /bybit mount.
 
     Its parts: ads (bybit_ads), orders and chat (bybit_orders), the HTTP layer (bybit_http).
@@ -59,12 +60,13 @@ class BybitSandbox(BybitHttp, BybitOrders, BybitAds):
         *,
         chat_nesting: str = "nested",
         market_seed: int = 20240610,
-        market_size: int = 57,
+        market_size: int = 90,  # enough SBP/Tinkoff sellers for the Spec's deepest page (5)
         ip_requests_per_window: int = 600,
         ip_window_seconds: float = 5.0,
         ip_ban_seconds: float = 600.0,
         default_balance: Decimal = Decimal("100000"),
         pending_list_drops_items: bool = False,
+        item_side_limit: int | None = DOCS_SIDE_LIMIT,  # None: no per-side ad limit (benchmarks)
     ) -> None:
         if chat_nesting not in ("nested", "flat"):
             raise ValueError("chat_nesting must be 'nested' or 'flat'")
@@ -80,6 +82,7 @@ class BybitSandbox(BybitHttp, BybitOrders, BybitAds):
         self.default_balance = Decimal(default_balance)
         # Reproduces what the TypeScript rewrite saw: count > 0 with an empty items array.
         self.pending_list_drops_items = pending_list_drops_items
+        self.default_side_limit = item_side_limit
         self._lock = threading.RLock()
         self._reset_state()
 
@@ -97,6 +100,7 @@ class BybitSandbox(BybitHttp, BybitOrders, BybitAds):
         self._ip_bans: dict[str, float] = {}
         self._ids = itertools.count(1)
         self._market = self._generate_market()
+        self._reset_ad_rules()
 
     def reset(self) -> None:
         with self._lock:

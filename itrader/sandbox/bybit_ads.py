@@ -69,13 +69,12 @@ class BybitAds:
             "payment_period": ad.payment_period, "remark": ad.remark,
         }
 
-    @staticmethod
-    def _symbol_info() -> dict:
+    def _symbol_info(self) -> dict:
         return {
             "tokenId": "USDT", "currencyId": "RUB", "itemDownRange": "70", "itemUpRange": "130",
             "currencyMinQuote": str(CURRENCY_MIN_QUOTE), "currencyMaxQuote": str(CURRENCY_MAX_QUOTE),
             "tokenMinQuote": "5", "tokenMaxQuote": "100000", "orderAutoCancelMinute": 15, "orderFinishMinute": 10,
-            "itemSideLimit": 2, "buyFeeRate": "0", "sellFeeRate": "0",
+            "itemSideLimit": self.item_side_limit or 0, "buyFeeRate": "0", "sellFeeRate": "0",
             "currency": {"currencyId": "RUB", "scale": 2}, "token": {"tokenId": "USDT", "scale": 4},
             "buyAd": {"paymentPeriods": list(PAYMENT_PERIODS)}, "sellAd": {"paymentPeriods": list(PAYMENT_PERIODS)},
         }
@@ -118,9 +117,7 @@ class BybitAds:
                 item = self._ad_json(ad)
                 item["side"] = str(side)
                 items.append(item)
-        # Best price for the taker first: cheapest sellers, highest buyers.
-        items.sort(key=lambda a: (Decimal(a["price"]), a["id"]), reverse=(side == 0))
-        return items
+        return self._in_listing_order(items, side)  # no documented sort (bybit_ad_rules)
 
     # ---------------------------------------------------------- handlers
 
@@ -171,12 +168,15 @@ class BybitAds:
                 "payment_period": period, "payment_ids": list(payment_ids), "remark": str(params.get("remark", "")),
                 "trading_preferences": params["tradingPreferenceSet"], "premium": str(params.get("premium", ""))}
 
-    def _h_item_create(self, account: Account, params: dict) -> dict:
+    def _h_item_create(self, account: Account, params: dict, by_hand: bool = False) -> dict:
         _required(params, "tokenId", "currencyId", "side", "priceType", "premium", "price", "minAmount",
                   "maxAmount", "remark", "tradingPreferenceSet", "paymentIds", "quantity", "paymentPeriod")
         if params["tokenId"] != "USDT" or params["currencyId"] != "RUB" or str(params["side"]) not in ("0", "1"):
             raise ApiError(PARAM_ERROR, "request parameter error: tokenId/currencyId/side")
         fields_ = self._validated_ad_fields(account, params)
+        refusal = self._ad_rules_refusal(account, int(params["side"]), fields_["price"], by_hand)
+        if refusal is not None:
+            return refusal  # needSecurityRisk: no ad until the owner passes the check (bybit_ad_rules)
         if fields_["quantity"] > self._available_balance(account):
             raise ApiError(INSUFFICIENT_BALANCE, "insufficient balance in the Funding account")
         now_ms = self._now_ms()

@@ -30,6 +30,7 @@
   GET  /dkim                   the bank's DKIM DNS TXT record(s)
   POST /stream                 {per_minute}
   POST /reset
+  /bybit/ad_rules, /bybit/accounts/<uid>/ads, /bybit/market/outliers: see control_ads.py
 """
 from __future__ import annotations
 
@@ -40,7 +41,7 @@ from typing import Any, Callable
 
 import bottle
 
-from . import personas
+from . import control_ads, personas
 from .audit import summarize
 from .buyers import ScriptError
 from .faults import SCRIPTED_FAULTS, FaultPlan
@@ -260,6 +261,8 @@ def make_control_app(world) -> bottle.Bottle:
             raise BadRequest("per_minute must be a number") from None
         world.start_stream(per_minute)
         return {"per_minute": world.stream_per_minute}
+
+    control_ads.register(route, _body, _amount, world)  # ad rules and the market's shape (issue 12)
 
     @route("/reset", "POST")
     def reset():

@@ -301,11 +301,12 @@ class QuickMarketAllocator(AllocatorActor):
 
 
 @contextmanager
-def market_rig(accounts: list[str], kind: type[AllocatorActor] = AllocatorActor) -> Iterator[tuple]:
+def market_rig(accounts: list[str], kind: type[AllocatorActor] = AllocatorActor,
+               pricing_settings: PricingConfig = MARKET) -> Iterator[tuple]:
     """Sellers with real BybitAccount actors, a market-mode allocator fixed at Moscow midday, and an
     observer account to read the market list with."""
     directory, events = Directory(), EventLog()
-    allocator = kind.start(directory, events, SETTINGS, MARKET, accounts, wall_clock=lambda: MIDDAY)
+    allocator = kind.start(directory, events, SETTINGS, pricing_settings, accounts, wall_clock=lambda: MIDDAY)
     with bybit_world() as world:
         world.sandbox.add_account("1400009", "SANDBOXKEY-OBSERVER", "SANDBOXSECRET-OBSERVER-do-not-log")
         settings = BybitConfig(base_url=world.base_url, poll_interval=0.2, max_ads_per_account=2)
@@ -324,7 +325,7 @@ def market_terms(world: BybitWorld, amount: Decimal) -> pricing.AdTerms:
     """What the market rule gives for this amount at MIDDAY, read by the observer."""
     observer = world.client("SANDBOXKEY-OBSERVER", "SANDBOXSECRET-OBSERVER-do-not-log", account="observer")
     page = pricing.market_page(amount, MIDDAY)
-    items = observer.online_ads(page=page, size=pricing.MARKET_PAGE_SIZE).items
+    items = pricing.spec_page(observer.online_ads(size=300).items, page)
     return pricing.ad_terms(amount, pricing.market_price(items, MARKET.markup_percent), MARKET.extra_usdt)
 
 
@@ -380,3 +381,28 @@ def test_a_failing_market_read_keeps_deals_waiting_with_the_reason_until_it_work
         expected = market_terms(world, AMOUNT)
         assigned = replies.wait(AccountAssigned, deal_id=1)  # served by the allocator's own re-read
         assert (assigned.account, assigned.price, assigned.quantity) == ("acc1", expected.price, expected.quantity)
+
+
+def test_a_market_rate_that_jumps_past_the_band_prices_nothing_until_the_market_is_sane_again() -> None:
+    quick = PricingConfig(mode="market", markup_percent=MARKET.markup_percent, market_max_age=0.5)
+    with market_rig(["acc1"], QuickMarketAllocator, quick) as (world, allocator, events):
+        replies = probe()
+        allocator.tell(Allocate(1, AMOUNT, replies.ref))
+        first = replies.wait(AccountAssigned, deal_id=1)
+        # Strangers undercut the market by 7 %: still within 15 % of fixed_rate (78), but a jump of more
+        # than 5 % from the rate the last page priced at.
+        world.sandbox.plant_market_outliers("0.93", count=50)
+        gevent.sleep(0.6)  # the page priced from is stale now
+        allocator.tell(Allocate(2, AMOUNT, replies.ref))
+        refused = wait_for(lambda: [e for e in events.since(0) if e["type"] == "market_price_refused"],
+                           what="the operator event")
+        assert "the last good market rate" in refused[0]["reason"] and Decimal(refused[0]["rate"]) < first.price
+        allocator.tell(Allocate(2, AMOUNT, replies.ref))  # the deal's own retry names the band
+        wait_for(lambda: [m for m in replies.of(NoAccountFree, deal_id=2) if "sanity band" in m.reason],
+                 what="a refusal naming the band")
+        assert not replies.of(AccountAssigned, deal_id=2)
+        assert len([e for e in events.since(0) if e["type"] == "market_price_refused"]) == 1, "told once"
+
+        world.sandbox.clear_market_outliers()
+        again = replies.wait(AccountAssigned, deal_id=2)  # the allocator's own re-read finds it sane
+        assert again.price == market_terms(world, AMOUNT).price

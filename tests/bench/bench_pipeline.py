@@ -315,7 +315,7 @@ def main() -> int:
             dovecot_base = Path(tempfile.mkdtemp(prefix="itrader-bench-dovecot-"))  # the mail user must reach it
             mailbox = start_dovecot(dovecot_base).new_mailbox()
         world = World(seed=7, speed=0, poll_interval=args.buyer_poll, maildir=Path(tmp) / "world-mail",
-                      mail_deliver=mailbox.deliver if mailbox else None)
+                      mail_deliver=mailbox.deliver if mailbox else None, bybit_options={"item_side_limit": None})
         world.start(listen="127.0.0.1:0", imap=None if mailbox else "127.0.0.1:0")
         imap = (mailbox.host, mailbox.port, mailbox.user, mailbox.password) if mailbox else None
         try:

@@ -41,6 +41,7 @@ class Tuning:
     bybit_poll: float = 0.5
     bybit_quiet_poll: float = 1.0  # while an account has no open order (only ads waiting for buyers)
     max_ads_per_account: int = 2
+    ad_side_limit: int = 100  # the benchmarks' sandboxes have no per-side ad limit (item_side_limit=None)
     email_poll: float = 30.0
     log_level: str = "WARNING"
     gate_balance: str = "1000000000"  # the working balance the daemon keeps on Gate: room for every deal
@@ -77,6 +78,7 @@ base_url = "{p.bybit_url}"
 poll_interval = {t.bybit_poll}
 quiet_poll_interval = {t.bybit_quiet_poll}
 max_ads_per_account = {t.max_ads_per_account}
+ad_side_limit = {t.ad_side_limit}
 {accounts}
 {email}
 [assistant]

@@ -41,7 +41,7 @@ def main() -> int:
         # One daemon drives every account from one IP: lift the per-IP ban so the benchmark measures the
         # daemon, and report the aggregate request rate instead (bench_scale prints it).
         world = World(seed=3, speed=0, maildir=os.path.join(tmp, "mail"), default_accounts=False,
-                      bybit_options={"ip_requests_per_window": 10**9})
+                      bybit_options={"ip_requests_per_window": 10**9, "item_side_limit": None})
         world.add_gate_account(GATE_LOGIN, GATE_PASSWORD, Decimal("1000000000"))
         for i in range(args.accounts):
             world.add_bybit_account(*bybit_account(i))

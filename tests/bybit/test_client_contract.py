@@ -7,6 +7,7 @@ import pytest
 import requests
 
 from itrader.bybit import (
+    AdLimitReached, AdParameterException, AdPriceTooClose, SecurityRiskRequired,
     AdRejected, AdRequest, AuthError, InsufficientBalance, InvalidRequest, NotFound, OrderNotReleasable, PermanentError,
     TimestampError,
 )
@@ -130,19 +131,42 @@ def test_ad_creation_errors_are_typed(client, sbp_id, change, error, code):
     assert failure.value.code == code
 
 
-def test_online_ads_are_a_deterministic_paged_market(world, client, sbp_id):
+def test_ads_the_account_cannot_post_are_typed_and_none_goes_up(world, client, sbp_id):
+    sandbox = world.sandbox
+    sandbox.post_ad_by_hand(SELLER_UID, price=Decimal("82"))
+    sandbox.set_ad_rules(price_gap_percent="5")
+    with pytest.raises(AdPriceTooClose) as failure:
+        client.create_ad(sell_ad(sbp_id, price="83"))  # 1.2 % from the hand-posted 82
+    assert failure.value.code == 912300905
+    client.create_ad(sell_ad(sbp_id, price="90"))
+    sandbox.post_ad_by_hand(SELLER_UID, price=Decimal("99"))  # the third sell ad: the docs' limit
+    with pytest.raises(AdLimitReached) as failure:
+        client.create_ad(sell_ad(sbp_id, price="70"))
+    assert failure.value.code == 912300904 and client.my_ads().count == 3
+    sandbox.set_ad_rules(side_limit=None, security_risk=True)
+    with pytest.raises(SecurityRiskRequired):  # ret_code 0, needSecurityRisk: true and no itemId
+        client.create_ad(sell_ad(sbp_id, price="70"))
+    sandbox.set_ad_rules(security_risk=False, parameter_exception=True, uid=SELLER_UID)
+    with pytest.raises(AdParameterException) as failure:
+        client.create_ad(sell_ad(sbp_id, price="70"))
+    assert failure.value.code == 912000004 and client.my_ads().count == 3
+
+
+def test_online_ads_are_a_deterministic_paged_market_in_no_price_order(world, client, sbp_id):
     first, second = client.online_ads(page=1, size=10), client.online_ads(page=2, size=10)
-    assert first.count == second.count == 57 and len(first.items) == len(second.items) == 10
-    prices = [a.price for a in first.items + second.items]
-    assert prices == sorted(prices)  # cheapest sellers first
+    assert first.count == second.count == 90 and len(first.items) == len(second.items) == 10
+    whole = client.online_ads(size=300).items
+    prices = [a.price for a in whole]
+    assert prices != sorted(prices) and prices != sorted(prices, reverse=True)  # Bybit documents no sort
+    assert {tuple(sorted(a.payment_types)) for a in whole} > {(75,), (382,)}  # and filters no payment method
     assert not {a.id for a in first.items} & {a.id for a in second.items}
     with bybit_world() as other:
         assert [a.id for a in other.client().online_ads(page=1, size=10).items] == [a.id for a in first.items]
     item_id = client.create_ad(sell_ad(sbp_id, price="80.01"))
-    top = client.online_ads(page=1, size=1)
-    assert top.count == 58 and top.items[0].id == item_id
+    listed = client.online_ads(size=300)
+    assert listed.count == 91 and item_id in {a.id for a in listed.items}
     buyers = client.online_ads(side=0, size=300)
-    assert buyers.count == 57 and all(a.price < Decimal("80") for a in buyers.items)
+    assert buyers.count == 90 and all(a.price < Decimal("80") for a in buyers.items)
 
 
 # ---------------------------------------------------------------- orders

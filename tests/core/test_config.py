@@ -59,6 +59,10 @@ api_secret = "SECRET1"
     ('[bybit]\nmax_ads_per_account = 0\n', "bybit.max_ads_per_account"),
     ('[database]\nurl = "mysql://x"\n', "database.url"),
     ('[pricing]\nmarket_max_age = 0\n', "pricing.market_max_age"),
+    ('[pricing]\nmarket_max_deviation_percent = 0\n', "pricing.market_max_deviation_percent"),
+    ('[pricing]\nmarket_max_deviation_percent = 60\n', "pricing.market_max_deviation_percent"),
+    ('[pricing]\nmarket_max_jump_percent = "NaN"\n', "pricing.market_max_jump_percent"),
+    ('[bybit]\nad_side_limit = 0\n', "bybit.ad_side_limit"),
     ('[bybit]\nquiet_poll_interval = -1\n', "bybit.quiet_poll_interval"),
     ('[[bybit.accounts]]\nname = "b"\n', "bybit.accounts[0].api_key"),
     ('[gate]\ntarget_balance = "lots"\n', "gate.target_balance"),
@@ -73,7 +77,9 @@ def test_each_mistake_names_its_key(tmp_path, text, key):
 
 
 def test_market_pricing_settings(tmp_path):
-    assert load(None, env={}).pricing.market_max_age == 60.0
+    defaults = load(None, env={})
+    assert defaults.pricing.market_max_age == 60.0 and defaults.bybit.ad_side_limit == 3
+    assert (defaults.pricing.market_max_deviation_percent, defaults.pricing.market_max_jump_percent) == (15, 5)
     config = load(write(tmp_path, '[pricing]\nmode = "market"\nmarkup_percent = "2.5"\nmarket_max_age = 30\n'), env={})
     assert (config.pricing.mode, config.pricing.markup_percent, config.pricing.market_max_age) == (
         "market", Decimal("2.5"), 30.0)

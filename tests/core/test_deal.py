@@ -542,6 +542,20 @@ def test_ad_failures():
     assert isinstance(d.actions[0], CreateAd)
 
 
+def test_an_ad_the_account_cannot_post_asks_for_another_account_without_spending_a_retry():
+    facts = step(drive(State.ACCEPTED), AccountAssigned("acc1", "sbp", Decimal("78"), Decimal("70")), T0, S).facts
+    for attempt in range(S.max_retries + 2):  # more refusals than retries: never an ERROR
+        d = step(facts, AdFailed(False, "ad limit reached", reallocate=True), T0 + attempt, S)
+        assert d.actions == (RequestAccount(AMOUNT),) and facts.account in d.reason and not money(d)
+        assert (d.facts.state, d.facts.account, d.facts.pending_intent, d.facts.retries) == (
+            State.ACCEPTED, None, None, 0)
+        facts = step(d.facts, AccountAssigned("acc2", "tinkoff", Decimal("78"), Decimal("70")), T0 + attempt, S).facts
+        assert facts.pending_intent == CREATE_AD and facts.account == "acc2"
+    # a refusal that says the ad itself is wrong still ends the deal
+    d = step(facts, AdFailed(True, "price out of range", reallocate=True), T0 + 9, S)
+    assert d.facts.state == State.ERROR
+
+
 def test_ad_created_after_the_deal_stopped_is_taken_down():
     facts = step(drive(State.ACCEPTED), AccountAssigned("acc1", "sbp", Decimal("78"), Decimal("70")), T0, S).facts
     facts = step(facts, OperatorRejected(), T0 + 1, S).facts

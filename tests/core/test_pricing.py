@@ -9,6 +9,7 @@ from itrader.pricing import (
     AdTerms,
     PricingError,
     ad_terms,
+    band_violation,
     is_moscow_night,
     market_page,
     market_price,
@@ -16,6 +17,7 @@ from itrader.pricing import (
     quantity_for,
     quote,
     quote_from_config,
+    spec_page,
     with_markup,
 )
 from itrader.config import PricingConfig
@@ -80,6 +82,37 @@ def test_market_page_with_fewer_than_two_items_is_an_error(items):
 def test_market_item_without_price_is_an_error():
     with pytest.raises(PricingError):
         market_rate([{"price": "90"}, {"nope": 1}, {"price": "91"}])
+
+
+def test_spec_page_keeps_sbp_and_tinkoff_ads_cheapest_first_whatever_the_list_order():
+    # The official list is neither filtered nor sorted: a cheap ad for another method never counts.
+    listing = [{"price": "83", "payments": ["382"]}, {"price": "70", "payments": ["14"]},
+               {"price": "81", "payments": ["75", "14"]}, {"price": "82", "payments": [382]},
+               {"price": "80", "payments": []}, {"price": "84", "payments": ["382", "75"]}]
+    assert spec_page(listing, 1, size=2) == (Decimal("81"), Decimal("82"))
+    assert spec_page(listing, 2, size=2) == (Decimal("83"), Decimal("84"))
+    assert spec_page(listing, 3, size=2) == ()
+    with pytest.raises(PricingError):
+        spec_page(listing, 0)
+
+
+@pytest.mark.parametrize("rate, last_good, refused", [
+    ("80", None, None),
+    ("88.9", None, None),  # 14 % over fixed_rate 78
+    ("90", None, "15.4% off pricing.fixed_rate 78"),
+    ("7.8", None, "90.0% off pricing.fixed_rate 78"),  # a stranger at a tenth of the price
+    ("780", None, "900.0% off pricing.fixed_rate 78"),
+    ("84", "80", None),  # 5 % over the last good rate
+    ("84.1", "80", "5.1% off the last good market rate 80"),
+    ("75.9", "80", "5.1% off the last good market rate 80"),
+])
+def test_a_market_rate_outside_the_band_is_refused_with_the_reason(rate, last_good, refused):
+    reason = band_violation(Decimal(rate), Decimal("78"), Decimal("15"), last_good and Decimal(last_good),
+                            Decimal("5"))
+    if refused is None:
+        assert reason is None
+    else:
+        assert refused in reason
 
 
 def test_market_price_adds_markup_and_rounds_to_kopecks():

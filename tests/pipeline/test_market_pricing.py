@@ -1,6 +1,6 @@
 """Market pricing in the running daemon: the ad's price comes from the public market list
-(order-flow.md §5.2: the page picked by amount and Moscow time, its second-to-last price,
-plus the markup) and an honest deal completes on it."""
+(order-flow.md §5.2: the page picked by amount and Moscow time of the SBP/Tinkoff ads cheapest
+first, its second-to-last price, plus the markup) and an honest deal completes on it."""
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -17,7 +17,7 @@ def market_terms(world, amount: Decimal, page: int) -> pricing.AdTerms:
     account = world.credentials()["bybit"][-1]
     observer = BybitClient(world.urls["bybit"], account["api_key"], account["api_secret"], account="observer",
                            budgets=Budgets())
-    items = observer.online_ads(page=page, size=pricing.MARKET_PAGE_SIZE).items
+    items = pricing.spec_page(observer.online_ads(size=300).items, page)
     return pricing.ad_terms(amount, pricing.market_price(items, MARKUP))
 
 

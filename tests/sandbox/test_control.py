@@ -124,3 +124,29 @@ def test_gate_sessions_expire_and_renew_under_the_control_api(sandbox):
     assert session.get(gate + "/auth/me", timeout=5).status_code == 401
     assert api(sandbox, "PUT", "/gate/sessions", json={"cookie_lifetime": -1}).status_code == 400
     assert api(sandbox, "PUT", "/gate/sessions", json={"cookie_lifetime": True}).status_code == 400
+
+
+def test_ad_rules_hand_posted_ads_and_market_outliers(sandbox):
+    uid = sandbox.credentials()["bybit"][0]["uid"]
+    assert api(sandbox, "GET", "/bybit/ad_rules").json()["side_limit"] == 3  # Bybit docs' example
+    rules = api(sandbox, "PUT", "/bybit/ad_rules", json={"price_gap_percent": "5", "security_risk": True, "uid": uid})
+    assert rules.status_code == 200 and rules.json()["security_risk"] == [uid]
+    assert rules.json()["price_gap_percent"] == "5"
+    for bad in ({"side_limit": 0}, {"side_limit": True}, {"price_gap_percent": "-1"}, {"security_risk": "yes"},
+                {"sides": 3}):
+        answer = api(sandbox, "PUT", "/bybit/ad_rules", json=bad)
+        assert answer.status_code == 400 and answer.json()["error"], bad
+    assert api(sandbox, "PUT", "/bybit/ad_rules", json={"uid": "404", "security_risk": True}).status_code == 404
+
+    posted = api(sandbox, "POST", f"/bybit/accounts/{uid}/ads", json={"price": "85", "amount": "3000"})
+    assert posted.status_code == 200 and sandbox.bybit.ads(uid, online_only=True)[0]["item_id"] == posted.json()["item_id"]
+    assert api(sandbox, "POST", f"/bybit/accounts/{uid}/ads", json={"method": "cash"}).status_code == 400
+
+    planted = api(sandbox, "POST", "/bybit/market/outliers", json={"factor": 10, "count": 2}).json()["planted"]
+    assert len(planted) == 2 and api(sandbox, "GET", "/bybit/ad_rules").json()["market_outliers"] == 2
+    assert api(sandbox, "POST", "/bybit/market/outliers", json={"factor": "x"}).status_code == 400
+    assert api(sandbox, "DELETE", "/bybit/market/outliers").json() == {"planted": []}
+    assert api(sandbox, "POST", "/reset").status_code == 200
+    assert api(sandbox, "GET", "/bybit/ad_rules").json() == {
+        "side_limit": 3, "price_gap_percent": None, "security_risk": [], "parameter_exception": [],
+        "market_outliers": 0}
