@@ -245,7 +245,8 @@ class BybitAccountActor(SupervisedActor):
             open_deals=self._orders.active_watches(), max_ads=self._link.settings.max_ads_per_account))
 
     def _has_work(self) -> bool:
-        return bool(self._writes.pending() or self._ads.cancels or self._orders.active_watches())
+        return bool(self._writes.pending() or self._ads.cancels or self._orders.active_watches()
+                    or self._orders.disputes)
 
     def _poll_interval(self) -> float:
         busy = bool(self._writes.outbox or self._ads.cancels or self._orders.live_orders_watched())

@@ -271,7 +271,8 @@ class BybitClient:
         return Page.from_api(self._call("POST", "/v5/p2p/item/personal/list", READ, body), Ad.from_api)
 
     def ad_info(self, item_id: str) -> Ad:
-        return Ad.from_api(self._call("POST", "/v5/p2p/item/info", READ, {"itemId": str(item_id)}) or {})
+        return Ad.from_api(envelope.unwrap_object(self._call("POST", "/v5/p2p/item/info", READ,
+                                                             {"itemId": str(item_id)})) or {})
 
     def online_ads(self, side: int = 1, page: int = 1, size: int = 10, token: str = "USDT",
                    currency: str = "RUB") -> Page:
@@ -310,7 +311,8 @@ class BybitClient:
         return Page(count=len(items), items=list(items.values()))
 
     def order_info(self, order_id: str) -> OrderDetail:
-        return OrderDetail.from_api(self._call("POST", "/v5/p2p/order/info", READ, {"orderId": str(order_id)}) or {})
+        result = self._call("POST", "/v5/p2p/order/info", READ, {"orderId": str(order_id)})
+        return OrderDetail.from_api(envelope.unwrap_object(result) or {})
 
     def release(self, order_id: str) -> None:
         """Release the USDT (/order/finish). Irreversible; Bybit accepts it only in status 20."""

@@ -111,6 +111,14 @@ def _rate_reset(headers: Mapping[str, str], now: float) -> float:
     return min(max(wait, 0.05), 60.0)
 
 
+def unwrap_object(result: Any, key: str = "id") -> Any:
+    """An object result as `{...}` or once more nested as `{"result": {...}}` (Bybit nests the chat list
+    so, reference §4): the object that carries `key`."""
+    if isinstance(result, dict) and key not in result and isinstance(result.get("result"), dict):
+        return result["result"]
+    return result
+
+
 def chat_items(result: Any) -> list[dict]:
     """Chat list results come as `[...]` or `{"result": [...]}` (reference §4)."""
     if isinstance(result, dict):

@@ -18,7 +18,7 @@ from itrader.deal.events import (
 from itrader.deal.facts import (
     ACCEPT_RECEIPT, ANSWER_TIMER, APPROVE, CHAT, CREATE_AD, DEFAULT_SETTINGS, EMAIL, ORDER_CANCELLED_ANY,
     ORDER_DISPUTE, ORDER_FINISHED, ORDER_PAID, ORDER_WAITING_PAYMENT, PAID_AFTER_ENDING, RECEIPT_TIMER, RELEASE,
-    RETRY_TIMER, STUCK_TIMER, TAKE, DealFacts, DealSettings, Receipt, State, _to_decimal, _to_int,
+    RETRY_TIMER, STUCK_TIMER, TAKE, DealFacts, DealSettings, Receipt, State, _to_decimal, _to_int, dispute_reason,
 )
 from itrader.deal.guards import _advance, _failure, _resume
 
@@ -225,7 +225,8 @@ def _on_order_status(facts: DealFacts, event: OrderStatusChanged, now: float, se
     claimed_paid = facts.order_status == ORDER_PAID
     facts = replace(facts, order_status=status)
     if status in ORDER_DISPUTE:
-        new, actions = _finish(facts, State.DISPUTE, f"order {facts.order_id} in appeal (status {status})", now)
+        reason = dispute_reason(facts.order_id, status, _to_int(event.appeal_seconds))
+        new, actions = _finish(facts, State.DISPUTE, reason, now)
         return Decision(new, actions)
     if status in ORDER_CANCELLED_ANY:
         money_moved = claimed_paid or facts.approved or (facts.receipt is not None and facts.receipt.verified)

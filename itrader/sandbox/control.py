@@ -30,6 +30,7 @@
   GET  /dkim                   the bank's DKIM DNS TXT record(s)
   POST /stream                 {per_minute}
   POST /reset
+  and the live Bybit switches of control_live (appeals, refused keys, response shapes)
 """
 from __future__ import annotations
 
@@ -43,6 +44,7 @@ import bottle
 from . import personas
 from .audit import summarize
 from .buyers import ScriptError
+from .control_live import add_live_routes
 from .faults import SCRIPTED_FAULTS, FaultPlan
 
 PLATFORMS = ("gate", "bybit", "llm", "bank", "mail")
@@ -266,6 +268,7 @@ def make_control_app(world) -> bottle.Bottle:
         world.reset()
         return {"reset": True}
 
+    add_live_routes(route, _body, world)
     return app
 
 

@@ -1005,3 +1005,11 @@ def test_a_late_receipt_never_counts_for_a_live_or_completed_deal():
     paid = step(drive(State.REQUISITES_SENT), OrderStatusChanged(20), T0 + 50, S).facts
     assert step(paid, late, T0 + 51, S).facts.state == State.PAID
     assert step(drive(State.COMPLETED), late, T0 + 51, S).facts.state == State.COMPLETED
+
+
+def test_a_dispute_names_the_status_and_the_operators_time_left():
+    d = step(drive(State.PAID), OrderStatusChanged(110, appeal_seconds=900), T0 + 100, S)
+    assert d.facts.state == State.DISPUTE
+    assert "status 110: waiting for an objection" in d.facts.reason and "900 s left" in d.facts.reason
+    assert any(isinstance(a, Notify) and "900 s left" in a.text for a in d.actions)
+    assert "s left" not in step(drive(State.PAID), OrderStatusChanged(30), T0 + 100, S).facts.reason
