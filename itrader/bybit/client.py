@@ -297,7 +297,7 @@ class BybitClient:
         """Orders needing action, with unread-message counts: one call per account per tick.
 
         Bybit has been seen answering count > 0 with no items here; then the
-        same orders are read from simplifyList by status (10, 20, 30).
+        same orders are read from simplifyList by status (10, 20, and the appeal's 30, 100, 110).
         """
         pending = Page.from_api(self._call("POST", "/v5/p2p/order/pending/simplifyList", READ,
                                            {"page": page, "size": size}), OrderSummary.from_api)
@@ -305,7 +305,7 @@ class BybitClient:
             return pending
         log.info("bybit %s: pending list had count %d but no items; falling back", self.account, pending.count)
         items: dict[str, OrderSummary] = {}
-        for status in (10, 20, 30):
+        for status in (10, 20, 30, 100, 110):
             for order in self.orders(page=1, size=size, status=status).items:
                 items[order.id] = order
         return Page(count=len(items), items=list(items.values()))

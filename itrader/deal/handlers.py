@@ -122,6 +122,13 @@ def _on_ad_failed(facts: DealFacts, event: AdFailed, now: float, settings: DealS
 
 
 def _on_ad_withdrawn(facts: DealFacts, event: AdWithdrawn, now: float, settings: DealSettings) -> Decision:
+    if (facts.state == State.ACCEPTED and facts.ad_id is None and event.ad_id is None
+            and facts.account == event.account and facts.pending_intent is None):
+        # The account went down before the deal's ad went up (a failed try, or one awaiting the operator):
+        # nothing to take down; ask for another account instead of retrying a dead one.
+        new = _with_deadline(replace(facts, account=None, method=None, retries=0, awaiting=None, entered_at=now),
+                             RETRY_TIMER, None)
+        return Decision(new, (RequestAccount(facts.amount),), f"account {event.account} went down before the ad")
     if facts.ad_id != event.ad_id or facts.order_id is not None or facts.state != State.AD_ONLINE:
         return _ignored(facts, f"ad {event.ad_id} is not this deal's waiting ad")
     # The hosting account is gone for good and nobody took the ad: take the ad down while its account

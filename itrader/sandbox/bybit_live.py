@@ -48,6 +48,7 @@ class BybitLive:
     def _reset_live(self) -> None:
         self._appeal_until: dict[str, float] = {}  # order id -> when its appeal/objection window ends
         self._access_denied: dict[str, str] = {}  # uid -> ACCESS_IP | ACCESS_REGION
+        self._refused_calls: dict[str, int] = {}  # uid -> calls refused by that switch
         # /order/info's result as the docs show it ("flat"), or wrapped once more in {"result": {...}},
         # as Bybit wraps the chat list (reference §4)
         self.order_info_nesting = "flat"
@@ -103,6 +104,8 @@ class BybitLive:
     def _refused_key(self, account: Account) -> str | None:
         """The HTTP answer for a key refused by the switch above, else None (the call goes on)."""
         how = self._access_denied.get(account.uid)
+        if how is not None:
+            self._refused_calls[account.uid] = self._refused_calls.get(account.uid, 0) + 1
         if how == ACCESS_REGION:
             bottle.response.status = 403
             bottle.response.content_type = "text/html"
@@ -113,6 +116,11 @@ class BybitLive:
             return self._json(self._envelope("v5", UNMATCHED_IP,
                                              "Unmatched IP, please check your API key's bound IP addresses.", {}))
         return None
+
+    def refused_calls(self, uid: str) -> int:
+        """How many calls of that account's key the access switch refused (to see a daemon not hammering)."""
+        with self._lock:
+            return self._refused_calls.get(uid, 0)
 
     # ------------------------------------------------------------ the order detail's shape
 

@@ -34,3 +34,12 @@ def test_an_object_is_unwrapped_only_when_nested():
     page = Page.from_api({"result": {"count": 1, "items": [{"id": "x", "status": 10}]}}, OrderSummary.from_api)
     assert [o.id for o in page.items] == ["x"] and page.count == 1
 
+
+
+def test_the_pending_list_fallback_finds_an_order_waiting_for_an_objection(world, client, live_order):
+    _, order_id = live_order
+    world.sandbox.mark_paid(order_id)
+    world.sandbox.set_appeal_status(order_id, 110, 900)
+    world.sandbox.pending_list_drops_items = True  # count > 0 with no items: read by status instead
+    [order] = client.pending_orders().items
+    assert order.id == order_id and order.status == 110 and 0 < order.appeal_last_seconds <= 900

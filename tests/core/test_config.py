@@ -60,6 +60,7 @@ api_secret = "SECRET1"
     ('[database]\nurl = "mysql://x"\n', "database.url"),
     ('[pricing]\nmarket_max_age = 0\n', "pricing.market_max_age"),
     ('[bybit]\nquiet_poll_interval = -1\n', "bybit.quiet_poll_interval"),
+    ('[bybit]\naccess_recheck_interval = 0.5\n', "bybit.access_recheck_interval"),
     ('[[bybit.accounts]]\nname = "b"\n', "bybit.accounts[0].api_key"),
     ('[gate]\ntarget_balance = "lots"\n', "gate.target_balance"),
     ('gate = 3\n', "gate"),
