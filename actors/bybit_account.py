@@ -221,8 +221,9 @@ class BybitAccountActor(SupervisedActor):
         self._schedule()
 
     def _refuse_in_standby(self, message: Any, reason: str = STANDBY_REASON) -> None:
-        """A request that reached us while another process drives the account: nothing is done; requests
-        with a reply get a temporary failure so their sender asks again elsewhere or later."""
+        """A request that reached us while another process drives the account (or, with `reason`, while
+        Bybit refuses its key): nothing is done; requests with a reply get a temporary failure so their
+        sender asks again elsewhere or later."""
         if isinstance(message, CreateAd):
             self._link.tell_deal(message.deal_id, DealNews(message.deal_id, deal.AdFailed(False, reason)),
                                  message.reply_to, reply=True)
