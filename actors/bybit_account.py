@@ -190,7 +190,12 @@ class BybitAccountActor(SupervisedActor):
             return self._refuse_in_standby(message)
         if self._access.problem and isinstance(message, (CreateAd, ReleaseOrder, FetchMarket, DrainWrites)):
             return self._refuse_in_standby(message, self._access.problem)  # no write from a refused key
-        return handler(message)
+        result = handler(message)
+        if self._access.check(list(self._ads.ads)):  # any call of that message refused for this host
+            self._booted = False  # the next start-up, one recheck interval away, is the probe
+            self._send_health()
+            self._schedule()
+        return result
 
     def stats(self) -> dict[str, Any]:
         """For tests and the status page (asked, with a timeout)."""
@@ -322,8 +327,6 @@ class BybitAccountActor(SupervisedActor):
                 if self._orders.poll():
                     self.poll_count += 1
             self._writes.kick()
-        if self._access.check(list(self._ads.ads)):
-            self._booted = False  # the next start-up, one recheck interval away, is the probe
         self._send_health()
         self._check_drained()
         self._schedule()

@@ -84,3 +84,18 @@ def test_a_region_refused_with_a_403_page_names_the_region_as_the_fix(world, dae
     daemon.wait_for(lambda: daemon.deal_for_payout(payout["id"]).ad_id not in (None, first.ad_id), 30,
                     "the deal's ad to move to another account")
     assert daemon.escalated == []  # never a crash loop
+
+
+def test_a_deal_whose_ad_could_not_go_up_on_a_refused_account_moves_to_a_working_one(world, daemon):
+    accounts = world.credentials()["bybit"]
+    daemon.wait_for(lambda: {e["account"] for e in daemon.system.events.since(0)
+                             if e["type"] == "bybit_account_ready"} >= {a["nickname"] for a in accounts}, 30,
+                    "every account to start")
+    working = accounts[-1]
+    for refused in accounts[:-1]:  # refused since the daemon started: nobody knows yet
+        deny(world, refused["uid"], "ip")
+    payout = world.create_payout(Decimal("5100"), "sbp", "sberbank", persona="honest")
+    row = daemon.wait_state(payout["id"], TERMINAL, timeout=90)
+    assert row.state == "COMPLETED", row.reason
+    assert host_of(world, row.ad_id)["uid"] == working["uid"]
+    assert world.audit() == []
