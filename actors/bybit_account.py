@@ -61,6 +61,7 @@ from typing import Any, Callable
 import gevent
 
 from actors.base import ChildContext, SupervisedActor, describe_failure, tell_quietly
+from actors.bybit.access import AccessWatch
 from actors.bybit.ads import AD_REMARK
 from actors.bybit.chat import CHAT_SEEN_STEP, MAX_CHAT_ATTEMPTS, NOT_PERFORMED, SENT_TEXTS_STEP
 from actors.bybit.link import CALL_ERRORS, AccountLink, call_outcome, log
@@ -126,6 +127,7 @@ class BybitAccountActor(SupervisedActor):
         self._timer_due = 0.0
         self._drain: tuple[Any, float] | None = None  # (the group to tell, since) once disabled
         self.poll_count = 0
+        self._access = AccessWatch(self._link)  # a key refused for this host: down, checked again rarely
         self._reset_state()
         self._handlers: dict[type, Callable[[Any], None]] = {
             Tick: self._on_tick, CreateAd: self._on_create_ad, CancelAd: self._on_cancel_ad,
@@ -188,14 +190,21 @@ class BybitAccountActor(SupervisedActor):
         # is checked (the lease renewed first) right before it is made.
         if not isinstance(message, Tick) and not self.guard.may_act(before_write=isinstance(message, DrainWrites)):
             return self._refuse_in_standby(message)
-        return handler(message)
+        if self._access.problem and isinstance(message, (CreateAd, ReleaseOrder, FetchMarket, DrainWrites)):
+            return self._refuse_in_standby(message, self._access.problem)  # no write from a refused key
+        result = handler(message)
+        if self._access.check(list(self._ads.ads)):  # any call of that message refused for this host
+            self._booted = False  # the next start-up, one recheck interval away, is the probe
+            self._send_health()
+            self._schedule()
+        return result
 
     def stats(self) -> dict[str, Any]:
         """For tests and the status page (asked, with a timeout)."""
         return {"polls": self.poll_count, "watches": len(self._orders.watches), "ads": len(self._ads.ads),
                 "outbox": len(self._writes.outbox), "writes": len(self._writes.writes), "healthy": self._healthy(),
                 "booted": self._booted, "active": self.lease.holding, "lease": self.lease.view(),
-                "draining": self._drain is not None}
+                "draining": self._drain is not None, "access": self._access.problem}
 
     def _check_drained(self) -> None:
         if self._drain is None:
@@ -218,25 +227,25 @@ class BybitAccountActor(SupervisedActor):
         self._send_health(healthy=False)
         self._schedule()
 
-    def _refuse_in_standby(self, message: Any) -> None:
-        """A request that reached us while another process drives the account: nothing is done; requests
-        with a reply get a temporary failure so their sender asks again elsewhere or later."""
+    def _refuse_in_standby(self, message: Any, reason: str = STANDBY_REASON) -> None:
+        """A request that reached us while another process drives the account (or, with `reason`, while
+        Bybit refuses its key): nothing is done; requests with a reply get a temporary failure so their
+        sender asks again elsewhere or later."""
         if isinstance(message, CreateAd):
-            self._link.tell_deal(message.deal_id, DealNews(message.deal_id, deal.AdFailed(False, STANDBY_REASON)),
+            self._link.tell_deal(message.deal_id, DealNews(message.deal_id, deal.AdFailed(False, reason)),
                                  message.reply_to, reply=True)
         elif isinstance(message, ReleaseOrder):
-            self._link.tell_deal(message.deal_id, DealNews(message.deal_id, deal.ReleaseFailed(False, STANDBY_REASON)),
+            self._link.tell_deal(message.deal_id, DealNews(message.deal_id, deal.ReleaseFailed(False, reason)),
                                  message.reply_to, reply=True)
         elif isinstance(message, FetchMarket):
-            tell_quietly(message.reply_to, MarketPage(message.page, (), time.monotonic(), self.name,
-                                                      error=STANDBY_REASON))
+            tell_quietly(message.reply_to, MarketPage(message.page, (), time.monotonic(), self.name, error=reason))
         elif isinstance(message, DrainWrites):
             self._writes.refused()
 
     # ------------------------------------------------------------ health and timers
 
     def _healthy(self) -> bool:
-        return (self.lease.holding and self._booted and not self._link.auth_failed
+        return (self.lease.holding and self._booted and not self._link.auth_failed and not self._access.problem
                 and self._link.client.blocked_for <= 0
                 and self._orders.poll_failures < UNHEALTHY_AFTER_FAILURES
                 and time.monotonic() >= self._ads.balance_short_until)
@@ -247,7 +256,8 @@ class BybitAccountActor(SupervisedActor):
             open_deals=self._orders.active_watches(), max_ads=self._ads.room(), blocked=self._ads.blocked_reason()))
 
     def _has_work(self) -> bool:
-        return bool(self._writes.pending() or self._ads.cancels or self._orders.active_watches())
+        return bool(self._writes.pending() or self._ads.cancels or self._orders.active_watches()
+                    or self._orders.disputes)
 
     def _poll_interval(self) -> float:
         busy = bool(self._writes.outbox or self._ads.cancels or self._orders.live_orders_watched())
@@ -259,7 +269,7 @@ class BybitAccountActor(SupervisedActor):
         if not self.lease.holding:
             delay = retry_interval(self.lease.ttl)
         elif not self._booted:
-            delay = BOOT_RETRY_SECONDS
+            delay = self._access.retry_delay(BOOT_RETRY_SECONDS)
         elif self._has_work():
             # Fixed rate: the next poll is due an interval after this one began, however long it took.
             delay = max(0.0, self._last_poll_started + self._poll_interval() - time.monotonic())
@@ -297,6 +307,7 @@ class BybitAccountActor(SupervisedActor):
         self._orders.recover_watches({ad.id for ad in ads})
         self._ads.close_ads_of_finished_deals(ads)
         self._booted, link.boot_error = True, None
+        self._access.recovered(draining=self._drain is not None)
         link.events.publish("bybit_account_ready", account=self.name, ads=len(self._ads.ads),
                             methods=sorted(link.payment_ids))
         return True
@@ -310,7 +321,7 @@ class BybitAccountActor(SupervisedActor):
             self._send_health(healthy=False)
             self._schedule()
             return
-        if self._boot():
+        if self._access.may_call() and self._boot():
             self._ads.recount_if_due()  # hand-posted ads count against Bybit's ad limit
             self._ads.retry_cancels()
             self._writes.retry_texts()

@@ -18,6 +18,7 @@ SBP, TINKOFF = "sbp", "tinkoff"
 PAYMENT_TYPES = {SBP: 382, TINKOFF: 75}  # Bybit paymentType ids (bybit-p2p-api.md §5)
 ORDER_UNPAID, ORDER_PAID, ORDER_CANCELLED, ORDER_FINISHED = 10, 20, 40, 50
 FINAL_ORDER_STATUSES = frozenset({ORDER_CANCELLED, ORDER_FINISHED, 80})
+APPEAL_STATUSES = frozenset({30, 100, 110})  # appealing, objectioning, waiting for an objection
 AD_ONLINE = 10
 
 # Lower goes first when writes queue for the budget: money owed to a buyer who paid, the buyer waiting
@@ -192,6 +193,21 @@ def reread_missing_order_now(missing_ticks: int) -> bool:
     """A watched order absent from the pending list is read on its first miss, then every
     MISSING_ORDER_REREAD_TICKS ticks while it still shows as pending."""
     return missing_ticks % MISSING_ORDER_REREAD_TICKS == 0
+
+
+def appeal_changes(disputes: dict[str, tuple[int, int]], live: dict[str, OrderSummary]
+                   ) -> tuple[list[tuple[int, OrderSummary]], list[str]]:
+    """Orders in appeal whose deal has ended (`disputes`: order id -> (deal id, status last announced)):
+    the (deal id, order) whose status moved on the pending list, and the order ids to stop following
+    (off the list, or out of the appeal)."""
+    moved, done = [], []
+    for order_id, (deal_id, status) in disputes.items():
+        order = live.get(order_id)
+        if order is None or order.status not in APPEAL_STATUSES:
+            done.append(order_id)
+        if order is not None and order.status != status:
+            moved.append((deal_id, order))
+    return moved, done
 
 
 def chat_worth_reading(chat_dirty: bool, status_changed: bool, unread: str) -> bool:

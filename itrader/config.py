@@ -223,6 +223,8 @@ class BybitConfig:
     poll_interval: Poll = 2.0  # while an order is open on the account: how fast we hear the buyer
     quiet_poll_interval: Poll = 4.0  # while only ads wait for a buyer (never faster than poll_interval)
     request_timeout: RequestTimeout = 15.0
+    # An API key refused for this host (10010: bound to other IPs; a region's 403) is tried again this rarely
+    access_recheck_interval: _seconds(gt=None, ge=1, le=HOUR) = 180.0
     accounts: tuple[BybitAccountConfig, ...] = ()
 
 

@@ -10,7 +10,7 @@ from typing import Any, Callable
 from actors.base import tell_quietly
 from actors.directory import Directory
 from itrader.bybit import (
-    AuthError, Blocked, BybitClient, BybitError, OutcomeUnknown, PermanentError, RateLimited, TemporaryError,
+    AccessDenied, AuthError, Blocked, BybitClient, BybitError, OutcomeUnknown, PermanentError, RateLimited, TemporaryError,
     TimestampError,
 )
 from itrader.config import BybitConfig
@@ -66,6 +66,7 @@ class AccountLink:
         self.payment_ids: dict[str, str] = {}
         self.auth_failed = False
         self.boot_error: str | None = None
+        self.denied: AccessDenied | None = None  # the last call refused for this host's IP or region
 
     def api(self, call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """One client call, counted in EXTERNAL_CALLS; auth trouble and bans mark the account unhealthy."""
@@ -75,6 +76,8 @@ class AccountLink:
             EXTERNAL_CALLS.labels("bybit", call_outcome(exc)).inc()
             if isinstance(exc, AuthError) and not isinstance(exc, TimestampError):
                 self.auth_failed = True
+            if isinstance(exc, AccessDenied):
+                self.denied = exc
             raise
         EXTERNAL_CALLS.labels("bybit", "ok").inc()
         self.auth_failed = False

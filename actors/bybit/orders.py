@@ -9,11 +9,11 @@ from actors.bybit.ads import AdBook
 from actors.bybit.chat import NOT_PERFORMED, ChatSync
 from actors.bybit.link import CALL_ERRORS, AccountLink, log
 from actors.messages import AccountRecovered, DealNews, ReleaseOrder, Watch
-from itrader import errors
+from itrader import deal, errors
 from itrader.bybit import OrderSummary
 from itrader.bybit_rules import (
-    FINAL_ORDER_STATUSES, ORDER_FINISHED, ORDER_PAID, DealWatch, chat_worth_reading, order_for_watch,
-    reread_missing_order_now, watch_active,
+    APPEAL_STATUSES, FINAL_ORDER_STATUSES, ORDER_FINISHED, ORDER_PAID, DealWatch, appeal_changes,
+    chat_worth_reading, order_for_watch, reread_missing_order_now, watch_active,
 )
 from itrader.deal import ORDER_WAITING_PAYMENT, OrderOpened, OrderStatusChanged, ReleaseFailed, ReleaseSucceeded
 
@@ -29,6 +29,9 @@ class OrderRouter:
         self.order_ads: dict[str, str] = {}  # order id -> ad id (from /order/info, asked once per order)
         self.order_buyers: dict[str, str] = {}  # order id -> buyerRealName as /order/info gave it
         self.order_status: dict[str, int] = {}  # last status seen of any order we handled
+        # Orders in appeal whose deal ended DISPUTE: order id -> (deal id, status last announced). Followed
+        # while on the pending list, so the operator hears of 100/110 and their deadline too.
+        self.disputes: dict[str, tuple[int, int]] = {}
         self.poll_failures = 0
 
     # ------------------------------------------------------------ watches
@@ -60,7 +63,9 @@ class OrderRouter:
             watch.chat_dirty = True
 
     def unwatch(self, deal_id: int) -> None:
-        self.watches.pop(deal_id, None)
+        watch = self.watches.pop(deal_id, None)
+        if watch is not None and watch.order_id and watch.told_status in APPEAL_STATUSES:
+            self.disputes[watch.order_id] = (deal_id, watch.told_status)
 
     def active_watches(self) -> int:
         return sum(1 for watch in self.watches.values() if watch_active(watch, self.ads.ads))
@@ -116,6 +121,7 @@ class OrderRouter:
                 ad.order_status = order.status
         for watch in list(self.watches.values()):
             self._route(watch, live)
+        self._follow_disputes(live)
         self._forget_old_orders(live)
         return True
 
@@ -137,6 +143,21 @@ class OrderRouter:
             self.note_buyer(order_id, detail.buyer_real_name)
             self.link.user_id = self.link.user_id or detail.user_id
 
+    def _follow_disputes(self, live: dict[str, OrderSummary]) -> None:
+        moved, done = appeal_changes(self.disputes, live)
+        for deal_id, order in moved:
+            self.disputes[order.id] = (deal_id, order.status)
+            self._announce_appeal(deal_id, order.id, order.status, order.appeal_last_seconds)
+        for order_id in done:
+            self.disputes.pop(order_id, None)
+
+    def _announce_appeal(self, deal_id: int, order_id: str, status: int, seconds: int | None) -> None:
+        """An operator event for an order in appeal: the operator answers it in the Bybit app, in time."""
+        log.warning("bybit %s: order %s of deal %s in appeal, status %s (%s s left); never released "
+                    "automatically", self.link.name, order_id, deal_id, status, seconds)
+        self.link.publish("bybit_order_appeal", deal_id=deal_id, order_id=order_id, status=status,
+                          meaning=deal.DISPUTE_MEANINGS.get(status, "in appeal"), appeal_seconds=seconds)
+
     def _forget_old_orders(self, live: dict[str, OrderSummary]) -> None:
         watched = {w.order_id for w in self.watches.values()}
         for order_id in [o for o in self.order_ads if o not in live and o not in watched]:
@@ -157,7 +178,7 @@ class OrderRouter:
             opened = OrderOpened(order.id, order.amount, buyer or None)
             self.link.tell_deal(watch.deal_id, DealNews(watch.deal_id, opened), watch.reply_to)
             if order.status != ORDER_WAITING_PAYMENT:  # OrderOpened means status 10 to the deal: tell it more
-                self._tell_status(watch, order.status)
+                self._tell_status(watch, order.status, order.appeal_last_seconds)
             self.link.publish("bybit_order_opened", deal_id=watch.deal_id, order_id=order.id)
             if order.has_news or watch.chat_dirty:
                 self.chat.sync(watch)
@@ -165,11 +186,11 @@ class OrderRouter:
             # The buyer's words before the status: "no" and then a cancel read as a refusal.
             if order.has_news or watch.chat_dirty:
                 self.chat.sync(watch)
-            self._observe_status(watch, order.status)
+            self._observe_status(watch, order.status, order.appeal_last_seconds)
         elif watch.order_live:
             self._read_missing_order(watch)
 
-    def _observe_status(self, watch: DealWatch, status: int) -> None:
+    def _observe_status(self, watch: DealWatch, status: int, appeal_seconds: int | None = None) -> None:
         if watch.order_id is None:
             return
         self.order_status[watch.order_id] = status
@@ -179,11 +200,13 @@ class OrderRouter:
             ad.spent = ad.spent or status == ORDER_FINISHED
         if status != watch.told_status:
             watch.told_status = status
-            self._tell_status(watch, status)
+            self._tell_status(watch, status, appeal_seconds)
 
-    def _tell_status(self, watch: DealWatch, status: int) -> None:
-        self.link.tell_deal(watch.deal_id, DealNews(watch.deal_id, OrderStatusChanged(status, watch.order_id)),
-                            watch.reply_to)
+    def _tell_status(self, watch: DealWatch, status: int, appeal_seconds: int | None = None) -> None:
+        if status in APPEAL_STATUSES and watch.order_id:
+            self._announce_appeal(watch.deal_id, watch.order_id, status, appeal_seconds)
+        changed = OrderStatusChanged(status, watch.order_id, appeal_seconds or None)
+        self.link.tell_deal(watch.deal_id, DealNews(watch.deal_id, changed), watch.reply_to)
 
     def _read_missing_order(self, watch: DealWatch) -> None:
         """A watched order not in the pending list has (almost always) ended: read it once for 40/50."""
@@ -234,18 +257,19 @@ class OrderRouter:
         if status == ORDER_FINISHED:
             result(True)
             return
+        # Bybit's word right before the release, never the last poll's: the buyer may have appealed since,
+        # and an order in appeal is never released by us (its status goes to the deal: DISPUTE).
+        status = self.read_status(message.deal_id, message.order_id)
+        if status is None:
+            result(False, reason="order status unreadable")
+            return
+        if status == ORDER_FINISHED:
+            result(True)
+            return
         if status != ORDER_PAID:
-            status = self.read_status(message.deal_id, message.order_id)
-            if status is None:
-                result(False, reason="order status unreadable")
-                return
-            if status == ORDER_FINISHED:
-                result(True)
-                return
-            if status != ORDER_PAID:
-                result(False, permanent=status in FINAL_ORDER_STATUSES,
-                       reason=f"order status {status}: release needs status {ORDER_PAID}")
-                return
+            result(False, permanent=status in FINAL_ORDER_STATUSES or status in APPEAL_STATUSES,
+                   reason=f"order status {status}: release needs status {ORDER_PAID}")
+            return
         try:
             self.link.api(self.link.client.release, message.order_id)
         except errors.RetryLater as exc:  # never sent: the same release once Bybit's wait is over

@@ -1,7 +1,7 @@
 """Bybit P2P (V5) client: HMAC signing, both response envelopes, typed errors, rate budgets."""
 from itrader.bybit.client import BybitClient, Budgets, RateBudget
 from itrader.bybit.errors import (
-    AccountCannotPost, AdLimitReached, AdParameterException, AdPriceTooClose, SecurityRiskRequired,
+    AccessDenied, AccountCannotPost, AdLimitReached, AdParameterException, AdPriceTooClose, SecurityRiskRequired,
     AdRejected, AuthError, Blocked, BybitError, InsufficientBalance, InvalidRequest, InvalidState, NotFound,
     OrderNotReleasable, OutcomeUnknown, PermanentError, RateLimited, TemporaryError, TimestampError,
 )
@@ -11,7 +11,7 @@ from itrader.bybit.models import (
 
 __all__ = [
     "BybitClient", "Budgets", "RateBudget",
-    "BybitError", "TemporaryError", "OutcomeUnknown", "RateLimited", "Blocked", "AuthError", "TimestampError", "PermanentError",
+    "AccessDenied", "BybitError", "TemporaryError", "OutcomeUnknown", "RateLimited", "Blocked", "AuthError", "TimestampError", "PermanentError",
     "InvalidRequest", "NotFound", "InvalidState", "OrderNotReleasable", "AdRejected", "InsufficientBalance",
     "AccountCannotPost", "AdLimitReached", "AdParameterException", "AdPriceTooClose", "SecurityRiskRequired",
     "Ad", "AdRequest", "ChatMessage", "OrderDetail", "OrderSummary", "Page", "PaymentMethod", "ServerTime",

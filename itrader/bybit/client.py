@@ -275,7 +275,8 @@ class BybitClient:
         return Page.from_api(self._call("POST", "/v5/p2p/item/personal/list", READ, body), Ad.from_api)
 
     def ad_info(self, item_id: str) -> Ad:
-        return Ad.from_api(self._call("POST", "/v5/p2p/item/info", READ, {"itemId": str(item_id)}) or {})
+        return Ad.from_api(envelope.unwrap_object(self._call("POST", "/v5/p2p/item/info", READ,
+                                                             {"itemId": str(item_id)})) or {})
 
     def online_ads(self, side: int = 1, page: int = 1, size: int = 10, token: str = "USDT",
                    currency: str = "RUB") -> Page:
@@ -300,7 +301,7 @@ class BybitClient:
         """Orders needing action, with unread-message counts: one call per account per tick.
 
         Bybit has been seen answering count > 0 with no items here; then the
-        same orders are read from simplifyList by status (10, 20, 30).
+        same orders are read from simplifyList by status (10, 20, and the appeal's 30, 100, 110).
         """
         pending = Page.from_api(self._call("POST", "/v5/p2p/order/pending/simplifyList", READ,
                                            {"page": page, "size": size}), OrderSummary.from_api)
@@ -308,13 +309,14 @@ class BybitClient:
             return pending
         log.info("bybit %s: pending list had count %d but no items; falling back", self.account, pending.count)
         items: dict[str, OrderSummary] = {}
-        for status in (10, 20, 30):
+        for status in (10, 20, 30, 100, 110):
             for order in self.orders(page=1, size=size, status=status).items:
                 items[order.id] = order
         return Page(count=len(items), items=list(items.values()))
 
     def order_info(self, order_id: str) -> OrderDetail:
-        return OrderDetail.from_api(self._call("POST", "/v5/p2p/order/info", READ, {"orderId": str(order_id)}) or {})
+        result = self._call("POST", "/v5/p2p/order/info", READ, {"orderId": str(order_id)})
+        return OrderDetail.from_api(envelope.unwrap_object(result) or {})
 
     def release(self, order_id: str) -> None:
         """Release the USDT (/order/finish). Irreversible; Bybit accepts it only in status 20."""

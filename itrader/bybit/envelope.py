@@ -14,7 +14,14 @@ from itrader.bybit import errors
 DEFAULT_BAN_SECONDS = 600.0  # reference §7: an IP ban lifts after ~10 minutes
 DEFAULT_RATE_RETRY = 1.0  # per-UID limits are per rolling second
 
-AUTH_CODES = {10003, 10004, 10005, 10010, 110025}
+AUTH_CODES = {10003, 10004, 10005, 110025}
+UNMATCHED_IP = 10010  # reference §7: the key is bound to other IP addresses
+IP_FIX = "bind the API key to this host's public IP (or lift its IP restriction) in Bybit's API management"
+REGION_FIX = ("run the daemon from an IP in a region Bybit serves (Bybit refuses e.g. US and mainland China "
+              "IPs with 403), or route it through one")
+# Words of a 403 page that refuses the caller's location, not its request rate (Bybit V5 docs, Integration
+# Guidance: restricted regions get 403 Forbidden; CDNs say "country" or "region").
+REGION_WORDS = ("country", "region", "location", "jurisdiction")
 INVALID_REQUEST_CODES = {10001, 912000004}
 AD_REJECTED_CODES = {912120022, 912120023, 912300013, 912300015, 912120031}
 # Bybit does not document these; they are the codes the sandbox uses.
@@ -46,6 +53,9 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
 
 def read_response(status: int, headers: Mapping[str, str], body: bytes, path: str, now: float) -> Any:
     """Return the `result` of a successful call or raise the matching BybitError."""
+    if status == 403 and refuses_region(body):
+        raise errors.AccessDenied("access forbidden from this region", fix=REGION_FIX, http_status=status,
+                                  path=path)
     if status == 403:
         retry_after = _seconds(_header(headers, "Retry-After"), DEFAULT_BAN_SECONDS)
         raise errors.Blocked("access forbidden: IP banned or blocked", retry_after=retry_after,
@@ -83,6 +93,8 @@ def error_for_code(code: int, message: str, headers: Mapping[str, str], path: st
     details = {"code": code, "http_status": 200, "path": path}
     if code == 10002:
         return errors.TimestampError(message or "timestamp outside the recv window", **details)
+    if code == UNMATCHED_IP:
+        return errors.AccessDenied(message or "unmatched IP", fix=IP_FIX, **details)
     if code in AUTH_CODES:
         return errors.AuthError(message or "authentication failed", **details)
     if code == 10006:
@@ -111,6 +123,12 @@ def error_for_code(code: int, message: str, headers: Mapping[str, str], path: st
     return errors.PermanentError(message or "request rejected", **details)
 
 
+def refuses_region(body: bytes) -> bool:
+    """A 403 whose page says the caller's region is refused (not a ban for too many requests)."""
+    text = body[:4096].decode("utf-8", "replace").lower()
+    return any(word in text for word in REGION_WORDS)
+
+
 def _rate_reset(headers: Mapping[str, str], now: float) -> float:
     """Seconds until the per-UID window resets (X-Bapi-Limit-Reset-Timestamp, ms), else 1 s."""
     reset_ms = _header(headers, "X-Bapi-Limit-Reset-Timestamp")
@@ -119,6 +137,14 @@ def _rate_reset(headers: Mapping[str, str], now: float) -> float:
     except ValueError:
         return DEFAULT_RATE_RETRY
     return min(max(wait, 0.05), 60.0)
+
+
+def unwrap_object(result: Any, key: str = "id") -> Any:
+    """An object result as `{...}` or once more nested as `{"result": {...}}` (Bybit nests the chat list
+    so, reference §4): the object that carries `key`."""
+    if isinstance(result, dict) and key not in result and isinstance(result.get("result"), dict):
+        return result["result"]
+    return result
 
 
 def chat_items(result: Any) -> list[dict]:

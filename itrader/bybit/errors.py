@@ -10,7 +10,8 @@ The split follows what a caller should do next:
 * Blocked — the IP is banned (HTTP 403 "access too frequent" or a CDN block):
   stop calling for `retry_after` seconds; retrying sooner prolongs the ban.
 * AuthError — key, signature, timestamp or permission problems; an operator
-  (or a clock re-sync, for TimestampError) must fix them.
+  (or a clock re-sync, for TimestampError) must fix them. AccessDenied: the key's IP
+  binding (10010) or the region (a 403 page saying so) refuses this host.
 * PermanentError — Bybit refused the request; repeating it will not help.
   InvalidState, AdRejected and NotFound narrow it down.
 Error messages carry Bybit's code and message, never keys, secrets or signatures.
@@ -62,6 +63,15 @@ class Blocked(BybitError, meaning.BlockedError):
 
 class AuthError(BybitError, meaning.PermanentError):
     """Invalid key, bad signature, missing permission, IP not whitelisted."""
+
+
+class AccessDenied(AuthError):
+    """The key is refused for where we call from: 10010 (the key is bound to other IPs) or a 403 page
+    refusing the region. Permanent for this host until an operator acts: `fix` says what to change."""
+
+    def __init__(self, message: str, *, fix: str, **kwargs) -> None:
+        super().__init__(message, **kwargs)
+        self.fix = fix
 
 
 class TimestampError(AuthError):

@@ -145,6 +145,8 @@ class Page:
     @classmethod
     def from_api(cls, result: Any, parse) -> "Page":
         result = result or {}
+        if "items" not in result and isinstance(result.get("result"), dict):  # nested once more, as the chat
+            result = result["result"]
         items = [parse(item) for item in result.get("items") or [] if isinstance(item, dict)]
         return cls(count=num(result.get("count"), len(items)), items=items)
 
@@ -165,6 +167,7 @@ class OrderSummary:
     created_ms: int
     transfer_last_seconds: int
     raw: dict = field(repr=False, compare=False)
+    appeal_last_seconds: int = 0  # in an appeal (30/100/110): the time left to answer it
 
     @property
     def has_news(self) -> bool:
@@ -179,6 +182,7 @@ class OrderSummary:
             buyer_uid=text(d.get("targetUserId")), buyer_nickname=text(d.get("targetNickName")),
             buyer_real_name=text(d.get("buyerRealName")), unread_messages=unread,
             created_ms=num(d.get("createDate")), transfer_last_seconds=num(d.get("transferLastSeconds")), raw=d,
+            appeal_last_seconds=num(d.get("appealLastSeconds")),
         )
 
 
@@ -200,6 +204,19 @@ class OrderDetail:
     transfer_last_seconds: int
     payment_terms: tuple[PaymentMethod, ...]
     raw: dict = field(repr=False, compare=False)
+
+    @property
+    def paid_with(self) -> PaymentMethod | None:
+        """The seller's term the buyer paid to; None before the buyer paid. Before payment Bybit sends
+        `paymentType` 0 and lists every seller term (Bybit P2P docs, Get Order Detail), so no term of that
+        list is the buyer's choice; afterwards `confirmedPayTerm` names it."""
+        if self.payment_type == 0 or self.paid_ms == 0:
+            return None
+        chosen = self.raw.get("confirmedPayTerm")
+        if isinstance(chosen, dict) and str(chosen.get("id") or ""):
+            return PaymentMethod.from_api(chosen)
+        matching = [t for t in self.payment_terms if t.payment_type == self.payment_type]
+        return matching[0] if len(matching) == 1 else None
 
     @classmethod
     def from_api(cls, d: dict) -> "OrderDetail":

@@ -23,10 +23,10 @@ from __future__ import annotations
 # Every name callers use, importable from `itrader.deal` as before the split.
 from itrader.deal.facts import (  # noqa: F401
     ACCEPT_RECEIPT, ANSWER_TIMER, APPROVE, CHAT, CREATE_AD, DEFAULT_SETTINGS, EMAIL, MONEY_STEPS,
-    NEEDS_OPERATOR, OPERATOR_STEPS, ORDER_APPEAL, ORDER_CANCELLED, ORDER_CANCELLED_ANY, ORDER_DISPUTE,
+    DISPUTE_MEANINGS, NEEDS_OPERATOR, OPERATOR_STEPS, ORDER_APPEAL, ORDER_CANCELLED, ORDER_CANCELLED_ANY, ORDER_DISPUTE,
     ORDER_EXCEPTION_CANCELLED, ORDER_FINISHED, ORDER_PAID, ORDER_WAITING_PAYMENT, PAID_AFTER_ENDING,
     PAYOUT_APPROVED, PAYOUT_IN_WORK, PAYOUT_NEW, RECEIPT_TIMER, RELEASE, RETRY_TIMER, STUCK_TIMER, TAKE,
-    TERMINAL, DealFacts, DealSettings, Receipt, State, new_deal,
+    TERMINAL, DealFacts, DealSettings, Receipt, State, dispute_reason, new_deal,
 )
 from itrader.deal.events import (  # noqa: F401
     AccountAssigned, AdCreated, AdFailed, AdWithdrawn, ApproveFailed, ApproveSucceeded, BuyerMessage, Event,

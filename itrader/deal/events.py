@@ -74,6 +74,7 @@ class OrderOpened:
 class OrderStatusChanged:
     status: int
     order_id: str | None = None  # the order whose status this is; a deal following another order ignores it
+    appeal_seconds: int | None = None  # appealLastSeconds in an appeal (30/100/110): the operator's time left
 
 
 @dataclass(frozen=True)

@@ -55,6 +55,12 @@ ORDER_CANCELLED = 40
 ORDER_FINISHED = 50
 ORDER_EXCEPTION_CANCELLED = 80
 ORDER_DISPUTE = frozenset({30, 100, 110})
+# What each dispute status asks of the operator (Bybit P2P docs, order status list).
+DISPUTE_MEANINGS = {
+    30: "appealing: Bybit support decides; answer the appeal in the Bybit app",
+    100: "objectioning: an objection to the appeal's result is under review",
+    110: "waiting for an objection: raise one in the Bybit app before the time runs out, or the result stands",
+}
 ORDER_CANCELLED_ANY = frozenset({ORDER_CANCELLED, ORDER_EXCEPTION_CANCELLED})
 
 # Gate payout statuses (gate-api.md §8)
@@ -224,6 +230,13 @@ def new_deal(
 
 # Deals that ended without money: a bank receipt that still fits one of them was paid after the end.
 PAID_AFTER_ENDING = frozenset({State.CANCELLED, State.REJECTED_BUYER})
+
+
+def dispute_reason(order_id: str | None, status: int, appeal_seconds: int | None = None) -> str:
+    """The DISPUTE reason an operator reads: which order, what the status means, how long is left."""
+    meaning = DISPUTE_MEANINGS.get(status, "in appeal")
+    left = f"; {appeal_seconds} s left (appealLastSeconds)" if appeal_seconds else ""
+    return f"order {order_id} in appeal (status {status}: {meaning}){left}; never released automatically"
 
 
 def _to_decimal(value: Any) -> Decimal | None:

@@ -18,7 +18,7 @@ from itrader.deal.events import (
 from itrader.deal.facts import (
     ACCEPT_RECEIPT, ANSWER_TIMER, APPROVE, CHAT, CREATE_AD, DEFAULT_SETTINGS, EMAIL, ORDER_CANCELLED_ANY,
     ORDER_DISPUTE, ORDER_FINISHED, ORDER_PAID, ORDER_WAITING_PAYMENT, PAID_AFTER_ENDING, RECEIPT_TIMER, RELEASE,
-    RETRY_TIMER, STUCK_TIMER, TAKE, DealFacts, DealSettings, Receipt, State, _to_decimal, _to_int,
+    RETRY_TIMER, STUCK_TIMER, TAKE, DealFacts, DealSettings, Receipt, State, _to_decimal, _to_int, dispute_reason,
 )
 from itrader.deal.guards import _advance, _failure, _resume
 
@@ -127,6 +127,13 @@ def _on_ad_failed(facts: DealFacts, event: AdFailed, now: float, settings: DealS
 
 
 def _on_ad_withdrawn(facts: DealFacts, event: AdWithdrawn, now: float, settings: DealSettings) -> Decision:
+    if (facts.state == State.ACCEPTED and facts.ad_id is None and event.ad_id is None
+            and facts.account == event.account and facts.pending_intent is None):
+        # The account went down before the deal's ad went up (a failed try, or one awaiting the operator):
+        # nothing to take down; ask for another account instead of retrying a dead one.
+        new = _with_deadline(replace(facts, account=None, method=None, retries=0, awaiting=None, entered_at=now),
+                             RETRY_TIMER, None)
+        return Decision(new, (RequestAccount(facts.amount),), f"account {event.account} went down before the ad")
     if facts.ad_id != event.ad_id or facts.order_id is not None or facts.state != State.AD_ONLINE:
         return _ignored(facts, f"ad {event.ad_id} is not this deal's waiting ad")
     # The hosting account is gone for good and nobody took the ad: take the ad down while its account
@@ -230,7 +237,8 @@ def _on_order_status(facts: DealFacts, event: OrderStatusChanged, now: float, se
     claimed_paid = facts.order_status == ORDER_PAID
     facts = replace(facts, order_status=status)
     if status in ORDER_DISPUTE:
-        new, actions = _finish(facts, State.DISPUTE, f"order {facts.order_id} in appeal (status {status})", now)
+        reason = dispute_reason(facts.order_id, status, _to_int(event.appeal_seconds))
+        new, actions = _finish(facts, State.DISPUTE, reason, now)
         return Decision(new, actions)
     if status in ORDER_CANCELLED_ANY:
         money_moved = claimed_paid or facts.approved or (facts.receipt is not None and facts.receipt.verified)

@@ -27,6 +27,7 @@ from typing import Any, Callable
 
 from itrader.sandbox.bybit_ads import BybitAds
 from itrader.sandbox.bybit_http import BybitHttp
+from itrader.sandbox.bybit_live import BybitLive
 from itrader.sandbox.bybit_orders import BybitOrders
 # The records, codes and checks live in bybit_records; all re-exported here, where they always were.
 from itrader.sandbox.bybit_records import (  # noqa: F401
@@ -44,7 +45,7 @@ from itrader.sandbox.faults import Faults
 from itrader.sandbox.ledger import Ledger
 
 
-class BybitSandbox(BybitHttp, BybitOrders, BybitAds, BybitAdRules):
+class BybitSandbox(BybitHttp, BybitOrders, BybitAds, BybitAdRules, BybitLive):
     """Bybit P2P state plus a Bottle app whose routes are relative to the /bybit mount.
 
     Its parts: ads (bybit_ads), orders and chat (bybit_orders), the HTTP layer (bybit_http).
@@ -101,6 +102,7 @@ class BybitSandbox(BybitHttp, BybitOrders, BybitAds, BybitAdRules):
         self._ids = itertools.count(1)
         self._market = self._generate_market()
         self._reset_ad_rules()
+        self._reset_live()
 
     def reset(self) -> None:
         with self._lock:

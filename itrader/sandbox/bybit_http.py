@@ -152,6 +152,9 @@ class BybitHttp:
                 account = self._authenticate(signed)
             except ApiError as exc:
                 return self._json(self._envelope("v5", exc.code, exc.message, {}))
+            refused = self._refused_key(account)  # a key bound to other IPs, a refused region (bybit_live)
+            if refused is not None:
+                return refused
             self._request_log.setdefault(account.uid, deque(maxlen=HTTP_LOG_MAX)).append((self.clock(), kind, path))
             if not self._rate_check(account, kind):
                 reset_ms = self._now_ms() + 1000

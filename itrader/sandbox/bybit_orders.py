@@ -16,6 +16,9 @@ from itrader.sandbox.bybit_records import (
 )
 
 
+APPEAL_WINDOW_SECONDS = 3600  # appealLastSeconds of a buyer's appeal (the twin's choice: undocumented)
+
+
 class BybitOrders:
     """Orders and their chat in the simulated Bybit: the buyer side, the seller's order and chat
     methods, and their JSON.
@@ -102,6 +105,7 @@ class BybitOrders:
             order = self._live_order(order_id)
             if order.status not in (ORDER_UNPAID, ORDER_PAID):
                 raise ApiError(ORDER_STATE_ERROR, f"order status {order.status} cannot be appealed")
+            self._appeal_until[order.id] = self.clock() + APPEAL_WINDOW_SECONDS
             self._set_status(order, ORDER_APPEAL, "An appeal has been raised for this order.")
 
     def order(self, order_id: str) -> dict:
@@ -202,7 +206,8 @@ class BybitOrders:
             "notifyTokenQuantity": _qty(order.quantity), "notifyTokenId": "USDT", "fee": "0",
             "targetNickName": order.buyer_nickname, "targetUserId": order.buyer_uid, "status": order.status,
             "selfUnreadMsgCount": unread, "createDate": str(order.created_ms),
-            "transferLastSeconds": self._transfer_last_seconds(order), "appealLastSeconds": "0",
+            "transferLastSeconds": self._transfer_last_seconds(order),
+            "appealLastSeconds": self._appeal_last_seconds(order),
             "userId": order.seller_uid, "sellerRealName": seller.payments[0]["realName"],
             "buyerRealName": order.buyer_real_name,
             "judgeInfo": {"autoJudgeUnlockTime": "0", "dissentResult": "", "preDissent": "", "postDissent": ""},
@@ -285,7 +290,8 @@ class BybitOrders:
 
     def _h_order_info(self, account: Account, params: dict) -> dict:
         _required(params, "orderId")
-        return self._order_detail(self._own_order(account, params["orderId"]))
+        order = self._own_order(account, params["orderId"])
+        return self._detail_shape(order, self._order_detail(order))
 
     def _h_counterparty_info(self, account: Account, params: dict) -> dict:
         _required(params, "originalUid", "orderId")
@@ -298,7 +304,7 @@ class BybitOrders:
     def _h_order_finish(self, account: Account, params: dict) -> None:
         _required(params, "orderId")
         order = self._own_order(account, params["orderId"])
-        if order.status != ORDER_PAID:
+        if self._release_refused(order):
             reason = f"order status {order.status} does not allow release"
             self.ledger.record("bybit_release_rejected", uid=account.uid, order_id=order.id, reason=reason)
             raise ApiError(ORDER_STATE_ERROR, reason)

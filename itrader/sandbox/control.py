@@ -31,6 +31,7 @@
   POST /stream                 {per_minute}
   POST /reset
   /bybit/ad_rules, /bybit/accounts/<uid>/ads, /bybit/market/outliers: see control_ads.py
+  and the live Bybit switches of control_live (appeals, refused keys, response shapes)
 """
 from __future__ import annotations
 
@@ -44,6 +45,7 @@ import bottle
 from . import control_ads, personas
 from .audit import summarize
 from .buyers import ScriptError
+from .control_live import add_live_routes
 from .faults import SCRIPTED_FAULTS, FaultPlan
 
 PLATFORMS = ("gate", "bybit", "llm", "bank", "mail")
@@ -269,6 +271,7 @@ def make_control_app(world) -> bottle.Bottle:
         world.reset()
         return {"reset": True}
 
+    add_live_routes(route, _body, world)
     return app
 
 

@@ -62,6 +62,10 @@ PERSONAS: dict[str, list[Any]] = {
     "paid-but-not-marked": _OPEN + _AGREE + _REQUISITES + _PAY + _MAIL,
     # Presses "paid" without paying, then opens an appeal.
     "appeal": _OPEN + _AGREE + _REQUISITES + _MARK + [{"wait": 120}, "appeal"],
+    # Pays what and where we said and presses "paid", but the receipt is slow: after a while without a release
+    # the buyer appeals (as Bybit lets a buyer who paid do), and only then mails the genuine receipt.
+    "appeals-while-waiting": _OPEN + _AGREE + _REQUISITES + _PAY + _MARK
+    + [{"wait": 60}, "appeal", {"wait": 10}, {"send_receipt": {"via": "email", "dkim": "valid"}}],
     # Tries to talk the seller's bot into releasing, pays nothing.
     "prompt-injector": _OPEN + [{"expect": ANY_MESSAGE, "timeout": 300}, {"say": INJECTION},
                                 {"expect": ANY_MESSAGE, "timeout": 120, "on_timeout": "continue"}, "mark_paid",
@@ -92,7 +96,7 @@ PERSONAS: dict[str, list[Any]] = {
 STREAM_MIX: dict[str, float] = {
     "honest": 60, "gibberish-then-yes": 8, "refuser": 5, "silent": 5, "wrong-amount": 4,
     "wrong-recipient": 4, "reused-receipt": 3, "forged-email": 3, "chat-only-receipt": 3,
-    "paid-but-not-marked": 2, "appeal": 2, "prompt-injector": 1, "third-party-payer": 1,
+    "paid-but-not-marked": 2, "appeal": 2, "appeals-while-waiting": 1, "prompt-injector": 1, "third-party-payer": 1,
     "non-payer-marks-paid": 1, "waits-after-requisites": 1, "pays-after-cancel": 1, "sbp-refuses-confirm": 1,
     "reservation-yes": 1,
 }

@@ -93,3 +93,14 @@ def test_payment_ids_and_methods() -> None:
                PaymentMethod("8", 382, "SBP", "", "", {}), PaymentMethod("9", 75, "Tinkoff", "", "", {})]
     assert payment_ids_by_method(methods) == {"tinkoff": "7", "sbp": "8"}
     assert (method_of([382]), method_of([75, 1]), method_of([1])) == ("sbp", "tinkoff", "other")
+
+
+def test_an_ended_deals_order_in_appeal_is_followed_until_it_leaves_the_appeal() -> None:
+    from itrader.bybit_rules import appeal_changes
+
+    disputes = {"o1": (1, 30), "o2": (2, 30), "o3": (3, 110)}
+    live = {"o1": order("o1", 1, status=110), "o2": order("o2", 2, status=30), "o3": order("o3", 3, status=20)}
+    moved, done = appeal_changes(disputes, live)
+    assert [(deal_id, o.id, o.status) for deal_id, o in moved] == [(1, "o1", 110), (3, "o3", 20)]
+    assert done == ["o3"]  # back to 20: no longer an appeal; o2 unchanged and followed on
+    assert appeal_changes({"gone": (4, 30)}, live) == ([], ["gone"])

@@ -64,6 +64,7 @@ api_secret = "SECRET1"
     ('[pricing]\nmarket_max_jump_percent = "NaN"\n', "pricing.market_max_jump_percent"),
     ('[bybit]\nad_side_limit = 0\n', "bybit.ad_side_limit"),
     ('[bybit]\nquiet_poll_interval = -1\n', "bybit.quiet_poll_interval"),
+    ('[bybit]\naccess_recheck_interval = 0.5\n', "bybit.access_recheck_interval"),
     ('[[bybit.accounts]]\nname = "b"\n', "bybit.accounts[0].api_key"),
     ('[gate]\ntarget_balance = "lots"\n', "gate.target_balance"),
     ('gate = 3\n', "gate"),

@@ -1019,3 +1019,26 @@ def test_a_late_receipt_never_counts_for_a_live_or_completed_deal():
     paid = step(drive(State.REQUISITES_SENT), OrderStatusChanged(20), T0 + 50, S).facts
     assert step(paid, late, T0 + 51, S).facts.state == State.PAID
     assert step(drive(State.COMPLETED), late, T0 + 51, S).facts.state == State.COMPLETED
+
+
+def test_a_dispute_names_the_status_and_the_operators_time_left():
+    d = step(drive(State.PAID), OrderStatusChanged(110, appeal_seconds=900), T0 + 100, S)
+    assert d.facts.state == State.DISPUTE
+    assert "status 110: waiting for an objection" in d.facts.reason and "900 s left" in d.facts.reason
+    assert any(isinstance(a, Notify) and "900 s left" in a.text for a in d.actions)
+    assert "s left" not in step(drive(State.PAID), OrderStatusChanged(30), T0 + 100, S).facts.reason
+
+
+def test_an_account_down_before_the_ad_went_up_sends_the_deal_to_another_account():
+    from itrader.deal import AdFailed, AdWithdrawn, RequestAccount
+
+    failed = step(fresh(), PayoutTaken(AMOUNT), T0 + 1, S).facts
+    failed = step(failed, AccountAssigned("acc1", "tinkoff", Decimal("78"), Decimal("70")), T0 + 2, S).facts
+    failed = step(failed, AdFailed(False, "account refused"), T0 + 3, S).facts  # retry armed, same account
+    d = step(failed, AdWithdrawn("acc1", None), T0 + 4, S)
+    assert d.facts.state == State.ACCEPTED and d.facts.account is None and d.facts.retries == 0
+    assert d.actions == (RequestAccount(AMOUNT),) and not money(d)
+    # An ad being created right now (its outcome unknown) is not forgotten, nor another account's news.
+    creating = replace(failed, pending_intent="create_ad")
+    assert step(creating, AdWithdrawn("acc1", None), T0 + 4, S).ignored
+    assert step(failed, AdWithdrawn("acc2", None), T0 + 4, S).ignored
