@@ -4,6 +4,8 @@ itemId), the deals' OrderOpened and OrderStatusChanged news, chat reads when an 
 left the list read back for 40 or 50, and the release of a paid order."""
 from __future__ import annotations
 
+import time
+
 from actors.base import describe_failure
 from actors.bybit.ads import AdBook
 from actors.bybit.chat import NOT_PERFORMED, ChatSync
@@ -12,8 +14,8 @@ from actors.messages import AccountRecovered, DealNews, ReleaseOrder, Watch
 from itrader import errors
 from itrader.bybit import OrderSummary
 from itrader.bybit_rules import (
-    FINAL_ORDER_STATUSES, ORDER_FINISHED, ORDER_PAID, DealWatch, chat_worth_reading, order_for_watch,
-    reread_missing_order_now, watch_active,
+    FINAL_ORDER_STATUSES, ORDER_FINISHED, ORDER_PAID, DealWatch, chat_fallback_interval, chat_read_due,
+    chat_read_offset, chat_worth_reading, order_for_watch, reread_missing_order_now, watch_active,
 )
 from itrader.deal import ORDER_WAITING_PAYMENT, OrderOpened, OrderStatusChanged, ReleaseFailed, ReleaseSucceeded
 
@@ -30,6 +32,7 @@ class OrderRouter:
         self.order_buyers: dict[str, str] = {}  # order id -> buyerRealName as /order/info gave it
         self.order_status: dict[str, int] = {}  # last status seen of any order we handled
         self.poll_failures = 0
+        self._chat_interval = link.settings.chat_read_interval
 
     # ------------------------------------------------------------ watches
 
@@ -48,6 +51,7 @@ class OrderRouter:
             if message.order_id is not None and message.order_id != watch.order_id:
                 watch.order_id, watch.told_status = message.order_id, None
                 watch.seen_ids, watch.watermark, watch.watermark_loaded = set(), None, False
+                watch.file_retries, watch.next_chat_read = {}, None
         if watch.ad_id is not None and watch.ad_id in self.ads.ads:
             self.ads.ads[watch.ad_id].deal_id = message.deal_id
         if watch.order_id is not None:
@@ -114,10 +118,24 @@ class OrderRouter:
             ad = self.ads.ads.get(self.order_ads.get(order.id, ""))
             if ad is not None:
                 ad.order_status = order.status
+        settings = self.link.settings
+        self._chat_interval = chat_fallback_interval(sum(1 for w in self.watches.values() if w.order_id in live),
+                                                     settings.chat_read_interval, settings.reads_per_second)
         for watch in list(self.watches.values()):
             self._route(watch, live)
         self._forget_old_orders(live)
         return True
+
+    def _read_chat_if_due(self, watch: DealWatch, has_news: bool) -> None:
+        """The chat of a live order is read on news, and at least every fallback interval without: unread
+        counts are not to be trusted (the operator opening the chat in the app clears them)."""
+        assert watch.order_id is not None
+        now = time.monotonic()
+        if watch.next_chat_read is None:
+            watch.next_chat_read = now + chat_read_offset(watch.order_id, self._chat_interval)
+        if chat_read_due(watch, has_news, now):
+            if self.chat.sync(watch) is not None:
+                watch.next_chat_read = now + self._chat_interval
 
     def _map_new_orders(self, live: dict[str, OrderSummary]) -> None:
         """Which ad each new order is on: /order/info once per order (the list has no itemId)."""
@@ -152,6 +170,7 @@ class OrderRouter:
         if order is not None and is_new:
             watch.order_id, watch.told_status = order.id, order.status
             watch.seen_ids, watch.watermark, watch.watermark_loaded = set(), None, False
+            watch.file_retries = {}
             self.order_status[order.id] = order.status
             buyer = self.order_buyers.get(order.id) or order.buyer_real_name
             opened = OrderOpened(order.id, order.amount, buyer or None)
@@ -159,12 +178,11 @@ class OrderRouter:
             if order.status != ORDER_WAITING_PAYMENT:  # OrderOpened means status 10 to the deal: tell it more
                 self._tell_status(watch, order.status)
             self.link.publish("bybit_order_opened", deal_id=watch.deal_id, order_id=order.id)
-            if order.has_news or watch.chat_dirty:
-                self.chat.sync(watch)
+            watch.next_chat_read = None
+            self._read_chat_if_due(watch, order.has_news)
         elif order is not None:
             # The buyer's words before the status: "no" and then a cancel read as a refusal.
-            if order.has_news or watch.chat_dirty:
-                self.chat.sync(watch)
+            self._read_chat_if_due(watch, order.has_news)
             self._observe_status(watch, order.status)
         elif watch.order_live:
             self._read_missing_order(watch)

@@ -26,6 +26,7 @@ from decimal import Decimal
 from typing import Any, Callable
 
 from itrader.sandbox.bybit_ads import BybitAds
+from itrader.sandbox.bybit_chat_quirks import BybitChatQuirks, ChatQuirks
 from itrader.sandbox.bybit_http import BybitHttp
 from itrader.sandbox.bybit_orders import BybitOrders
 # The records, codes and checks live in bybit_records; all re-exported here, where they always were.
@@ -43,10 +44,11 @@ from itrader.sandbox.faults import Faults
 from itrader.sandbox.ledger import Ledger
 
 
-class BybitSandbox(BybitHttp, BybitOrders, BybitAds):
+class BybitSandbox(BybitHttp, BybitOrders, BybitAds, BybitChatQuirks):
     """Bybit P2P state plus a Bottle app whose routes are relative to the /bybit mount.
 
-    Its parts: ads (bybit_ads), orders and chat (bybit_orders), the HTTP layer (bybit_http).
+    Its parts: ads (bybit_ads), orders and chat (bybit_orders), the HTTP layer (bybit_http), live chat
+    behaviours switched on by the control API (bybit_chat_quirks).
     """
 
     # ------------------------------------------------------------- state
@@ -97,6 +99,7 @@ class BybitSandbox(BybitHttp, BybitOrders, BybitAds):
         self._ip_bans: dict[str, float] = {}
         self._ids = itertools.count(1)
         self._market = self._generate_market()
+        self.chat_quirks = ChatQuirks()
 
     def reset(self) -> None:
         with self._lock:

@@ -29,6 +29,11 @@
   GET  /credentials            the default sandbox credentials (sandbox-only values)
   GET  /dkim                   the bank's DKIM DNS TXT record(s)
   POST /stream                 {per_minute}
+  PUT  /bybit/chat             {unread_counts?: counted|zero|absent, echo_msg_uuid?: bool, order_notices?: bool,
+                               broken_files?: ["png", ...]}: live chat behaviours (bybit_chat_quirks.py)
+  GET  /bybit/chat             those switches
+  POST /bybit/orders/<id>/read the operator opened that order's chat in the Bybit app: all read
+  POST /bybit/orders/<id>/support  {text, image?}: Bybit's support writes in the order chat (msgType 5/6)
   POST /reset
 """
 from __future__ import annotations
@@ -43,6 +48,7 @@ import bottle
 from . import personas
 from .audit import summarize
 from .buyers import ScriptError
+from .bybit_chat_quirks import chat_routes
 from .faults import SCRIPTED_FAULTS, FaultPlan
 
 PLATFORMS = ("gate", "bybit", "llm", "bank", "mail")
@@ -260,6 +266,8 @@ def make_control_app(world) -> bottle.Bottle:
             raise BadRequest("per_minute must be a number") from None
         world.start_stream(per_minute)
         return {"per_minute": world.stream_per_minute}
+
+    chat_routes(route, world, _body)
 
     @route("/reset", "POST")
     def reset():
