@@ -122,8 +122,9 @@ class BybitChatQuirks:
         seller = self._accounts[order.seller_uid]
         remark = self._ads[order.item_id].remark
         for text in (SELLER_NOTICE, remark):
-            if text:
-                self._add_message(order, seller.uid, CHAT_CONTENT_TYPES["str"], "str", text, by_buyer=False)
+            if text:  # the scripted buyers answer our dialogue, not these
+                self._add_message(order, seller.uid, CHAT_CONTENT_TYPES["str"], "str", text,
+                                  by_buyer=False).buyers_ignore = True
 
     def _file_broken(self, path: str) -> bool:
         return path.rsplit(".", 1)[-1].lower() in self.chat_quirks.broken_files

@@ -116,8 +116,9 @@ class BybitOrders:
             return [self._order_detail(o) for o in self._orders.values() if uid is None or o.seller_uid == uid]
 
     def messages(self, order_id: str) -> list[dict]:
+        """The order's chat as the buyer (and a test) reads it in-process."""
         with self._lock:
-            return [self._message_json(m) for m in self._orders[order_id].messages]
+            return [self._message_json(m) for m in self._orders[order_id].messages if not m.buyers_ignore]
 
     # ------------------------------------------------------- bookkeeping
 

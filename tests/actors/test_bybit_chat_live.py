@@ -8,9 +8,11 @@ import dataclasses
 
 import gevent
 
-from actors.messages import BuyerMessages, SendChat, Watch
+from actors.messages import BuyerMessages, OrderRead, ReadOrder, SendChat, Watch
 from tests.actors.test_bybit_account import wait_for
-from tests.actors.test_bybit_collaborators import CHAT_SEEN_STEP, Desk, desk, greeted_order, next_write, wire  # noqa: F401
+from tests.actors.test_bybit_collaborators import (  # noqa: F401  (desk: the fixture)
+    CHAT_SEEN_STEP, SENT_TEXTS_STEP, Desk, desk, greeted_order, next_write, wire,
+)
 
 
 def quick_file_retries(desk: Desk, attempts: int = 4) -> None:
@@ -84,3 +86,13 @@ def test_an_uncertain_send_is_found_by_its_text_when_the_list_does_not_echo_msg_
     assert desk.queue.outbox == []
     said = [m["message"] for m in desk.world.sandbox.messages(order_id)]
     assert said.count("Реквизиты для оплаты: …") == 1, "read back by its text, not sent twice"
+
+
+def test_notices_and_the_echoed_remark_under_our_user_id_are_not_noted_as_what_we_said(desk: Desk) -> None:
+    desk.world.sandbox.set_chat_quirks({"order_notices": True})
+    ad_id, deal, order_id = greeted_order(desk)
+    later = wire(desk.world, desk.store, desk.directory, desk.events, memory=desk)  # a reconciling restart
+    later.reconciler.read_order(ReadOrder(1, ad_id, order_id, deal.ref))
+    deal.wait(OrderRead)
+    notes = [e.data for e in desk.store.deals.journal(1) if e.step == SENT_TEXTS_STEP]
+    assert notes[-1] == {"order_id": order_id, "texts": ["Здравствуйте!"]}
