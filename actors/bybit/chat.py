@@ -143,6 +143,9 @@ class ChatSync:
             retry = watch.file_retries.get(message.id)
             if retry is None or retry.due > now:
                 continue
+            if retry.attempts >= settings.file_retry_attempts:  # given up already; its drop was not saved
+                done.append(message.id)
+                continue
             try:
                 content = self.link.api(self.link.client.download_file, message.text)
             except CALL_ERRORS as exc:

@@ -217,7 +217,7 @@ class OrderRouter:
                      describe_failure(exc))
             return
         unread = str(detail.raw.get("unreadMsgCount", "?"))
-        if chat_worth_reading(watch.chat_dirty, detail.status != watch.told_status, unread):
+        if chat_worth_reading(watch.chat_dirty or bool(watch.file_retries), detail.status != watch.told_status, unread):
             self.chat.sync(watch)  # last words before the order's end (at most one read per ended order)
         self._observe_status(watch, detail.status)
 
