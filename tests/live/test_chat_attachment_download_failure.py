@@ -39,3 +39,16 @@ def test_a_screenshot_that_never_downloads_does_not_hold_back_the_pdf_after_it(w
     assert daemon.system.confirm_deal(row.id)["confirmed"] == "accept_receipt"
     assert daemon.wait_state(payout["id"], {"COMPLETED"}, timeout=60).state == "COMPLETED"
     assert world.audit() == []
+
+
+def test_a_screenshot_and_a_pdf_in_the_chat_are_fetched_from_the_default_host(world, make_daemon):
+    daemon = make_daemon()  # no bybit.file_base_url: the API's host serves the files
+    payout = world.create_payout(Decimal("4550"), "sbp", "sberbank", persona="chat-screenshot")
+    row = waits_for_operator(daemon, payout["id"])
+    assert not [e for e in daemon.system.events.since(0) if e["type"] == "bybit_chat_file_failed"]
+    files = [e for e in world.bybit.http_log() if "/showObj/" in e["path"]]
+    assert sorted(e["path"].rsplit(".", 1)[-1] for e in files) == ["pdf", "png"]
+    assert all(e["status"] == 200 for e in files)
+    assert daemon.system.confirm_deal(row.id)["confirmed"] == "accept_receipt"
+    assert daemon.wait_state(payout["id"], {"COMPLETED"}, timeout=60).state == "COMPLETED"
+    assert world.audit() == []
