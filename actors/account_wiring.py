@@ -128,7 +128,8 @@ class AccountWiring:
             fresh, secret = self._fresh(account)
             client = BybitClient(self.platforms.bybit_url, str(fresh.settings.get("login") or ""),
                                  api_secret_of(secret), account=fresh.name, limiter=self.limiter, budgets=budgets,
-                                 recv_window=config.bybit.recv_window_ms, timeout=config.bybit.request_timeout)
+                                 recv_window=config.bybit.recv_window_ms, timeout=config.bybit.request_timeout,
+                                 file_base_url=config.bybit.file_base_url or None)
             return BybitAccountActor.start(fresh.name, client, self.store, system.directory, system.events,
                                            config.bybit, context=ctx, lease=self._lease("bybit", fresh.name))
 

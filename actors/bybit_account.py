@@ -10,9 +10,11 @@ What it learns is routed to the Deal watching the ad or order:
   past 10 — deal events, each told in a DealNews;
 * a status change → OrderStatusChanged; a watched order that leaves the pending
   list is read once with /order/info to learn 40 or 50;
-* unread messages → the order's chat is read once and only the buyer's new
-  messages (not ours, not system notices) go out as BuyerMessages, chat files
-  downloaded into BuyerMessages.files.
+* unread messages, or a fallback interval without them (counts vanish when the
+  operator opens the chat in the app) → the order's chat is read once and only
+  the buyer's new messages (not ours, not notices, not support's: those go to
+  the operator as an event) go out as BuyerMessages, chat files downloaded into
+  BuyerMessages.files (a failing one retried with backoff, holding nothing back).
 
 Watches live in memory. A Deal sends Watch when it (re)starts and after CreateAd
 the ad is watched for it. A restarted BybitAccount recovers its watches on start

@@ -8,6 +8,8 @@ small records those decisions work on.
 """
 from __future__ import annotations
 
+import re
+import zlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterable
 
@@ -25,6 +27,13 @@ AD_ONLINE = 10
 # for our answer, a buyer who just opened an order; an ad off or on the market and the goodbye can wait.
 WRITE_PRIORITY = {"release": 0, "reply": 1, "greeting": 2, "cancel": 3, "ad": 4, "closing": 5}
 MISSING_ORDER_REREAD_TICKS = 10  # a watched order absent from the list but still pending per /order/info
+# The chat of a live order is read at least this often whatever the unread counts say, stretched so that
+# these reads take at most this share of the account's read budget (issue 12 item 1).
+CHAT_FALLBACK_READ_SHARE = 0.4
+FILE_RETRY_MAX_WAIT = 60.0  # the longest pause between two downloads of one chat file
+# A send whose answer was lost is found again by its text when the chat list does not echo msgUuid:
+# only a message of ours created after the send began (less this much clock error) can be it.
+SENT_TEXT_CLOCK_SLACK_MS = 500
 
 
 # ------------------------------------------------------------------ records
@@ -53,8 +62,10 @@ class DealWatch:
     seen_ids: set[str] = field(default_factory=set)
     watermark: tuple[int, int] | None = None
     watermark_loaded: bool = False
-    chat_dirty: bool = False  # read the chat again next tick (a file could not be fetched)
+    chat_dirty: bool = False  # read the chat again next tick (the read failed, the deal was not up)
     missing_ticks: int = 0
+    next_chat_read: float | None = None  # monotonic time of the fallback read of a live order's chat
+    file_retries: dict[str, "FileRetry"] = field(default_factory=dict)  # chat files not fetched yet, by message id
 
     @property
     def order_final(self) -> bool:
@@ -63,6 +74,14 @@ class DealWatch:
     @property
     def order_live(self) -> bool:
         return self.order_id is not None and not self.order_final
+
+
+@dataclass
+class FileRetry:
+    """A buyer's chat file whose download failed: tried again after a growing pause, then given up."""
+
+    attempts: int = 0
+    due: float = 0.0  # monotonic time of the next try
 
 
 @dataclass
@@ -75,6 +94,7 @@ class OutgoingChat:
     seq: int = 0
     attempts: int = 0
     uncertain: bool = False  # a send failed in a way that may have delivered it
+    sent_after_ms: int = 0  # Bybit's clock just before the first try: a read-back by text looks after it
     ready: bool = True  # False after a failed try: the next tick makes it ready again
 
 
@@ -110,27 +130,91 @@ def method_of(payment_types: Iterable[int]) -> str:
 
 # ------------------------------------------------------------------ chat
 
+SYSTEM, SUPPORT, NOTICE, OURS, BUYER = "system", "support", "notice", "ours", "buyer"
+# Bybit P2P docs, Get Chat Message: msgType 5 text (admin), 6 image (admin); roleType documents only
+# "sys" (system) — any role but a user's is not the buyer either.
+SUPPORT_MSG_TYPES = frozenset({5, 6})
+USER_ROLE_TYPES = frozenset({"", "user"})
+# Notices Bybit posts under the seller's own userId (the originals filtered them by text): its safety
+# reminders and anti-fraud warnings, in English or Russian. None of our own texts says these words.
+NOTICE_TEXT = re.compile(
+    r"\bbybit\b|байбит|do not release|не отпускайте|make sure (that )?you have received|"
+    r"убедитесь, что (вы )?получил|beware of (scam|fraud)|остерегайтесь мошенник", re.IGNORECASE)
+
+
+def _plain(text: str) -> str:
+    return " ".join(text.split()).casefold()
+
+
+def chat_author(message: ChatMessage, our_user_id: str, our_uuids: set[str] | frozenset[str] = frozenset(),
+                remark: str = "") -> str:
+    """Who a chat message is from, for what it may do: SYSTEM (a platform notice), SUPPORT (Bybit's
+    support or an admin: the operator hears of it, the dialogue never), NOTICE (a notice or the ad's
+    remark shown under our userId), OURS (a text we sent) or BUYER."""
+    if message.is_system:
+        return SYSTEM
+    if message.msg_type in SUPPORT_MSG_TYPES or message.role_type.lower() not in USER_ROLE_TYPES:
+        return SUPPORT
+    if str(message.raw.get("msgUuid") or "") in our_uuids:
+        return OURS
+    if message.user_id != our_user_id:
+        return BUYER
+    plain = _plain(message.text)
+    if (remark and plain == _plain(remark)) or NOTICE_TEXT.search(plain):
+        return NOTICE
+    return OURS
+
 
 def message_key(message: ChatMessage) -> tuple[int, int]:
     return message.created_ms, int(message.id) if message.id.isdigit() else 0
 
 
-def new_buyer_messages(messages: Iterable[ChatMessage], our_user_id: str, our_uuids: set[str],
-                       seen_ids: set[str], watermark: tuple[int, int] | None) -> list[ChatMessage]:
-    """The buyer's messages we have not delivered yet, oldest first (order-flow.md §11.6):
-    not a system notice, not written by us (by user id, or by a msgUuid we sent)."""
-    fresh = [
-        m for m in messages
-        if not m.is_system and m.user_id != our_user_id and str(m.raw.get("msgUuid") or "") not in our_uuids
-        and m.id not in seen_ids and (watermark is None or message_key(m) > watermark)
-    ]
+def unhandled_messages(messages: Iterable[ChatMessage], seen_ids: set[str],
+                       watermark: tuple[int, int] | None) -> list[ChatMessage]:
+    """Messages past the watermark and not handled yet, oldest first."""
+    fresh = [m for m in messages if m.id not in seen_ids and (watermark is None or message_key(m) > watermark)]
     return sorted(fresh, key=message_key)
 
 
-def our_texts(messages: Iterable[ChatMessage], our_user_id: str, our_uuids: set[str]) -> list[str]:
-    """What we have said in a chat: by our user id or by a msgUuid we sent; system notices skipped."""
-    return [m.text for m in messages if not m.is_system and (
-        m.user_id == our_user_id or str(m.raw.get("msgUuid") or "") in our_uuids)]
+def new_buyer_messages(messages: Iterable[ChatMessage], our_user_id: str, our_uuids: set[str],
+                       seen_ids: set[str], watermark: tuple[int, int] | None,
+                       remark: str = "") -> list[ChatMessage]:
+    """The buyer's messages we have not delivered yet, oldest first (order-flow.md §11.6): not a
+    system notice, not support's, not written by us (by user id, or by a msgUuid we sent)."""
+    return [m for m in unhandled_messages(messages, seen_ids, watermark)
+            if chat_author(m, our_user_id, our_uuids, remark) == BUYER]
+
+
+def our_texts(messages: Iterable[ChatMessage], our_user_id: str, our_uuids: set[str], remark: str = "") -> list[str]:
+    """What we have said in a chat: by our user id or by a msgUuid we sent; notices (system ones, those
+    under our userId, the echoed ad remark) and support's messages skipped."""
+    return [m.text for m in messages if chat_author(m, our_user_id, our_uuids, remark) == OURS]
+
+
+def find_sent_text(messages: Iterable[ChatMessage], item: OutgoingChat, our_user_id: str,
+                   claimed_ids: set[str] | frozenset[str] = frozenset(), remark: str = "") -> ChatMessage | None:
+    """The chat message an uncertain send became, if it is there: by its msgUuid; when the list does not
+    echo msgUuid (Bybit's docs show it empty), by our userId and the same text, created after the send
+    began and not already taken for another text."""
+    messages = list(messages)
+    for message in messages:
+        if str(message.raw.get("msgUuid") or "") == item.msg_uuid:
+            return message
+    if not item.sent_after_ms or not our_user_id:
+        return None
+    for message in messages:
+        if (message.id not in claimed_ids and message.user_id == our_user_id
+                and not str(message.raw.get("msgUuid") or "")
+                and chat_author(message, our_user_id, frozenset(), remark) == OURS
+                and message.text.strip() == item.text.strip()
+                and message.created_ms >= item.sent_after_ms - SENT_TEXT_CLOCK_SLACK_MS):
+            return message
+    return None
+
+
+def file_retry_wait(attempts: int, backoff: float) -> float:
+    """The pause after the `attempts`-th failed download of a chat file: doubling, at most a minute."""
+    return min(backoff * 2 ** max(0, attempts - 1), FILE_RETRY_MAX_WAIT)
 
 
 # ------------------------------------------------------------------ the write queue
@@ -213,3 +297,28 @@ def appeal_changes(disputes: dict[str, tuple[int, int]], live: dict[str, OrderSu
 def chat_worth_reading(chat_dirty: bool, status_changed: bool, unread: str) -> bool:
     """An ended order's chat is read once more when a read is owed or it ended with unread messages."""
     return chat_dirty or (status_changed and unread not in ("", "0"))
+
+
+def chat_fallback_interval(live_orders: int, base: float, reads_per_second: float,
+                           share: float = CHAT_FALLBACK_READ_SHARE) -> float:
+    """Seconds between two reads of one live order's chat made whatever the unread counts say: `base`,
+    stretched so that these reads of all the account's live orders take at most `share` of its reads."""
+    if live_orders <= 0 or reads_per_second <= 0:
+        return base
+    return max(base, live_orders / (reads_per_second * share))
+
+
+def chat_read_offset(order_id: str, interval: float) -> float:
+    """Where in the interval an order's first fallback read falls: spread by its id, so orders opened
+    together are not all read in the same tick."""
+    return interval * (zlib.crc32(order_id.encode()) % 1000) / 1000
+
+
+def chat_read_due(watch: DealWatch, has_news: bool, now: float) -> bool:
+    """Read a live order's chat now: it has unread messages, a read is owed, its fallback read is due
+    (unread counts vanish when the operator opens the chat in the app), or a failed file is due again."""
+    if has_news or watch.chat_dirty:
+        return True
+    if watch.next_chat_read is not None and now >= watch.next_chat_read:
+        return True
+    return any(retry.due <= now for retry in watch.file_retries.values())

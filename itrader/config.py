@@ -102,8 +102,13 @@ def _base_url(url: str) -> str:
     return url
 
 
+def _optional_base_url(url: str) -> str:
+    return _base_url(url) if url else url
+
+
 Address = Annotated[str, AfterValidator(_address)]
 BaseUrl = Annotated[str, AfterValidator(_base_url)]
+OptionalBaseUrl = Annotated[str, AfterValidator(_optional_base_url)]  # empty: another setting's URL
 Poll = _seconds(le=HOUR)  # how often something is asked; above an hour it is a typo
 RequestTimeout = _seconds(le=5 * MINUTE)
 Deadline = _seconds(le=7 * DAY)  # how long a deal may wait for a person
@@ -225,6 +230,13 @@ class BybitConfig:
     request_timeout: RequestTimeout = 15.0
     # An API key refused for this host (10010: bound to other IPs; a region's 403) is tried again this rarely
     access_recheck_interval: _seconds(gt=None, ge=1, le=HOUR) = 180.0
+    # A live order's chat is read at least this often whatever the unread counts say (stretched so these
+    # reads of all live orders take at most 40% of reads_per_second).
+    chat_read_interval: _seconds(ge=0.5, gt=None, le=MINUTE) = 3.0
+    # Where chat files' relative showObj URLs are fetched; Bybit does not document the host. Empty: base_url.
+    file_base_url: OptionalBaseUrl = ""
+    file_retry_attempts: _whole(1, 50) = 6  # a chat file that fails this often is given up (operator told)
+    file_retry_backoff: _seconds(le=MINUTE) = 2.0  # the first pause before a failed chat file is tried again
     accounts: tuple[BybitAccountConfig, ...] = ()
 
 

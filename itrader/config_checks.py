@@ -114,6 +114,8 @@ def warnings(config: Any) -> list[str]:
 def platform_urls(config: Any) -> list[tuple[str, str]]:
     """The base URLs the daemon calls, by key (the assistant's only when it is on)."""
     urls = [("gate.base_url", config.gate.base_url), ("bybit.base_url", config.bybit.base_url)]
+    if config.bybit.file_base_url:
+        urls.append(("bybit.file_base_url", config.bybit.file_base_url))
     if config.assistant.enabled:
         urls.append(("assistant.base_url", config.assistant.base_url))
     return urls

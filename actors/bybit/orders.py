@@ -4,6 +4,8 @@ itemId), the deals' OrderOpened and OrderStatusChanged news, chat reads when an 
 left the list read back for 40 or 50, and the release of a paid order."""
 from __future__ import annotations
 
+import time
+
 from actors.base import describe_failure
 from actors.bybit.ads import AdBook
 from actors.bybit.chat import NOT_PERFORMED, ChatSync
@@ -13,7 +15,8 @@ from itrader import deal, errors
 from itrader.bybit import OrderSummary
 from itrader.bybit_rules import (
     APPEAL_STATUSES, FINAL_ORDER_STATUSES, ORDER_FINISHED, ORDER_PAID, DealWatch, appeal_changes,
-    chat_worth_reading, order_for_watch, reread_missing_order_now, watch_active,
+    chat_fallback_interval, chat_read_due, chat_read_offset, chat_worth_reading, order_for_watch,
+    reread_missing_order_now, watch_active,
 )
 from itrader.deal import ORDER_WAITING_PAYMENT, OrderOpened, OrderStatusChanged, ReleaseFailed, ReleaseSucceeded
 
@@ -33,6 +36,7 @@ class OrderRouter:
         # while on the pending list, so the operator hears of 100/110 and their deadline too.
         self.disputes: dict[str, tuple[int, int]] = {}
         self.poll_failures = 0
+        self._chat_interval = link.settings.chat_read_interval
 
     # ------------------------------------------------------------ watches
 
@@ -51,6 +55,7 @@ class OrderRouter:
             if message.order_id is not None and message.order_id != watch.order_id:
                 watch.order_id, watch.told_status = message.order_id, None
                 watch.seen_ids, watch.watermark, watch.watermark_loaded = set(), None, False
+                watch.file_retries, watch.next_chat_read = {}, None
         if watch.ad_id is not None and watch.ad_id in self.ads.ads:
             self.ads.ads[watch.ad_id].deal_id = message.deal_id
         if watch.order_id is not None:
@@ -119,11 +124,25 @@ class OrderRouter:
             ad = self.ads.ads.get(self.order_ads.get(order.id, ""))
             if ad is not None:
                 ad.order_status = order.status
+        settings = self.link.settings
+        self._chat_interval = chat_fallback_interval(sum(1 for w in self.watches.values() if w.order_id in live),
+                                                     settings.chat_read_interval, settings.reads_per_second)
         for watch in list(self.watches.values()):
             self._route(watch, live)
         self._follow_disputes(live)
         self._forget_old_orders(live)
         return True
+
+    def _read_chat_if_due(self, watch: DealWatch, has_news: bool) -> None:
+        """The chat of a live order is read on news, and at least every fallback interval without: unread
+        counts are not to be trusted (the operator opening the chat in the app clears them)."""
+        assert watch.order_id is not None
+        now = time.monotonic()
+        if watch.next_chat_read is None:
+            watch.next_chat_read = now + chat_read_offset(watch.order_id, self._chat_interval)
+        if chat_read_due(watch, has_news, now):
+            if self.chat.sync(watch) is not None:
+                watch.next_chat_read = now + self._chat_interval
 
     def _map_new_orders(self, live: dict[str, OrderSummary]) -> None:
         """Which ad each new order is on: /order/info once per order (the list has no itemId)."""
@@ -173,6 +192,7 @@ class OrderRouter:
         if order is not None and is_new:
             watch.order_id, watch.told_status = order.id, order.status
             watch.seen_ids, watch.watermark, watch.watermark_loaded = set(), None, False
+            watch.file_retries = {}
             self.order_status[order.id] = order.status
             buyer = self.order_buyers.get(order.id) or order.buyer_real_name
             opened = OrderOpened(order.id, order.amount, buyer or None)
@@ -180,12 +200,11 @@ class OrderRouter:
             if order.status != ORDER_WAITING_PAYMENT:  # OrderOpened means status 10 to the deal: tell it more
                 self._tell_status(watch, order.status, order.appeal_last_seconds)
             self.link.publish("bybit_order_opened", deal_id=watch.deal_id, order_id=order.id)
-            if order.has_news or watch.chat_dirty:
-                self.chat.sync(watch)
+            watch.next_chat_read = None
+            self._read_chat_if_due(watch, order.has_news)
         elif order is not None:
             # The buyer's words before the status: "no" and then a cancel read as a refusal.
-            if order.has_news or watch.chat_dirty:
-                self.chat.sync(watch)
+            self._read_chat_if_due(watch, order.has_news)
             self._observe_status(watch, order.status, order.appeal_last_seconds)
         elif watch.order_live:
             self._read_missing_order(watch)
@@ -222,7 +241,7 @@ class OrderRouter:
                      describe_failure(exc))
             return
         unread = str(detail.raw.get("unreadMsgCount", "?"))
-        if chat_worth_reading(watch.chat_dirty, detail.status != watch.told_status, unread):
+        if chat_worth_reading(watch.chat_dirty or bool(watch.file_retries), detail.status != watch.told_status, unread):
             self.chat.sync(watch)  # last words before the order's end (at most one read per ended order)
         self._observe_status(watch, detail.status)
 

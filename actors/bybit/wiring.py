@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
-from actors.bybit.ads import AdBook
+from actors.bybit.ads import AD_REMARK, AdBook
 from actors.bybit.chat import ChatSync
 from actors.bybit.link import AccountLink
 from actors.bybit.orders import OrderRouter
@@ -28,7 +28,7 @@ def wire(link: AccountLink, seq: Iterator[int], reserve: Callable[[], float],
     """Fresh collaborators over `link` (empty memory); `seq` orders the writes across lives."""
     writes = WriteQueue(seq, reserve, nudge)
     watches: dict[int, DealWatch] = {}  # the deals' watches: routed by the orders, read by chat sync
-    chat = ChatSync(link, writes, watches)
+    chat = ChatSync(link, writes, watches, remark=AD_REMARK)
     routers: list[OrderRouter] = []  # the ad book watches a placed ad through the router made next
     ads = AdBook(link, writes, watch=lambda message: routers[0].watch(message))
     orders = OrderRouter(link, ads, chat, watches)

@@ -86,8 +86,11 @@ class BybitClient:
         session: requests.Session | None = None,
         clock: Callable[[], float] = time.time,
         before_write: Callable[[], None] | None = None,
+        file_base_url: str | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        # Chat files' relative URLs are served by a host Bybit does not document: configurable.
+        self.file_base_url = (file_base_url or base_url).rstrip("/")
         self._api_key = api_key
         self._api_secret = api_secret
         self.account = account or "key-" + hashlib.sha256(api_key.encode()).hexdigest()[:10]
@@ -372,7 +375,7 @@ class BybitClient:
         self.limiter.acquire(self._budget_key(READ), self.budgets.read.per_second, self.budgets.read.burst,
                              self.max_budget_wait)
         try:
-            response = self._session.get(self.base_url + url, timeout=self.timeout)
+            response = self._session.get(self.file_base_url + url, timeout=self.timeout)
         except requests.RequestException as exc:
             raise errors.TemporaryError(f"download failed ({type(exc).__name__})") from None
         if response.status_code != 200:

@@ -29,7 +29,8 @@ object of parameters:
   {"send_receipt": {"via": "email", "dkim": "valid", "tamper": {...}, "forge": false, "reuse": false}}
                                          the bank's PDF receipt of our last transfer, by e-mail (DKIM valid, invalid
                                          or absent) or in the chat; "forge" makes it claim the requisites' wallet and
-                                         amount whatever was paid; "reuse" sends another deal's earlier receipt
+                                         amount whatever was paid; "reuse" sends another deal's earlier receipt;
+                                         "format": "png" posts a screenshot of it instead (chat only)
   "cancel" / "appeal"                    on the Bybit order
 
 A buyer has two names, both fixed by its seed unless the control API sets them: `payer_name`, the
@@ -147,6 +148,9 @@ def _check_params(where: str, action: str, params: dict[str, Any]) -> None:
             raise ScriptError(f"{where}: via must be email or chat")
         if params.get("dkim", "valid") not in ("valid", "invalid", "tampered", "absent"):
             raise ScriptError(f"{where}: dkim must be valid, invalid, tampered or absent")
+        if params.get("format", "pdf") not in ("pdf", "png") or (
+                params.get("format") == "png" and params.get("via") != "chat"):
+            raise ScriptError(f"{where}: format must be pdf, or png (a screenshot) via chat")
         if "tamper" in params and not isinstance(params["tamper"], dict):
             raise ScriptError(f"{where}: tamper must be an object of receipt fields")
 
@@ -574,8 +578,16 @@ class Buyer:
         self._event("mark_paid", "pressed paid")
 
     def _do_send_receipt(self, via: str = "email", dkim: str = "valid", tamper: dict | None = None,
-                         forge: bool = False, reuse: bool = False, to: str | None = None) -> None:
+                         forge: bool = False, reuse: bool = False, to: str | None = None, format: str = "pdf") -> None:
         order_id = self._need_order("send_receipt")
+        if format == "png":
+            if self.last_transfer is None:
+                raise _Stop("send_receipt: nothing was paid, so there is nothing to screenshot")
+            self._human_pause(3.0)
+            self.services.bybit.buyer_send_file(order_id, "Screenshot.png",
+                                                self.services.bank.receipt_png(self.last_transfer), "image/png")
+            self._event("send_receipt", "screenshot via chat")
+            return
         if reuse:
             previous = self.services.receipts.previous(not_payout=self.payout_id)
             if previous is None:

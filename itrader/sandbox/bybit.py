@@ -26,6 +26,7 @@ from decimal import Decimal
 from typing import Any, Callable
 
 from itrader.sandbox.bybit_ads import BybitAds
+from itrader.sandbox.bybit_chat_quirks import BybitChatQuirks, ChatQuirks
 from itrader.sandbox.bybit_http import BybitHttp
 from itrader.sandbox.bybit_live import BybitLive
 from itrader.sandbox.bybit_orders import BybitOrders
@@ -45,10 +46,11 @@ from itrader.sandbox.faults import Faults
 from itrader.sandbox.ledger import Ledger
 
 
-class BybitSandbox(BybitHttp, BybitOrders, BybitAds, BybitAdRules, BybitLive):
+class BybitSandbox(BybitHttp, BybitOrders, BybitAds, BybitAdRules, BybitLive, BybitChatQuirks):
     """Bybit P2P state plus a Bottle app whose routes are relative to the /bybit mount.
 
-    Its parts: ads (bybit_ads), orders and chat (bybit_orders), the HTTP layer (bybit_http).
+    Its parts: ads (bybit_ads), orders and chat (bybit_orders), the HTTP layer (bybit_http), live chat
+    behaviours switched on by the control API (bybit_chat_quirks).
     """
 
     # ------------------------------------------------------------- state
@@ -103,6 +105,7 @@ class BybitSandbox(BybitHttp, BybitOrders, BybitAds, BybitAdRules, BybitLive):
         self._market = self._generate_market()
         self._reset_ad_rules()
         self._reset_live()
+        self.chat_quirks = ChatQuirks()
 
     def reset(self) -> None:
         with self._lock:

@@ -125,12 +125,7 @@ class BybitHttp:
                 bottle.response.content_type = "text/plain"
                 return "403 Forbidden: access too frequent"
             if path.startswith("/fiat/p2p/oss/showObj/") and request.method == "GET":
-                stored = self._files.get(path)
-                if stored is None:
-                    bottle.response.status = 404
-                    return "not found"
-                bottle.response.content_type = stored.content_type
-                return stored.data
+                return self._serve_file(path)
             route = self.ROUTES.get(path)
             if route is None:
                 bottle.response.status = 404

@@ -63,6 +63,7 @@ class BybitOrders:
             )
             self._orders[order.id] = order
             self._system_message(order, "Order created. Please pay within the payment period.", 10)
+            self._order_notices(order)
             self.ledger.record("bybit_order", uid=ad.uid, order_id=order.id, item_id=ad.id, buyer_uid=buyer_uid,
                                amount=amount)
             self.ledger.record("bybit_order_status", order_id=order.id, status=ORDER_UNPAID)
@@ -119,8 +120,9 @@ class BybitOrders:
             return [self._order_detail(o) for o in self._orders.values() if uid is None or o.seller_uid == uid]
 
     def messages(self, order_id: str) -> list[dict]:
+        """The order's chat as the buyer (and a test) reads it in-process."""
         with self._lock:
-            return [self._message_json(m) for m in self._orders[order_id].messages]
+            return [self._message_json(m) for m in self._orders[order_id].messages if not m.buyers_ignore]
 
     # ------------------------------------------------------- bookkeeping
 
@@ -200,7 +202,7 @@ class BybitOrders:
     def _order_list_item(self, order: Order) -> dict:
         seller = self._accounts[order.seller_uid]
         unread = str(self._unread_for_seller(order))
-        return {
+        item = {
             "id": order.id, "side": 1, "tokenId": "USDT", "orderType": "ORIGIN",
             "amount": _money(order.amount, "0.000"), "currencyId": "RUB", "price": _money(order.price),
             "notifyTokenQuantity": _qty(order.quantity), "notifyTokenId": "USDT", "fee": "0",
@@ -214,6 +216,18 @@ class BybitOrders:
             "unreadMsgCount": unread, "extension": {"isDelayWithdraw": False, "delayTime": "0", "startTime": ""},
             "bulkOrderFlag": False,
         }
+        return self._with_unread(item, order)
+
+    def _with_unread(self, item: dict, order: Order) -> dict:
+        """The unread counts as the chat switches show them (bybit_chat_quirks; left out under "absent")."""
+        shown = self._unread_shown(order)
+        for key in ("selfUnreadMsgCount", "unreadMsgCount"):
+            if key in item:
+                if shown is None:
+                    del item[key]
+                else:
+                    item[key] = shown
+        return item
 
     def _order_detail(self, order: Order) -> dict:
         seller = self._accounts[order.seller_uid]
@@ -221,7 +235,7 @@ class BybitOrders:
         term_json = {k: self._payment_json(term)[k]
                      for k in ("id", "realName", "paymentType", "bankName", "branchName", "accountNo", "qrcode")}
         ad = self._ads[order.item_id]
-        return {
+        return self._with_unread({
             "id": order.id, "side": 1, "itemId": order.item_id, "accountId": seller.account_id,
             "userId": seller.uid, "nickName": seller.nickname, "makerUserId": seller.uid,
             "targetUserId": order.buyer_uid, "targetNickName": order.buyer_nickname,
@@ -239,7 +253,7 @@ class BybitOrders:
             "couponQuantity": "0", "targetUserType": "PERSONAL", "orderFinishMinute": 10, "fee": "0",
             "unreadMsgCount": str(self._unread_for_seller(order)), "updateDate": str(self._now_ms()),
             "realOrderStatus": order.status,
-        }
+        }, order)
 
     @staticmethod
     def _message_json(m: Message) -> dict:
@@ -342,7 +356,7 @@ class BybitOrders:
         chunk = newest_first[(page - 1) * size: page * size]
         for message in chunk:
             message.read_by_seller = True
-        items = [self._message_json(m) for m in chunk]
+        items = [self._listed_message(m) for m in chunk]
         return {"result": items} if self.chat_nesting == "nested" else items
 
     def _upload(self, account: Account, body: bytes) -> dict:

@@ -117,6 +117,7 @@ class Message:
     msg_code: int = 0
     read_by_seller: bool = False
     read_by_buyer: bool = False
+    buyers_ignore: bool = False  # a notice in the seller's chat the simulated buyers do not answer
 
 
 @dataclass

@@ -29,6 +29,11 @@
   GET  /credentials            the default sandbox credentials (sandbox-only values)
   GET  /dkim                   the bank's DKIM DNS TXT record(s)
   POST /stream                 {per_minute}
+  PUT  /bybit/chat             {unread_counts?: counted|zero|absent, echo_msg_uuid?: bool, order_notices?: bool,
+                               broken_files?: ["png", ...]}: live chat behaviours (bybit_chat_quirks.py)
+  GET  /bybit/chat             those switches
+  POST /bybit/orders/<id>/read the operator opened that order's chat in the Bybit app: all read
+  POST /bybit/orders/<id>/support  {text, image?}: Bybit's support writes in the order chat (msgType 5/6)
   POST /reset
   /bybit/ad_rules, /bybit/accounts/<uid>/ads, /bybit/market/outliers: see control_ads.py
   and the live Bybit switches of control_live (appeals, refused keys, response shapes)
@@ -46,6 +51,7 @@ from . import control_ads, personas
 from .audit import summarize
 from .buyers import ScriptError
 from .control_live import add_live_routes
+from .bybit_chat_quirks import chat_routes
 from .faults import SCRIPTED_FAULTS, FaultPlan
 
 PLATFORMS = ("gate", "bybit", "llm", "bank", "mail")
@@ -265,6 +271,7 @@ def make_control_app(world) -> bottle.Bottle:
         return {"per_minute": world.stream_per_minute}
 
     control_ads.register(route, _body, _amount, world)  # ad rules and the market's shape (issue 12)
+    chat_routes(route, world, _body)
 
     @route("/reset", "POST")
     def reset():

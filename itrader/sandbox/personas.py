@@ -58,6 +58,10 @@ PERSONAS: dict[str, list[Any]] = {
     # Pays correctly but posts the receipt in the Bybit chat only (an operator must accept it).
     "chat-only-receipt": _OPEN + _AGREE + _REQUISITES + _PAY + _MARK
     + [{"wait": 10}, {"send_receipt": {"via": "chat"}}],
+    # Pays, then posts a screenshot of the receipt and the PDF in the Bybit chat (an operator must accept it).
+    "chat-screenshot": _OPEN + _AGREE + _REQUISITES + _PAY + _MARK
+    + [{"wait": 10}, {"send_receipt": {"via": "chat", "format": "png"}}, {"wait": 5},
+       {"send_receipt": {"via": "chat"}}],
     # Pays and mails the receipt but never presses "paid" on Bybit.
     "paid-but-not-marked": _OPEN + _AGREE + _REQUISITES + _PAY + _MAIL,
     # Presses "paid" without paying, then opens an appeal.
@@ -95,7 +99,7 @@ PERSONAS: dict[str, list[Any]] = {
 # The mix `itrader sandbox --stream N` draws from: mostly honest, every misbehaviour now and then.
 STREAM_MIX: dict[str, float] = {
     "honest": 60, "gibberish-then-yes": 8, "refuser": 5, "silent": 5, "wrong-amount": 4,
-    "wrong-recipient": 4, "reused-receipt": 3, "forged-email": 3, "chat-only-receipt": 3,
+    "wrong-recipient": 4, "reused-receipt": 3, "forged-email": 3, "chat-only-receipt": 3, "chat-screenshot": 2,
     "paid-but-not-marked": 2, "appeal": 2, "appeals-while-waiting": 1, "prompt-injector": 1, "third-party-payer": 1,
     "non-payer-marks-paid": 1, "waits-after-requisites": 1, "pays-after-cancel": 1, "sbp-refuses-confirm": 1,
     "reservation-yes": 1,

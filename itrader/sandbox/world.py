@@ -55,7 +55,9 @@ RECEIPT_EMAIL = MAILBOX_LOGIN
 PAYOUT_BANKS = ("sberbank", "tinkoff", "alfabank", "vtb", "ozonbank", "psbank")
 STREAM_AMOUNTS = (1500, 3000, 4013, 5000, 7000, 12437, 15000, 20001, 28500, 38400)
 
-MOUNTS = {"gate": "/gate/api/v1", "bybit": "/bybit", "llm": "/llm/v1", "sandbox": "/sandbox"}
+MOUNTS = {"gate": "/gate/api/v1", "bybit": "/bybit", "llm": "/llm/v1", "sandbox": "/sandbox",
+          "bybit_files": "/bybit-files"}  # chat files' own host (bybit.file_base_url); /bybit serves them too
+FILE_PATH_SAMPLE = "/fiat/p2p/oss/showObj/otc/9001/1.png"
 
 
 class World:
@@ -105,6 +107,7 @@ class World:
             MOUNTS["bybit"]: self.bybit.make_app(),
             MOUNTS["llm"]: self.llm.make_app(),
             MOUNTS["sandbox"]: make_control_app(self),
+            MOUNTS["bybit_files"]: self.bybit.make_files_app(),
         })
 
     def start(self, listen: str = DEFAULT_LISTEN, imap: str | None = DEFAULT_IMAP,
@@ -311,7 +314,7 @@ class World:
         """A sample request path for each endpoint of gate, bybit or llm (placeholders filled in), as the
         apps are mounted here: what a scripted fault's endpoint pattern must match one of."""
         if platform == "bybit":
-            rules = list(self.bybit.ROUTES)
+            rules = [*self.bybit.ROUTES, FILE_PATH_SAMPLE]
         else:
             rules = [route.rule for route in {"gate": self.gate, "llm": self.llm}[platform].make_app().routes]
         return [MOUNTS[platform] + re.sub(r"<[^>]*>", "1", rule) for rule in rules]

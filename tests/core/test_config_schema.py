@@ -49,6 +49,11 @@ ROOT = Path(__file__).resolve().parents[2]
     ("[bybit]\nmax_ads_per_account = 2.5\n", "bybit.max_ads_per_account"),
     ("[bybit]\nrecv_window_ms = 70000\n", "bybit.recv_window_ms"),
     ("[bybit]\nreads_per_second = 0\n", "bybit.reads_per_second"),
+    ("[bybit]\nchat_read_interval = 0.1\n", "bybit.chat_read_interval"),
+    ("[bybit]\nchat_read_interval = 600\n", "bybit.chat_read_interval"),
+    ("[bybit]\nfile_retry_attempts = 0\n", "bybit.file_retry_attempts"),
+    ("[bybit]\nfile_retry_backoff = 0\n", "bybit.file_retry_backoff"),
+    ('[bybit]\nfile_base_url = "files.bybit.com"\n', "bybit.file_base_url"),
     ("[email]\nmax_attachment_bytes = 0\n", "email.max_attachment_bytes"),
     ("[sandbox]\nstream_per_minute = -1\n", "sandbox.stream_per_minute"),
     # shapes and choices

@@ -96,6 +96,8 @@ def test_an_external_sandbox_on_loopback_may_use_the_sandbox_keys(tmp_path):
 @pytest.mark.parametrize("change, key", [
     (("http://127.0.0.1:8081/gate", "https://panel.gate.cx"), "gate.base_url"),
     (("http://localhost:8081/bybit", "https://api.bybit.com"), "bybit.base_url"),
+    (('base_url = "http://localhost:8081/bybit"', 'base_url = "http://localhost:8081/bybit"\n'
+                                                'file_base_url = "https://www.bybit.com"'), "bybit.file_base_url"),
     (("http://[::1]:8081/llm/v1", "https://openrouter.ai/api/v1"), "assistant.base_url"),
     (('imap_host = "127.0.0.1"', 'imap_host = "imap.example.com"'), "email.imap_host"),
 ])

@@ -23,7 +23,8 @@ TERMINAL = {"COMPLETED", "REJECTED_BUYER", "CANCELLED", "DISPUTE", "MANUAL_REVIE
 
 
 def daemon_config_text(world, data_dir: Path, imap: tuple[str, int, str, str] | None, mode: str = "auto",
-                       extra: str = "", bybit_accounts: int = 3, gate_accounts: list[tuple[str, str]] = ()) -> str:
+                       extra: str = "", bybit_accounts: int = 3, gate_accounts: list[tuple[str, str]] = (),
+                       bybit_extra: str = "") -> str:
     creds = world.credentials()
     gates = [(creds["gate"]["login"], creds["gate"]["password"]), *gate_accounts]
     gate_text = "\n".join(f'[[gate.accounts]]\nlogin = "{login}"\npassword = "{password}"\n' for login, password in gates)
@@ -54,6 +55,7 @@ min_order_amount = "100"
 [bybit]
 base_url = "{world.urls['bybit']}"
 poll_interval = 0.2
+{bybit_extra}
 {accounts}
 {email}
 [assistant]
@@ -72,9 +74,9 @@ stuck = 40
 
 class InProcessDaemon:
     def __init__(self, world, data_dir: Path, imap=None, mode: str = "auto", extra: str = "",
-                 bybit_accounts: int = 3, gate_accounts: list[tuple[str, str]] = ()) -> None:
-        self._start(daemon_config_text(world, data_dir, imap, mode, extra, bybit_accounts, gate_accounts),
-                    data_dir, wait_web=30.0)
+                 bybit_accounts: int = 3, gate_accounts: list[tuple[str, str]] = (), bybit_extra: str = "") -> None:
+        self._start(daemon_config_text(world, data_dir, imap, mode, extra, bybit_accounts, gate_accounts,
+                                       bybit_extra), data_dir, wait_web=30.0)
 
     def _start(self, config_text: str, data_dir: Path, wait_web: float) -> None:
         """Write the TOML, load it as `itrader run` would, build the actor tree."""
