@@ -35,11 +35,14 @@ class System:
 
     def __init__(self, config: Config, db, events: EventLog) -> None:
         from actors.directory import Directory
+        from actors.intake import Intake
+        from itrader.store import Store
 
         self.config = config
         self.db = db
         self.events = events
         self.directory = Directory()
+        self.intake = Intake(Store(db), events)  # the operator's pause (kept in the store) and the drain
         self.data_dir = Path(config.daemon.data_dir)
         self.root = None  # set once the root supervisor has started
         self.world = None  # the in-process sandbox, in the sandbox profile
@@ -124,6 +127,9 @@ class System:
             raise Conflict(f"deal {deal_id} did not answer; try again") from None
         if not step:
             raise Conflict(f"deal {deal_id} is not waiting for a confirmation")
+        closed = self.intake.refusal()
+        if step == "take" and closed:
+            raise Conflict(f"deal {deal_id}: no payout is taken now ({closed}); resume first")
         ref.tell(DealNews(deal_id, OperatorConfirmed(step)))
         return {"deal_id": deal_id, "confirmed": step, "message": f"confirmed {step} for deal {deal_id}"}
 
@@ -157,6 +163,7 @@ def run_daemon(config: Config) -> int:
     def escalate(reason: str) -> None:
         log.error("root supervisor gave up (%s); exiting 1 so supervisord restarts the daemon", reason)
         exit_code["value"] = EXIT_FAILURE
+        system.intake.drain()
         stopping.set()
 
     signals_seen = {"count": 0}
@@ -167,8 +174,9 @@ def run_daemon(config: Config) -> int:
             log.warning("second %s: exiting at once", signal.Signals(signum).name)
             logging.shutdown()
             os._exit(EXIT_FAILURE)
-        log.info("%s received: stopping gracefully (budget %.0fs)", signal.Signals(signum).name,
+        log.info("%s received: draining, then stopping gracefully (budget %.0fs)", signal.Signals(signum).name,
                  config.daemon.shutdown_budget)
+        system.intake.drain()  # here, not after the wait: no actor may take anything once the signal is in
         stopping.set()
 
     for signum in (signal.SIGTERM, signal.SIGINT):

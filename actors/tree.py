@@ -157,7 +157,8 @@ def pipeline_specs(system, store, platforms: Platforms) -> list[ChildSpec]:
     specs.append(ChildSpec(id="ReceiptDesk", kind="ReceiptDesk", factory=lambda ctx: ReceiptDeskActor.start(
         store, directory, events, receipts_dir, context=ctx, late_window=config.receipts.late_window)))
     specs.append(ChildSpec(id="Allocator", kind="Allocator", factory=lambda ctx: AllocatorActor.start(
-        directory, events, config.bybit, config.pricing, accounts.names("bybit"), context=ctx, store=store)))
+        directory, events, config.bybit, config.pricing, accounts.names("bybit"), context=ctx, store=store,
+        intake=getattr(system, "intake", None))))
     specs.append(accounts.group_spec("bybit", "Accounts"))
 
     settings = deal.DealSettings.from_config(config)
@@ -174,6 +175,7 @@ def pipeline_specs(system, store, platforms: Platforms) -> list[ChildSpec]:
     specs.append(ChildSpec(id="Deals", kind="Deals", start_timeout=120.0, shutdown_timeout=30.0,
                            factory=lambda ctx: DealsSupervisor.start(
                                store, directory, deal_spec, leased=accounts.lease_store is not None, name="Deals",
+                               intake=getattr(system, "intake", None),
                                kind="Deals", parent=ctx,
                                intensity=DEALS_INTENSITY, period=DEALS_PERIOD,
                                list_children_up_to=STATUS_LIST_LIMIT)))
