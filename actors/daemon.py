@@ -137,6 +137,7 @@ class System:
 def run_daemon(config: Config) -> int:
     logs.configure(config.daemon.log_level)
     logs.REDACTOR.add(config.daemon.api_token, config.security.encryption_key, config.email.password,
+                      config.alerts.telegram_token, config.alerts.webhook_secret,
                       config.assistant.api_key, *(a.password for a in config.gate.accounts),
                       *(a.api_secret for a in config.bybit.accounts))  # stored secrets: as each account starts
     data_dir = Path(config.daemon.data_dir)
@@ -161,6 +162,7 @@ def run_daemon(config: Config) -> int:
     exit_code = {"value": EXIT_OK}
 
     def escalate(reason: str) -> None:
+        system.events.publish("root_escalation", reason=reason)
         log.error("root supervisor gave up (%s); exiting 1 so supervisord restarts the daemon", reason)
         exit_code["value"] = EXIT_FAILURE
         system.intake.drain()
@@ -200,7 +202,10 @@ def run_daemon(config: Config) -> int:
             urls = system.world.urls
             print(f"In-process sandbox: control API {urls.get('sandbox')} (ledger: /ledger, audit: /audit), "
                   f"IMAP {urls.get('imap', 'off')}", flush=True)
+    system.events.publish("daemon_started", version=__version__, profile=system.profile, mode=config.daemon.mode)
     stopping.wait()
+    system.events.publish("daemon_stopping", reason="the root supervisor gave up" if exit_code["value"]
+                          else "asked to stop (signal)")
     started = time.monotonic()
     _stop_tree(system, config.daemon.shutdown_budget)
     log.info("stopped in %.1fs; exit %d", time.monotonic() - started, exit_code["value"])

@@ -65,6 +65,9 @@ def test_pause_holds_new_payouts_across_a_restart_and_resume_takes_them(tmp_path
         assert status["paused"] is True and status["intake"]["by"] == "api"
         sandbox = sandbox_of(daemon)
         eventually(lambda: gate_balance(sandbox) == 0, 10, "the Gate balance to go to 0 while paused")
+        # the sandbox profile's alerts land in the world's Telegram twin: the start was announced there
+        alerts = requests.get(f"{sandbox}/telegram/messages", timeout=5).json()["messages"]
+        assert any("started (sandbox profile, mode auto)" in m["text"] for m in alerts), alerts
         assert daemon.terminate(timeout=40) == 0
     finally:
         daemon.close()
