@@ -220,6 +220,8 @@ class BybitConfig:
     poll_interval: Poll = 2.0  # while an order is open on the account: how fast we hear the buyer
     quiet_poll_interval: Poll = 4.0  # while only ads wait for a buyer (never faster than poll_interval)
     request_timeout: RequestTimeout = 15.0
+    # How often each account reports its USDT (the `usdt_balance` event; alerts.low_usdt); 0 = never.
+    usdt_report_interval: _seconds(gt=None, ge=0, le=DAY) = 600.0
     accounts: tuple[BybitAccountConfig, ...] = ()
 
 

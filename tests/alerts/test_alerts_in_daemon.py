@@ -1,5 +1,6 @@
 """Alerts from a running daemon (issue 13, item 3): a deal waiting for the operator alerts through the
-sandbox's Telegram twin, while the webhook channel hangs — and the deal's steps are not slowed by it."""
+sandbox's Telegram twin, while the webhook channel hangs — and the deal's steps are not slowed by it; a
+Bybit account whose USDT is below the threshold alerts once."""
 from __future__ import annotations
 
 import time
@@ -36,7 +37,7 @@ def test_a_hanging_webhook_does_not_slow_a_deal_and_telegram_still_alerts(world,
     twin = world.credentials()["telegram"]
     alerts = (f'[alerts]\ntelegram_base_url = "{world.urls["telegram"]}"\ntelegram_token = "{twin["token"]}"\n'
               f'telegram_chat_id = "{twin["chat_id"]}"\nwebhook_url = "{hook.url}"\nwebhook_secret = "{SECRET}"\n'
-              f'timeout = 3\n')
+              f'timeout = 3\nlow_usdt = "100000000"\n')  # above any sandbox account: one low-USDT alert
     daemon = InProcessDaemon(world, tmp_path / "daemon", imap=None, mode="manual", extra=alerts, bybit_accounts=1)
     try:
         payout = world.create_payout(Decimal("6100"), "sbp", "sberbank")
@@ -54,3 +55,6 @@ def test_a_hanging_webhook_does_not_slow_a_deal_and_telegram_still_alerts(world,
     assert took < 2.0 and posted < 2.0, (took, posted)  # each alert waits up to 3 s on the webhook: not the deal
     assert hook.received == []  # it never answered in time
     assert all(twin["token"] not in t for t in texts())
+    nickname = world.credentials()["bybit"][0]["nickname"]
+    low = [t for t in texts() if "USDT left" in t]
+    assert len(low) == 1 and f"Bybit {nickname}: only " in low[0] and "(alert below 100000000)" in low[0]
