@@ -10,7 +10,7 @@ import gevent
 import pytest
 
 from itrader.sandbox.world import World
-from tests.alerts.test_notifier import SECRET, WebhookReceiver
+from tests.alerts.receiver import SECRET, WebhookReceiver
 from tests.pipeline.harness import InProcessDaemon
 
 
