@@ -264,13 +264,14 @@ class GateAccountActor(SupervisedActor):
         elif name == SESSION:
             self._keep_session()
 
-    def _follow_intake(self) -> bool:
+    def _follow_intake(self, top_up_now: bool = False) -> bool:
         """Closed (paused, draining) or open again since the last tick: the balance follows at once."""
         closed = self.intake.refusal() is not None
         if closed != self._closed:
             self._closed = closed
             self._seen.clear()  # an offer refused while closed comes again
-            self._schedule(BALANCE, 0)
+            if not (top_up_now and self._top_up()):
+                self._schedule(BALANCE, 0)
         return closed
 
     def _keep_session(self) -> None:
@@ -373,6 +374,7 @@ class GateAccountActor(SupervisedActor):
             log.info("gate %s: payout %s for deal %s not taken: %s", self.name, msg.payout_id, msg.deal_id, held)
             tell_quietly(msg.reply_to, DealNews(msg.deal_id, deal.TakeFailed(False, held, held=True)))
             return
+        self._follow_intake(top_up_now=True)  # open again: the balance first, or Gate refuses the take
         try:
             shown = self._call(self.client.show, msg.payout_id)
         except errors.OutcomeUnknown as exc:  # it may be ours now: the payout's owner decides

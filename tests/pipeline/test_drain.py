@@ -85,3 +85,27 @@ def test_a_payout_offered_after_sigterm_is_not_taken(quiet_world, tmp_path):
     assert late == []  # no take and no new ad after the signal
     assert [Decimal(a["balance"]) for a in world.accounts_view()["gate"] if a["login"] == login] == [0]
     assert "draining" in log  # the log says why nothing more was taken
+
+
+def test_in_manual_mode_a_paused_desk_refuses_to_confirm_a_take_and_takes_after_resume(quiet_world, tmp_path):
+    from tests.pipeline.harness import InProcessDaemon
+    from itrader.web import Conflict
+
+    world = quiet_world
+    daemon = InProcessDaemon(world, tmp_path / "daemon", imap=None, mode="manual", bybit_accounts=1)
+    try:
+        payout = world.create_payout(Decimal("5300"), "sbp", "sberbank")
+        eventually(lambda: daemon.deal_for_payout(payout["id"]) is not None, 30, "the deal")
+        deal_id = daemon.deal_for_payout(payout["id"]).id
+        live = daemon.system.directory.get(f"deal:{deal_id}")
+        eventually(lambda: live.proxy().awaiting_step().get(timeout=2) == "take", 30, "the take to await a confirm")
+        daemon.system.intake.pause("checking the bank", by="test")
+        with pytest.raises(Conflict, match="paused by the operator: checking the bank"):
+            daemon.system.confirm_deal(deal_id)
+        time.sleep(0.5)
+        assert world.payout_view(payout["id"])["status"] == GATE_OFFERED
+        daemon.system.intake.resume(by="test")
+        daemon.system.confirm_deal(deal_id)
+        eventually(lambda: daemon.deal_for_payout(payout["id"]).state == "ACCEPTED", 15, "the take after resume")
+    finally:
+        daemon.stop()
