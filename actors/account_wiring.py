@@ -109,7 +109,8 @@ class AccountWiring:
             return GateAccountActor.start(
                 fresh.name, client, store, system.directory, system.events, config.gate, context=ctx,
                 lease=self._lease("gate", fresh.name), session=GateSession(fresh.name, client, system.events, save),
-                account_id=fresh.id, live_deals=lambda: store.accounts.live_deals(fresh.id, ENDED_STATES))
+                account_id=fresh.id, live_deals=lambda: store.accounts.live_deals(fresh.id, ENDED_STATES),
+                intake=getattr(system, "intake", None))
 
         return ChildSpec(id=f"gate:{account.name}", kind="GateAccount", factory=start,
                          start_timeout=START_TIMEOUT["gate"], shutdown_timeout=SHUTDOWN_TIMEOUT["gate"])

@@ -74,6 +74,7 @@ from itrader.allocator_rules import (  # noqa: F401
     rebalance_reason,
     reported_recently, twin_reason, withdrawals,
 )
+from itrader import intake as intake_rules
 from itrader.config import BybitConfig, PricingConfig
 from itrader.deal import TERMINAL, AccountAssigned, AdWithdrawn, NoAccountFree, State
 from itrader.events import EventLog
@@ -109,7 +110,8 @@ class AllocatorActor(SupervisedActor):
     def __init__(self, directory: Directory, events: EventLog, bybit_settings: BybitConfig,
                  pricing_settings: PricingConfig, accounts: list[str], context: ChildContext | None = None,
                  clock: Callable[[], float] = time.monotonic,
-                 wall_clock: Callable[[], datetime] = utc_now, store: Store | None = None) -> None:
+                 wall_clock: Callable[[], datetime] = utc_now, store: Store | None = None,
+                 intake: Any = None) -> None:
         super().__init__(context)
         self.directory = directory
         self.store = store  # the deal rows, for twins; without it only this allocator's assignments count
@@ -135,6 +137,7 @@ class AllocatorActor(SupervisedActor):
         self._timer: gevent.Greenlet | None = None
         self.market = MarketPricing(pricing_settings, directory, events, clock, wall_clock, self._healthy_accounts,
                                     lambda: self.actor_ref, self.MARKET_RESEND_AFTER, self.MARKET_ASK_INTERVAL)
+        self._intake = intake  # actors.intake.Intake: a stopping daemon posts no new ad
 
     def __repr__(self) -> str:
         return f"AllocatorActor(accounts={self.accounts!r})"
@@ -226,6 +229,8 @@ class AllocatorActor(SupervisedActor):
 
     def _try_assign(self, message: Allocate) -> str | None:
         """Assign an account and tell the deal; the reason for a refusal otherwise."""
+        if self._intake is not None and intake_rules.holds_new_ads(self._intake.state()):
+            return "draining: the daemon is stopping; the ad is posted after the restart"
         terms, refusal = self.market.quote(message.amount)
         if terms is None:
             return refusal

@@ -130,6 +130,7 @@ class BybitAccountActor(SupervisedActor):
         self._drain: tuple[Any, float] | None = None  # (the group to tell, since) once disabled
         self.poll_count = 0
         self._access = AccessWatch(self._link)  # a key refused for this host: down, checked again rarely
+        self._usdt_due = 0.0  # the next USDT report (itrader.alerts: low_usdt)
         self._reset_state()
         self._handlers: dict[type, Callable[[Any], None]] = {
             Tick: self._on_tick, CreateAd: self._on_create_ad, CancelAd: self._on_cancel_ad,
@@ -325,6 +326,7 @@ class BybitAccountActor(SupervisedActor):
             return
         if self._access.may_call() and self._boot():
             self._ads.recount_if_due()  # hand-posted ads count against Bybit's ad limit
+            self._report_usdt()
             self._ads.retry_cancels()
             self._writes.retry_texts()
             if self._has_work():
@@ -335,6 +337,19 @@ class BybitAccountActor(SupervisedActor):
         self._send_health()
         self._check_drained()
         self._schedule()
+
+    def _report_usdt(self) -> None:
+        """Now and then the account's USDT as an event, for the low-balance alert."""
+        every = self._link.settings.usdt_report_interval
+        if not every or time.monotonic() < self._usdt_due:
+            return
+        self._usdt_due = time.monotonic() + every
+        try:
+            usdt = self._link.api(self._link.client.balance)
+        except CALL_ERRORS as exc:
+            log.info("bybit %s: USDT balance unreadable: %s", self.name, describe_failure(exc))
+            return
+        self._link.events.publish("usdt_balance", account=self.name, usdt=str(usdt))
 
     # ------------------------------------------------------------ writes
 

@@ -35,11 +35,14 @@ class System:
 
     def __init__(self, config: Config, db, events: EventLog) -> None:
         from actors.directory import Directory
+        from actors.intake import Intake
+        from itrader.store import Store
 
         self.config = config
         self.db = db
         self.events = events
         self.directory = Directory()
+        self.intake = Intake(Store(db), events)  # the operator's pause (kept in the store) and the drain
         self.data_dir = Path(config.daemon.data_dir)
         self.root = None  # set once the root supervisor has started
         self.world = None  # the in-process sandbox, in the sandbox profile
@@ -124,6 +127,9 @@ class System:
             raise Conflict(f"deal {deal_id} did not answer; try again") from None
         if not step:
             raise Conflict(f"deal {deal_id} is not waiting for a confirmation")
+        closed = self.intake.refusal()
+        if step == "take" and closed:
+            raise Conflict(f"deal {deal_id}: no payout is taken now ({closed}); resume first")
         ref.tell(DealNews(deal_id, OperatorConfirmed(step)))
         return {"deal_id": deal_id, "confirmed": step, "message": f"confirmed {step} for deal {deal_id}"}
 
@@ -131,6 +137,7 @@ class System:
 def run_daemon(config: Config) -> int:
     logs.configure(config.daemon.log_level)
     logs.REDACTOR.add(config.daemon.api_token, config.security.encryption_key, config.email.password,
+                      config.alerts.telegram_token, config.alerts.webhook_secret,
                       config.assistant.api_key, *(a.password for a in config.gate.accounts),
                       *(a.api_secret for a in config.bybit.accounts))  # stored secrets: as each account starts
     data_dir = Path(config.daemon.data_dir)
@@ -155,8 +162,10 @@ def run_daemon(config: Config) -> int:
     exit_code = {"value": EXIT_OK}
 
     def escalate(reason: str) -> None:
+        system.events.publish("root_escalation", reason=reason)
         log.error("root supervisor gave up (%s); exiting 1 so supervisord restarts the daemon", reason)
         exit_code["value"] = EXIT_FAILURE
+        system.intake.drain()
         stopping.set()
 
     signals_seen = {"count": 0}
@@ -167,8 +176,9 @@ def run_daemon(config: Config) -> int:
             log.warning("second %s: exiting at once", signal.Signals(signum).name)
             logging.shutdown()
             os._exit(EXIT_FAILURE)
-        log.info("%s received: stopping gracefully (budget %.0fs)", signal.Signals(signum).name,
+        log.info("%s received: draining, then stopping gracefully (budget %.0fs)", signal.Signals(signum).name,
                  config.daemon.shutdown_budget)
+        system.intake.drain()  # here, not after the wait: no actor may take anything once the signal is in
         stopping.set()
 
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -192,7 +202,10 @@ def run_daemon(config: Config) -> int:
             urls = system.world.urls
             print(f"In-process sandbox: control API {urls.get('sandbox')} (ledger: /ledger, audit: /audit), "
                   f"IMAP {urls.get('imap', 'off')}", flush=True)
+    system.events.publish("daemon_started", version=__version__, profile=system.profile, mode=config.daemon.mode)
     stopping.wait()
+    system.events.publish("daemon_stopping", reason="the root supervisor gave up" if exit_code["value"]
+                          else "asked to stop (signal)")
     started = time.monotonic()
     _stop_tree(system, config.daemon.shutdown_budget)
     log.info("stopped in %.1fs; exit %d", time.monotonic() - started, exit_code["value"])

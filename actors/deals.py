@@ -42,13 +42,14 @@ def deal_child_id(deal_id: int) -> str:
 
 class DealsSupervisor(Supervisor):
     def __init__(self, store: Store, directory: Directory, deal_spec: Callable[[int], ChildSpec],
-                 leased: bool = False, **options: Any) -> None:
+                 leased: bool = False, intake: Any = None, **options: Any) -> None:
         super().__init__(children=(), forget_finished=True, **options)
         self._store = store
         self._directory = directory
         self._deal_spec = deal_spec
         self._leased = leased  # deals run only where their accounts are leased
         self._held: set[tuple[str, str]] = set()  # (platform, account) leased by this process
+        self._intake = intake  # actors.intake.Intake: paused or draining, no new deal is opened
 
     def on_start(self) -> None:
         super().on_start()
@@ -119,6 +120,10 @@ class DealsSupervisor(Supervisor):
         return deal_accounts(self._store.deals.journal(deal_id))
 
     def _on_offer(self, offer: msg.PayoutOffer) -> None:
+        closed = self._intake.refusal() if self._intake is not None else None
+        if closed is not None and self._store.deals.by_payout(offer.payout_id) is None:
+            log.info("payout %s not opened: %s", offer.payout_id, closed)  # offered again once open
+            return
         fields: dict[str, Any] = {}
         if offer.method in ("sbp", "card"):
             fields["method"] = offer.method

@@ -48,12 +48,13 @@ import pykka
 from actors.base import ChildContext, SupervisedActor, tell_quietly
 from actors.directory import Directory
 from actors.gate_session import SESSION_LOST, GateSession
+from actors.intake import Intake
 from actors.later import PutOff
 from actors.lease_guard import LeaseGuard
 from actors.messages import (
     AnnounceLease, ApprovePayout, DealNews, Drain, Drained, PayoutOffer, PayoutRead, ReadPayout, TakePayout, Tick,
 )
-from itrader import deal, errors
+from itrader import deal, errors, intake as intake_rules
 from itrader.config import GateConfig
 from itrader.events import EventLog
 from itrader.leases import AccountLease, renew_interval, retry_interval
@@ -98,6 +99,7 @@ class GateAccountActor(SupervisedActor):
         session: GateSession | None = None,
         account_id: int | None = None,
         live_deals: Callable[[], int] | None = None,
+        intake: Intake | None = None,
     ) -> None:
         super().__init__(context)
         self.name = name
@@ -119,6 +121,8 @@ class GateAccountActor(SupervisedActor):
                                 fences=getattr(store, "fences", None))
         self.client.before_write = self.guard.before_write  # every HTTP try of a write checks the lease
         self._put_off = PutOff()
+        self.intake = intake or Intake()  # paused or draining: no offer, no take, balance 0
+        self._closed = False  # the intake as the balance last followed it
 
     # --- life cycle
 
@@ -250,15 +254,25 @@ class GateAccountActor(SupervisedActor):
         if name == START:
             self._keep_session()
             if self._drain_to is None:
-                self._schedule(BALANCE, self._next_delay(BALANCE, self._set_balance(self.settings.target_balance)))
+                self._schedule(BALANCE, self._next_delay(BALANCE, self._top_up()))
                 self._schedule(POLL, 0)
         elif name == POLL:
-            wait = self._poll() if self.session.healthy else 0.0
+            wait = self._poll() if self.session.healthy and not self._follow_intake() else 0.0
             self._schedule(POLL, max(self.settings.poll_interval, wait))
         elif name == BALANCE:
-            self._schedule(BALANCE, self._next_delay(BALANCE, self._set_balance(self.settings.target_balance)))
+            self._schedule(BALANCE, self._next_delay(BALANCE, self._top_up()))
         elif name == SESSION:
             self._keep_session()
+
+    def _follow_intake(self, top_up_now: bool = False) -> bool:
+        """Closed (paused, draining) or open again since the last tick: the balance follows at once."""
+        closed = self.intake.refusal() is not None
+        if closed != self._closed:
+            self._closed = closed
+            self._seen.clear()  # an offer refused while closed comes again
+            if not (top_up_now and self._top_up()):
+                self._schedule(BALANCE, 0)
+        return closed
 
     def _keep_session(self) -> None:
         was_healthy = self.session.healthy
@@ -298,6 +312,9 @@ class GateAccountActor(SupervisedActor):
             raise
         EXTERNAL_CALLS.labels(platform=PLATFORM, outcome="ok").inc()
         return result
+
+    def _top_up(self) -> bool:
+        return self._set_balance(intake_rules.gate_balance(self.intake.state(), self.settings.target_balance))
 
     def _set_balance(self, amount: Any) -> bool:
         if not self.session.healthy or not self._acting(before_write=True):
@@ -352,10 +369,16 @@ class GateAccountActor(SupervisedActor):
     # --- take
 
     def _take(self, msg: TakePayout) -> None:
+        held = self.intake.refusal()
+        if held is not None:  # nothing new is taken now; the deal asks again later
+            log.info("gate %s: payout %s for deal %s not taken: %s", self.name, msg.payout_id, msg.deal_id, held)
+            tell_quietly(msg.reply_to, DealNews(msg.deal_id, deal.TakeFailed(False, held, held=True)))
+            return
+        self._follow_intake(top_up_now=True)  # open again: the balance first, or Gate refuses the take
         try:
             shown = self._call(self.client.show, msg.payout_id)
         except errors.OutcomeUnknown as exc:  # it may be ours now: the payout's owner decides
-            shown = self._taken_by_us(msg.payout_id)
+            shown = self._read_back(self.client.own_payout, msg.payout_id)
             if shown is None:
                 self._take_failed(msg, failure_reason(exc), permanent=False)
                 return
@@ -428,7 +451,8 @@ class GateAccountActor(SupervisedActor):
 
     def _approve_read_back(self, payout_id: int, exc: GateError) -> ApproveVerdict:
         log.warning("gate %s: approve of payout %s answered %s; reading it back", self.name, payout_id, exc)
-        return approve_verdict(self._status_of(payout_id))
+        payout = self._read_back(self.client.get_payout, payout_id)
+        return approve_verdict(payout.status if payout is not None else None)
 
     def _later(self, msg: Any, exc: errors.RetryLater) -> bool:
         """Put a rate-limited request off for the wait the panel asked for (no sleep in the handler)."""
@@ -438,18 +462,10 @@ class GateAccountActor(SupervisedActor):
                  exc.retry_after, exc)
         return True
 
-    def _taken_by_us(self, payout_id: int) -> Payout | None:
-        """Read back after a take whose outcome is unknown: the payout if this trader has it now."""
+    def _read_back(self, read: Callable[[int], Payout], payout_id: int) -> Payout | None:
+        """After an unclear take (`own_payout`: ours now?) or approve (`get_payout`: its status)."""
         try:
-            return self._call(self.client.own_payout, payout_id)
-        except GateError as exc:
-            log.warning("gate %s: read-back of payout %s after an unclear take failed: %s", self.name, payout_id,
-                        exc)
-            return None
-
-    def _status_of(self, payout_id: int) -> int | None:
-        try:
-            return self._call(self.client.get_payout, payout_id).status
+            return self._call(read, payout_id)
         except GateError as exc:
             log.warning("gate %s: read-back of payout %s failed: %s", self.name, payout_id, exc)
             return None

@@ -12,6 +12,7 @@ import pykka
 
 from actors.base import Crash
 from itrader import __version__
+from itrader.intake import view as intake_view
 from itrader.store import TERMINAL_STATES, Store
 from itrader.web import Conflict, NotFound
 
@@ -32,6 +33,10 @@ class SystemStatus:
             "started_at": system.started_at,
             "uptime_seconds": round(time.time() - system.started_at, 1),
         }
+        intake = getattr(system, "intake", None)
+        if intake is not None:
+            info["intake"] = intake_view(intake.state())
+            info["paused"] = info["intake"]["state"] != "open"
         if system.config.is_sandbox:
             info["notice"] = "SANDBOX: trading against the in-process simulated world; no real money moves"
             if system.world is not None:
@@ -86,6 +91,15 @@ class SystemStatus:
 
     def disable_account(self, name: str) -> dict[str, Any]:
         return self._system.disable_account(name)
+
+    def pause(self, reason: str | None) -> dict[str, Any]:
+        state = intake_view(self._system.intake.pause(reason, by="api"))
+        return {**state, "message": "paused: no new payout is taken; live deals go on"}
+
+    def resume(self) -> dict[str, Any]:
+        state = intake_view(self._system.intake.resume(by="api"))
+        return {**state, "message": "resumed: taking new payouts" if state["state"] == "open"
+                else "resumed, but the daemon is stopping"}
 
     def kill_actor(self, actor_id: str) -> dict[str, Any]:
         ref = self._find(self._system.root, actor_id.strip("/").split("/"))

@@ -56,7 +56,8 @@ def build_root(system, on_escalate: Callable[[str], None]) -> None:
     store = open_account_store(system, declare(config, system.world))
     if platforms.mail.dkim_key_source == "sandbox":
         trust_sandbox_dkim()
-    children = pipeline_specs(system, store, platforms) + [web_spec(system)]
+    # The notifier first: it is stopped last, so the "stopping" alert still goes out.
+    children = notifier_specs(config, system) + pipeline_specs(system, store, platforms) + [web_spec(system)]
     system.root = Supervisor.start(children=children, name="root", kind="Root", intensity=ROOT_INTENSITY,
                                    period=ROOT_PERIOD, on_escalate=on_escalate)
 
@@ -157,7 +158,8 @@ def pipeline_specs(system, store, platforms: Platforms) -> list[ChildSpec]:
     specs.append(ChildSpec(id="ReceiptDesk", kind="ReceiptDesk", factory=lambda ctx: ReceiptDeskActor.start(
         store, directory, events, receipts_dir, context=ctx, late_window=config.receipts.late_window)))
     specs.append(ChildSpec(id="Allocator", kind="Allocator", factory=lambda ctx: AllocatorActor.start(
-        directory, events, config.bybit, config.pricing, accounts.names("bybit"), context=ctx, store=store)))
+        directory, events, config.bybit, config.pricing, accounts.names("bybit"), context=ctx, store=store,
+        intake=getattr(system, "intake", None))))
     specs.append(accounts.group_spec("bybit", "Accounts"))
 
     settings = deal.DealSettings.from_config(config)
@@ -174,12 +176,41 @@ def pipeline_specs(system, store, platforms: Platforms) -> list[ChildSpec]:
     specs.append(ChildSpec(id="Deals", kind="Deals", start_timeout=120.0, shutdown_timeout=30.0,
                            factory=lambda ctx: DealsSupervisor.start(
                                store, directory, deal_spec, leased=accounts.lease_store is not None, name="Deals",
+                               intake=getattr(system, "intake", None),
                                kind="Deals", parent=ctx,
                                intensity=DEALS_INTENSITY, period=DEALS_PERIOD,
                                list_children_up_to=STATUS_LIST_LIMIT)))
     specs.append(accounts.group_spec("gate", "GateAccounts"))
     specs.append(accounts.group_spec("mailbox", "Mailboxes"))
     return specs
+
+
+def notifier_specs(config: Config, system) -> list[ChildSpec]:
+    """The alert channels the config names; in the sandbox profile the world's Telegram twin by default."""
+    from actors.notifier import NotifierActor
+    from itrader import logs
+    from itrader.alerts import Throttle
+    from itrader.notify import TelegramChannel, WebhookChannel
+
+    alerts = config.alerts
+    channels: list = []
+    if alerts.telegram_token:
+        channels.append(TelegramChannel(alerts.telegram_base_url, alerts.telegram_token, alerts.telegram_chat_id,
+                                        alerts.timeout))
+    elif system.world is not None:
+        twin = system.world.credentials()["telegram"]
+        channels.append(TelegramChannel(system.world.urls["telegram"], twin["token"], twin["chat_id"], alerts.timeout))
+    if alerts.webhook_url:
+        channels.append(WebhookChannel(alerts.webhook_url, alerts.webhook_secret, alerts.timeout))
+    logs.REDACTOR.add(alerts.telegram_token, alerts.webhook_secret, *(
+        system.world.credentials()["telegram"].values() if system.world is not None else ()))
+    if not channels:
+        log.info("alerts: no channel configured ([alerts] telegram_token or webhook_url)")
+        return []
+    log.info("alerts go to %s", ", ".join(channel.name for channel in channels))
+    return [ChildSpec(id="Notifier", kind="Notifier", factory=lambda ctx: NotifierActor.start(
+        system.events, channels, Throttle(alerts.dedup_window, alerts.max_per_minute), alerts.timeout,
+        low_usdt=alerts.low_usdt, context=ctx))]
 
 
 def lease_store_for(config: Config):

@@ -67,6 +67,15 @@ def build_parser() -> argparse.ArgumentParser:
     confirm.add_argument("deal", help="deal id")
     confirm.set_defaults(handler=cmd_confirm)
 
+    pause = sub.add_parser("pause", help="stop taking new payouts; live deals go on (kept across restarts)")
+    _add_client(pause)
+    pause.add_argument("--reason", default=None, help="why (shown on the status page)")
+    pause.set_defaults(handler=cmd_pause)
+
+    resume = sub.add_parser("resume", help="take new payouts again after a pause")
+    _add_client(resume)
+    resume.set_defaults(handler=cmd_resume)
+
     accounts = sub.add_parser("accounts", help="manage the Gate, Bybit and mailbox accounts in the database")
     _add_common(accounts, listen=False)
     accounts.set_defaults(open_store=_open_store)
@@ -159,7 +168,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 # --- talking to a running daemon ---------------------------------------------
 
 
-def _api(args: argparse.Namespace, method: str, path: str):
+def _api(args: argparse.Namespace, method: str, path: str, body: dict | None = None):
     import requests
 
     config = load_config(args)
@@ -170,7 +179,7 @@ def _api(args: argparse.Namespace, method: str, path: str):
         raise SystemExit(EXIT_USAGE)
     url = f"http://{host}:{port}{path}"
     try:
-        response = requests.request(method, url, headers={"Authorization": f"Bearer {token}"}, timeout=10)
+        response = requests.request(method, url, headers={"Authorization": f"Bearer {token}"}, json=body, timeout=10)
     except requests.RequestException as exc:
         print(f"itrader: daemon not reachable at {host}:{port}: {type(exc).__name__}", file=sys.stderr)
         raise SystemExit(EXIT_FAILURE) from None
@@ -234,6 +243,18 @@ def cmd_deals(args: argparse.Namespace) -> int:
 def cmd_confirm(args: argparse.Namespace) -> int:
     body = _api(args, "POST", f"/api/v1/deals/{args.deal}/confirm")
     print(body.get("message", "confirmed"))
+    return EXIT_OK
+
+
+def cmd_pause(args: argparse.Namespace) -> int:
+    body = _api(args, "POST", "/api/v1/pause", {"reason": args.reason} if args.reason else None)
+    print(json.dumps(body, indent=2, ensure_ascii=False) if args.json else body.get("message", "paused"))
+    return EXIT_OK
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    body = _api(args, "POST", "/api/v1/resume")
+    print(json.dumps(body, indent=2, ensure_ascii=False) if args.json else body.get("message", "resumed"))
     return EXIT_OK
 
 

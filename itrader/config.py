@@ -237,6 +237,8 @@ class BybitConfig:
     file_base_url: OptionalBaseUrl = ""
     file_retry_attempts: _whole(1, 50) = 6  # a chat file that fails this often is given up (operator told)
     file_retry_backoff: _seconds(le=MINUTE) = 2.0  # the first pause before a failed chat file is tried again
+    # How often each account reports its USDT (the `usdt_balance` event; alerts.low_usdt); 0 = never.
+    usdt_report_interval: _seconds(gt=None, ge=0, le=DAY) = 600.0
     accounts: tuple[BybitAccountConfig, ...] = ()
 
 
@@ -271,6 +273,21 @@ class ReceiptsConfig:
     # A bank-verified receipt for a deal that ended CANCELLED or REJECTED_BUYER this recently means the
     # buyer paid our recipient after all: the deal goes to an operator (paid_after_cancel).
     late_window: _seconds(le=30 * DAY) = 86400.0
+
+
+@dataclass(frozen=True)
+class AlertsConfig:
+    """Where alerts go (itrader.alerts, itrader.notify): Telegram, a signed webhook, or both; none is off."""
+    __pydantic_config__ = STRICT
+    telegram_base_url: BaseUrl = "https://api.telegram.org"
+    telegram_token: str = field(default="", repr=False)  # or ITRADER_TELEGRAM_TOKEN
+    telegram_chat_id: str = ""
+    webhook_url: Annotated[str, AfterValidator(lambda url: _base_url(url) if url else url)] = ""
+    webhook_secret: str = field(default="", repr=False)  # or ITRADER_WEBHOOK_SECRET; signs every body
+    timeout: _seconds(le=MINUTE) = 5.0  # one send; a channel slower than this loses the alert
+    dedup_window: _seconds(gt=None, ge=0, le=DAY) = 600.0  # the same alert key is sent once this long
+    max_per_minute: _whole(1, 600) = 20
+    low_usdt: Money = Decimal(0)  # alert when a Bybit account's USDT falls below this; 0 = never
 
 
 @dataclass(frozen=True)
@@ -326,6 +343,7 @@ class Config:
     receipts: ReceiptsConfig = ReceiptsConfig()
     assistant: AssistantConfig = AssistantConfig()
     sandbox: SandboxConfig = SandboxConfig()
+    alerts: AlertsConfig = AlertsConfig()
     source: str = "sandbox profile (no config file)"
 
     @property
@@ -346,7 +364,8 @@ SCHEMA = TypeAdapter(Config)
 SECTIONS = {f.name for f in fields(Config) if f.name != "source"}
 # Settings whose value never appears in an error (they are also left out of reprs).
 SECRET_NAMES = frozenset(f.name for cls in (DaemonConfig, SecurityConfig, GateAccountConfig, BybitAccountConfig,
-                                             EmailConfig, AssistantConfig) for f in fields(cls) if not f.repr)
+                                             EmailConfig, AssistantConfig, AlertsConfig)
+                          for f in fields(cls) if not f.repr)
 
 # Environment variables kept from the original project, plus ours.
 ENV_OVERRIDES: dict[str, str] = {
@@ -358,6 +377,8 @@ ENV_OVERRIDES: dict[str, str] = {
     "OPENROUTER_API_KEY": "assistant.api_key",
     "EMAIL_ADDRESS": "email.address",
     "EMAIL_PASSWORD": "email.password",
+    "ITRADER_TELEGRAM_TOKEN": "alerts.telegram_token",
+    "ITRADER_WEBHOOK_SECRET": "alerts.webhook_secret",
 }
 
 

@@ -24,7 +24,7 @@ def problems(config: Any) -> list[tuple[str, str]]:
                       f"must not exceed gate.max_order_amount ({gate.min_order_amount} > {gate.max_order_amount})"))
     if timeouts.reply_delay_min > timeouts.reply_delay_max:
         found.append(("timeouts.reply_delay_min", "must not exceed timeouts.reply_delay_max"))
-    found += _lease_problems(config)
+    found += _lease_problems(config) + _alert_problems(config.alerts)
     if not config.is_sandbox:  # the sandbox profile takes its accounts from the simulated world
         found += [(f"gate.accounts[{i}].login", "is required")
                   for i, account in enumerate(gate.accounts) if not account.login]
@@ -66,6 +66,20 @@ def inline_secrets(config: Any) -> list[str]:
     """Keys whose secret is written in the config file itself (a file or the environment is better)."""
     found = [f"gate.accounts[{i}].password" for i, a in enumerate(config.gate.accounts) if a.password]
     found += [f"bybit.accounts[{i}].api_secret" for i, a in enumerate(config.bybit.accounts) if a.api_secret]
+    return found
+
+
+def _alert_problems(alerts: Any) -> list[tuple[str, str]]:
+    """A channel half set up would drop every alert without a word."""
+    found = []
+    if alerts.telegram_token and not alerts.telegram_chat_id:
+        found.append(("alerts.telegram_chat_id", "is required with alerts.telegram_token"))
+    if alerts.telegram_chat_id and not alerts.telegram_token:
+        found.append(("alerts.telegram_token", "is required with alerts.telegram_chat_id "
+                                               "(or ITRADER_TELEGRAM_TOKEN)"))
+    if alerts.webhook_url and not alerts.webhook_secret:
+        found.append(("alerts.webhook_secret", "is required with alerts.webhook_url: every body is signed with it "
+                                               "(or ITRADER_WEBHOOK_SECRET)"))
     return found
 
 

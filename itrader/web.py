@@ -25,7 +25,7 @@ from gevent.pool import Pool
 from gevent.pywsgi import WSGIHandler, WSGIServer
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Gauge, generate_latest
 
-from itrader import __version__, ws
+from itrader import __version__, intake, ws
 from itrader.web_openapi import FLAG_VALUES, MAX_ID, MAX_NAME_CHARS, NAME_PATTERN, TRUE_FLAGS, openapi_document
 
 API = "/api/v1"
@@ -177,6 +177,8 @@ class StatusSource(Protocol):
     def confirm(self, deal_id: str) -> dict[str, Any]: ...
     def kill_actor(self, actor_id: str) -> dict[str, Any]: ...
     def disable_account(self, name: str) -> dict[str, Any]: ...
+    def pause(self, reason: str | None) -> dict[str, Any]: ...  # no new payout is taken; live deals go on
+    def resume(self) -> dict[str, Any]: ...
     def events(self, after: int, timeout: float) -> list[dict[str, Any]]: ...
 
 
@@ -276,6 +278,14 @@ def make_app(source: StatusSource, token: str, ping_interval: float = ws.PING_IN
     @app.post(f"{API}/accounts/<name>/disable")
     def disable_account(name: str):
         return _or_404(source.disable_account, _name("name", name))
+
+    @app.post(f"{API}/pause")
+    def pause():
+        return source.pause(_pause_reason(bottle.request.body.read()))
+
+    @app.post(f"{API}/resume")
+    def resume():
+        return source.resume()
 
     @app.get(f"{API}/accounts")
     def accounts():
@@ -406,6 +416,22 @@ def _name(name: str, raw: str) -> str:
     if not re.fullmatch(NAME_PATTERN, raw):
         raise _json_error(400, f"{name}: must be 1 to {MAX_NAME_CHARS} characters, none of them control characters")
     return raw
+
+
+def _pause_reason(raw: bytes) -> str | None:
+    """The optional body of a pause: nothing, or a JSON object with an optional `reason`."""
+    if not raw.strip():
+        return None
+    try:
+        body = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise _json_error(400, "body: must be a JSON object such as {\"reason\": \"bank maintenance\"}") from None
+    if not isinstance(body, dict) or set(body) - {"reason"}:
+        raise _json_error(400, "body: must be a JSON object whose only field is reason")
+    try:
+        return intake.clean_reason(body["reason"]) if "reason" in body else None
+    except ValueError as exc:
+        raise _json_error(400, str(exc)) from None
 
 
 def _or_404(call: Any, argument: str) -> dict[str, Any]:

@@ -69,8 +69,18 @@ SCHEMAS: dict[str, Any] = {
             "uptime_seconds": {"type": "number"},
             "notice": {"type": "string", "description": "present in the sandbox profile"},
             "sandbox": {"type": "object", "additionalProperties": _STRING, "description": "the sandbox's URLs"},
+            "paused": {"type": "boolean", "description": "no new payout is taken now (paused or draining)"},
+            "intake": _ref("Intake"),
             "tree": _ref("ActorNode"),
         },
+    },
+    "Intake": {
+        "type": "object", "required": ["state", "paused", "reason", "since", "by"],
+        "description": "whether new payouts are taken: `open`, `paused` by an operator (kept across restarts, "
+                       "for every daemon on the database) or `draining` (the daemon is stopping)",
+        "properties": {"state": {"enum": ["open", "paused", "draining"]}, "paused": {"type": "boolean"},
+                       "reason": _nullable("string"), "since": {"type": ["string", "null"], "description": "ISO time"},
+                       "by": _nullable("string"), "message": _STRING},
     },
     "Deal": {
         "type": "object", "required": ["id", "payout_id", "state", "amount", "manual", "created_at", "updated_at"],
@@ -147,6 +157,11 @@ SCHEMAS: dict[str, Any] = {
     "Disabled": {
         "type": "object", "required": ["disabled", "message"],
         "properties": {"disabled": _STRING, "message": _STRING},
+    },
+    "PauseRequest": {
+        "type": "object", "additionalProperties": False,
+        "properties": {"reason": {"type": "string", "pattern": NAME_PATTERN.replace("{1,", "{0,"),
+                                  "description": "why, shown on the status page (one line)"}},
     },
     "Killed": {"type": "object", "required": ["killed"], "properties": {"killed": _STRING}},
     "Event": {
@@ -237,6 +252,11 @@ def _paths(drills: bool) -> dict[str, Any]:
             "an operator's yes to the money step the deal waits for (manual mode, chat receipts)",
             _json(_ref("Confirmed"), "the step goes ahead"),
             parameters=[_param("DealId")], also=("NotFound", "Conflict"))},
+        f"{api}/pause": {"post": {**_operation(
+            "stop taking new payouts (Gate balances go to 0); live deals go on to the end. Kept across restarts",
+            _json(_ref("Intake"), "paused")),
+            "requestBody": {"required": False, "content": {"application/json": {"schema": _ref("PauseRequest")}}}}},
+        f"{api}/resume": {"post": _operation("take new payouts again", _json(_ref("Intake"), "open again"))},
         f"{api}/accounts": {"get": _operation("accounts and their health", _json(_ref("AccountList"), "accounts"))},
         f"{api}/accounts/{{name}}/disable": {"post": _operation(
             "take a Bybit account out for good: its un-taken ads move to healthy accounts",

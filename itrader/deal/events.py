@@ -26,6 +26,7 @@ class PayoutTaken:
 class TakeFailed:
     permanent: bool  # True: Gate refused (e.g. taken by someone else); False: transient, nothing happened
     error: str = ""
+    held: bool = False  # not tried: the intake is paused or draining; the deal waits, no attempt counted
 
 
 @dataclass(frozen=True)

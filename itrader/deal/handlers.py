@@ -67,6 +67,10 @@ def _on_payout_taken(facts: DealFacts, event: PayoutTaken, now: float, settings:
 def _on_take_failed(facts: DealFacts, event: TakeFailed, now: float, settings: DealSettings) -> Decision:
     if facts.state != State.NEW or facts.pending_intent != TAKE:
         return _ignored(facts, "no take under way")
+    if event.held:  # nothing was sent: ask again later, as often as it takes
+        # and a pause is no lack of progress: the stuck clock starts again
+        new, actions = _arm(replace(facts, pending_intent=None, entered_at=now), RETRY_TIMER, settings.retry_delay, now)
+        return Decision(new, actions, f"take held: {event.error}")
     new, actions = _failure(facts, TAKE, event.permanent, event.error, now, settings, State.ERROR)
     return Decision(new, actions)
 

@@ -18,6 +18,8 @@
   GET  /faults                 {faults: plans by platform, scripted: faults still to fire by platform}
   PUT  /llm                    {latency: seconds, classify: "yes"|"no"|"unclear"|null (every classification
                                answers that word: a gullible assistant; null = the rules)}
+  GET  /telegram/messages      what the daemon's bot sent to the Telegram twin (its alerts)
+  PUT  /telegram               {hang?: seconds, fail_status?: 0 | 400..599}: make the twin slow or failing
   GET  /ledger[?kind=...]      every money movement and money step
   GET  /audit                  {clean, counts, violations}
   POST /accounts/gate          {login, password, balance?}
@@ -207,6 +209,20 @@ def make_control_app(world) -> bottle.Bottle:
             except ValueError as error:
                 raise BadRequest(str(error)) from None
         return {"latency": world.llm.latency, "classify": world.llm.classify_override}
+
+    @route("/telegram/messages", "GET")
+    def telegram_messages():
+        return {"messages": world.telegram.messages()}
+
+    @route("/telegram", ["PUT", "POST"])
+    def telegram_behaviour():
+        body = _body()
+        hang, fail = body.get("hang"), body.get("fail_status")
+        if hang is not None and (isinstance(hang, bool) or not isinstance(hang, (int, float)) or not 0 <= hang <= 600):
+            raise BadRequest("hang must be seconds from 0 to 600")
+        if fail is not None and (isinstance(fail, bool) or fail not in (0, *range(400, 600))):
+            raise BadRequest("fail_status must be 0 (work) or an HTTP status from 400 to 599")
+        return world.telegram.set_behaviour(hang, fail)
 
     @route("/ledger", "GET")
     def ledger():

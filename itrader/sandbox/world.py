@@ -31,6 +31,7 @@ from .faults import Faults
 from .gate import GateSandbox
 from .ledger import Ledger
 from .llm import LLMSandbox
+from .telegram import BOT_TOKEN as TELEGRAM_TOKEN, CHAT_ID as TELEGRAM_CHAT_ID, TelegramSandbox
 from .mail import Mailer
 from .server import DEFAULT_IMAP, DEFAULT_LISTEN, HTTPServer, parse_address, root_app
 
@@ -55,7 +56,7 @@ RECEIPT_EMAIL = MAILBOX_LOGIN
 PAYOUT_BANKS = ("sberbank", "tinkoff", "alfabank", "vtb", "ozonbank", "psbank")
 STREAM_AMOUNTS = (1500, 3000, 4013, 5000, 7000, 12437, 15000, 20001, 28500, 38400)
 
-MOUNTS = {"gate": "/gate/api/v1", "bybit": "/bybit", "llm": "/llm/v1", "sandbox": "/sandbox",
+MOUNTS = {"gate": "/gate/api/v1", "bybit": "/bybit", "llm": "/llm/v1", "telegram": "/telegram", "sandbox": "/sandbox",
           "bybit_files": "/bybit-files"}  # chat files' own host (bybit.file_base_url); /bybit serves them too
 FILE_PATH_SAMPLE = "/fiat/p2p/oss/showObj/otc/9001/1.png"
 
@@ -81,6 +82,7 @@ class World:
         self.mailer = Mailer(self.maildir / "Maildir", clock=clock, deliver=mail_deliver)
         self.bank = _make_bank(self.ledger, self.faults, clock, self.mailer, seed or 1)
         self.llm = LLMSandbox(self.ledger, self.faults, clock, latency=llm_latency)
+        self.telegram = TelegramSandbox(clock)  # where the daemon's alerts land
         self.receipts = ReceiptBook()
         self.services = BuyerServices(bybit=self.bybit, bank=self.bank, mailer=self.mailer, ledger=self.ledger,
                                       receipts=self.receipts, receipt_email=RECEIPT_EMAIL,
@@ -106,6 +108,7 @@ class World:
             MOUNTS["gate"]: self.gate.make_app(),
             MOUNTS["bybit"]: self.bybit.make_app(),
             MOUNTS["llm"]: self.llm.make_app(),
+            MOUNTS["telegram"]: self.telegram.make_app(),
             MOUNTS["sandbox"]: make_control_app(self),
             MOUNTS["bybit_files"]: self.bybit.make_files_app(),
         })
@@ -157,6 +160,7 @@ class World:
                       for uid, key, secret, nick in BYBIT_ACCOUNTS],
             "mailbox": {"login": MAILBOX_LOGIN, "password": MAILBOX_PASSWORD, "address": RECEIPT_EMAIL},
             "dkim": {"selector": self.mailer.selector, "domain": self.mailer.domain},
+            "telegram": {"token": TELEGRAM_TOKEN, "chat_id": TELEGRAM_CHAT_ID},
         }
 
     def reset(self) -> None:
@@ -171,6 +175,7 @@ class World:
         self.gate.reset()
         self.bybit.reset()
         self.llm.reset()
+        self.telegram.reset()
         self.receipts.reset()
         self._gate_logins, self._bybit_uids = [], []
         if hasattr(self.bank, "reset"):

@@ -37,6 +37,7 @@ from .errors import (
 from .fields import utc_now
 from .migrations import LATEST_VERSION, MIGRATIONS, Migration, applied_versions, migrate, require_current_schema
 from .receipts import ReceiptStore
+from .switches import SwitchStore
 from .records import (
     ACCOUNT_KINDS,
     PAYMENT_METHODS,
@@ -62,6 +63,7 @@ class Store:
     receipts: ReceiptStore = field(init=False)
     emails: EmailStore = field(init=False)
     fences: FenceStore = field(init=False)
+    switches: SwitchStore = field(init=False)
 
     def __post_init__(self) -> None:
         self.accounts = AccountStore(self.db, self.secret_box, self.clock)
@@ -69,6 +71,7 @@ class Store:
         self.receipts = ReceiptStore(self.db, self.clock)
         self.emails = EmailStore(self.db, self.clock)
         self.fences = FenceStore(self.db, self.clock)
+        self.switches = SwitchStore(self.db, self.clock)
 
 
 __all__ = [
@@ -76,7 +79,7 @@ __all__ = [
     "Account", "AccountExists", "AccountNotFound", "AccountStore", "Database", "DatabaseTarget", "Deal",
     "DealNotFound", "DealStore", "DuplicateReceipt", "EmailStore", "EventKind", "FenceStore",
     "InvalidEncryptionKey", "JournalEntry", "Migration", "MissingEncryptionKey", "NotFound", "Receipt",
-    "ReceiptStore", "SchemaOutOfDate", "Secret", "SecretBox", "SecretDecryptionError", "StaleLeaseEpoch", "StaleTransition", "Store", "StoreError",
+    "ReceiptStore", "SchemaOutOfDate", "Secret", "SecretBox", "SecretDecryptionError", "StaleLeaseEpoch", "StaleTransition", "Store", "StoreError", "SwitchStore",
     "UnsupportedDatabaseUrl", "applied_versions", "migrate", "open_database", "open_intents",
     "parse_database_target", "parse_encryption_key", "require_current_schema", "utc_now",
 ]

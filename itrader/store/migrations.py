@@ -136,11 +136,23 @@ def _v4_account_revision(db: Database) -> None:
     _execute_all(db, ["ALTER TABLE accounts ADD COLUMN revision BIGINT NOT NULL DEFAULT 1"])
 
 
+def _v5_desk_switches(db: Database) -> None:
+    # The operator's switches for the whole desk, shared by every daemon on the database: today the pause
+    # (no new payout is taken while it is on), which must outlive a restart.
+    _execute_all(db, [
+        """CREATE TABLE desk_switches (
+            name TEXT PRIMARY KEY,
+            value TEXT NOT NULL,
+            updated_at TEXT NOT NULL)""",
+    ])
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema", _v1_initial_schema),
     Migration(2, "deal buyer name", _v2_deal_buyer_name),
     Migration(3, "lease fencing", _v3_lease_fencing),
     Migration(4, "account revision", _v4_account_revision),
+    Migration(5, "desk switches", _v5_desk_switches),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -23,6 +23,7 @@ class Tables:
     receipt: type[Model]
     processed_email: type[Model]
     lease_epoch: type[Model]
+    desk_switch: type[Model]
 
 
 def define_tables(peewee_db: peewee.Database) -> Tables:
@@ -128,6 +129,14 @@ def define_tables(peewee_db: peewee.Database) -> Tables:
         class Meta:
             table_name = "lease_epochs"
 
+    class DeskSwitchRow(Base):
+        name = TextField(primary_key=True)
+        value = JsonText()
+        updated_at = UtcTime()
+
+        class Meta:
+            table_name = "desk_switches"
+
     return Tables(
         schema_version=SchemaVersion,
         account=AccountRow,
@@ -136,4 +145,5 @@ def define_tables(peewee_db: peewee.Database) -> Tables:
         receipt=ReceiptRow,
         processed_email=ProcessedEmailRow,
         lease_epoch=LeaseEpochRow,
+        desk_switch=DeskSwitchRow,
     )

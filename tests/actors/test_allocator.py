@@ -62,6 +62,27 @@ def test_ten_simultaneous_allocates_fill_three_accounts_and_refuse_the_rest() ->
     assert [replies.wait(AccountAssigned, deal_id=deal_id).method for deal_id in (1, 2, 3)] == ["sbp", "tinkoff", "sbp"]
 
 
+def test_a_stopping_daemon_posts_no_new_ad_while_a_paused_one_does() -> None:
+    """Paused, a deal that took its payout before still gets its ad; draining (a stop is coming), it
+    waits with the reason and its ad is posted after the restart."""
+    from actors.intake import Intake
+
+    intake = Intake()
+    directory = Directory()
+    allocator = AllocatorActor.start(directory, EventLog(), SETTINGS, PRICING, ["a"], intake=intake)
+    report(allocator, "a")
+    replies = probe()
+    intake.pause("end of shift", by="test")  # in memory: this Intake has no store
+    allocator.tell(Allocate(1, AMOUNT, replies.ref))
+    assert replies.wait(AccountAssigned, deal_id=1).account == "a"
+    intake.drain()
+    allocator.tell(Allocate(2, AMOUNT, replies.ref))
+    assert replies.wait(NoAccountFree, deal_id=2).reason.startswith("draining")
+    report(allocator, "a")  # a slot report serves the waiting deals: still none while draining
+    gevent.sleep(0.2)
+    assert replies.of(AccountAssigned) == [replies.wait(AccountAssigned, deal_id=1)]
+
+
 def test_methods_alternate_and_a_taken_ad_frees_its_method() -> None:
     directory = Directory()
     allocator = start_allocator(directory, ["a"])

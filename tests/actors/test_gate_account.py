@@ -149,13 +149,13 @@ class Rig:
     def client(self, login: str = LOGIN, password: str = PASSWORD) -> GateClient:
         return GateClient(self.world.base_url, login, password, timeout=5.0, backoff=0.01, max_backoff=0.05)
 
-    def start(self, name: str = "desk1", login: str = LOGIN, password: str = PASSWORD,
+    def start(self, name: str = "desk1", login: str = LOGIN, password: str = PASSWORD, intake: Any = None,
               **settings: Any) -> pykka.ActorRef:
         options = dict(base_url=self.world.base_url, poll_interval=0.05, balance_check_interval=3600.0,
                        session_refresh=3600.0, target_balance=TARGET)
         options.update(settings)
         ref = GateAccountActor.start(name, self.client(login, password), self.store, self.directory, self.events,
-                                     GateConfig(**options))
+                                     GateConfig(**options), intake=intake)
         self.refs.append(ref)
         # The first tick logs in and sets the working balance; takes need that balance.
         wait_for(lambda: any(e["account"] == login and Decimal(e["balance"]) == TARGET
@@ -409,6 +409,26 @@ def test_an_expired_session_mid_run_does_not_stop_the_account(rig, world):
     assert [o.payout_id for o in rig.offers] == [first, second]
     assert any(r.status == 401 for r in world.sandbox.request_log())
     assert len(world.requests("/auth/basic/login")) >= 2
+
+
+def test_paused_the_account_takes_nothing_and_zeroes_its_balance_until_resumed(rig, world):
+    from actors.intake import Intake
+
+    intake = Intake()  # no store: the pause lives in memory here
+    ref = rig.start(intake=intake)
+    intake.pause("bank maintenance", by="test")
+    wait_for(lambda: world.sandbox.balance(LOGIN) == 0, what="the balance at 0 while paused")
+    payout = world.payout("5000")
+    ref.tell(TakePayout(1, payout, rig.deal))
+    held = rig.news(TakeFailed, 1).event
+    assert held.held and not held.permanent and "bank maintenance" in held.error
+    gevent.sleep(0.3)  # several polls
+    assert rig.offers == [] and world.requests("/show") == []
+
+    intake.resume(by="test")
+    wait_for(lambda: world.sandbox.balance(LOGIN) == TARGET, what="the balance back at target")
+    wait_for(lambda: [o.payout_id for o in rig.offers] == [payout], what="the payout offered after the resume")
+    assert rig.take(ref, payout, deal_id=2).event.amount == Decimal("5000")
 
 
 def test_stopping_one_account_zeroes_its_own_balance_only(rig, world):

@@ -513,6 +513,25 @@ def test_take_failures():
     assert d.actions == (TakePayout("p1"),)
 
 
+def test_a_held_take_waits_as_long_as_the_pause_lasts_and_never_gives_up():
+    """A paused or draining intake holds the take (nothing sent): no attempt is counted, and hours of
+    pause neither end the deal in ERROR nor count as stuck."""
+    facts = step(fresh(), PayoutSeen(), T0, S).facts
+    now = T0
+    for _ in range(S.max_retries * 3 + int(S.stuck // S.retry_delay) + 2):
+        d = step(facts, TakeFailed(permanent=False, error="paused by the operator", held=True), now, S)
+        assert d.facts.state == State.NEW and d.facts.retries == 0 and d.facts.pending_intent is None
+        assert d.actions == (StartTimer(RETRY_TIMER, S.retry_delay),)
+        now += S.retry_delay
+        for timer in (TimerFired(STUCK_TIMER), TimerFired(RETRY_TIMER)):
+            d = step(d.facts, timer, now, S)
+            assert d.facts.state == State.NEW
+        assert d.actions == (TakePayout("p1"),)  # asked again once the retry timer fires
+        facts = d.facts
+    d = step(facts, PayoutTaken(AMOUNT), now + 1, S)
+    assert d.facts.state == State.ACCEPTED
+
+
 def test_no_account_waits_and_retries():
     facts = drive(State.ACCEPTED)
     d = step(facts, NoAccountFree("waiting_for_twin: deal 3"), T0 + 10, S)
