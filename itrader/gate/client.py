@@ -65,6 +65,10 @@ REAL_CDN_URL = "https://cdn.gate.cx/"
 USER_AGENT = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36"
 OWN_PAYOUT_STATUSES = (5, 6, 7)  # taken by us, approved, completed
 OPEN_PAYOUT_STATUSES = (4, 5)
+# A search by id alone was never sent by the originals; when it finds nothing, these are asked in turn: the
+# originals' own read-back (`search[id]` with `filters[status][]=4&=5`, reference/gate-api.md §6.3-§6.4),
+# then the approved and history statuses (6, 7, and 8-9 where an expired or cancelled payout goes).
+SEARCH_FALLBACK_STATUSES = ((4, 5), (6, 7, 8, 9))
 MAX_RETRY_SLEEP = 2.0  # seconds of backoff per call in all; what would take longer is the caller's to schedule
 
 T = TypeVar("T")
@@ -218,10 +222,13 @@ class GateClient:
             page += 1
 
     def get_payout(self, payout_id: int) -> Payout:
-        """One payout by id, through the list's `search[id]` (the single-payout path never answered reliably)."""
-        for payout in self.list_payouts(search_id=payout_id).payouts:
-            if payout.id == payout_id:
-                return payout
+        """One payout by id, through the list's `search[id]` (the single-payout path never answered reliably).
+        Not found by the id alone, it is looked for with the status filters the originals sent beside it
+        (SEARCH_FALLBACK_STATUSES): a panel that filters by status by default must not hide our payout."""
+        for statuses in ((), *SEARCH_FALLBACK_STATUSES):
+            for payout in self.list_payouts(statuses, search_id=payout_id).payouts:
+                if payout.id == payout_id:
+                    return payout
         raise NotFound(f"payout {payout_id} is not visible to {self.login_name}", status=None,
                        path="/payments/payouts")
 

@@ -41,6 +41,7 @@ from typing import Any, Callable
 import bottle
 
 from itrader.sandbox.faults import Faults, fault_plugin, recorder
+from itrader.sandbox.gate_live import GateChallenge
 from itrader.sandbox.gate_shapes import (
     BANKS, CDN_PREFIX, METHODS, PLATFORM, QUIRKS, STATUS_APPROVED, STATUS_COMPLETED, STATUS_HISTORY, STATUS_OFFERED,
     STATUS_TAKEN, Account, CookiePair, Payout, RequestRecord, Session, Upload, default_wallet, int_param,
@@ -74,8 +75,12 @@ class GateSandbox:
         session_lifetime: seconds of inactivity after which sid/rsid stop working.
         cookie_lifetime: seconds a sid/rsid pair works after it was issued (renewed by GET /auth/me).
         promote_after: seconds after approval until Gate moves the payout 6 -> 7.
-        expiry_grace: seconds past expired_at a taken payout still accepts /approve
-            (the 27 May capture shows an approval after expired_at succeeding).
+        expiry_grace: seconds past expired_at a taken payout still accepts /approve; then it is refunded
+            (status 9). Captured: reference/gate-api.md §6.5, the 27 May capture, approved_at 11:59:45 with
+            expired_at 10:56:01 — the real panel accepted an approve an hour late. The default stays 0
+            (strict) on purpose: one capture shows that a late approve *can* pass, not how late, nor that it
+            always does; a twin that refuses is the side the daemon must survive without releasing, and
+            `PUT /sandbox/gate/live {late_approval_seconds}` switches the captured leniency on.
         quirk_every: every Nth created payout carries a lenient-type quirk (0 = never),
             cycling through QUIRKS; create_payout(quirk=...) forces one.
         list_gone: the payout list answers 410 Gone, as the originals once saw (reference §9).
@@ -88,6 +93,9 @@ class GateSandbox:
         self._lifetimes = (session_lifetime, cookie_lifetime)  # what reset() goes back to
         self.promote_after = promote_after
         self.expiry_grace = expiry_grace
+        self._expiry_grace = expiry_grace  # what reset() goes back to
+        self.search_id_needs_status = False  # gate_live.py: search[id] alone answers nothing
+        self.challenge = GateChallenge(clock)
         self.quirk_every = quirk_every
         self.course = Decimal(course)
         self.reward = Decimal(reward)
@@ -116,6 +124,8 @@ class GateSandbox:
         with self._lock:
             self._init_state()
             self.session_lifetime, self.cookie_lifetime = self._lifetimes
+            self.expiry_grace, self.search_id_needs_status = self._expiry_grace, False
+            self.challenge.reset()
 
     def add_account(self, login: str, password: str, balance: Decimal = Decimal(0)) -> None:
         with self._lock:
@@ -196,6 +206,18 @@ class GateSandbox:
             self._sessions = {sid: pair for sid, pair in self._sessions.items() if not pair.session.ended}
             return len(doomed)
 
+    def set_live(self, search_id_needs_status: bool | None = None,
+                 late_approval_seconds: float | None = None) -> dict[str, Any]:
+        """The live panel's ways (gate_live.py): a search by id alone finds nothing; approves accepted for
+        `late_approval_seconds` past expired_at."""
+        with self._lock:
+            if search_id_needs_status is not None:
+                self.search_id_needs_status = bool(search_id_needs_status)
+            if late_approval_seconds is not None:
+                self.expiry_grace = float(late_approval_seconds)
+            return {"search_id_needs_status": self.search_id_needs_status,
+                    "late_approval_seconds": self.expiry_grace, "challenge": self.challenge.view()}
+
     def set_session_lifetimes(self, idle: float | None = None, cookie: float | None = None) -> dict[str, float]:
         with self._lock:
             if idle is not None:
@@ -247,6 +269,7 @@ class GateSandbox:
         app = bottle.Bottle()
         # Installed first, so it wraps the fault plugin and sees faulted requests too.
         app.install(recorder(self._record_request, self._clock))
+        app.install(self.challenge.plugin())  # Cloudflare answers before the panel (gate_live.py)
         app.install(fault_plugin(self._faults, PLATFORM))
         app.route("/auth/basic/login", "POST", self._login)
         app.route("/auth/me", "GET", self._authed(self._me))
@@ -371,6 +394,8 @@ class GateSandbox:
             rows = [p for p in rows if p.status in statuses]
         if search_id:
             rows = [p for p in rows if str(p.id) == search_id]
+            if self.search_id_needs_status and not statuses:
+                rows = []  # gate_live.py: as a panel with a default status filter might
         if term:
             rows = [p for p in rows if term in self._search_text(p)]
         rows.sort(key=lambda p: (p.created_at, p.id), reverse=True)  # newest first
