@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import logging
 import mimetypes
+import time
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
@@ -405,6 +406,9 @@ class GateAccountActor(SupervisedActor):
                 self.name, msg.payout_id, msg.deal_id, "ok" if verdict.ok else verdict.reason)
         self.events.publish("gate_approve", account=self.name, deal_id=msg.deal_id, payout_id=msg.payout_id,
                             ok=verdict.ok, permanent=verdict.permanent, reason=verdict.reason)
+        if verdict.expired:  # the operator must settle a paid payout Gate gave back
+            self.events.publish("gate_payout_expired", account=self.name, deal_id=msg.deal_id,
+                                payout_id=msg.payout_id, reason=verdict.reason)
         outcome = deal.ApproveSucceeded() if verdict.ok else deal.ApproveFailed(verdict.permanent, verdict.reason or "")
         tell_quietly(msg.reply_to, DealNews(msg.deal_id, outcome))
 
@@ -428,7 +432,10 @@ class GateAccountActor(SupervisedActor):
 
     def _approve_read_back(self, payout_id: int, exc: GateError) -> ApproveVerdict:
         log.warning("gate %s: approve of payout %s answered %s; reading it back", self.name, payout_id, exc)
-        return approve_verdict(self._status_of(payout_id))
+        payout = self._read_back(payout_id)
+        if payout is None:
+            return approve_verdict(None)
+        return approve_verdict(payout.status, payout.expired_at, payout.approved_at, time.time())
 
     def _later(self, msg: Any, exc: errors.RetryLater) -> bool:
         """Put a rate-limited request off for the wait the panel asked for (no sleep in the handler)."""
@@ -447,9 +454,9 @@ class GateAccountActor(SupervisedActor):
                         exc)
             return None
 
-    def _status_of(self, payout_id: int) -> int | None:
+    def _read_back(self, payout_id: int) -> Payout | None:
         try:
-            return self._call(self.client.get_payout, payout_id).status
+            return self._call(self.client.get_payout, payout_id)
         except GateError as exc:
             log.warning("gate %s: read-back of payout %s failed: %s", self.name, payout_id, exc)
             return None
