@@ -276,7 +276,10 @@ class GateAccountActor(SupervisedActor):
         return next_attempt_in(interval, succeeded, self.settings.poll_interval)
 
     def _schedule(self, name: str, delay: float) -> None:
-        # One pending timer per name: a duplicated Tick must not start a second loop.
+        # One pending timer per name: a duplicated Tick must not start a second loop. A challenge holds the
+        # periodic calls off until its wait is over.
+        if name in (POLL, BALANCE, SESSION):
+            delay = max(delay, self.session.hold_off())
         pending = self._timers.pop(name, None)
         if pending is not None:
             pending.kill(block=False)
@@ -296,8 +299,10 @@ class GateAccountActor(SupervisedActor):
             EXTERNAL_CALLS.labels(platform=PLATFORM, outcome=error_kind(exc)).inc()
             if isinstance(exc, SESSION_LOST):
                 self.session.lost(exc)  # the client could not log in again: unhealthy until renewed
+            self.session.challenged(exc)  # a Cloudflare challenge: one event per episode
             raise
         EXTERNAL_CALLS.labels(platform=PLATFORM, outcome="ok").inc()
+        self.session.answered()
         return result
 
     def _set_balance(self, amount: Any) -> bool:

@@ -20,6 +20,10 @@ Retry policy — which calls are repeated by the client itself:
 * A 429 is never waited out here: RateLimited goes to the caller with the
   panel's Retry-After, and the actor puts the request off (a timer) instead
   of sleeping in its handler.
+* A Cloudflare challenge page (cloudflare.py) is answered the same way, any
+  call, login and writes included: Challenged, a RateLimited whose wait
+  doubles with each challenge in a row (`challenge_wait` up to
+  `challenge_wait_max`); the panel never saw the request, so nothing was done.
 * login and set_balance: repeating them leaves the same state (a new session;
   the same absolute balance), so they are retried like GETs, outcome unknown
   included; set_balance raises OutcomeUnknown if any try's outcome was unknown.
@@ -50,9 +54,10 @@ from urllib.parse import urlsplit
 
 import requests
 
+from itrader.gate.cloudflare import challenge_wait, is_challenge
 from itrader.gate.cookies import DEFAULT_LIFETIME, SESSION_COOKIES, StoredCookie
 from itrader.gate.errors import (
-    Blocked, EndpointGone, GateError, IncorrectStatus, LoginFailed, NotFound, OutcomeUnknown, PermanentError,
+    Blocked, Challenged, EndpointGone, GateError, IncorrectStatus, LoginFailed, NotFound, OutcomeUnknown, PermanentError,
     ProtocolError, RateLimited, SessionExpired, TemporaryError,
 )
 from itrader.gate.models import Attachment, Me, Payout, PayoutPage
@@ -90,6 +95,8 @@ class GateClient:
         max_backoff: float = 8.0,
         default_retry_after: float = 60.0,
         before_write: Callable[[], None] | None = None,
+        challenge_wait: float = 30.0,
+        challenge_wait_max: float = 900.0,
     ) -> None:
         """
         base_url: the API base, e.g. https://panel.gate.cx/api/v1 or http://127.0.0.1:PORT/gate/api/v1.
@@ -100,6 +107,8 @@ class GateClient:
         default_retry_after: the wait a 429 without a usable Retry-After asks for.
         before_write: called before every HTTP attempt of a write; raising there stops the call unsent
             (the account actor's lease check).
+        challenge_wait, challenge_wait_max: the wait a first Cloudflare challenge asks for, doubled with each
+            further challenge in a row, at most the max.
         """
         self.base_url = base_url.rstrip("/")
         self.login_name = login
@@ -119,6 +128,8 @@ class GateClient:
         self.max_backoff = max_backoff
         self.default_retry_after = default_retry_after
         self.before_write = before_write
+        self.challenge_wait, self.challenge_wait_max = challenge_wait, challenge_wait_max
+        self.challenges_in_a_row = 0
         self.trader_id: int | None = None
 
     def __repr__(self) -> str:
@@ -337,7 +348,7 @@ class GateClient:
                 relogged = True
                 log.info("gate session expired for %s on %s %s; logging in again", self.login_name, method, path)
                 self.login()
-            except RateLimited as exc:  # the caller waits, not us (module docstring)
+            except RateLimited as exc:  # the caller waits, not us (module docstring); Challenged too
                 raise unknown or exc
             except (TemporaryError, OutcomeUnknown) as exc:
                 if isinstance(exc, OutcomeUnknown):
@@ -355,6 +366,13 @@ class GateClient:
         """One request and its answer. A write answered 5xx, or 2xx in a shape we cannot read, may have
         been carried out: OutcomeUnknown. (A 429 or 401 is refused before any work.)"""
         response = self._http(method, path, write, **kwargs)
+        if is_challenge(response.status_code, response.headers, response.content or b""):
+            self.challenges_in_a_row += 1
+            wait = challenge_wait(self.challenges_in_a_row, self.challenge_wait, self.challenge_wait_max)
+            raise Challenged(self._describe(response, f"Cloudflare challenge ({self.challenges_in_a_row} in a row), "
+                                                      f"nothing done; retry after {wait:g}s"),
+                             retry_after=wait, status=response.status_code, path=_path(response))
+        self.challenges_in_a_row = 0
         try:
             return interpret(response)
         except (TemporaryError, ProtocolError) as exc:
