@@ -13,8 +13,8 @@ from itrader import errors as meaning
 from itrader import recipients
 from itrader.config import GateConfig
 from itrader.gate.errors import (
-    Blocked, Challenged, EndpointGone, GateError, IncorrectStatus, LoginFailed, NotFound, OutcomeUnknown, PermanentError,
-    ProtocolError, RateLimited, SessionExpired, TemporaryError,
+    Blocked, Challenged, EndpointGone, GateError, IncorrectStatus, LoginFailed, NotFound, OutcomeUnknown,
+    PermanentError, ProtocolError, RateLimited, SessionExpired, TemporaryError,
 )
 from itrader.gate.models import Payout
 
@@ -48,7 +48,8 @@ def offer_skip_reason(payout: Payout, settings: GateConfig) -> str | None:
 def error_kind(exc: GateError) -> str:
     """A bounded label for EXTERNAL_CALLS{outcome} and for replies."""
     for cls, kind in (
-        (OutcomeUnknown, "outcome_unknown"), (Challenged, "challenged"), (RateLimited, "rate_limited"), (TemporaryError, "temporary"),
+        (OutcomeUnknown, "outcome_unknown"), (Challenged, "challenged"), (RateLimited, "rate_limited"),
+        (TemporaryError, "temporary"),
         (SessionExpired, "session_expired"),
         (Blocked, "blocked"), (EndpointGone, "gone"), (LoginFailed, "login_failed"),
         (IncorrectStatus, "incorrect_status"), (NotFound, "not_found"), (ProtocolError, "protocol"),

@@ -9,7 +9,8 @@ from itrader.gate.models import Amount, Attachment, Bank, Me, Payout, PayoutPage
 
 __all__ = [
     "GateClient", "CookieFileError", "StoredCookie", "load_cookie_file", "save_cookie_file",
-    "GateError", "TemporaryError", "OutcomeUnknown", "RateLimited", "SessionExpired", "Challenged", "Blocked", "EndpointGone",
+    "GateError", "TemporaryError", "OutcomeUnknown", "RateLimited", "SessionExpired", "Challenged", "Blocked",
+    "EndpointGone",
     "PermanentError", "LoginFailed", "NotFound", "IncorrectStatus", "ProtocolError",
     "Amount", "Attachment", "Bank", "Me", "Payout", "PayoutPage", "Wallet",
 ]

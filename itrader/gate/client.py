@@ -57,8 +57,8 @@ import requests
 from itrader.gate.cloudflare import challenge_wait, is_challenge
 from itrader.gate.cookies import DEFAULT_LIFETIME, SESSION_COOKIES, StoredCookie
 from itrader.gate.errors import (
-    Blocked, Challenged, EndpointGone, GateError, IncorrectStatus, LoginFailed, NotFound, OutcomeUnknown, PermanentError,
-    ProtocolError, RateLimited, SessionExpired, TemporaryError,
+    Blocked, Challenged, EndpointGone, GateError, IncorrectStatus, LoginFailed, NotFound, OutcomeUnknown,
+    PermanentError, ProtocolError, RateLimited, SessionExpired, TemporaryError,
 )
 from itrader.gate.models import Attachment, Me, Payout, PayoutPage
 from itrader.transport import never_sent

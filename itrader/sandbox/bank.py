@@ -26,7 +26,7 @@ from datetime import datetime, timezone
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Callable, Optional
 
-from itrader.receipts.render import ReceiptSpec, render_pdf
+from itrader.receipts.render import ReceiptSpec, render_pdf, render_png
 
 from .faults import Faults
 from .ledger import Ledger
@@ -203,6 +203,10 @@ class Bank:
 
     def receipt_pdf(self, transfer: Transfer, tamper: Optional[dict[str, Any]] = None) -> bytes:
         return render_pdf(receipt_spec(transfer, tamper))
+
+    def receipt_screenshot(self, transfer: Transfer, tamper: Optional[dict[str, Any]] = None) -> bytes:
+        """The receipt as a buyer's PNG screenshot of a narrow phone screen: each value under its label."""
+        return render_png(receipt_spec(transfer, tamper), stacked=True)
 
     def mail_receipt(self, transfer: Transfer, to_addr: str, dkim: str = "valid",
                      tamper: Optional[dict[str, Any]] = None, filename: str = "Receipt.pdf") -> SentMail:

@@ -259,7 +259,8 @@ def make_control_app(world) -> bottle.Bottle:
         if flag is not None and not isinstance(flag, bool):
             raise BadRequest("search_id_needs_status must be true or false")
         late = body.get("late_approval_seconds")
-        if late is not None and (isinstance(late, bool) or not isinstance(late, (int, float)) or not 0 <= late <= 86400):
+        if late is not None and (isinstance(late, bool) or not isinstance(late, (int, float))
+                                 or not 0 <= late <= 86400):
             raise BadRequest("late_approval_seconds must be a number of seconds between 0 and 86400")
         return world.gate.set_live(flag, late)
 
