@@ -248,10 +248,13 @@ class GateAccountActor(SupervisedActor):
             return  # a timer of an earlier lease, or the lease is gone
         if self._drain_to is not None and name in (POLL, BALANCE):
             return  # disabled: no more offers
+        if name in (POLL, BALANCE, SESSION) and self.session.hold_off() > 0:
+            self._schedule(name, 0)  # a Cloudflare challenge's wait is not over: later (see _schedule)
+            return
         if name == START:
             self._keep_session()
-            if self._drain_to is None:
-                self._schedule(BALANCE, self._next_delay(BALANCE, self._set_balance(self.settings.target_balance)))
+            if self._drain_to is None:  # both at once, unless a Cloudflare challenge holds them off
+                self._schedule(BALANCE, 0)
                 self._schedule(POLL, 0)
         elif name == POLL:
             wait = self._poll() if self.session.healthy else 0.0
