@@ -131,7 +131,8 @@ def test_a_cloudflare_challenge_is_one_event_per_episode_and_holds_the_polls_off
     wait_for(lambda: events_of(rig, "gate_challenge_over"), 10, "the challenge to pass")
     # polls every 0.02 s would spend the 5 challenges in a blink; the waits (0.3, 0.6, 0.6 ...) space them
     assert time.monotonic() - started >= 1.0
-    assert len(events_of(rig, "gate_challenged")) == 1 and events_of(rig, "gate_challenge_over")[0]["challenged_calls"] == 5
+    assert len(events_of(rig, "gate_challenged")) == 1
+    assert events_of(rig, "gate_challenge_over")[0]["challenged_calls"] == 5
     wait_for(lambda: world.sandbox.balance(LOGIN) == TARGET, 10, "the balance once through")
 
     world.sandbox.challenge.arm(calls=1)  # a new episode: told again
