@@ -99,7 +99,8 @@ class AccountWiring:
             fresh, secret = self._fresh(account)
             password, cookies = password_of(secret), cookies_of(secret)
             client = GateClient(self.platforms.gate_url, str(fresh.settings.get("login") or fresh.name), password,
-                                timeout=config.gate.request_timeout)
+                                timeout=config.gate.request_timeout, challenge_wait=config.gate.challenge_wait,
+                                challenge_wait_max=config.gate.challenge_wait_max)
             if cookies:
                 client.import_cookies(parse_cookie_list(cookies))
 

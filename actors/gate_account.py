@@ -38,16 +38,15 @@ wires: a client call, a pure decision (itrader.payouts), a reply message.
 from __future__ import annotations
 
 import logging
-import mimetypes
-from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable
 
 import gevent
 import pykka
 
 from actors.base import ChildContext, SupervisedActor, tell_quietly
 from actors.directory import Directory
-from actors.gate_session import SESSION_LOST, GateSession
+from actors.gate_calls import GateCalls
+from actors.gate_session import GateSession
 from actors.intake import Intake
 from actors.later import PutOff
 from actors.lease_guard import LeaseGuard
@@ -59,7 +58,6 @@ from itrader.config import GateConfig
 from itrader.events import EventLog
 from itrader.leases import AccountLease, renew_interval, retry_interval
 from itrader.gate import GateClient, GateError, Payout
-from itrader.metrics import EXTERNAL_CALLS
 # The pure decisions (payout method, offer filter, what an error or a read-back means) live in
 # itrader.payouts; re-exported here for older callers.
 from itrader.payouts import (  # noqa: F401
@@ -77,7 +75,6 @@ MAX_PAGES_PER_POLL = 20  # a bound on one tick's work; the rest is seen on the n
 
 START, POLL, BALANCE, SESSION, LEASE, DRAIN = "start", "poll", "balance", "session", "lease", "drain"
 
-T = TypeVar("T")
 
 
 # --- the actor -------------------------------------------------------------------
@@ -121,6 +118,7 @@ class GateAccountActor(SupervisedActor):
                                 fences=getattr(store, "fences", None))
         self.client.before_write = self.guard.before_write  # every HTTP try of a write checks the lease
         self._put_off = PutOff()
+        self._calls = GateCalls(name, client, self.session, self._put_off, lambda: self.actor_ref)
         self.intake = intake or Intake()  # paused or draining: no offer, no take, balance 0
         self._closed = False  # the intake as the balance last followed it
 
@@ -251,10 +249,13 @@ class GateAccountActor(SupervisedActor):
             return  # a timer of an earlier lease, or the lease is gone
         if self._drain_to is not None and name in (POLL, BALANCE):
             return  # disabled: no more offers
+        if name in (POLL, BALANCE, SESSION) and self.session.hold_off() > 0:
+            self._schedule(name, 0)  # a Cloudflare challenge's wait is not over: later (see _schedule)
+            return
         if name == START:
             self._keep_session()
-            if self._drain_to is None:
-                self._schedule(BALANCE, self._next_delay(BALANCE, self._top_up()))
+            if self._drain_to is None:  # both at once, unless a Cloudflare challenge holds them off
+                self._schedule(BALANCE, 0)
                 self._schedule(POLL, 0)
         elif name == POLL:
             wait = self._poll() if self.session.healthy and not self._follow_intake() else 0.0
@@ -289,7 +290,10 @@ class GateAccountActor(SupervisedActor):
         return next_attempt_in(interval, succeeded, self.settings.poll_interval)
 
     def _schedule(self, name: str, delay: float) -> None:
-        # One pending timer per name: a duplicated Tick must not start a second loop.
+        # One pending timer per name: a duplicated Tick must not start a second loop. A challenge holds the
+        # periodic calls off until its wait is over.
+        if name in (POLL, BALANCE, SESSION):
+            delay = max(delay, self.session.hold_off())
         pending = self._timers.pop(name, None)
         if pending is not None:
             pending.kill(block=False)
@@ -300,19 +304,6 @@ class GateAccountActor(SupervisedActor):
             timer.kill(block=False)
         self._timers.clear()
 
-    # --- external calls
-
-    def _call(self, call: Callable[..., T], *args: Any) -> T:
-        try:
-            result = call(*args)
-        except GateError as exc:
-            EXTERNAL_CALLS.labels(platform=PLATFORM, outcome=error_kind(exc)).inc()
-            if isinstance(exc, SESSION_LOST):
-                self.session.lost(exc)  # the client could not log in again: unhealthy until renewed
-            raise
-        EXTERNAL_CALLS.labels(platform=PLATFORM, outcome="ok").inc()
-        return result
-
     def _top_up(self) -> bool:
         return self._set_balance(intake_rules.gate_balance(self.intake.state(), self.settings.target_balance))
 
@@ -320,7 +311,7 @@ class GateAccountActor(SupervisedActor):
         if not self.session.healthy or not self._acting(before_write=True):
             return False
         try:
-            self._call(self.client.set_balance, amount)
+            self._calls.call(self.client.set_balance, amount)
         except errors.FencedOff:
             return False  # lost between tries: the holder sets the balance now
         except GateError as exc:
@@ -338,7 +329,7 @@ class GateAccountActor(SupervisedActor):
         page = 1
         while page <= MAX_PAGES_PER_POLL:
             try:
-                result = self._call(self.client.list_payouts, STATUS_OFFERED, page)
+                result = self._calls.call(self.client.list_payouts, STATUS_OFFERED, page)
             except GateError as exc:
                 log.warning("gate %s: payout poll failed: %s", self.name, exc)
                 return exc.retry_after if isinstance(exc, errors.RetryLater) else 0.0
@@ -376,21 +367,21 @@ class GateAccountActor(SupervisedActor):
             return
         self._follow_intake(top_up_now=True)  # open again: the balance first, or Gate refuses the take
         try:
-            shown = self._call(self.client.show, msg.payout_id)
+            shown = self._calls.call(self.client.show, msg.payout_id)
         except errors.OutcomeUnknown as exc:  # it may be ours now: the payout's owner decides
-            shown = self._read_back(self.client.own_payout, msg.payout_id)
+            shown = self._calls.read_back(self.client.own_payout, msg.payout_id)
             if shown is None:
                 self._take_failed(msg, failure_reason(exc), permanent=False)
                 return
         except errors.RetryLater as exc:  # nothing happened: the same take once the wait is over
-            if not self._later(msg, exc):
+            if not self._calls.later(msg, exc):
                 self._take_failed(msg, failure_reason(exc), permanent=False)
             return
         except GateError as exc:
             self._take_failed(msg, failure_reason(exc), take_failure_is_permanent(exc))
             return
         try:  # re-read: the list is the panel's canonical view of the taken payout
-            payout = self._call(self.client.get_payout, msg.payout_id)
+            payout = self._calls.call(self.client.get_payout, msg.payout_id)
         except GateError as exc:
             log.warning("gate %s: re-read of taken payout %s failed (%s); using /show's answer",
                         self.name, msg.payout_id, exc)
@@ -421,62 +412,26 @@ class GateAccountActor(SupervisedActor):
     # --- approve
 
     def _approve(self, msg: ApprovePayout) -> None:
-        verdict = self._approve_once(msg)
+        verdict = self._calls.approve_once(msg)
         if verdict is None:
             return  # put off: it comes again
         log.log(logging.INFO if verdict.ok else logging.WARNING, "gate %s: approve of payout %s for deal %s: %s",
                 self.name, msg.payout_id, msg.deal_id, "ok" if verdict.ok else verdict.reason)
         self.events.publish("gate_approve", account=self.name, deal_id=msg.deal_id, payout_id=msg.payout_id,
                             ok=verdict.ok, permanent=verdict.permanent, reason=verdict.reason)
+        if verdict.expired:  # the operator must settle a paid payout Gate gave back
+            self.events.publish("gate_payout_expired", account=self.name, deal_id=msg.deal_id,
+                                payout_id=msg.payout_id, reason=verdict.reason)
         outcome = deal.ApproveSucceeded() if verdict.ok else deal.ApproveFailed(verdict.permanent, verdict.reason or "")
         tell_quietly(msg.reply_to, DealNews(msg.deal_id, outcome))
-
-    def _approve_once(self, msg: ApprovePayout) -> ApproveVerdict | None:
-        try:
-            content = Path(msg.receipt_path).read_bytes()
-        except OSError as exc:
-            return ApproveVerdict(False, True, f"receipt file unreadable: {type(exc).__name__}")
-        content_type = mimetypes.guess_type(msg.filename)[0] or "application/pdf"
-        try:
-            self._call(self.client.approve, msg.payout_id, msg.filename, content, content_type)
-        except errors.OutcomeUnknown as exc:  # the answer got lost: only the payout's status tells
-            return self._approve_read_back(msg.payout_id, exc)
-        except errors.RetryLater as exc:  # refused before any work: the same approve after the wait
-            return None if self._later(msg, exc) else approve_failure(exc)
-        except GateError as exc:
-            if approve_needs_read_back(exc):  # refused as not approvable: maybe an earlier approve did it
-                return self._approve_read_back(msg.payout_id, exc)
-            return approve_failure(exc)
-        return ApproveVerdict(True, False, None)
-
-    def _approve_read_back(self, payout_id: int, exc: GateError) -> ApproveVerdict:
-        log.warning("gate %s: approve of payout %s answered %s; reading it back", self.name, payout_id, exc)
-        payout = self._read_back(self.client.get_payout, payout_id)
-        return approve_verdict(payout.status if payout is not None else None)
-
-    def _later(self, msg: Any, exc: errors.RetryLater) -> bool:
-        """Put a rate-limited request off for the wait the panel asked for (no sleep in the handler)."""
-        if not self._put_off.later(self.actor_ref, msg, exc.retry_after):
-            return False
-        log.info("gate %s: %s for deal %s put off %.3gs: %s", self.name, type(msg).__name__, msg.deal_id,
-                 exc.retry_after, exc)
-        return True
-
-    def _read_back(self, read: Callable[[int], Payout], payout_id: int) -> Payout | None:
-        """After an unclear take (`own_payout`: ours now?) or approve (`get_payout`: its status)."""
-        try:
-            return self._call(read, payout_id)
-        except GateError as exc:
-            log.warning("gate %s: read-back of payout %s failed: %s", self.name, payout_id, exc)
-            return None
 
     # --- reconciliation read
 
     def _read(self, msg: ReadPayout) -> None:
         try:
-            payout = self._call(self.client.get_payout, msg.payout_id)
+            payout = self._calls.call(self.client.get_payout, msg.payout_id)
         except GateError as exc:
-            if isinstance(exc, errors.RetryLater) and self._later(msg, exc):
+            if isinstance(exc, errors.RetryLater) and self._calls.later(msg, exc):
                 return
             # status None = not readable now; raw names why (not_found: not visible to this account).
             raw = {"error": error_kind(exc), "reason": failure_reason(exc)}

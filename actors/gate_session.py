@@ -11,14 +11,20 @@ makes the account unhealthy: one operator event (`account_unhealthy`), the actor
 answers its deals' requests at once with a passing failure, so they wait (a Gate payout can only be
 approved by the account that took it). It never crashes the actor: the next refresh tries again, and an
 operator's new cookies (`itrader accounts import gate ...`) restart the account with them.
+
+A Cloudflare challenge (itrader/gate/cloudflare.py) is a passing state of the account, not of one call: the
+first challenge of an episode is one operator event (`gate_challenged`), the first call that gets through
+again another (`gate_challenge_over`), and until the wait it asked for is over the actor's periodic calls
+(poll, balance, refresh) hold off; the deals' requests are put off (actors.later) for the same wait.
 """
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any, Callable
 
 from itrader.events import EventLog
-from itrader.gate import GateClient, GateError, LoginFailed, SessionExpired
+from itrader.gate import Challenged, GateClient, GateError, LoginFailed, SessionExpired
 
 log = logging.getLogger("itrader.actors.gate")
 
@@ -34,6 +40,9 @@ class GateSession:
         self._save = save
         self.problem: str | None = None  # why the session is lost; None while it works
         self._saved = self._cookie_values()
+        self._challenged_since: float | None = None  # monotonic start of a Cloudflare challenge episode
+        self._challenges = 0
+        self._hold_until = 0.0
 
     @property
     def healthy(self) -> bool:
@@ -50,10 +59,41 @@ class GateSession:
             self.lost(exc)
             return False
         except GateError as exc:
+            self.challenged(exc)
             log.warning("gate %s: session refresh failed, trying again soon: %s", self.name, exc)
             return False
+        self.answered()
         self._renewed()
         return True
+
+    def challenged(self, exc: GateError) -> None:
+        """A call failed; a Cloudflare challenge starts (or goes on with) an episode: one event per episode."""
+        if not isinstance(exc, Challenged):
+            return
+        now = time.monotonic()
+        self._challenges += 1
+        self._hold_until = max(self._hold_until, now + exc.retry_after)
+        if self._challenged_since is None:
+            self._challenged_since = now
+            log.warning("gate %s: Cloudflare answers with a challenge; calls wait and are tried again: %s",
+                        self.name, exc)
+            self.events.publish("gate_challenged", account=self.name, path=exc.path, status=exc.status,
+                                retry_after=exc.retry_after)
+
+    def answered(self) -> None:
+        """A call got through to the panel: a challenge episode, if any, is over."""
+        if self._challenged_since is None:
+            return
+        seconds = round(time.monotonic() - self._challenged_since, 1)
+        log.info("gate %s: past the Cloudflare challenge after %d challenged calls in %.1fs", self.name,
+                 self._challenges, seconds)
+        self.events.publish("gate_challenge_over", account=self.name, challenged_calls=self._challenges,
+                            seconds=seconds)
+        self._challenged_since, self._challenges, self._hold_until = None, 0, 0.0
+
+    def hold_off(self) -> float:
+        """Seconds the account's periodic calls still wait for a challenge to pass (0: none)."""
+        return max(0.0, self._hold_until - time.monotonic())
 
     def lost(self, exc: GateError) -> None:
         """A call found the session gone and the client could not renew it."""

@@ -192,6 +192,10 @@ class GateConfig:
     balance_check_interval: _seconds(le=7 * DAY) = 14400.0
     target_balance: Money = Decimal("10000000")
     request_timeout: RequestTimeout = 30.0
+    # A Cloudflare challenge in front of the panel (itrader/gate/cloudflare.py): the call is tried again
+    # after challenge_wait, doubled with each challenge in a row, at most challenge_wait_max.
+    challenge_wait: _seconds(le=HOUR) = 30.0
+    challenge_wait_max: _seconds(le=DAY) = 900.0
     min_order_amount: Money = Decimal("1000")
     max_order_amount: _amount(gt=0) = Decimal("1000000")
     accounts: tuple[GateAccountConfig, ...] = ()

@@ -22,6 +22,8 @@ def problems(config: Any) -> list[tuple[str, str]]:
     if gate.min_order_amount > gate.max_order_amount:
         found.append(("gate.min_order_amount",
                       f"must not exceed gate.max_order_amount ({gate.min_order_amount} > {gate.max_order_amount})"))
+    if gate.challenge_wait > gate.challenge_wait_max:
+        found.append(("gate.challenge_wait", "must not exceed gate.challenge_wait_max"))
     if timeouts.reply_delay_min > timeouts.reply_delay_max:
         found.append(("timeouts.reply_delay_min", "must not exceed timeouts.reply_delay_max"))
     found += _lease_problems(config) + _alert_problems(config.alerts)

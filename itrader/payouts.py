@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from datetime import datetime
 
 from itrader import errors as meaning
 from itrader import recipients
 from itrader.config import GateConfig
 from itrader.gate.errors import (
-    Blocked, EndpointGone, GateError, IncorrectStatus, LoginFailed, NotFound, OutcomeUnknown, PermanentError,
-    ProtocolError, RateLimited, SessionExpired, TemporaryError,
+    Blocked, Challenged, EndpointGone, GateError, IncorrectStatus, LoginFailed, NotFound, OutcomeUnknown,
+    PermanentError, ProtocolError, RateLimited, SessionExpired, TemporaryError,
 )
 from itrader.gate.models import Payout
 
@@ -47,7 +48,8 @@ def offer_skip_reason(payout: Payout, settings: GateConfig) -> str | None:
 def error_kind(exc: GateError) -> str:
     """A bounded label for EXTERNAL_CALLS{outcome} and for replies."""
     for cls, kind in (
-        (OutcomeUnknown, "outcome_unknown"), (RateLimited, "rate_limited"), (TemporaryError, "temporary"),
+        (OutcomeUnknown, "outcome_unknown"), (Challenged, "challenged"), (RateLimited, "rate_limited"),
+        (TemporaryError, "temporary"),
         (SessionExpired, "session_expired"),
         (Blocked, "blocked"), (EndpointGone, "gone"), (LoginFailed, "login_failed"),
         (IncorrectStatus, "incorrect_status"), (NotFound, "not_found"), (ProtocolError, "protocol"),
@@ -91,16 +93,28 @@ class ApproveVerdict:
     ok: bool
     permanent: bool
     reason: str | None
+    expired: bool = False  # Gate gave the payout back after its expired_at: the buyer's payment is stranded
 
 
-def approve_verdict(status: int | None) -> ApproveVerdict:
-    """What a read-back status says about an approve whose answer we did not get."""
+def approve_verdict(status: int | None, expired_at: datetime | None = None,
+                    approved_at: datetime | None = None, now: float | None = None) -> ApproveVerdict:
+    """What a read-back says about an approve whose answer we did not get, or that Gate refused.
+
+    The live panel may accept an approve after `expired_at` (reference/gate-api.md §6.5: approved an hour
+    late, status 6), so a late approve is tried and judged by the status alone. A payout that left status 5
+    unapproved after its deadline (expired_at set, no approved_at) was given back by Gate: the buyer has paid
+    a payout Gate will not credit, so nothing is released and an operator settles it."""
     if status in APPROVED_STATUSES:
         return ApproveVerdict(True, False, None)
     if status == STATUS_TAKEN:
         return ApproveVerdict(False, False, "approve did not go through (payout still in status 5)")
     if status is None:
         return ApproveVerdict(False, False, "approve outcome unknown: the payout could not be read back")
+    if expired_at is not None and approved_at is None and now is not None and expired_at.timestamp() <= now:
+        deadline = expired_at.strftime("%Y-%m-%d %H:%M:%S")
+        return ApproveVerdict(False, True, f"Gate refused the approve: the payout expired at {deadline} UTC and was "
+                                           f"given back (status {status}); the buyer's payment needs an operator",
+                              expired=True)
     return ApproveVerdict(False, True, f"payout is in status {status}, cannot be approved")
 
 

@@ -20,6 +20,10 @@ Retry policy — which calls are repeated by the client itself:
 * A 429 is never waited out here: RateLimited goes to the caller with the
   panel's Retry-After, and the actor puts the request off (a timer) instead
   of sleeping in its handler.
+* A Cloudflare challenge page (cloudflare.py) is answered the same way, any
+  call, login and writes included: Challenged, a RateLimited whose wait
+  doubles with each challenge in a row (`challenge_wait` up to
+  `challenge_wait_max`); the panel never saw the request, so nothing was done.
 * login and set_balance: repeating them leaves the same state (a new session;
   the same absolute balance), so they are retried like GETs, outcome unknown
   included; set_balance raises OutcomeUnknown if any try's outcome was unknown.
@@ -50,10 +54,11 @@ from urllib.parse import urlsplit
 
 import requests
 
+from itrader.gate.cloudflare import challenge_wait, is_challenge
 from itrader.gate.cookies import DEFAULT_LIFETIME, SESSION_COOKIES, StoredCookie
 from itrader.gate.errors import (
-    Blocked, EndpointGone, GateError, IncorrectStatus, LoginFailed, NotFound, OutcomeUnknown, PermanentError,
-    ProtocolError, RateLimited, SessionExpired, TemporaryError,
+    Blocked, Challenged, EndpointGone, GateError, IncorrectStatus, LoginFailed, NotFound, OutcomeUnknown,
+    PermanentError, ProtocolError, RateLimited, SessionExpired, TemporaryError,
 )
 from itrader.gate.models import Attachment, Me, Payout, PayoutPage
 from itrader.transport import never_sent
@@ -65,6 +70,10 @@ REAL_CDN_URL = "https://cdn.gate.cx/"
 USER_AGENT = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36"
 OWN_PAYOUT_STATUSES = (5, 6, 7)  # taken by us, approved, completed
 OPEN_PAYOUT_STATUSES = (4, 5)
+# A search by id alone was never sent by the originals; when it finds nothing, these are asked in turn: the
+# originals' own read-back (`search[id]` with `filters[status][]=4&=5`, reference/gate-api.md §6.3-§6.4),
+# then the approved and history statuses (6, 7, and 8-9 where an expired or cancelled payout goes).
+SEARCH_FALLBACK_STATUSES = ((4, 5), (6, 7, 8, 9))
 MAX_RETRY_SLEEP = 2.0  # seconds of backoff per call in all; what would take longer is the caller's to schedule
 
 T = TypeVar("T")
@@ -86,6 +95,8 @@ class GateClient:
         max_backoff: float = 8.0,
         default_retry_after: float = 60.0,
         before_write: Callable[[], None] | None = None,
+        challenge_wait: float = 30.0,
+        challenge_wait_max: float = 900.0,
     ) -> None:
         """
         base_url: the API base, e.g. https://panel.gate.cx/api/v1 or http://127.0.0.1:PORT/gate/api/v1.
@@ -96,6 +107,8 @@ class GateClient:
         default_retry_after: the wait a 429 without a usable Retry-After asks for.
         before_write: called before every HTTP attempt of a write; raising there stops the call unsent
             (the account actor's lease check).
+        challenge_wait, challenge_wait_max: the wait a first Cloudflare challenge asks for, doubled with each
+            further challenge in a row, at most the max.
         """
         self.base_url = base_url.rstrip("/")
         self.login_name = login
@@ -115,6 +128,8 @@ class GateClient:
         self.max_backoff = max_backoff
         self.default_retry_after = default_retry_after
         self.before_write = before_write
+        self.challenge_wait, self.challenge_wait_max = challenge_wait, challenge_wait_max
+        self.challenges_in_a_row = 0
         self.trader_id: int | None = None
 
     def __repr__(self) -> str:
@@ -218,10 +233,13 @@ class GateClient:
             page += 1
 
     def get_payout(self, payout_id: int) -> Payout:
-        """One payout by id, through the list's `search[id]` (the single-payout path never answered reliably)."""
-        for payout in self.list_payouts(search_id=payout_id).payouts:
-            if payout.id == payout_id:
-                return payout
+        """One payout by id, through the list's `search[id]` (the single-payout path never answered reliably).
+        Not found by the id alone, it is looked for with the status filters the originals sent beside it
+        (SEARCH_FALLBACK_STATUSES): a panel that filters by status by default must not hide our payout."""
+        for statuses in ((), *SEARCH_FALLBACK_STATUSES):
+            for payout in self.list_payouts(statuses, search_id=payout_id).payouts:
+                if payout.id == payout_id:
+                    return payout
         raise NotFound(f"payout {payout_id} is not visible to {self.login_name}", status=None,
                        path="/payments/payouts")
 
@@ -330,7 +348,7 @@ class GateClient:
                 relogged = True
                 log.info("gate session expired for %s on %s %s; logging in again", self.login_name, method, path)
                 self.login()
-            except RateLimited as exc:  # the caller waits, not us (module docstring)
+            except RateLimited as exc:  # the caller waits, not us (module docstring); Challenged too
                 raise unknown or exc
             except (TemporaryError, OutcomeUnknown) as exc:
                 if isinstance(exc, OutcomeUnknown):
@@ -348,6 +366,13 @@ class GateClient:
         """One request and its answer. A write answered 5xx, or 2xx in a shape we cannot read, may have
         been carried out: OutcomeUnknown. (A 429 or 401 is refused before any work.)"""
         response = self._http(method, path, write, **kwargs)
+        if is_challenge(response.status_code, response.headers, response.content or b""):
+            self.challenges_in_a_row += 1
+            wait = challenge_wait(self.challenges_in_a_row, self.challenge_wait, self.challenge_wait_max)
+            raise Challenged(self._describe(response, f"Cloudflare challenge ({self.challenges_in_a_row} in a row), "
+                                                      f"nothing done; retry after {wait:g}s"),
+                             retry_after=wait, status=response.status_code, path=_path(response))
+        self.challenges_in_a_row = 0
         try:
             return interpret(response)
         except (TemporaryError, ProtocolError) as exc:

@@ -7,6 +7,8 @@ The categories tell the caller what to do next:
                     dropped connection after sending, a 5xx, an answer we cannot read. The panel may
                     have acted: read the payout back before anything else.
 * SessionExpired  — the cookies no longer work; log in again (the client does this once by itself).
+* Challenged      — Cloudflare answered a challenge page instead of the panel (cloudflare.py): nothing was
+                    done, writes included; a RateLimited whose wait grows with each challenge in a row.
 * Blocked         — Cloudflare refused us (HTML 403); retrying makes it worse, an operator must look.
 * EndpointGone    — HTTP 410, seen once in the originals' history and later gone; surfaced, not retried.
 * PermanentError  — the panel said no (bad credentials, wrong payout status, validation, not found,
@@ -46,6 +48,11 @@ class RateLimited(TemporaryError, meaning.RetryLater):
     def __init__(self, message: str, *, retry_after: float, status: int | None = 429, path: str | None = None) -> None:
         super().__init__(message, status=status, path=path)
         self.retry_after = retry_after
+
+
+class Challenged(RateLimited):
+    """A Cloudflare challenge page (403/503, `cf-mitigated: challenge`): the panel never saw the request.
+    Like a 429, never waited out in the client: the caller tries the same call after `retry_after`."""
 
 
 class SessionExpired(GateError, meaning.TemporaryError):

@@ -108,7 +108,7 @@ TBANK_MARK = re.compile(r"tbank|t-банк|т-банк|тинькофф|tinkoff"
 DATE_TIME = re.compile(r"(\d{2})\.(\d{2})\.(\d{4})\s+(\d{1,2}):(\d{2}):(\d{2})")
 RECEIPT_NUMBER = re.compile(r"Квитанция\s*(?:№|N[oо°e]?|#)?\s*(\d{1,3}(?:\s*-\s*\d{1,4}){2,6})", re.IGNORECASE)
 SPACES = re.compile(r"[\s\u00a0\u2007\u2009\u202f]+")
-RUBLE_SIGN = re.compile(r"(?<=\d)\s*(?:₽|руб\.?|RUB|[iIlР₽PрpР])$")
+RUBLE_SIGN = re.compile(r"(?<=\d)\s*(?:₽|руб\.?|RUB|[iIlР₽PрpР?])$")  # OCR: ₽ read as a letter or «?»
 SBP_CHUNK = re.compile(r"[A-ZА-Я0-9]+")
 
 
@@ -175,8 +175,11 @@ def _rows(lines: list[str], fuzzy: bool) -> dict[str, str]:
         if not found:
             continue
         field, value = found
-        if field == "sbp_operation_id" and index + 1 < len(lines) and not _label_of(lines[index + 1], fuzzy):
-            value = f"{value} {lines[index + 1]}"
+        follows = lines[index + 1] if index + 1 < len(lines) and not _label_of(lines[index + 1], fuzzy) else None
+        if field == "sbp_operation_id" and follows is not None:
+            value = f"{value} {follows}"
+        elif not value.strip(" :|") and follows is not None:
+            value = follows  # the value under its label: a narrow screen, or OCR splitting a wide row
         value = value.strip(" :")
         if value and field not in rows:
             rows[field] = value
@@ -252,6 +255,19 @@ def _well_grouped(groups: list[str]) -> bool:
     return 1 <= len(groups[0]) <= 3 and all(len(group) == 3 for group in groups[1:])
 
 
+def says_no_fee(value: str) -> bool:
+    """«Без комиссии», also as OCR reads it: «Ges комиссия», «| без комиссии», «Ses помиссии». A fee row
+    without a digit that ends in a word like «комиссии» says no fee; the amounts check (Итого = Сумма +
+    Комиссия) still has to hold, so a misread cannot let a wrong amount through."""
+    folded = value.casefold().replace("ё", "е")
+    if any(char.isdigit() for char in folded):
+        return False
+    if SequenceMatcher(None, folded.strip(" |:"), NO_FEE).ratio() >= 0.8:
+        return True
+    words = re.findall(r"[^\W\d_]+", folded)
+    return len(words) >= 2 and SequenceMatcher(None, words[-1], "комиссии").ratio() >= 0.75
+
+
 def _consistent_amounts(rows: dict[str, str]) -> tuple[Decimal, Decimal, Optional[Decimal]]:
     """(amount, total, fee) with Итого = Сумма + Комиссия, the check that catches misread digits."""
     amounts = _money_readings(_required(rows, "amount", "Сумма"), "Сумма")
@@ -259,7 +275,7 @@ def _consistent_amounts(rows: dict[str, str]) -> tuple[Decimal, Decimal, Optiona
     fee_text = rows.get("fee")
     if fee_text is None:
         fees: list[Optional[Decimal]] = [None]
-    elif SequenceMatcher(None, fee_text.casefold(), NO_FEE).ratio() >= 0.8:
+    elif says_no_fee(fee_text):
         fees = [Decimal(0)]
     else:
         fees = list(_money_readings(fee_text, "Комиссия"))

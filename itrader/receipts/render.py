@@ -241,9 +241,10 @@ def _moscow(moment: datetime) -> datetime:
     return moment.replace(tzinfo=MOSCOW) if moment.tzinfo is None else moment.astimezone(MOSCOW)
 
 
-def _render_pdf_sync(spec: ReceiptSpec) -> bytes:
+def _render_pdf_sync(spec: ReceiptSpec, stacked: bool = False) -> bytes:
+    """`stacked`: each value on the line under its label, as a phone screen too narrow for both shows them."""
     rows = _rows(spec)
-    body_height = sum(ROW_STEP + (WRAP_STEP if row.wrap_value_at else 0) for row in rows)
+    body_height = sum(ROW_STEP + (WRAP_STEP if row.wrap_value_at or stacked else 0) for row in rows)
     height = 112 + body_height + 125
     page = _Page(height)
     when = _moscow(spec.operation_time)
@@ -259,6 +260,11 @@ def _render_pdf_sync(spec: ReceiptSpec) -> bytes:
 
     y = 112 + 10
     for row in rows:
+        if stacked:
+            page.text(LEFT, y, row.label or " ".join(row.label_lines), ROW_SIZE, GREY)
+            page.right_text(y + WRAP_STEP, row.value, ROW_SIZE, money=row.money)
+            y += ROW_STEP + WRAP_STEP
+            continue
         if row.wrap_value_at:
             head, tail = row.value[: row.wrap_value_at], row.value[row.wrap_value_at:]
             size = _fitting_size(page, row.label_lines[0], head, money=False)
@@ -332,8 +338,9 @@ def _degrade(image, degrade: Degrade):
     return image
 
 
-def _render_image_sync(spec: ReceiptSpec, degrade: Optional[Degrade], dpi: float, fmt: str) -> bytes:
-    image = _pdf_to_image(_render_pdf_sync(spec), dpi)
+def _render_image_sync(spec: ReceiptSpec, degrade: Optional[Degrade], dpi: float, fmt: str,
+                       stacked: bool = False) -> bytes:
+    image = _pdf_to_image(_render_pdf_sync(spec, stacked), dpi)
     if degrade is not None:
         image = _degrade(image, degrade)
     buffer = io.BytesIO()
@@ -344,11 +351,13 @@ def _render_image_sync(spec: ReceiptSpec, degrade: Optional[Degrade], dpi: float
     return buffer.getvalue()
 
 
-def render_png(spec: ReceiptSpec, degrade: Optional[Degrade] = None, dpi: float = 200) -> bytes:
-    """The receipt as a PNG screenshot-like image (PDF rendered at `dpi`), optionally degraded."""
+def render_png(spec: ReceiptSpec, degrade: Optional[Degrade] = None, dpi: float = 200, *,
+               stacked: bool = False) -> bytes:
+    """The receipt as a PNG screenshot-like image (PDF rendered at `dpi`), optionally degraded; `stacked`:
+    each value under its label (a narrow phone screen)."""
     from .offload import off_hub
 
-    return off_hub(_render_image_sync, spec, degrade, dpi, "PNG")
+    return off_hub(_render_image_sync, spec, degrade, dpi, "PNG", stacked)
 
 
 def render_jpeg(spec: ReceiptSpec, degrade: Optional[Degrade] = None, dpi: float = 200) -> bytes:

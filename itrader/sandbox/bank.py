@@ -208,6 +208,10 @@ class Bank:
         """A phone screenshot of the receipt, as buyers post in the chat."""
         return render_png(receipt_spec(transfer))
 
+    def receipt_screenshot(self, transfer: Transfer, tamper: Optional[dict[str, Any]] = None) -> bytes:
+        """The receipt as a buyer's PNG screenshot of a narrow phone screen: each value under its label."""
+        return render_png(receipt_spec(transfer, tamper), stacked=True)
+
     def mail_receipt(self, transfer: Transfer, to_addr: str, dkim: str = "valid",
                      tamper: Optional[dict[str, Any]] = None, filename: str = "Receipt.pdf") -> SentMail:
         """Render the receipt and e-mail it from the bank, as T-Bank's «send receipt by e-mail» does."""

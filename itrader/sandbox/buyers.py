@@ -31,6 +31,7 @@ object of parameters:
                                          or absent) or in the chat; "forge" makes it claim the requisites' wallet and
                                          amount whatever was paid; "reuse" sends another deal's earlier receipt;
                                          "format": "png" posts a screenshot of it instead (chat only)
+                                         "screenshot": a PNG of a narrow phone screen instead of the PDF
   "cancel" / "appeal"                    on the Bybit order
 
 A buyer has two names, both fixed by its seed unless the control API sets them: `payer_name`, the
@@ -153,6 +154,10 @@ def _check_params(where: str, action: str, params: dict[str, Any]) -> None:
             raise ScriptError(f"{where}: format must be pdf, or png (a screenshot) via chat")
         if "tamper" in params and not isinstance(params["tamper"], dict):
             raise ScriptError(f"{where}: tamper must be an object of receipt fields")
+        if not isinstance(params.get("screenshot", False), bool):
+            raise ScriptError(f"{where}: screenshot must be true or false")
+        if params.get("screenshot") and params.get("via", "email") != "chat":
+            raise ScriptError(f"{where}: a screenshot is posted in the chat: via must be chat")
 
 
 # --- reading our chat like a person would -------------------------------------------------------
@@ -578,7 +583,8 @@ class Buyer:
         self._event("mark_paid", "pressed paid")
 
     def _do_send_receipt(self, via: str = "email", dkim: str = "valid", tamper: dict | None = None,
-                         forge: bool = False, reuse: bool = False, to: str | None = None, format: str = "pdf") -> None:
+                         forge: bool = False, reuse: bool = False, to: str | None = None, format: str = "pdf",
+                         screenshot: bool = False) -> None:
         order_id = self._need_order("send_receipt")
         if format == "png":
             if self.last_transfer is None:
@@ -599,14 +605,18 @@ class Buyer:
             changes = dict(tamper or {})
             if forge:
                 changes.update(self._forged_fields())
-            pdf = self.services.bank.receipt_pdf(self.last_transfer, tamper=changes or None)
-            filename = "Receipt.pdf"
+            if screenshot:
+                pdf = self.services.bank.receipt_screenshot(self.last_transfer, tamper=changes or None)
+            else:
+                pdf = self.services.bank.receipt_pdf(self.last_transfer, tamper=changes or None)
+            filename = "Receipt.png" if screenshot else "Receipt.pdf"
             number = getattr(self.last_transfer, "receipt_number", None)
             if not changes:
                 self.services.receipts.add(SentReceipt(self.payout_id, self.buyer_id, pdf, filename, number))
         self._human_pause(3.0)
         if via == "chat":
-            self.services.bybit.buyer_send_file(order_id, filename, pdf, "application/pdf")
+            content_type = "image/png" if screenshot else "application/pdf"
+            self.services.bybit.buyer_send_file(order_id, filename, pdf, content_type)
         else:
             told = self.requisites()
             address = to or (told.email if told and told.email else self.services.receipt_email)

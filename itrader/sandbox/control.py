@@ -28,6 +28,12 @@
   PUT  /gate/sessions          {idle_lifetime?, cookie_lifetime?}: seconds a Gate session lives without a request,
                                and a sid/rsid pair after it was issued (GET /auth/me renews the pair)
   POST /gate/sessions/expire   {login?}: end that trader's Gate sessions now (every trader's without login)
+  PUT  /gate/live              {search_id_needs_status?, late_approval_seconds?}: the live panel's ways
+                               (gate_live.py): search[id] without a status filter finds nothing; /approve
+                               accepted that long past expired_at (captured: an approve an hour late passed)
+  POST /gate/challenge         {calls?, seconds?, status?: 403|503, endpoint?}: Cloudflare challenges the next
+                               `calls` Gate calls, or every call for `seconds` (endpoint: only paths ending so)
+  DELETE /gate/challenge       no more challenges
   GET  /credentials            the default sandbox credentials (sandbox-only values)
   GET  /dkim                   the bank's DKIM DNS TXT record(s)
   POST /stream                 {per_minute}
@@ -267,6 +273,35 @@ def make_control_app(world) -> bottle.Bottle:
     def expire_gate_sessions():
         login = _body().get("login")
         return {"expired": world.gate.expire_sessions(str(login) if login else None)}
+
+    @route("/gate/live", ["PUT", "POST"])
+    def gate_live():
+        body = _body()
+        unknown = sorted(set(body) - {"search_id_needs_status", "late_approval_seconds"})
+        if unknown:
+            raise BadRequest(f"unknown field(s): {', '.join(unknown)}")
+        flag = body.get("search_id_needs_status")
+        if flag is not None and not isinstance(flag, bool):
+            raise BadRequest("search_id_needs_status must be true or false")
+        late = body.get("late_approval_seconds")
+        if late is not None and (isinstance(late, bool) or not isinstance(late, (int, float))
+                                 or not 0 <= late <= 86400):
+            raise BadRequest("late_approval_seconds must be a number of seconds between 0 and 86400")
+        return world.gate.set_live(flag, late)
+
+    @route("/gate/challenge", ["PUT", "POST"])
+    def gate_challenge():
+        body = _body()
+        unknown = sorted(set(body) - {"calls", "seconds", "status", "endpoint"})
+        if unknown:
+            raise BadRequest(f"unknown field(s): {', '.join(unknown)}")
+        return world.gate.challenge.arm(body.get("calls"), body.get("seconds"), body.get("status", 403),
+                                        str(body.get("endpoint") or ""))
+
+    @route("/gate/challenge", "DELETE")
+    def clear_gate_challenge():
+        world.gate.challenge.reset()
+        return world.gate.challenge.view()
 
     @route("/credentials", "GET")
     def credentials():

@@ -4,7 +4,7 @@
 `make_app()`, a Bottle app whose routes are relative to the API base (the
 World mounts it under /gate/api/v1). Attachments uploaded with /approve are
 served back by the same app under /cdn/<original_url>, standing in for
-cdn.gate.cx.
+cdn.gate.cx. The data it keeps and the JSON shapes it renders live in gate_shapes.py.
 
 Time-driven changes (session expiry, a taken payout passing its deadline,
 the promotion of approved payouts 6 -> 7) are applied lazily from the
@@ -29,147 +29,25 @@ Where the reference says "unknown", this sandbox decides, and says so here:
 """
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
-import os
 import secrets
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from pathlib import PurePosixPath
+from decimal import Decimal, InvalidOperation
 from typing import Any, Callable
-from urllib.parse import quote
 
 import bottle
 
 from itrader.sandbox.faults import Faults, fault_plugin, recorder
+from itrader.sandbox.gate_live import GateChallenge
+from itrader.sandbox.gate_shapes import (
+    BANKS, CDN_PREFIX, METHODS, PLATFORM, QUIRKS, STATUS_APPROVED, STATUS_COMPLETED, STATUS_HISTORY, STATUS_OFFERED,
+    STATUS_TAKEN, Account, CookiePair, Payout, RequestRecord, Session, Upload, default_wallet, int_param,
+    RUB, json_body, laravel_cookie_value, render_payout, safe_file_name,
+)
 from itrader.sandbox.ledger import Ledger
-
-PLATFORM = "gate"
-CDN_PREFIX = "/cdn"
-
-STATUS_OFFERED = 4
-STATUS_TAKEN = 5
-STATUS_APPROVED = 6
-STATUS_COMPLETED = 7
-STATUS_HISTORY = 9  # the sandbox's choice for cancelled and expired payouts
-
-# Bank catalogue: slug -> (id, SBP member code, label). Codes are illustrative.
-BANKS: dict[str, tuple[int, str, str]] = {
-    "sberbank": (1, "100000000111", "Сбербанк"),
-    "tinkoff": (2, "100000000004", "T-Банк (Тинькофф)"),
-    "alfabank": (3, "100000000008", "Альфа-Банк"),
-    "vtb": (4, "100000000005", "ВТБ"),
-    "ozonbank": (5, "100000000273", "Озон Банк (Ozon)"),
-    "rncb": (6, "100000000014", "РНКБ Банк"),
-    "otpbank": (7, "100000000018", "ОТП Банк"),
-    "psbank": (8, "100000000010", "ПСБ"),
-    "sovcombank": (9, "100000000013", "Совкомбанк"),
-    "raiffeisen": (10, "100000000007", "Райффайзенбанк"),
-    "gazprombank": (11, "100000000001", "Газпромбанк"),
-}
-
-METHODS = {
-    # kind -> (method id, method "name" code, label)
-    "card": (4, 1, "OUT: P2P Card"),
-    "sbp": (5, 2, "OUT: Система быстрых платежей (СБП)"),
-}
-
-# Lenient-type cases seen in real rows (reference §3): emitted on request or every Nth payout.
-QUIRKS = ("bank_null", "bank_code_numeric")
-
-RUB = {"id": 1, "iso_code": "643", "code": "rub", "name": "Russian ruble", "decimals": 2}
-
-
-def iso(ts: float | None) -> str | None:
-    """Laravel-style timestamp: `2025-06-10T05:54:01.000000Z`."""
-    if ts is None:
-        return None
-    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def json_number(value: Decimal) -> int | float:
-    """Money goes out as a JSON number, integral amounts without a fraction (as captured)."""
-    return int(value) if value == value.to_integral_value() else float(value)
-
-
-def laravel_cookie_value() -> str:
-    """An opaque value shaped like Laravel's encrypted cookie (base64 JSON, URL-encoded)."""
-    blob = {k: base64.b64encode(os.urandom(n)).decode() for k, n in (("iv", 16), ("value", 160), ("mac", 32))}
-    blob["tag"] = ""
-    return quote(base64.b64encode(json.dumps(blob).encode()).decode(), safe="")
-
-
-@dataclass
-class Account:
-    login: str
-    password: str
-    trader_id: int
-    balance: Decimal
-
-
-@dataclass
-class Session:
-    """One login of one trader; its cookie pairs point here, so renewing keeps the session."""
-
-    login: str
-    last_seen: float
-    ended: bool = False
-
-
-@dataclass
-class CookiePair:
-    session: Session
-    rsid: str
-    issued: float | None  # None: registered by add_session and not used yet
-
-
-@dataclass
-class Upload:
-    media_id: int
-    file_name: str
-    data: bytes
-    content_type: str
-    created_at: float
-
-    @property
-    def original_url(self) -> str:
-        return f"{self.media_id}/{self.file_name}"
-
-
-@dataclass
-class Payout:
-    id: int
-    kind: str  # "sbp" | "card"
-    bank: str
-    wallet: str
-    amount: Decimal
-    course: Decimal
-    reward: Decimal
-    expires_in: float
-    quirk: str | None
-    created_at: float
-    updated_at: float
-    status: int = STATUS_OFFERED
-    account: str | None = None
-    taken_at: float | None = None
-    expired_at: float | None = None
-    approved_at: float | None = None
-    uploads: list[Upload] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class RequestRecord:
-    ts: float
-    method: str
-    path: str
-    status: int
-    account: str | None
-    fault: str | None = None  # the injected fault (faults.py) that answered this request, if any
 
 
 class GateSandbox:
@@ -197,8 +75,12 @@ class GateSandbox:
         session_lifetime: seconds of inactivity after which sid/rsid stop working.
         cookie_lifetime: seconds a sid/rsid pair works after it was issued (renewed by GET /auth/me).
         promote_after: seconds after approval until Gate moves the payout 6 -> 7.
-        expiry_grace: seconds past expired_at a taken payout still accepts /approve
-            (the 27 May capture shows an approval after expired_at succeeding).
+        expiry_grace: seconds past expired_at a taken payout still accepts /approve; then it is refunded
+            (status 9). Captured: reference/gate-api.md §6.5, the 27 May capture, approved_at 11:59:45 with
+            expired_at 10:56:01 — the real panel accepted an approve an hour late. The default stays 0
+            (strict) on purpose: one capture shows that a late approve *can* pass, not how late, nor that it
+            always does; a twin that refuses is the side the daemon must survive without releasing, and
+            `PUT /sandbox/gate/live {late_approval_seconds}` switches the captured leniency on.
         quirk_every: every Nth created payout carries a lenient-type quirk (0 = never),
             cycling through QUIRKS; create_payout(quirk=...) forces one.
         list_gone: the payout list answers 410 Gone, as the originals once saw (reference §9).
@@ -211,6 +93,9 @@ class GateSandbox:
         self._lifetimes = (session_lifetime, cookie_lifetime)  # what reset() goes back to
         self.promote_after = promote_after
         self.expiry_grace = expiry_grace
+        self._expiry_grace = expiry_grace  # what reset() goes back to
+        self.search_id_needs_status = False  # gate_live.py: search[id] alone answers nothing
+        self.challenge = GateChallenge(clock)
         self.quirk_every = quirk_every
         self.course = Decimal(course)
         self.reward = Decimal(reward)
@@ -239,6 +124,8 @@ class GateSandbox:
         with self._lock:
             self._init_state()
             self.session_lifetime, self.cookie_lifetime = self._lifetimes
+            self.expiry_grace, self.search_id_needs_status = self._expiry_grace, False
+            self.challenge.reset()
 
     def add_account(self, login: str, password: str, balance: Decimal = Decimal(0)) -> None:
         with self._lock:
@@ -319,6 +206,18 @@ class GateSandbox:
             self._sessions = {sid: pair for sid, pair in self._sessions.items() if not pair.session.ended}
             return len(doomed)
 
+    def set_live(self, search_id_needs_status: bool | None = None,
+                 late_approval_seconds: float | None = None) -> dict[str, Any]:
+        """The live panel's ways (gate_live.py): a search by id alone finds nothing; approves accepted for
+        `late_approval_seconds` past expired_at."""
+        with self._lock:
+            if search_id_needs_status is not None:
+                self.search_id_needs_status = bool(search_id_needs_status)
+            if late_approval_seconds is not None:
+                self.expiry_grace = float(late_approval_seconds)
+            return {"search_id_needs_status": self.search_id_needs_status,
+                    "late_approval_seconds": self.expiry_grace, "challenge": self.challenge.view()}
+
     def set_session_lifetimes(self, idle: float | None = None, cookie: float | None = None) -> dict[str, float]:
         with self._lock:
             if idle is not None:
@@ -361,45 +260,8 @@ class GateSandbox:
     # ------------------------------------------------------------------ rendering
 
     def _render(self, payout: Payout, *, detailed: bool, reveal: bool = False) -> dict:
-        hidden = payout.status == STATUS_OFFERED and not reveal
-        usdt = (payout.amount / payout.course).quantize(Decimal("0.01"), ROUND_HALF_UP)
-        total = (payout.amount * payout.reward).quantize(Decimal("0.001"), ROUND_HALF_UP)
-        total_usdt = (total / payout.course).quantize(Decimal("0.01"), ROUND_HALF_UP)
-        method_id, method_name, method_label = METHODS[payout.kind]
-        method: dict[str, Any] = {"id": method_id, "type": 2, "name": method_name, "label": method_label,
-                                  "status": 1, "payment_provider_id": 1, "wallet_currency_id": 1}
-        if detailed:
-            method["currency"] = dict(RUB, network=None)
-            method["provider"] = {"id": 1, "label": "Gate", "provider": 1, "status": 1}
-        account = self._accounts.get(payout.account or "")
-        return {
-            "id": payout.id,
-            "payment_method_id": method_id,
-            "wallet": payout.wallet,
-            "amount": [] if hidden else {"trader": {"643": json_number(payout.amount), "000001": json_number(usdt)}},
-            "total": [] if hidden else {"trader": {"643": json_number(total), "000001": json_number(total_usdt)}},
-            "status": payout.status,
-            "approved_at": iso(payout.approved_at),
-            "expired_at": iso(payout.expired_at),
-            "created_at": iso(payout.created_at),
-            "updated_at": iso(payout.updated_at),
-            "meta": {"courses": {"trader": json_number(payout.course)}, "reason": {"trader": None, "support": None}},
-            "method": method,
-            "attachments": [self._render_upload(u) for u in payout.uploads],
-            "tooltip": {"payments": {"success": None, "rejected": None, "percent": None}, "reasons": []},
-            "bank": render_bank(payout.bank, payout.kind, payout.quirk),
-            "trader": {"id": account.trader_id, "name": account.login.split("@")[0]} if account else None,
-        }
+        return render_payout(payout, self._accounts.get(payout.account or ""), detailed=detailed, reveal=reveal)
 
-    @staticmethod
-    def _render_upload(upload: Upload) -> dict:
-        path = PurePosixPath(upload.file_name)
-        return {
-            "name": path.stem, "file_name": upload.file_name, "original_url": upload.original_url,
-            "extension": path.suffix.lstrip(".").lower(), "size": len(upload.data),
-            "created_at": iso(upload.created_at),
-            "custom_properties": {"fake": not upload.data.startswith(b"%PDF")},
-        }
 
     # ------------------------------------------------------------------ HTTP
 
@@ -407,6 +269,7 @@ class GateSandbox:
         app = bottle.Bottle()
         # Installed first, so it wraps the fault plugin and sees faulted requests too.
         app.install(recorder(self._record_request, self._clock))
+        app.install(self.challenge.plugin())  # Cloudflare answers before the panel (gate_live.py)
         app.install(fault_plugin(self._faults, PLATFORM))
         app.route("/auth/basic/login", "POST", self._login)
         app.route("/auth/me", "GET", self._authed(self._me))
@@ -488,7 +351,7 @@ class GateSandbox:
             bottle.response.set_cookie(name, value, path="/", httponly=True, samesite="lax", max_age=lifetime)
 
     def _login(self) -> str:
-        body = _json_body()
+        body = json_body()
         login, password = str(body.get("login") or ""), str(body.get("password") or "")
         with self._lock:
             account = self._accounts.get(login)
@@ -523,14 +386,16 @@ class GateSandbox:
         statuses = {int(s) for s in query.getall("filters[status][]") if s.strip().lstrip("-").isdigit()}
         search_id = query.get("search[id]", "").strip()
         term = query.get("search[term]", "").strip().lower()
-        page = max(_int(query.get("page"), 1), 1)
-        per_page = min(max(_int(query.get("per_page"), 30), 1), self.max_per_page)
+        page = max(int_param(query.get("page"), 1), 1)
+        per_page = min(max(int_param(query.get("per_page"), 30), 1), self.max_per_page)
 
         rows = [p for p in self._payouts.values() if self._visible(account, p)]
         if statuses:
             rows = [p for p in rows if p.status in statuses]
         if search_id:
             rows = [p for p in rows if str(p.id) == search_id]
+            if self.search_id_needs_status and not statuses:
+                rows = []  # gate_live.py: as a panel with a default status filter might
         if term:
             rows = [p for p in rows if term in self._search_text(p)]
         rows.sort(key=lambda p: (p.created_at, p.id), reverse=True)  # newest first
@@ -599,7 +464,7 @@ class GateSandbox:
         now = self._clock()
         for upload in files:
             data = upload.file.read()
-            media = Upload(self._next_media_id, _safe_file_name(upload.raw_filename), data,
+            media = Upload(self._next_media_id, safe_file_name(upload.raw_filename), data,
                            upload.content_type or "application/octet-stream", now)
             self._next_media_id += 1
             payout.uploads.append(media)
@@ -622,7 +487,7 @@ class GateSandbox:
         return self._ok({"payout": self._render(payout, detailed=True)})
 
     def _set_balance(self, account: Account) -> str:
-        raw = _json_body().get("amount")
+        raw = json_body().get("amount")
         try:
             amount = Decimal(str(raw))
         except (InvalidOperation, ValueError):
@@ -644,42 +509,3 @@ class GateSandbox:
         return upload.data
 
 
-def render_bank(slug: str, kind: str, quirk: str | None) -> dict | None:
-    if quirk == "bank_null":
-        return None
-    if quirk == "bank_code_numeric":
-        # The one real row with a numeric code looked like this.
-        return {"id": 99, "name": "Central Bank of Russia", "code": 0, "label": " (MIR)",
-                "meta": {"system": "MIR", "country": "RUS"}}
-    bank_id, code, label = BANKS.get(slug, (100 + sum(slug.encode()) % 900, "", slug.title()))
-    if kind == "card":
-        return {"id": bank_id, "name": slug, "code": code, "label": f"{label} (MIR)",
-                "meta": {"system": "MIR", "country": "RUS"}}
-    return {"id": bank_id, "name": slug, "code": code, "label": label, "active": True,
-            "meta": {"parser": {"sms": True, "push": True}, "1click": []}}
-
-
-def default_wallet(kind: str, payout_id: int) -> str:
-    digits = f"{payout_id * 7919 % 10**9:09d}"
-    return f"79{digits}" if kind == "sbp" else f"2200{payout_id % 10**12:012d}"
-
-
-def _safe_file_name(raw: str | None) -> str:
-    name = PurePosixPath((raw or "receipt.pdf").replace("\\", "/")).name
-    cleaned = "".join(c if c.isalnum() or c in "._-" else "_" for c in name).strip("._")
-    return cleaned or "receipt.pdf"
-
-
-def _json_body() -> dict:
-    try:
-        body = json.loads(bottle.request.body.read() or b"{}")
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
-
-
-def _int(raw: str | None, default: int) -> int:
-    try:
-        return int(raw) if raw not in (None, "") else default
-    except ValueError:
-        return default

@@ -2,6 +2,7 @@
 against the real Gate sandbox on loopback, as the store-driven daemon starts it."""
 from __future__ import annotations
 
+import time
 from decimal import Decimal
 
 import gevent
@@ -117,3 +118,22 @@ def test_a_disabled_account_zeroes_its_balance_finishes_its_deals_then_says_drai
     wait_for(lambda: group, timeout=5, what="Drained")
     assert group == [Drained("gate", "desk1")]
     assert world.sandbox.balance(LOGIN) == Decimal(0)
+
+
+def test_a_cloudflare_challenge_is_one_event_per_episode_and_holds_the_polls_off(rig, world):
+    client = GateClient(world.base_url, LOGIN, PASSWORD, timeout=5.0, challenge_wait=0.3, challenge_wait_max=0.6)
+    world.sandbox.challenge.arm(calls=5, status=503)  # the next 5 calls, the first login included
+    started = time.monotonic()
+    ref = GateAccountActor.start("desk1", client, rig.store, rig.directory, rig.events,
+                                 GateConfig(base_url=world.base_url, poll_interval=0.02, session_refresh=3600.0,
+                                            balance_check_interval=3600.0, target_balance=TARGET))
+    rig.refs.append(ref)
+    wait_for(lambda: events_of(rig, "gate_challenge_over"), 10, "the challenge to pass")
+    # polls every 0.02 s would spend the 5 challenges in a blink; the waits (0.3, 0.6, 0.6 ...) space them
+    assert time.monotonic() - started >= 1.0
+    assert len(events_of(rig, "gate_challenged")) == 1
+    assert events_of(rig, "gate_challenge_over")[0]["challenged_calls"] == 5
+    wait_for(lambda: world.sandbox.balance(LOGIN) == TARGET, 10, "the balance once through")
+
+    world.sandbox.challenge.arm(calls=1)  # a new episode: told again
+    wait_for(lambda: len(events_of(rig, "gate_challenged")) == 2, 10, "a second episode")

@@ -81,6 +81,9 @@ def test_the_problem_says_what_is_wrong_and_what_was_given(tmp_path):
         ("email.imap_port", "must be less than or equal to 65535, got 70000")]
     assert refusal(tmp_path, '[gate]\nmin_order_amount = "5000"\nmax_order_amount = "100"\n') == [
         ("gate.min_order_amount", "must not exceed gate.max_order_amount (5000 > 100)")]
+    assert refusal(tmp_path, "[gate]\nchallenge_wait = 600\nchallenge_wait_max = 60\n") == [
+        ("gate.challenge_wait", "must not exceed gate.challenge_wait_max")]
+    assert refusal(tmp_path, "[gate]\nchallenge_wait = 0\n")[0][0] == "gate.challenge_wait"
 
 
 def test_every_problem_is_reported_at_once(tmp_path):

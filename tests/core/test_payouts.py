@@ -3,6 +3,7 @@ for a take or an approve, what a read-back status says. The actor is tested in
 tests/actors/test_gate_account.py."""
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from decimal import Decimal
 
 from itrader.config import GateConfig
@@ -56,6 +57,18 @@ def test_what_a_read_back_status_says_about_an_approve():
     assert not approve_verdict(5).ok and not approve_verdict(5).permanent
     assert not approve_verdict(None).ok and "unknown" in approve_verdict(None).reason
     assert approve_verdict(8).permanent
+
+
+def test_a_payout_given_back_after_its_deadline_is_a_stranded_payment_not_a_retry():
+    deadline = datetime(2025, 5, 27, 10, 56, 1, tzinfo=timezone.utc)
+    late = deadline.timestamp() + 3600
+    refunded = approve_verdict(9, deadline, None, now=late)
+    assert refunded.permanent and not refunded.ok and refunded.expired
+    assert "expired at 2025-05-27 10:56:01" in refunded.reason
+    # captured (reference/gate-api.md §6.5): approved an hour past expired_at, and that is a success
+    assert approve_verdict(6, deadline, datetime(2025, 5, 27, 11, 59, 45, tzinfo=timezone.utc), now=late).ok
+    assert not approve_verdict(9, deadline, None, now=deadline.timestamp() - 60).expired  # cancelled in time
+    assert not approve_verdict(5, deadline, None, now=late).permanent  # not given back yet: try again
 
 
 def test_plain_raw_is_a_copy():

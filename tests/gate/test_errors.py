@@ -6,7 +6,10 @@ from decimal import Decimal
 
 import pytest
 
-from itrader.gate import Blocked, EndpointGone, OutcomeUnknown, RateLimited, TemporaryError
+from itrader.gate import Blocked, Challenged, EndpointGone, OutcomeUnknown, RateLimited, TemporaryError
+from itrader.gate.cloudflare import challenge_wait, is_challenge
+from itrader.sandbox.faults import CLOUDFLARE_403_HTML
+from itrader.sandbox.gate_live import CHALLENGE_HTML
 from itrader.leases import LeaseLost
 
 RECEIPT = b"%PDF-1.4 receipt"
@@ -93,6 +96,41 @@ def test_cloudflare_403_is_blocked_after_exactly_one_request(gate):
     assert len(gate.requests()) == before + 1
     assert caught.value.status == 403
     assert "Cloudflare" in str(caught.value)
+
+
+def test_a_cloudflare_challenge_at_login_is_challenged_once_with_a_growing_wait_and_nothing_retried(gate):
+    client = gate.client(challenge_wait=2.0, challenge_wait_max=5.0)
+    gate.sandbox.challenge.arm(calls=3, status=503)
+    waits = []
+    for _ in range(3):
+        with pytest.raises(Challenged) as caught:
+            client.me()  # no session yet: the login is what Cloudflare answers
+        waits.append(caught.value.retry_after)
+    assert waits == [2.0, 4.0, 5.0] and caught.value.status == 503
+    assert [(r.status, r.fault) for r in gate.requests()] == [(503, "cloudflare_challenge")] * 3
+    assert client.me().rub_balance == Decimal("10000000.00")  # through: the streak starts again
+    assert client.challenges_in_a_row == 0
+
+
+def test_a_challenged_approve_did_nothing_and_is_not_outcome_unknown(gate):
+    client = gate.client()
+    pid = taken_payout(gate, client)
+    gate.sandbox.challenge.arm(calls=1, endpoint="/approve")
+    with pytest.raises(Challenged) as caught:
+        client.approve(pid, "Receipt.pdf", RECEIPT)
+    assert not isinstance(caught.value, OutcomeUnknown) and caught.value.status == 403
+    assert gate.ledger.entries("gate_approve") == [] and client.get_payout(pid).status == 5
+    assert client.approve(pid, "Receipt.pdf", RECEIPT).status == 6  # safe to send again
+
+
+def test_a_challenge_is_told_by_its_header_or_its_page_and_a_block_page_is_not_one():
+    html = {"Content-Type": "text/html; charset=UTF-8"}
+    assert is_challenge(403, {"cf-mitigated": "challenge"}, b"")
+    assert is_challenge(503, html, CHALLENGE_HTML.encode())
+    assert not is_challenge(403, dict(html, Server="cloudflare"), CLOUDFLARE_403_HTML.encode())
+    assert not is_challenge(200, {"cf-mitigated": "challenge"}, b"{}")
+    assert not is_challenge(403, {"Content-Type": "application/json"}, b'{"title": "Just a moment..."}')
+    assert [challenge_wait(n, 30, 900) for n in (1, 2, 3, 6, 100)] == [30, 60, 120, 900, 900]
 
 
 def test_cloudflare_403_on_login_is_blocked_too(gate):

@@ -267,3 +267,34 @@ def test_approve_without_file_is_refused_by_the_sandbox(gate):
     assert answer.status_code == 422
     assert gate.ledger.entries("gate_approve_rejected")[0]["reason"] == "no attachment"
     assert gate.ledger.entries("gate_approve") == []
+
+
+def test_a_panel_whose_search_by_id_alone_finds_nothing_still_yields_the_payout_by_its_status_lists(gate):
+    # issue 12 item 8: the originals always sent search[id] with filters[status][]=4&=5
+    gate.sandbox.set_live(search_id_needs_status=True)
+    offered, approved = new_payout(gate, "5100"), new_payout(gate, "5200")
+    client = gate.client()
+    client.show(approved)
+    client.approve(approved, "Receipt.pdf", RECEIPT)
+
+    assert client.get_payout(offered).status == 4
+    assert client.get_payout(approved).status == 6
+    assert not client.list_payouts(search_id=approved).payouts  # the panel's own answer to the id alone
+    with pytest.raises(NotFound):
+        client.get_payout(999)
+
+
+def test_with_late_approvals_switched_on_an_approve_an_hour_past_expired_at_is_accepted(gate):
+    # captured (reference/gate-api.md §6.5): approved 11:59:45, expired_at 10:56:01, status 6
+    gate.sandbox.set_live(late_approval_seconds=7200)
+    pid = new_payout(gate, "9000", expires_in=1800)
+    client = gate.client()
+    client.show(pid)
+    gate.clock.advance(1800 + 3600)
+
+    approved = client.approve(pid, "Receipt.pdf", RECEIPT)
+
+    assert approved.status == 6 and approved.approved_at > approved.expired_at
+    gate.clock.advance(3600)  # the grace is over, but an approved payout is not refunded
+    assert client.get_payout(pid).status == 7
+    assert gate.sandbox.balance(LOGIN) == Decimal("10000000") - 9000

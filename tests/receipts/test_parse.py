@@ -123,3 +123,47 @@ def test_a_receipt_without_a_sender_row_parses_with_an_empty_sender():
 def test_the_repr_keeps_names_and_numbers_out_of_logs():
     shown = repr(parse_text(PYPDF_ORDER))
     assert "Пётр" not in shown and "Сидоров" not in shown and "4321" not in shown
+
+
+# «Без комиссии» on the OCR path (issue 12 item 13): the text path reads it as a fee of 0; so must OCR.
+def test_ocr_of_a_narrow_phone_screenshot_reads_without_commission_as_a_zero_fee():
+    # each value under its label: Tesseract gives «Комиссия» and «Без комиссии» as lines of their own
+    spec = SPECS["sbp_other_bank"]
+    receipt = read_receipt(render_png(spec, stacked=True))
+    assert receipt.source == "ocr"
+    assert (receipt.amount, receipt.fee, receipt.total) == (Decimal(12437), Decimal(0), Decimal(12437))
+    expected = expected_fields(spec)
+    got = _fields(receipt)
+    for key in ("transfer_type", "status", "sender_name", "recipient_phone", "recipient_bank", "receipt_number",
+                "operation_time"):
+        assert got[key] == expected[key], key
+
+
+@pytest.mark.parametrize("fee_row", ["Комиссия Ges комиссия", "Комиссия Ses помиссии", "Комиссия | без комиссии",
+                                     "Комиссии es комиссии", "Комиссия\nБез комиссии"])
+def test_tesseract_misreads_of_without_commission_are_a_zero_fee(fee_row):
+    # each row as real Tesseract read a degraded render of sbp_other_bank
+    text = OCR_SBP.replace("Комиссия Без комиссии", fee_row)
+    receipt = parse_text(text, source="ocr")
+    assert (receipt.amount, receipt.fee, receipt.total) == (Decimal(12437), Decimal(0), Decimal(12437))
+
+
+def test_a_misread_without_commission_cannot_hide_a_wrong_total():
+    text = OCR_SBP.replace("Комиссия Без комиссии", "Комиссия Ges комиссия").replace("Итого 12 437 Р", "Итого 13 437 Р")
+    with pytest.raises(ReceiptUnparseable, match="misread"):
+        parse_text(text, source="ocr")
+
+
+OCR_SBP = """28.05.2025 17:03:34
+Итого 12 437 Р
+Перевод По номеру телефона
+Статус Успешно
+Сумма 12 4372
+Комиссия Без комиссии
+Отправитель Иван Петров
+Телефон получателя +7 (900) 123-45-67
+Получатель Мария С.
+Банк получателя ПСБ
+Квитанция № 1-24-111-222-333
+Служба поддержки fb@tbank.ru
+"""

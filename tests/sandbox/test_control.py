@@ -150,3 +150,28 @@ def test_ad_rules_hand_posted_ads_and_market_outliers(sandbox):
     assert api(sandbox, "GET", "/bybit/ad_rules").json() == {
         "side_limit": 3, "price_gap_percent": None, "security_risk": [], "parameter_exception": [],
         "market_outliers": 0}
+
+
+def test_gate_live_switches_and_cloudflare_challenges_under_the_control_api(sandbox):
+    creds = sandbox.credentials()["gate"]
+    gate = sandbox.urls["gate"]
+    answer = api(sandbox, "PUT", "/gate/live", json={"search_id_needs_status": True, "late_approval_seconds": 3600})
+    assert answer.status_code == 200
+    assert answer.json()["search_id_needs_status"] is True and answer.json()["late_approval_seconds"] == 3600
+
+    assert api(sandbox, "POST", "/gate/challenge", json={"calls": 1, "status": 503}).status_code == 200
+    challenged = requests.post(gate + "/auth/basic/login", json=creds, timeout=5)
+    assert challenged.status_code == 503 and challenged.headers["cf-mitigated"] == "challenge"
+    assert "Just a moment..." in challenged.text and "CF-RAY" in challenged.headers
+    assert requests.post(gate + "/auth/basic/login", json=creds, timeout=5).status_code == 200  # one call only
+    api(sandbox, "POST", "/gate/challenge", json={"seconds": 60})
+    assert requests.post(gate + "/auth/basic/login", json=creds, timeout=5).status_code == 403
+    assert api(sandbox, "DELETE", "/gate/challenge").json()["answered"] == 0  # cleared
+    assert requests.post(gate + "/auth/basic/login", json=creds, timeout=5).status_code == 200
+
+    for bad in ({"calls": -1}, {"status": 500, "calls": 1}, {}, {"calls": 1, "when": "now"}):
+        assert api(sandbox, "POST", "/gate/challenge", json=bad).status_code == 400, bad
+    for bad in ({"search_id_needs_status": "yes"}, {"late_approval_seconds": -1}, {"grace": 1}):
+        assert api(sandbox, "PUT", "/gate/live", json=bad).status_code == 400, bad
+    api(sandbox, "POST", "/reset")
+    assert api(sandbox, "PUT", "/gate/live", json={}).json()["search_id_needs_status"] is False
