@@ -76,7 +76,6 @@ MAX_PAGES_PER_POLL = 20  # a bound on one tick's work; the rest is seen on the n
 START, POLL, BALANCE, SESSION, LEASE, DRAIN = "start", "poll", "balance", "session", "lease", "drain"
 
 
-
 # --- the actor -------------------------------------------------------------------
 
 
