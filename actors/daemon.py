@@ -129,7 +129,7 @@ class System:
 
 
 def run_daemon(config: Config) -> int:
-    logs.configure(config.daemon.log_level)
+    logs.configure(config.daemon.log_level, config.daemon.log_format, config.daemon.log_file)
     logs.REDACTOR.add(config.daemon.api_token, config.security.encryption_key, config.email.password,
                       config.assistant.api_key, *(a.password for a in config.gate.accounts),
                       *(a.api_secret for a in config.bybit.accounts))  # stored secrets: as each account starts

@@ -48,6 +48,12 @@ def build_parser() -> argparse.ArgumentParser:
                      help="sandbox profile: the in-process sandbox's HTTP address (default 127.0.0.1:8081)")
     run.add_argument("--sandbox-imap", default=None,
                      help="sandbox profile: the in-process sandbox's IMAP address (default 127.0.0.1:1143)")
+    run.add_argument("--log-level", default=None, choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+                     help="log from this level up (default: daemon.log_level, INFO)")
+    run.add_argument("--log-format", default=None, choices=("text", "json"),
+                     help="text lines, or one JSON object per line (default: daemon.log_format, text)")
+    run.add_argument("--log-file", default=None,
+                     help="append the log to this file, reopened when rotated (default: stderr)")
     run.set_defaults(handler=cmd_run)
 
     sandbox = sub.add_parser("sandbox", help="serve the simulated Gate, Bybit, bank, mail and LLM")
@@ -85,6 +91,8 @@ def _add_common(parser: argparse.ArgumentParser, listen: bool = True) -> None:
     parser.add_argument("--config", default=os.environ.get("ITRADER_CONFIG"),
                         help="TOML config file (default: $ITRADER_CONFIG; none = sandbox profile)")
     parser.add_argument("--data-dir", default=None, help="SQLite file, receipts, logs (default ./var)")
+    parser.add_argument("--env-file", default=None,
+                        help="read NAME=VALUE lines (secrets such as ENCRYPTION_KEY) into the environment first")
     if listen:
         parser.add_argument("--listen", default=None, help="HTTP endpoint HOST:PORT (default 127.0.0.1:8080)")
 
@@ -118,6 +126,10 @@ def _lazy(parser: argparse.ArgumentParser, module: str) -> None:
 def load_config(args: argparse.Namespace) -> Config:
     """The config file (or the sandbox profile) with the command line's flags on top, validated
     as one: a flag is checked by the same rules as the setting it replaces."""
+    if getattr(args, "env_file", None):
+        from itrader import env_file
+
+        env_file.load_into(args.env_file)
     overrides = {}
     for flag, key in (("listen", "daemon.listen"), ("sandbox_listen", "sandbox.listen"),
                       ("sandbox_imap", "sandbox.imap_listen")):
@@ -125,6 +137,9 @@ def load_config(args: argparse.Namespace) -> Config:
         if value:
             parse_address(value, "--" + flag.replace("_", "-"))
             overrides[key] = value
+    for flag in ("log_level", "log_format", "log_file"):
+        if getattr(args, flag, None):
+            overrides[f"daemon.{flag}"] = getattr(args, flag)
     if getattr(args, "data_dir", None):
         overrides["daemon.data_dir"] = args.data_dir
     return load(args.config, overrides=overrides)
