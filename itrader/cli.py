@@ -98,7 +98,11 @@ def _add_common(parser: argparse.ArgumentParser, listen: bool = True) -> None:
 
 
 def _add_client(parser: argparse.ArgumentParser) -> None:
-    _add_common(parser)
+    _add_common(parser, listen=False)
+    parser.add_argument("--url", default=os.environ.get("ITRADER_URL"),
+                        help="the daemon's address, e.g. http://127.0.0.1:8080 (default: $ITRADER_URL, "
+                             "else daemon.listen of --config)")
+    parser.add_argument("--listen", default=None, help=argparse.SUPPRESS)  # before --url; still accepted
     parser.add_argument("--token", default=None, help="API token (default: $ITRADER_API_TOKEN or the sandbox token file)")
     parser.add_argument("--json", action="store_true", help="print raw JSON")
 
@@ -178,16 +182,15 @@ def _api(args: argparse.Namespace, method: str, path: str):
     import requests
 
     config = load_config(args)
-    host, port = parse_address(config.daemon.listen)
+    base = _daemon_url(args, config)
     token = args.token or config.daemon.api_token or _read_token_file(config)
     if not token:
         print("itrader: no API token: pass --token or set ITRADER_API_TOKEN", file=sys.stderr)
         raise SystemExit(EXIT_USAGE)
-    url = f"http://{host}:{port}{path}"
     try:
-        response = requests.request(method, url, headers={"Authorization": f"Bearer {token}"}, timeout=10)
+        response = requests.request(method, base + path, headers={"Authorization": f"Bearer {token}"}, timeout=10)
     except requests.RequestException as exc:
-        print(f"itrader: daemon not reachable at {host}:{port}: {type(exc).__name__}", file=sys.stderr)
+        print(f"itrader: daemon not reachable at {base}: {type(exc).__name__}", file=sys.stderr)
         raise SystemExit(EXIT_FAILURE) from None
     if response.status_code == 401:
         print("itrader: the daemon refused the API token", file=sys.stderr)
@@ -200,6 +203,19 @@ def _api(args: argparse.Namespace, method: str, path: str):
         print(f"itrader: {response.status_code}: {body.get('error', body)}", file=sys.stderr)
         raise SystemExit(EXIT_FAILURE)
     return body
+
+
+def _daemon_url(args: argparse.Namespace, config: Config) -> str:
+    """--url / $ITRADER_URL, else the address the config makes the daemon listen on."""
+    if args.url:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(args.url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError("--url", f"expected http://HOST:PORT or https://HOST:PORT, got {args.url!r}")
+        return args.url.rstrip("/")
+    host, port = parse_address(config.daemon.listen)
+    return f"http://{host}:{port}"
 
 
 def _read_token_file(config: Config) -> str:
