@@ -85,6 +85,7 @@ from itrader.bybit_rules import (  # re-exported: tests and other code import th
 from itrader.config import BybitConfig
 from itrader.events import EventLog
 from itrader.leases import AccountLease, renew_interval, retry_interval
+from itrader.metrics import account_gauges, forget_account
 
 __all__ = [
     "AD_ONLINE", "AD_REMARK", "BybitAccountActor", "CALL_ERRORS", "CHAT_SEEN_STEP", "DealWatch", "DrainWrites",
@@ -155,6 +156,7 @@ class BybitAccountActor(SupervisedActor):
         gevent.spawn_later(0.01, tell_quietly, self.actor_ref, POLL_TICK)
 
     def on_stop(self) -> None:
+        forget_account(PLATFORM, self.name)
         self._shutdown()
         self.lease.release()  # graceful stop: another process may take the account at once
 
@@ -240,8 +242,10 @@ class BybitAccountActor(SupervisedActor):
                 and time.monotonic() >= self._ads.balance_short_until)
 
     def _send_health(self, healthy: bool | None = None) -> None:
+        healthy = self._healthy() if healthy is None else healthy
+        account_gauges(PLATFORM, self.name, healthy, self.lease.holding, ads=len(self._ads.ads))
         self._link.directory.tell("allocator", AccountHealth(
-            account=self.name, healthy=self._healthy() if healthy is None else healthy, ads=self._ads.health(),
+            account=self.name, healthy=healthy, ads=self._ads.health(),
             open_deals=self._orders.active_watches(), max_ads=self._link.settings.max_ads_per_account))
 
     def _has_work(self) -> bool:

@@ -131,6 +131,7 @@ class System:
 def run_daemon(config: Config) -> int:
     set_aside = _fresh_sandbox_data_dir(config)
     logs.configure(config.daemon.log_level, config.daemon.log_format, config.daemon.log_file)
+    _preset_metrics()
     if set_aside:
         log.warning("sandbox profile: the last run's data (its deals were with a world that is gone) moved to %s; "
                     "starting fresh", set_aside)
@@ -202,6 +203,15 @@ def run_daemon(config: Config) -> int:
     log.info("stopped in %.1fs; exit %d", time.monotonic() - started, exit_code["value"])
     logging.shutdown()
     return exit_code["value"]
+
+
+def _preset_metrics() -> None:
+    from actors.receipt_desk import VERDICTS
+    from itrader import call_outcomes, metrics
+    from itrader.deal.facts import TERMINAL, State
+
+    live_states = tuple(state.value for state in State if state not in TERMINAL)
+    metrics.preset(call_outcomes.PLATFORMS, call_outcomes.OUTCOMES, live_states, VERDICTS)
 
 
 def _fresh_sandbox_data_dir(config: Config) -> Path | None:
