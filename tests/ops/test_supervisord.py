@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import re
 import subprocess
 import sys
 import time
@@ -150,6 +151,12 @@ def test_supervisord_respawns_a_killed_daemon_and_stops_it_cleanly(world, tmp_pa
         assert {d.state for d in rows.values()} == {"COMPLETED"}, {k: (d.state, d.reason) for k, d in rows.items()}
         assert live_at_kill and live_at_kill <= set(rows)
         assert supervised.pid() == second_pid, "the daemon restarted more than once"
+        # itrader_deals counts live deals: none now, and a finished state never had a series
+        metrics = requests.get(f"http://127.0.0.1:{supervised.port}/metrics",
+                               headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10).text
+        live = re.findall(r'^itrader_deals\{state="([A-Z_]+)"\} (\S+)$', metrics, re.M)
+        assert live and all(float(value) == 0 for _, value in live), live
+        assert not {state for state, _ in live} & TERMINAL
         assert world.audit() == []
         assert world.gate.balance(gate_login) > 0  # topped up while trading
 
