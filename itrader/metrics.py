@@ -40,6 +40,12 @@ ACCOUNT_HEALTHY = Gauge("itrader_account_healthy", "1 while the account can work
 ACCOUNT_LEASE_HELD = Gauge("itrader_account_lease_held", "1 while this process holds the account's lease",
                            ["platform", "account"])
 ACCOUNT_ADS_ONLINE = Gauge("itrader_account_ads_online", "Ads of ours online on the Bybit account", ["account"])
+ACCOUNT_BUDGET_TOKENS = Counter("itrader_account_budget_tokens_total",
+                                "Tokens taken from the account's request budget (calls made or paid for)",
+                                ["platform", "account", "kind"])
+ACCOUNT_BUDGET_RATE = Gauge("itrader_account_budget_per_second",
+                            "The account's request budget: tokens per second; use = rate(tokens) / this",
+                            ["platform", "account", "kind"])
 READY = Gauge("itrader_ready", "1 while the daemon is ready (GET /api/v1/ready answers 200)")
 
 
@@ -65,13 +71,13 @@ def account_gauges(platform: str, account: str, healthy: bool, lease_held: bool,
 
 def forget_account(platform: str, account: str) -> None:
     """An account's actor stopped: its series go with it."""
-    for gauge in (ACCOUNT_HEALTHY, ACCOUNT_LEASE_HELD):
-        try:
-            gauge.remove(platform, account)
-        except KeyError:
-            pass
+    removals = [(ACCOUNT_HEALTHY, (platform, account)), (ACCOUNT_LEASE_HELD, (platform, account))]
+    removals += [(ACCOUNT_BUDGET_TOKENS, (platform, account, kind)) for kind in ("read", "write")]
+    removals += [(ACCOUNT_BUDGET_RATE, (platform, account, kind)) for kind in ("read", "write")]
     if platform == "bybit":
+        removals.append((ACCOUNT_ADS_ONLINE, (account,)))
+    for metric, labels in removals:
         try:
-            ACCOUNT_ADS_ONLINE.remove(account)
+            metric.remove(*labels)
         except KeyError:
             pass

@@ -112,6 +112,8 @@ def test_a_real_prometheus_scrapes_the_daemon_and_loads_the_rules(daemon, promet
     assert {r["metric"]["outcome"] for r in _query(base, 'itrader_external_calls_total{platform="bybit"}')} >= {
         "ok", "rate_limited", "server_error", "timeout", "error"}
     assert {r["metric"]["platform"] for r in _query(base, "itrader_account_healthy == 1")} == {"gate", "bybit"}
+    budgets = _query(base, 'itrader_account_budget_tokens_total{platform="bybit", kind="read"} > 0')
+    assert {r["metric"]["account"] for r in budgets} == {"SandboxSeller1", "SandboxSeller2", "SandboxSeller3"}
 
     def rules_evaluated():
         groups = requests.get(f"{base}/api/v1/rules", timeout=5).json()["data"]["groups"]
@@ -120,6 +122,15 @@ def test_a_real_prometheus_scrapes_the_daemon_and_loads_the_rules(daemon, promet
     rules = _until(rules_evaluated, 30, "rules evaluated healthy", log)
     firing = [r["name"] for r in rules if r["state"] == "firing"]
     assert firing == [], firing  # a healthy sandbox daemon raises no alert
+    # every dashboard query is valid PromQL for this Prometheus, and the panels about now show data
+    panels = json.loads(DASHBOARD.read_text())["panels"]
+    queries = {panel["title"]: target["expr"].replace("$instance", ".*")
+               for panel in panels for target in panel["targets"]}
+    for expr in queries.values():
+        _query(base, expr)  # a syntax error fails here
+    for title in ("Ready", "Live deals", "Accounts healthy", "Live deals by state", "External calls by outcome",
+                  "Account health", "Leases held", "Ads online per Bybit account", "Request budget use per account"):
+        _until(lambda: _query(base, queries[title]), 20, f"data for the panel {title!r}", log)  # rates need 2 scrapes
     assert proc.poll() is None
 
 
@@ -128,7 +139,7 @@ def test_the_dashboard_and_rules_read_only_metrics_the_daemon_exports(daemon):
     exported |= {name.removesuffix("_total") for name in exported} | {f"{name}_total" for name in exported}
     dashboard = json.loads(DASHBOARD.read_text())
     expressions = [target["expr"] for panel in dashboard["panels"] for target in panel["targets"]]
-    assert len(expressions) >= 15 and dashboard["uid"] == "itrader-desk"
+    assert len(expressions) >= 16 and dashboard["uid"] == "itrader-desk"
     used = _metric_names("\n".join(expressions)) | _metric_names(RULES.read_text())
     assert used - exported == set(), sorted(exported)
     assert {"itrader_ready", "itrader_account_healthy", "itrader_deals", "itrader_external_calls_total"} <= used
