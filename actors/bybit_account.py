@@ -85,7 +85,7 @@ from itrader.bybit_rules import (  # re-exported: tests and other code import th
 from itrader.config import BybitConfig
 from itrader.events import EventLog
 from itrader.leases import AccountLease, renew_interval, retry_interval
-from itrader.metrics import account_gauges, forget_account
+from itrader.metrics import account_gauges, account_usdt, forget_account
 
 __all__ = [
     "AD_ONLINE", "AD_REMARK", "BybitAccountActor", "CALL_ERRORS", "CHAT_SEEN_STEP", "DealWatch", "DrainWrites",
@@ -98,6 +98,7 @@ __all__ = [
 PLATFORM = "bybit"
 STANDBY_REASON = "account in standby: its lease is held by another process"
 POLL_TICK = Tick("bybit:poll")
+USDT_READ_INTERVAL = 60.0  # seconds between reads of the account's USDT for the metrics (one read token each)
 BOOT_RETRY_SECONDS = 5.0
 IDLE_HEARTBEAT_SECONDS = 15.0  # health to the allocator while nothing is watched
 UNHEALTHY_AFTER_FAILURES = 3
@@ -138,6 +139,7 @@ class BybitAccountActor(SupervisedActor):
         """What this actor knows of the account in memory: empty at start and after a lost lease."""
         self._put_off.cancel_all()
         self._booted = False
+        self._usdt_due = 0.0  # when the USDT balance is read next (metrics)
         self._link.forget()
         parts = wire(self._link, self._write_seq, lambda: self._link.client.try_reserve(WRITE), self._nudge_drain)
         self._writes, self._chat, self._ads = parts.writes, parts.chat, parts.ads
@@ -303,6 +305,16 @@ class BybitAccountActor(SupervisedActor):
                             methods=sorted(link.payment_ids))
         return True
 
+    def _read_usdt(self) -> None:
+        """The account's USDT (funding account) for itrader_account_usdt, once every USDT_READ_INTERVAL."""
+        if time.monotonic() < self._usdt_due:
+            return
+        self._usdt_due = time.monotonic() + USDT_READ_INTERVAL
+        try:
+            account_usdt(self.name, self._link.api(self._link.client.balance, "USDT"))
+        except CALL_ERRORS as exc:
+            log.info("bybit %s: USDT balance not read: %s", self.name, describe_failure(exc))
+
     # ------------------------------------------------------------ the tick
 
     def _on_tick(self, tick: Tick) -> None:
@@ -313,6 +325,7 @@ class BybitAccountActor(SupervisedActor):
             self._schedule()
             return
         if self._boot():
+            self._read_usdt()
             self._ads.retry_cancels()
             self._writes.retry_texts()
             if self._has_work():

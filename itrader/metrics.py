@@ -40,6 +40,8 @@ ACCOUNT_HEALTHY = Gauge("itrader_account_healthy", "1 while the account can work
 ACCOUNT_LEASE_HELD = Gauge("itrader_account_lease_held", "1 while this process holds the account's lease",
                            ["platform", "account"])
 ACCOUNT_ADS_ONLINE = Gauge("itrader_account_ads_online", "Ads of ours online on the Bybit account", ["account"])
+ACCOUNT_USDT = Gauge("itrader_account_usdt", "USDT in the Bybit account's funding account (read once a minute)",
+                     ["account"])
 ACCOUNT_BUDGET_TOKENS = Counter("itrader_account_budget_tokens_total",
                                 "Tokens taken from the account's request budget (calls made or paid for)",
                                 ["platform", "account", "kind"])
@@ -69,13 +71,17 @@ def account_gauges(platform: str, account: str, healthy: bool, lease_held: bool,
         ACCOUNT_ADS_ONLINE.labels(account=account).set(ads)
 
 
+def account_usdt(account: str, amount) -> None:
+    ACCOUNT_USDT.labels(account=account).set(float(amount))
+
+
 def forget_account(platform: str, account: str) -> None:
     """An account's actor stopped: its series go with it."""
     removals = [(ACCOUNT_HEALTHY, (platform, account)), (ACCOUNT_LEASE_HELD, (platform, account))]
     removals += [(ACCOUNT_BUDGET_TOKENS, (platform, account, kind)) for kind in ("read", "write")]
     removals += [(ACCOUNT_BUDGET_RATE, (platform, account, kind)) for kind in ("read", "write")]
     if platform == "bybit":
-        removals.append((ACCOUNT_ADS_ONLINE, (account,)))
+        removals += [(ACCOUNT_ADS_ONLINE, (account,)), (ACCOUNT_USDT, (account,))]
     for metric, labels in removals:
         try:
             metric.remove(*labels)

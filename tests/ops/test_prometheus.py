@@ -129,7 +129,8 @@ def test_a_real_prometheus_scrapes_the_daemon_and_loads_the_rules(daemon, promet
     for expr in queries.values():
         _query(base, expr)  # a syntax error fails here
     for title in ("Ready", "Live deals", "Accounts healthy", "Live deals by state", "External calls by outcome",
-                  "Account health", "Leases held", "Ads online per Bybit account", "Request budget use per account"):
+                  "Account health", "Leases held", "Ads online per Bybit account", "Request budget use per account",
+                  "USDT per Bybit account"):
         _until(lambda: _query(base, queries[title]), 20, f"data for the panel {title!r}", log)  # rates need 2 scrapes
     assert proc.poll() is None
 
@@ -139,7 +140,7 @@ def test_the_dashboard_and_rules_read_only_metrics_the_daemon_exports(daemon):
     exported |= {name.removesuffix("_total") for name in exported} | {f"{name}_total" for name in exported}
     dashboard = json.loads(DASHBOARD.read_text())
     expressions = [target["expr"] for panel in dashboard["panels"] for target in panel["targets"]]
-    assert len(expressions) >= 16 and dashboard["uid"] == "itrader-desk"
+    assert len(expressions) >= 17 and dashboard["uid"] == "itrader-desk"
     used = _metric_names("\n".join(expressions)) | _metric_names(RULES.read_text())
     assert used - exported == set(), sorted(exported)
     assert {"itrader_ready", "itrader_account_healthy", "itrader_deals", "itrader_external_calls_total"} <= used
