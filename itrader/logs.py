@@ -57,17 +57,13 @@ REDACTOR = SecretRedactor()
 
 
 class DrillKills(logging.Filter):
-    """An actor killed on purpose (a drill's Crash) is expected: one WARNING line, not a traceback at ERROR.
-    The exception says so itself (`drill = True`), so this module need not know the actor classes."""
+    """An actor killed on purpose (a drill's Crash) is expected: pykka's traceback at ERROR is dropped, and the
+    supervisor's own line ("root/Web failed: ActorKilled: ...") is the one line the kill leaves. The exception
+    says it is a drill itself (`drill = True`), so this module need not know the actor classes."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
-        if exc is not None and getattr(exc, "drill", False):
-            actor = record.getMessage().removeprefix("Unhandled exception in ").rstrip(":")  # pykka's wording
-            record.msg, record.args = f"{actor} killed by a drill ({exc})", None
-            record.exc_info, record.exc_text = None, None
-            record.levelno, record.levelname = logging.WARNING, "WARNING"
-        return True
+        return not (exc is not None and getattr(exc, "drill", False))
 
 
 class JsonFormatter(logging.Formatter):

@@ -72,9 +72,10 @@ def test_json_lines_in_a_log_file_and_a_drill_kill_in_one_line(tmp_path):
     entries = [json.loads(line) for line in log_file.read_text().splitlines()]  # every line one JSON object
     assert {"ts", "level", "logger", "message"} <= set(entries[0])
     assert any(e["message"].startswith("iTrader ") and e["logger"] == "itrader.daemon" for e in entries)
-    kills = [e for e in entries if "killed by a drill" in e["message"]]
-    assert len(kills) == 1 and kills[0]["level"] == "WARNING", kills
-    assert "\n" not in kills[0]["message"] and "Assistant" in kills[0]["message"]
+    kills = [e for e in entries if "failed" in e["message"] and "killed through the API" in e["message"]]
+    assert [(e["level"], e["message"]) for e in kills] == [
+        ("WARNING", "root/Assistant failed: ActorKilled: killed through the API")]
+    assert not [e for e in entries if e["logger"] == "pykka"]  # its traceback of the kill is dropped
     assert not [e for e in entries if e["level"] == "ERROR" or "Traceback" in e["message"]]
     assert "fontTools" not in log_file.read_text()
     assert '"level": "INFO"' not in daemon.log_path.read_text()  # the log went to the file, not to stderr
