@@ -70,10 +70,9 @@ class JsonFormatter(logging.Formatter):
     """One JSON object per line: what log shippers (Loki, Vector, journald) read without a parser."""
 
     def format(self, record: logging.LogRecord) -> str:
+        # A traceback is in the message already: the redactor folds it in (to redact it) before this runs.
         entry = {"ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
                  "level": record.levelname, "logger": record.name, "message": record.getMessage()}
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False)
 
 
