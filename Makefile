@@ -4,36 +4,47 @@
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
-STAMP  := $(VENV)/.installed-$(shell cat setup.cfg setup.py | cksum | cut -d' ' -f1)
+CKSUM  := $(shell cat setup.cfg setup.py | cksum | cut -d' ' -f1)
+# `make run` installs what running needs; `make test` (and `make install`) adds the test tools.
+RUN_STAMP  := $(VENV)/.installed-run-$(CKSUM)
+TEST_STAMP := $(VENV)/.installed-test-$(CKSUM)
 PYTEST_ARGS ?=
 
 # Debian packages: what `make run` needs, and what the real servers of `make test` need.
 RUN_DEBS  := tesseract-ocr tesseract-ocr-rus fonts-dejavu-core
-TEST_DEBS := $(RUN_DEBS) redis-server dovecot-imapd postgresql poppler-utils
+TEST_DEBS := $(RUN_DEBS) redis-server dovecot-imapd postgresql poppler-utils prometheus
 
 .PHONY: run test bench sandbox install system-deps-run system-deps-test clean
 
-run: system-deps-run $(STAMP)
+run: system-deps-run $(RUN_STAMP)
 	$(VENV)/bin/itrader run $(ARGS)
 
-sandbox: system-deps-run $(STAMP)
+sandbox: system-deps-run $(RUN_STAMP)
 	$(VENV)/bin/itrader sandbox $(ARGS)
 
-test: system-deps-test $(STAMP)
+test: system-deps-test $(TEST_STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-bench: system-deps-test $(STAMP)
+bench: system-deps-test $(TEST_STAMP)
 	$(PY) tests/bench/run.py $(ARGS)
 
-install: $(STAMP)
+install: $(TEST_STAMP)
 
-$(STAMP): setup.cfg setup.py
+$(RUN_STAMP): setup.cfg setup.py
 	@echo "==> installing Python packages into $(VENV)"
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[postgres]'
+	rm -f $(VENV)/.installed-run-*
+	touch $@
+
+$(TEST_STAMP): setup.cfg setup.py
+	@echo "==> installing Python packages and test tools into $(VENV)"
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test,postgres]'
 	rm -f $(VENV)/.installed-*
-	touch $@
+	touch $@ $(RUN_STAMP)
 
 system-deps-run:
 	@DEBS="$(RUN_DEBS)" sh .ci/system-deps.sh

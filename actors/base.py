@@ -64,6 +64,8 @@ class Crash:
 class ActorKilled(Exception):
     """Raised by an actor that was told `Crash`."""
 
+    drill = True  # logged in one line (itrader.logs.DrillKills): a kill asked for is no error
+
 
 CONTEXT_FOR_NEW_ACTORS: contextvars.ContextVar[ChildContext | None] = contextvars.ContextVar(
     "itrader_supervision_context", default=None

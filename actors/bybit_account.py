@@ -88,6 +88,7 @@ from itrader.bybit_rules import (  # re-exported: tests and other code import th
 from itrader.config import BybitConfig
 from itrader.events import EventLog
 from itrader.leases import AccountLease, renew_interval, retry_interval
+from itrader.metrics import account_gauges, account_usdt, forget_account
 
 __all__ = [
     "AD_ONLINE", "AD_REMARK", "BybitAccountActor", "CALL_ERRORS", "CHAT_SEEN_STEP", "DealWatch", "DrainWrites",
@@ -100,6 +101,7 @@ __all__ = [
 PLATFORM = "bybit"
 STANDBY_REASON = "account in standby: its lease is held by another process"
 POLL_TICK = Tick("bybit:poll")
+USDT_READ_INTERVAL = 60.0  # seconds between reads of the account's USDT for the metrics (one read token each)
 BOOT_RETRY_SECONDS = 5.0
 IDLE_HEARTBEAT_SECONDS = 15.0  # health to the allocator while nothing is watched
 UNHEALTHY_AFTER_FAILURES = 3
@@ -162,6 +164,7 @@ class BybitAccountActor(SupervisedActor):
         gevent.spawn_later(0.01, tell_quietly, self.actor_ref, POLL_TICK)
 
     def on_stop(self) -> None:
+        forget_account(PLATFORM, self.name)
         self._shutdown()
         self.lease.release()  # graceful stop: another process may take the account at once
 
@@ -254,8 +257,10 @@ class BybitAccountActor(SupervisedActor):
                 and time.monotonic() >= self._ads.balance_short_until)
 
     def _send_health(self, healthy: bool | None = None) -> None:
+        healthy = self._healthy() if healthy is None else healthy
+        account_gauges(PLATFORM, self.name, healthy, self.lease.holding, ads=len(self._ads.ads))
         self._link.directory.tell("allocator", AccountHealth(
-            account=self.name, healthy=self._healthy() if healthy is None else healthy, ads=self._ads.health(),
+            account=self.name, healthy=healthy, ads=self._ads.health(),
             open_deals=self._orders.active_watches(), max_ads=self._ads.room(), blocked=self._ads.blocked_reason()))
 
     def _has_work(self) -> bool:
@@ -339,7 +344,7 @@ class BybitAccountActor(SupervisedActor):
         self._schedule()
 
     def _report_usdt(self) -> None:
-        """Now and then the account's USDT as an event, for the low-balance alert."""
+        """Now and then the account's USDT: the itrader_account_usdt gauge, and an event for the low-balance alert."""
         every = self._link.settings.usdt_report_interval
         if not every or time.monotonic() < self._usdt_due:
             return
@@ -349,6 +354,7 @@ class BybitAccountActor(SupervisedActor):
         except CALL_ERRORS as exc:
             log.info("bybit %s: USDT balance unreadable: %s", self.name, describe_failure(exc))
             return
+        account_usdt(self.name, usdt)
         self._link.events.publish("usdt_balance", account=self.name, usdt=str(usdt))
 
     # ------------------------------------------------------------ writes

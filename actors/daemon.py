@@ -135,7 +135,12 @@ class System:
 
 
 def run_daemon(config: Config) -> int:
-    logs.configure(config.daemon.log_level)
+    set_aside = _fresh_sandbox_data_dir(config)
+    logs.configure(config.daemon.log_level, config.daemon.log_format, config.daemon.log_file)
+    _preset_metrics()
+    if set_aside:
+        log.warning("sandbox profile: the last run's data (its deals were with a world that is gone) moved to %s; "
+                    "starting fresh", set_aside)
     logs.REDACTOR.add(config.daemon.api_token, config.security.encryption_key, config.email.password,
                       config.alerts.telegram_token, config.alerts.webhook_secret,
                       config.assistant.api_key, *(a.password for a in config.gate.accounts),
@@ -211,6 +216,24 @@ def run_daemon(config: Config) -> int:
     log.info("stopped in %.1fs; exit %d", time.monotonic() - started, exit_code["value"])
     logging.shutdown()
     return exit_code["value"]
+
+
+def _preset_metrics() -> None:
+    from actors.receipt_desk import VERDICTS
+    from itrader import call_outcomes, metrics
+    from itrader.deal.facts import TERMINAL, State
+
+    live_states = tuple(state.value for state in State if state not in TERMINAL)
+    metrics.preset(call_outcomes.PLATFORMS, call_outcomes.OUTCOMES, live_states, VERDICTS)
+
+
+def _fresh_sandbox_data_dir(config: Config) -> Path | None:
+    """The in-process sandbox's world lives no longer than the process: its data dir starts empty each run."""
+    from itrader.fresh_start import set_aside_previous_run
+
+    if not config.is_sandbox or config.database.url:  # a database of the operator's own is left alone
+        return None
+    return set_aside_previous_run(Path(config.daemon.data_dir))
 
 
 def _stop_tree(system: System, budget: float) -> None:

@@ -105,7 +105,7 @@ class DealActor(SupervisedActor):
 
     def _wind_down(self) -> None:
         self._timers.cancel_all()
-        if self.facts is not None:
+        if self.facts is not None and not self.facts.terminal:  # a finished deal left the gauge already
             DEALS_BY_STATE.labels(state=self.facts.state.value).dec()
 
     # Asked by the web layer (with a timeout): which step waits for the operator.
@@ -235,7 +235,8 @@ class DealActor(SupervisedActor):
     def _announce(self, old: deal.DealFacts, new: deal.DealFacts, reason: str | None) -> None:
         """A state change: metrics, the web's event feed and the log follow it."""
         DEALS_BY_STATE.labels(state=old.state.value).dec()
-        DEALS_BY_STATE.labels(state=new.state.value).inc()
+        if not new.terminal:  # itrader_deals counts live deals only
+            DEALS_BY_STATE.labels(state=new.state.value).inc()
         self._events.publish("deal", deal_id=self.deal_id, payout_id=new.payout_id, state=new.state.value,
                              previous=old.state.value, reason=new.reason or reason)
         if new.state in (deal.State.AD_ONLINE, deal.State.COMPLETED):

@@ -58,6 +58,7 @@ from itrader.config import GateConfig
 from itrader.events import EventLog
 from itrader.leases import AccountLease, renew_interval, retry_interval
 from itrader.gate import GateClient, GateError, Payout
+from itrader.metrics import account_gauges, forget_account
 # The pure decisions (payout method, offer filter, what an error or a read-back means) live in
 # itrader.payouts; re-exported here for older callers.
 from itrader.payouts import (  # noqa: F401
@@ -130,6 +131,7 @@ class GateAccountActor(SupervisedActor):
         self._schedule(LEASE if self.lease.active else START, 0)
 
     def on_stop(self) -> None:
+        forget_account(PLATFORM, self.name)
         self._cancel_timers()
         self._put_off.cancel_all()
         if not (self.lease.holding and self.lease.safe()):
@@ -238,6 +240,12 @@ class GateAccountActor(SupervisedActor):
     # --- timers
 
     def _on_tick(self, name: str) -> None:
+        try:
+            self._on_timer(name)
+        finally:
+            account_gauges(PLATFORM, self.name, self.session.healthy and self.lease.holding, self.lease.holding)
+
+    def _on_timer(self, name: str) -> None:
         if name == LEASE:
             self._on_lease_tick()
             return

@@ -15,7 +15,8 @@ from actors.messages import ApprovePayout
 from itrader import errors
 from itrader.gate import GateClient, GateError, Payout
 from itrader.metrics import EXTERNAL_CALLS
-from itrader.payouts import ApproveVerdict, approve_failure, approve_needs_read_back, approve_verdict, error_kind
+from itrader.call_outcomes import call_outcome
+from itrader.payouts import ApproveVerdict, approve_failure, approve_needs_read_back, approve_verdict
 
 log = logging.getLogger("itrader.gate")
 
@@ -36,7 +37,7 @@ class GateCalls:
         try:
             result = call(*args)
         except GateError as exc:
-            EXTERNAL_CALLS.labels(platform=PLATFORM, outcome=error_kind(exc)).inc()
+            EXTERNAL_CALLS.labels(platform=PLATFORM, outcome=call_outcome(exc)).inc()
             if isinstance(exc, SESSION_LOST):
                 self.session.lost(exc)  # the client could not log in again: unhealthy until renewed
             self.session.challenged(exc)  # a Cloudflare challenge: one event per episode

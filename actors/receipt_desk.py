@@ -51,6 +51,8 @@ EMAIL = "email"
 CHAT = "chat"
 UNREADABLE = "unreadable"
 UNTRUSTED_EMAIL = "untrusted_email"
+# Every itrader_receipts_total{verdict} the desk counts (each series starts at 0: itrader.metrics.preset)
+VERDICTS = ("accepted", "refused", "unmatched", "untrusted", "ambiguous", "paid_after_cancel", "duplicate", UNREADABLE)
 # Deals that wait for a receipt (deal.py's names).
 AWAITING_RECEIPT = (State.REQUISITES_SENT.value, State.PAID.value)
 # Deals that ended with no money moved: a receipt that fits one means its buyer paid after the end.

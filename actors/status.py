@@ -111,6 +111,14 @@ class SystemStatus:
     def events(self, after: int, timeout: float) -> list[dict[str, Any]]:
         return self._system.events.since(after, timeout)
 
+    def ready(self) -> dict[str, Any]:
+        from itrader.metrics import READY
+        from itrader.readiness import readiness
+
+        ready, reasons = readiness(self.status(), self.accounts())
+        READY.set(1 if ready else 0)
+        return {"ready": ready, "reasons": reasons}
+
     def _find(self, supervisor, path: list[str]):
         if supervisor is None or not path:
             return None

@@ -453,6 +453,7 @@ class Supervisor(SupervisedActor):
 
     def _launch(self, child: _Child) -> None:
         spec = child.spec
+        ACTOR_RESTARTS.labels(kind=spec.kind)  # the kind's series exists at 0 before its first restart
         log.info("starting %s", self._path(child))
         self._set_state(child, ChildState.STARTING)
         child.subtree = []

@@ -48,6 +48,12 @@ def build_parser() -> argparse.ArgumentParser:
                      help="sandbox profile: the in-process sandbox's HTTP address (default 127.0.0.1:8081)")
     run.add_argument("--sandbox-imap", default=None,
                      help="sandbox profile: the in-process sandbox's IMAP address (default 127.0.0.1:1143)")
+    run.add_argument("--log-level", default=None, choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+                     help="log from this level up (default: daemon.log_level, INFO)")
+    run.add_argument("--log-format", default=None, choices=("text", "json"),
+                     help="text lines, or one JSON object per line (default: daemon.log_format, text)")
+    run.add_argument("--log-file", default=None,
+                     help="append the log to this file, reopened when rotated (default: stderr)")
     run.set_defaults(handler=cmd_run)
 
     sandbox = sub.add_parser("sandbox", help="serve the simulated Gate, Bybit, bank, mail and LLM")
@@ -94,12 +100,18 @@ def _add_common(parser: argparse.ArgumentParser, listen: bool = True) -> None:
     parser.add_argument("--config", default=os.environ.get("ITRADER_CONFIG"),
                         help="TOML config file (default: $ITRADER_CONFIG; none = sandbox profile)")
     parser.add_argument("--data-dir", default=None, help="SQLite file, receipts, logs (default ./var)")
+    parser.add_argument("--env-file", default=None,
+                        help="read NAME=VALUE lines (secrets such as ENCRYPTION_KEY) into the environment first")
     if listen:
         parser.add_argument("--listen", default=None, help="HTTP endpoint HOST:PORT (default 127.0.0.1:8080)")
 
 
 def _add_client(parser: argparse.ArgumentParser) -> None:
-    _add_common(parser)
+    _add_common(parser, listen=False)
+    parser.add_argument("--url", default=os.environ.get("ITRADER_URL"),
+                        help="the daemon's address, e.g. http://127.0.0.1:8080 (default: $ITRADER_URL, "
+                             "else daemon.listen of --config)")
+    parser.add_argument("--listen", default=None, help=argparse.SUPPRESS)  # before --url; still accepted
     parser.add_argument("--token", default=None, help="API token (default: $ITRADER_API_TOKEN or the sandbox token file)")
     parser.add_argument("--json", action="store_true", help="print raw JSON")
 
@@ -127,6 +139,10 @@ def _lazy(parser: argparse.ArgumentParser, module: str) -> None:
 def load_config(args: argparse.Namespace) -> Config:
     """The config file (or the sandbox profile) with the command line's flags on top, validated
     as one: a flag is checked by the same rules as the setting it replaces."""
+    if getattr(args, "env_file", None):
+        from itrader import env_file
+
+        env_file.load_into(args.env_file)
     overrides = {}
     for flag, key in (("listen", "daemon.listen"), ("sandbox_listen", "sandbox.listen"),
                       ("sandbox_imap", "sandbox.imap_listen")):
@@ -134,6 +150,9 @@ def load_config(args: argparse.Namespace) -> Config:
         if value:
             parse_address(value, "--" + flag.replace("_", "-"))
             overrides[key] = value
+    for flag in ("log_level", "log_format", "log_file"):
+        if getattr(args, flag, None):
+            overrides[f"daemon.{flag}"] = getattr(args, flag)
     if getattr(args, "data_dir", None):
         overrides["daemon.data_dir"] = args.data_dir
     return load(args.config, overrides=overrides)
@@ -172,16 +191,16 @@ def _api(args: argparse.Namespace, method: str, path: str, body: dict | None = N
     import requests
 
     config = load_config(args)
-    host, port = parse_address(config.daemon.listen)
+    base = _daemon_url(args, config)
     token = args.token or config.daemon.api_token or _read_token_file(config)
     if not token:
         print("itrader: no API token: pass --token or set ITRADER_API_TOKEN", file=sys.stderr)
         raise SystemExit(EXIT_USAGE)
-    url = f"http://{host}:{port}{path}"
     try:
-        response = requests.request(method, url, headers={"Authorization": f"Bearer {token}"}, json=body, timeout=10)
+        response = requests.request(method, base + path, headers={"Authorization": f"Bearer {token}"}, json=body,
+                                    timeout=10)
     except requests.RequestException as exc:
-        print(f"itrader: daemon not reachable at {host}:{port}: {type(exc).__name__}", file=sys.stderr)
+        print(f"itrader: daemon not reachable at {base}: {type(exc).__name__}", file=sys.stderr)
         raise SystemExit(EXIT_FAILURE) from None
     if response.status_code == 401:
         print("itrader: the daemon refused the API token", file=sys.stderr)
@@ -194,6 +213,19 @@ def _api(args: argparse.Namespace, method: str, path: str, body: dict | None = N
         print(f"itrader: {response.status_code}: {body.get('error', body)}", file=sys.stderr)
         raise SystemExit(EXIT_FAILURE)
     return body
+
+
+def _daemon_url(args: argparse.Namespace, config: Config) -> str:
+    """--url / $ITRADER_URL, else the address the config makes the daemon listen on."""
+    if args.url:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(args.url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError("--url", f"expected http://HOST:PORT or https://HOST:PORT, got {args.url!r}")
+        return args.url.rstrip("/")
+    host, port = parse_address(config.daemon.listen)
+    return f"http://{host}:{port}"
 
 
 def _read_token_file(config: Config) -> str:

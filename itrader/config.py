@@ -136,6 +136,8 @@ class DaemonConfig:
     mode: Literal["manual", "auto"] = "manual"  # "manual": money steps wait for an operator; "auto": they don't
     shutdown_budget: _seconds(le=10 * MINUTE) = 20.0  # seconds for a graceful stop; supervisord waits longer
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["text", "json"] = "text"  # json: one object per line, for log shippers
+    log_file: str = ""  # empty: stderr (what supervisord and systemd capture)
     drills: bool = False  # the API's POST /api/v1/actors/<id>/kill (make an actor fail); tests and drills only
     # How often the accounts table is read for an operator's change (`itrader accounts ...`): an account
     # added, enabled, disabled, removed or given a new secret starts or stops its actor within this.

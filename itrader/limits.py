@@ -163,6 +163,30 @@ def _redact_url(url: str) -> str:
     return scheme + sep + rest
 
 
+class CountedLimiter(Limiter):
+    """Another limiter, counting the tokens it grants per budget for the metrics (the account's budget use:
+    rate(itrader_account_budget_tokens_total) / itrader_account_budget_per_second). Keys read
+    `platform:account:kind`; another shape is counted under platform "other"."""
+
+    def __init__(self, inner: Limiter) -> None:
+        self.inner = inner
+
+    def try_acquire(self, key: str, rate_per_second: float, burst: float) -> float:
+        from itrader.metrics import ACCOUNT_BUDGET_RATE, ACCOUNT_BUDGET_TOKENS
+
+        wait = self.inner.try_acquire(key, rate_per_second, burst)
+        platform, _, rest = key.partition(":")
+        account, _, kind = rest.rpartition(":")
+        labels = (platform, account, kind) if account else ("other", key, "")
+        ACCOUNT_BUDGET_RATE.labels(*labels).set(rate_per_second)
+        if wait <= 0:
+            ACCOUNT_BUDGET_TOKENS.labels(*labels).inc()
+        return wait
+
+    def __repr__(self) -> str:
+        return f"CountedLimiter({self.inner!r})"
+
+
 def make_limiter(redis_url: str | None) -> Limiter:
-    """A Redis-backed limiter when a URL is configured, else an in-process one."""
-    return RedisLimiter(redis_url) if redis_url else LocalLimiter()
+    """A Redis-backed limiter when a URL is configured, else an in-process one; its grants counted."""
+    return CountedLimiter(RedisLimiter(redis_url) if redis_url else LocalLimiter())

@@ -32,3 +32,58 @@ STEP_LATENCY = Histogram(
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 30, 60, 300),
 )
 RECEIPTS = Counter("itrader_receipts_total", "Receipts checked, by verdict", ["verdict"])
+
+# Per account (a bounded label: the accounts an operator added). Set by each account's actor on its
+# ticks and removed when the actor stops, so a removed account leaves no stale series.
+ACCOUNT_HEALTHY = Gauge("itrader_account_healthy", "1 while the account can work (session, API key, not banned)",
+                        ["platform", "account"])
+ACCOUNT_LEASE_HELD = Gauge("itrader_account_lease_held", "1 while this process holds the account's lease",
+                           ["platform", "account"])
+ACCOUNT_ADS_ONLINE = Gauge("itrader_account_ads_online", "Ads of ours online on the Bybit account", ["account"])
+ACCOUNT_USDT = Gauge("itrader_account_usdt", "USDT in the Bybit account's funding account (read once a minute)",
+                     ["account"])
+ACCOUNT_BUDGET_TOKENS = Counter("itrader_account_budget_tokens_total",
+                                "Tokens taken from the account's request budget (calls made or paid for)",
+                                ["platform", "account", "kind"])
+ACCOUNT_BUDGET_RATE = Gauge("itrader_account_budget_per_second",
+                            "The account's request budget: tokens per second; use = rate(tokens) / this",
+                            ["platform", "account", "kind"])
+READY = Gauge("itrader_ready", "1 while the daemon is ready (GET /api/v1/ready answers 200)")
+
+
+def preset(platforms: tuple[str, ...], outcomes: tuple[str, ...], states: tuple[str, ...],
+           verdicts: tuple[str, ...]) -> None:
+    """Every known label value's series from the start, at 0: `increase()` and `rate()` need a sample
+    before the first event, or the first restart, 429 or rejected receipt goes unseen."""
+    for platform in platforms:
+        for outcome in outcomes:
+            EXTERNAL_CALLS.labels(platform=platform, outcome=outcome)
+    for state in states:
+        DEALS_BY_STATE.labels(state=state)
+    for verdict in verdicts:
+        RECEIPTS.labels(verdict=verdict)
+
+
+def account_gauges(platform: str, account: str, healthy: bool, lease_held: bool, ads: int | None = None) -> None:
+    ACCOUNT_HEALTHY.labels(platform=platform, account=account).set(1 if healthy else 0)
+    ACCOUNT_LEASE_HELD.labels(platform=platform, account=account).set(1 if lease_held else 0)
+    if ads is not None:
+        ACCOUNT_ADS_ONLINE.labels(account=account).set(ads)
+
+
+def account_usdt(account: str, amount) -> None:
+    ACCOUNT_USDT.labels(account=account).set(float(amount))
+
+
+def forget_account(platform: str, account: str) -> None:
+    """An account's actor stopped: its series go with it."""
+    removals = [(ACCOUNT_HEALTHY, (platform, account)), (ACCOUNT_LEASE_HELD, (platform, account))]
+    removals += [(ACCOUNT_BUDGET_TOKENS, (platform, account, kind)) for kind in ("read", "write")]
+    removals += [(ACCOUNT_BUDGET_RATE, (platform, account, kind)) for kind in ("read", "write")]
+    if platform == "bybit":
+        removals += [(ACCOUNT_ADS_ONLINE, (account,)), (ACCOUNT_USDT, (account,))]
+    for metric, labels in removals:
+        try:
+            metric.remove(*labels)
+        except KeyError:
+            pass

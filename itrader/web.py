@@ -29,7 +29,7 @@ from itrader import __version__, intake, ws
 from itrader.web_openapi import FLAG_VALUES, MAX_ID, MAX_NAME_CHARS, NAME_PATTERN, TRUE_FLAGS, openapi_document
 
 API = "/api/v1"
-OPEN_PATHS = {f"{API}/health", f"{API}/openapi.json"}
+OPEN_PATHS = {f"{API}/health", f"{API}/ready", f"{API}/openapi.json"}
 WS_PATH = f"{API}/ws"
 WEBSOCKET_CLIENTS = Gauge("itrader_websocket_clients", "Open WebSocket connections on /api/v1/ws")
 _TOKEN_IN_QUERY = re.compile(r"([?&]token=)[^&\s]*")
@@ -180,6 +180,7 @@ class StatusSource(Protocol):
     def pause(self, reason: str | None) -> dict[str, Any]: ...  # no new payout is taken; live deals go on
     def resume(self) -> dict[str, Any]: ...
     def events(self, after: int, timeout: float) -> list[dict[str, Any]]: ...
+    def ready(self) -> dict[str, Any]: ...  # {"ready": bool, "reasons": [...]} (itrader.readiness)
 
 
 POOLS = {
@@ -242,6 +243,14 @@ def make_app(source: StatusSource, token: str, ping_interval: float = ws.PING_IN
     @app.get(f"{API}/health")
     def health():
         return {"status": "ok", "version": __version__}
+
+    @app.get(f"{API}/ready")
+    def ready():
+        """Readiness, for a load balancer or an alert: 503 while the root restarts or no account can work."""
+        answer = source.ready()
+        if not answer["ready"]:
+            bottle.response.status = 503
+        return answer
 
     @app.get(f"{API}/openapi.json")
     def openapi():
@@ -310,6 +319,8 @@ def make_app(source: StatusSource, token: str, ping_interval: float = ws.PING_IN
 
     @app.get("/metrics")
     def metrics_text():
+        if hasattr(source, "ready"):
+            source.ready()  # sets itrader_ready for this scrape
         bottle.response.content_type = CONTENT_TYPE_LATEST
         return generate_latest(REGISTRY)
 

@@ -49,6 +49,11 @@ SCHEMAS: dict[str, Any] = {
         "type": "object", "required": ["status", "version"],
         "properties": {"status": {"const": "ok"}, "version": _STRING},
     },
+    "Ready": {
+        "type": "object", "required": ["ready", "reasons"], "additionalProperties": False,
+        "properties": {"ready": {"type": "boolean"},
+                       "reasons": {"type": "array", "items": _STRING, "description": "why not ready; empty when ready"}},
+    },
     "ActorNode": {
         "type": "object", "required": ["id", "kind", "state", "restarts", "last_failure", "children"],
         "properties": {
@@ -234,10 +239,18 @@ def _operation(summary: str, ok: dict[str, Any], *, parameters: list | None = No
     return operation
 
 
+def _ready_operation() -> dict[str, Any]:
+    operation = _operation("readiness; needs no token: 503 while the root supervisor restarts or no Gate or "
+                           "Bybit account is healthy", _json(_ref("Ready"), "ready"), public=True)
+    operation["responses"]["503"] = _json(_ref("Ready"), "not ready, with the reasons")
+    return operation
+
+
 def _paths(drills: bool) -> dict[str, Any]:
     api = "/api/v1"
     paths: dict[str, Any] = {
         f"{api}/health": {"get": _operation("liveness; needs no token", _json(_ref("Health"), "up"), public=True)},
+        f"{api}/ready": {"get": _ready_operation()},
         f"{api}/openapi.json": {"get": _operation(
             "this description; needs no token", _json({"type": "object"}, "an OpenAPI 3.1 document"), public=True)},
         f"{api}/status": {"get": _operation(

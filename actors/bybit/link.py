@@ -9,10 +9,8 @@ from typing import Any, Callable
 
 from actors.base import tell_quietly
 from actors.directory import Directory
-from itrader.bybit import (
-    AccessDenied, AuthError, Blocked, BybitClient, BybitError, OutcomeUnknown, PermanentError, RateLimited, TemporaryError,
-    TimestampError,
-)
+from itrader.bybit import AccessDenied, AuthError, BybitClient, BybitError, TimestampError
+from itrader.call_outcomes import call_outcome  # noqa: F401 — also imported from here by older callers
 from itrader.config import BybitConfig
 from itrader.events import EventLog
 from itrader.limits import RateBudgetExhausted
@@ -22,18 +20,6 @@ from itrader.metrics import EXTERNAL_CALLS
 log = logging.getLogger("actors.bybit_account")
 
 CALL_ERRORS = (BybitError, RateBudgetExhausted)
-
-
-def call_outcome(exc: BaseException | None) -> str:
-    """A bounded label for EXTERNAL_CALLS."""
-    if exc is None:
-        return "ok"
-    for kind, label in ((RateBudgetExhausted, "budget"), (RateLimited, "rate_limited"), (Blocked, "blocked"),
-                        (AuthError, "auth"), (OutcomeUnknown, "outcome_unknown"), (TemporaryError, "temporary"),
-                        (PermanentError, "rejected")):
-        if isinstance(exc, kind):
-            return label
-    return "error"
 
 
 def _nothing(*_args: Any, **_kwargs: Any) -> Any:

@@ -104,8 +104,9 @@ def test_call_outcomes_are_bounded_labels() -> None:
     assert call_outcome(RateBudgetExhausted("bybit:write", 1.0, 0.0)) == "budget"
     assert call_outcome(Blocked("x", retry_after=1.0)) == "blocked"
     assert call_outcome(AuthError("x")) == "auth"
-    assert call_outcome(TemporaryError("x")) == "temporary"
-    assert call_outcome(OutcomeUnknown("x")) == "outcome_unknown"
+    assert call_outcome(TemporaryError("x", http_status=503)) == "server_error"
+    assert call_outcome(OutcomeUnknown("x", http_status=502)) == "server_error"  # a write lost in a 5xx
+    assert call_outcome(TemporaryError("x")) == "error"
     assert call_outcome(PermanentError("x")) == "rejected"
     assert call_outcome(ValueError("x")) == "error"
 

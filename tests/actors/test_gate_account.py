@@ -327,7 +327,7 @@ def test_approve_answered_502_before_the_panel_acted_is_reported_as_not_done(rig
     pid = world.payout("5000")
     ref = rig.start()
     rig.take(ref, pid, deal_id=4)
-    unknown_before = gate_calls("outcome_unknown")
+    server_errors_before = gate_calls("server_error")
 
     world.faults.fail_next("/approve", "error_5xx")
     ref.tell(ApprovePayout(4, pid, rig.receipt(tmp_path), "receipt.pdf", rig.deal))
@@ -336,7 +336,7 @@ def test_approve_answered_502_before_the_panel_acted_is_reported_as_not_done(rig
     assert isinstance(first, ApproveFailed) and not first.permanent and "status 5" in first.error
     assert world.ledger.entries("gate_approve") == []
     assert [r.status for r in world.requests("/approve")] == [502]  # read back, not approved again
-    assert gate_calls("outcome_unknown") == unknown_before + 1  # a 502 on a write: outcome unknown
+    assert gate_calls("server_error") == server_errors_before + 1  # the wire: a 5xx (the deal: outcome unknown)
 
     rig.replies.clear()  # the deal decides to try again
     ref.tell(ApprovePayout(4, pid, rig.receipt(tmp_path), "receipt.pdf", rig.deal))

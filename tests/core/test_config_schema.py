@@ -195,15 +195,15 @@ def _readme_production_example() -> str:
 
 
 def _supervisord_environment() -> dict[str, str]:
-    """supervisord.conf's environment= block, its %(ENV_…)s placeholders filled as an operator would."""
-    text = (ROOT / "supervisord.conf").read_text()
-    block = text[text.index("environment="):]
-    filled = {"ENCRYPTION_KEY": "k" * 32, "ITRADER_API_TOKEN": "t" * 32, "OPENROUTER_API_KEY": "sk-or-x",
-              "EMAIL_ADDRESS": "receipts@example.com", "EMAIL_PASSWORD": "mail-password"}
-    env = {}
-    for name, value in re.findall(r'^\s+([A-Z_]+)="([^"]*)"', block, re.M):
-        env[name] = filled.get(name, value) if "%(ENV_" in value else value
-    return env
+    """The environment file supervisord.conf names (deploy/itrader.env.example), filled as an operator
+    would: the required secrets given, the optional ones left commented out."""
+    from itrader import env_file
+
+    assert "--env-file /etc/itrader/itrader.env" in (ROOT / "supervisord.conf").read_text()
+    env = env_file.parse((ROOT / "deploy" / "itrader.env.example").read_text())
+    assert not {"OPENROUTER_API_KEY", "EMAIL_ADDRESS", "EMAIL_PASSWORD"} & set(env)  # optional: not set
+    filled = {"ENCRYPTION_KEY": "k" * 32, "ITRADER_API_TOKEN": "t" * 32}
+    return {name: value or filled.get(name, "") for name, value in env.items()}
 
 
 def test_the_readme_production_example_loads_under_supervisord(tmp_path):

@@ -57,8 +57,8 @@ def test_keys_are_independent():
 
 
 def test_make_limiter_picks_redis_only_with_a_url(redis_url):
-    assert isinstance(make_limiter(None), LocalLimiter)
-    assert isinstance(make_limiter(redis_url), RedisLimiter)
+    assert isinstance(make_limiter(None).inner, LocalLimiter)  # counted for the metrics (CountedLimiter)
+    assert isinstance(make_limiter(redis_url).inner, RedisLimiter)
 
 
 def test_two_redis_limiters_share_one_bucket(redis_url):

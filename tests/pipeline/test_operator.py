@@ -82,10 +82,10 @@ def test_deal_views_events_metrics_and_cli(world, make_daemon):
     assert {a["platform"] for a in accounts} >= {"bybit", "gate", "mailbox"}
 
     host, port = daemon.system.web_address
-    cli = subprocess.run([sys.executable, "-m", "itrader.cli", "deals", "--all", "--listen", f"{host}:{port}",
+    cli = subprocess.run([sys.executable, "-m", "itrader.cli", "deals", "--all", "--url", f"http://{host}:{port}",
                           "--token", TOKEN], capture_output=True, text=True, timeout=60)
     assert cli.returncode == 0, cli.stderr
     assert "COMPLETED" in cli.stdout and "REJECTED_BUYER" in cli.stdout
-    status = subprocess.run([sys.executable, "-m", "itrader.cli", "status", "--listen", f"{host}:{port}",
+    status = subprocess.run([sys.executable, "-m", "itrader.cli", "status", "--url", f"http://{host}:{port}",
                              "--token", TOKEN], capture_output=True, text=True, timeout=60)
     assert status.returncode == 0 and "Deals [Deals] running" in status.stdout
