@@ -31,7 +31,7 @@ from actors.deal_plumbing import (
 )
 from actors.directory import Directory
 from itrader import deal, dialogue, errors
-from itrader.deal.journal import BUYER_TEXTS_STEP, CHAT_APPLIED_STEP, CHAT_SEEN_STEP, RECONCILE_STEP
+from itrader.deal.journal import BUYER_TEXTS_STEP, CHAT_APPLIED_STEP, CHAT_SEEN_STEP, OUR_TEXTS_STEP, RECONCILE_STEP
 from itrader.deal_placement import step_account
 from itrader.events import EventLog
 from itrader.metrics import DEALS_BY_STATE, DEALS_FINISHED, STEP_LATENCY
@@ -297,6 +297,7 @@ class DealActor(SupervisedActor):
         delay = random.uniform(low, high) if high > 0 else 0.0
         message = msg.SendChat(self.deal_id, order_id, text, purpose)
         name = f"bybit:{self.facts.account}"
+        self._store.deals.record_note(self.deal_id, OUR_TEXTS_STEP, {"order_id": order_id, "texts": [text]})
         if delay:
             gevent.spawn_later(delay, self._send, name, message)
         else:

@@ -8,11 +8,12 @@ from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any, Iterable
 
-from itrader.deal.journal import BUYER_TEXTS_STEP, CHAT_APPLIED_STEP, CHAT_SEEN_STEP, SENT_TEXTS_STEP
+from itrader.deal.journal import BUYER_TEXTS_STEP, CHAT_APPLIED_STEP, CHAT_SEEN_STEP, OUR_TEXTS_STEP, SENT_TEXTS_STEP
 
 REVIEW_STATES = ("MANUAL_REVIEW", "DISPUTE")
 MONEY_STEPS = ("take", "create_ad", "approve", "release")
-JOURNAL_NOISE = {CHAT_SEEN_STEP, CHAT_APPLIED_STEP}  # watermarks, not events an operator follows
+# Watermarks and the reconciler's copy of the chat, not events an operator follows.
+JOURNAL_NOISE = {CHAT_SEEN_STEP, CHAT_APPLIED_STEP, SENT_TEXTS_STEP}
 RECEIPT_FILE_STEP = "receipt_file"
 
 # What a live deal waits for, by state (a manual-mode step awaiting the operator overrides it).
@@ -124,11 +125,11 @@ def timeline(journal: Iterable[dict[str, Any]]) -> list[dict[str, str]]:
 
 
 def chat(journal: Iterable[dict[str, Any]]) -> list[dict[str, str]]:
-    """The transcript as the journal keeps it: the buyer's texts and ours, in the order they were noted."""
+    """The transcript as the journal keeps it: the buyer's texts as delivered and ours as sent off."""
     lines = []
     for entry in journal:
         data = entry.get("data") if isinstance(entry.get("data"), dict) else {}
-        who = {BUYER_TEXTS_STEP: "buyer", SENT_TEXTS_STEP: "us"}.get(str(entry.get("step")))
+        who = {BUYER_TEXTS_STEP: "buyer", OUR_TEXTS_STEP: "us"}.get(str(entry.get("step")))
         if who is None:
             continue
         for text in data.get("texts") or ():

@@ -1,7 +1,9 @@
 """The operator's console in real headless Chromium against a running daemon and the sandbox world."""
 from decimal import Decimal
 
+import pytest
 import requests
+import websocket
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -124,12 +126,37 @@ def test_without_the_session_cookie_pages_redirect_and_posts_need_the_csrf_token
     assert session.get(f"{daemon.base}/", allow_redirects=False, timeout=10).status_code == 303
 
 
-def test_events_page_shows_events_live(world, make_daemon, browser):
+def test_events_page_and_todays_totals_follow_a_deal_live(world, make_daemon, browser):
     daemon = make_daemon()
     sign_in(browser, daemon.base)
+    assert browser.find_element(By.ID, "completed-today").text == "0"
     browser.get(f"{daemon.base}/events")
     wait(browser, lambda d: d.find_element(By.ID, "live-status").text == "live", "the event WebSocket to open")
-    payout = world.create_payout(Decimal("2500"), "sbp", "sberbank")  # no buyer: its ad goes online and waits
-    daemon.wait_state(payout["id"], {"AD_ONLINE"}, timeout=60)
-    wait(browser, lambda d: "AD_ONLINE" in d.find_element(By.ID, "events").text, "the deal's events on the page")
+    payout = world.create_payout(Decimal("6600"), "sbp", "sberbank", persona="honest")
+    daemon.wait_state(payout["id"], {"COMPLETED"}, timeout=120)
+    wait(browser, lambda d: "COMPLETED" in d.find_element(By.ID, "events").text, "the deal's events on the page")
     browser.screenshot("events")
+    browser.get(f"{daemon.base}/")
+    totals = browser.find_element(By.CSS_SELECTOR, "dl.totals").text
+    assert browser.find_element(By.ID, "completed-today").text == "1" and "6 600.00" in totals, totals
+
+
+def test_a_wrong_token_does_not_sign_in_and_the_event_socket_needs_a_same_origin_session(world, make_daemon,
+                                                                                         browser):
+    daemon = make_daemon()
+    browser.get(f"{daemon.base}/sign-in")
+    browser.find_element(By.ID, "token").send_keys("not-the-token")
+    browser.find_element(By.ID, "sign-in").click()
+    assert wait(browser, lambda d: d.find_element(By.ID, "error"), "the refusal").text == "Wrong token."
+    browser.get(f"{daemon.base}/")
+    assert browser.current_url == f"{daemon.base}/sign-in"
+
+    sign_in(browser, daemon.base)
+    cookie = f"itrader_session={browser.get_cookie('itrader_session')['value']}"
+    socket_url = f"ws://{daemon.base.removeprefix('http://')}/api/v1/ws"
+    same = websocket.create_connection(socket_url, cookie=cookie, origin=daemon.base, timeout=10)
+    same.close()
+    for headers in ({"cookie": cookie, "origin": "http://attacker.example"}, {"origin": daemon.base}):
+        with pytest.raises(websocket.WebSocketBadStatusException) as refused:
+            websocket.create_connection(socket_url, timeout=10, **headers)
+        assert refused.value.status_code == 401
