@@ -95,8 +95,12 @@ def account_rows(accounts: Iterable[dict[str, Any]]) -> list[dict[str, str]]:
                      "name": str(account.get("name", "?")), "health": health,
                      "lease": str(lease.get("state", "—")),
                      "ads": str(account.get("live_ads", "—")),
-                     "other": ", ".join(f"{k}: {v}" for k, v in sorted(known.items()) if k != "live_ads")})
+                     "other": ", ".join(f"{k}: {_shown(v)}" for k, v in sorted(known.items()) if k != "live_ads")})
     return rows
+
+
+def _shown(value: Any) -> str:
+    return ("yes" if value else "no") if isinstance(value, bool) else str(value)
 
 
 def _health(account: dict[str, Any]) -> str:

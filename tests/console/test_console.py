@@ -93,6 +93,7 @@ def test_review_deal_shows_receipt_beside_terms_and_the_buyers_markup_as_text(wo
 
     chat = browser.find_element(By.ID, "chat").text
     assert "<script>window.__xss = 1</script>" in chat and "onerror" in chat
+    assert " us: " in chat and " buyer: Да" in chat  # both sides of the dialogue
     assert browser.execute_script("return window.__xss === undefined;"), "the buyer's markup ran"
     assert not browser.find_elements(By.CSS_SELECTOR, "#chat script, #chat img")
     steps = browser.find_element(By.ID, "money-steps").text
@@ -104,8 +105,9 @@ def test_without_the_session_cookie_pages_redirect_and_posts_need_the_csrf_token
     daemon = make_daemon()
     browser.get(f"{daemon.base}/actors")
     assert browser.current_url == f"{daemon.base}/sign-in"
-    anonymous = requests.get(f"{daemon.base}/deals/1", allow_redirects=False, timeout=10)
-    assert anonymous.status_code == 303 and anonymous.headers["Location"].endswith("/sign-in")
+    for page in ("/", "/?part=1", "/review", "/actors", "/events", "/deals/1", "/deals/1/receipt.png"):
+        anonymous = requests.get(f"{daemon.base}{page}", allow_redirects=False, timeout=10)
+        assert anonymous.status_code == 303 and anonymous.headers["Location"].endswith("/sign-in"), page
     # The sign-in form itself needs its CSRF token: the right API token alone is not enough.
     refused = requests.post(f"{daemon.base}/sign-in", data={"token": TOKEN}, allow_redirects=False, timeout=10)
     assert refused.status_code == 403 and "Set-Cookie" not in refused.headers
@@ -120,6 +122,7 @@ def test_without_the_session_cookie_pages_redirect_and_posts_need_the_csrf_token
     wrong = session.post(f"{daemon.base}/sign-out", data={"csrf": "x" * 43}, allow_redirects=False, timeout=10)
     assert wrong.status_code == 403
     assert session.get(f"{daemon.base}/", allow_redirects=False, timeout=10).status_code == 200  # still signed in
+    assert session.get(f"{daemon.base}/api/v1/deals", timeout=10).status_code == 401  # the API wants the token
 
     browser.find_element(By.CSS_SELECTOR, "form[action='/sign-out'] button").click()  # the page's form has it
     wait(browser, lambda d: d.current_url == f"{daemon.base}/sign-in", "sign-out")
