@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 
 # Debian packages: what `make run` needs, and what the real servers of `make test` need.
 RUN_DEBS  := tesseract-ocr tesseract-ocr-rus fonts-dejavu-core
-TEST_DEBS := $(RUN_DEBS) redis-server dovecot-imapd postgresql poppler-utils prometheus
+TEST_DEBS := $(RUN_DEBS) redis-server dovecot-imapd postgresql poppler-utils prometheus chromium chromium-driver
 
 .PHONY: run test bench sandbox install system-deps-run system-deps-test clean
 

@@ -202,7 +202,7 @@ def run_daemon(config: Config) -> int:
     if system.web_bound.wait(timeout=30) and system.web_address:
         host, port = system.web_address
         print(f"iTrader {__version__} running ({system.profile} profile, mode {config.daemon.mode}); "
-              f"status page: http://{host}:{port}/api/v1/status", flush=True)
+              f"console: http://{host}:{port}/ (sign in with the API token)", flush=True)
         if system.world is not None:
             urls = system.world.urls
             print(f"In-process sandbox: control API {urls.get('sandbox')} (ledger: /ledger, audit: /audit), "

@@ -31,7 +31,7 @@ from actors.deal_plumbing import (
 )
 from actors.directory import Directory
 from itrader import deal, dialogue, errors
-from itrader.deal.journal import CHAT_APPLIED_STEP, CHAT_SEEN_STEP, RECONCILE_STEP
+from itrader.deal.journal import BUYER_TEXTS_STEP, CHAT_APPLIED_STEP, CHAT_SEEN_STEP, OUR_TEXTS_STEP, RECONCILE_STEP
 from itrader.deal_placement import step_account
 from itrader.events import EventLog
 from itrader.metrics import DEALS_BY_STATE, DEALS_FINISHED, STEP_LATENCY
@@ -156,6 +156,9 @@ class DealActor(SupervisedActor):
             # A receipt posted in the chat is read and shown, never trusted without an operator (§5.3).
             self._send("desk", msg.ReceiptDocument(channel="chat", trusted=False, filename=name, content=content,
                                                    source_id=f"order {message.order_id}", deal_id=self.deal_id))
+        if message.texts:  # kept for the operator's transcript; the dialogue reads them from memory
+            self._store.deals.record_note(self.deal_id, BUYER_TEXTS_STEP,
+                                          {"order_id": message.order_id, "texts": list(message.texts)})
         self._texts.extend(message.texts)
         self._next_text()
 
@@ -295,6 +298,7 @@ class DealActor(SupervisedActor):
         delay = random.uniform(low, high) if high > 0 else 0.0
         message = msg.SendChat(self.deal_id, order_id, text, purpose)
         name = f"bybit:{self.facts.account}"
+        self._store.deals.record_note(self.deal_id, OUR_TEXTS_STEP, {"order_id": order_id, "texts": [text]})
         if delay:
             gevent.spawn_later(delay, self._send, name, message)
         else:

@@ -30,7 +30,7 @@ class WebActor(SupervisedActor):
         self._server = NoDelayWSGIServer(self._address, self._app, log=None, error_log=log)
         self._server.start()  # raises at once if the port is taken: a clear failure, restarted with backoff
         host, port = self._server.server_host, self._server.server_port
-        log.info("status page on http://%s:%d/api/v1/status", host, port)
+        log.info("console on http://%s:%d/ (API under /api/v1)", host, port)
         if self._on_bound:
             self._on_bound(host, port)
 

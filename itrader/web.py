@@ -25,7 +25,8 @@ from gevent.pool import Pool
 from gevent.pywsgi import WSGIHandler, WSGIServer
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Gauge, generate_latest
 
-from itrader import __version__, intake, ws
+from itrader import __version__, console, intake, ws
+from itrader.console.sessions import Sessions
 from itrader.web_openapi import FLAG_VALUES, MAX_ID, MAX_NAME_CHARS, NAME_PATTERN, TRUE_FLAGS, openapi_document
 
 API = "/api/v1"
@@ -201,6 +202,7 @@ def make_app(source: StatusSource, token: str, ping_interval: float = ws.PING_IN
     app = bottle.Bottle()
     expected = f"Bearer {token}".encode()
     description = openapi_document(drills=drills)
+    sessions = Sessions()
 
     @app.hook("before_request")
     def check_request() -> None:
@@ -214,9 +216,11 @@ def make_app(source: StatusSource, token: str, ping_interval: float = ws.PING_IN
 
     @app.hook("before_request")
     def authenticate() -> None:
-        if bottle.request.path in OPEN_PATHS:
-            return
+        if bottle.request.path in OPEN_PATHS or console.is_console_path(bottle.request.path):
+            return  # the console's pages check its session cookie themselves
         given = bottle.request.get_header("Authorization", "")
+        if not given and bottle.request.path == WS_PATH and _console_socket(bottle.request.environ, sessions):
+            return
         if not given and bottle.request.path == WS_PATH:
             given = f"Bearer {bottle.request.query.get('token', '')}"
         given = given.encode()
@@ -374,8 +378,18 @@ def make_app(source: StatusSource, token: str, ping_interval: float = ws.PING_IN
             return json.dumps({"error": "not found"})
         return json.dumps({"error": str(error.body or error.status_line)})
 
+    console.install(app, source, token, sessions, deal_id_of=_deal_id, not_found=NotFound)
     app.default_error_handler = error_as_json
     return app
+
+
+def _console_socket(environ: dict, sessions: Sessions) -> bool:
+    """A console page's WebSocket: a signed-in session cookie, opened by a page of this very server
+    (a browser sends the cookie on a cross-site WebSocket too unless SameSite holds; Origin settles it)."""
+    origin = environ.get("HTTP_ORIGIN", "")
+    host = environ.get("HTTP_HOST", "")
+    same_origin = bool(host) and origin in (f"http://{host}", f"https://{host}")
+    return same_origin and console.session_of(environ, sessions) is not None
 
 
 # --- request checks: each refusal is a 400 (or 413) naming what was wrong ---

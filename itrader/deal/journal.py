@@ -13,6 +13,8 @@ from itrader.deal.facts import APPROVE, CREATE_AD, RELEASE, TAKE, DealFacts, Sta
 # account before it tells the deal), and the deal's mark that everything delivered so far has been applied.
 CHAT_SEEN_STEP, CHAT_APPLIED_STEP = "bybit_chat_seen", "bybit_chat_applied"
 SENT_TEXTS_STEP = "bybit_sent_texts"  # BybitAccount's note of our texts in the chat, for reconcile
+# The Deal's notes of the chat for the console's transcript: the buyer's texts as delivered, ours as queued.
+BUYER_TEXTS_STEP, OUR_TEXTS_STEP = "buyer_texts", "our_texts"
 RECONCILE_STEP = "reconcile"  # the deal's note of what the platforms showed after a restart
 
 # The deal row's queryable columns that copy a fact as it is: column -> DealFacts field.

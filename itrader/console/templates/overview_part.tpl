@@ -1,0 +1,37 @@
+% if info.get('notice'):
+<p class="notice">{{info['notice']}}</p>
+% end
+<p class="muted">{{info.get('profile', '')}} profile, {{info.get('mode', '')}} mode, up {{info.get('uptime_seconds', '')}} s, version {{info.get('version', '')}}</p>
+<section>
+<h2>Today (UTC)</h2>
+<dl class="totals">
+  <dt>Completed</dt><dd id="completed-today">{{today['completed']}}</dd>
+  <dt>RUB paid out</dt><dd>{{today['rub']}}</dd>
+  <dt>USDT sold</dt><dd>{{today['usdt']}}</dd>
+</dl>
+</section>
+<section>
+<h2>Live deals</h2>
+% if not live:
+<p class="muted">No live deals.</p>
+% else:
+<table id="live-deals">
+<tr><th>Deal</th><th>Payout</th><th>State</th><th>Age</th><th>Waits for</th><th>Account</th><th>RUB</th></tr>
+% for d in live:
+<tr data-deal="{{d['id']}}"><td><a href="/deals/{{d['id']}}">{{d['id']}}</a></td><td>{{d.get('payout_id') or ''}}</td>
+<td class="state" data-state="{{d.get('state') or ''}}">{{d.get('state') or ''}}</td><td>{{d['age']}}</td>
+<td>{{d['waits_for']}}</td><td>{{d['account']}}</td><td>{{d.get('amount_rub') or ''}}</td></tr>
+% end
+</table>
+% end
+</section>
+<section>
+<h2>Accounts</h2>
+<table id="accounts">
+<tr><th>Kind</th><th>Name</th><th>Health</th><th>Lease</th><th>Ads online</th><th>Also known</th></tr>
+% for a in accounts:
+<tr><td>{{a['kind']}}</td><td>{{a['name']}}</td><td class="health-{{a['health']}}">{{a['health']}}</td>
+<td>{{a['lease']}}</td><td>{{a['ads']}}</td><td class="muted">{{a['other']}}</td></tr>
+% end
+</table>
+</section>

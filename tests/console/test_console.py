@@ -1,0 +1,165 @@
+"""The operator's console in real headless Chromium against a running daemon and the sandbox world."""
+from decimal import Decimal
+
+import pytest
+import requests
+import websocket
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+from itrader.sandbox.personas import ANY_MESSAGE, REQUISITES, SBP_QUESTION
+from tests.pipeline.harness import TERMINAL
+
+TOKEN = "test-token-123456"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+XSS = '<script>window.__xss = 1</script><img src=x onerror="window.__xss = 2">Привет'
+# Writes markup into the chat, then agrees, is given our requisites and pays 100 RUB short: the receipt is
+# refused (amount) and the deal goes to MANUAL_REVIEW with its receipt and chat on record.
+XSS_SHORT_PAYER = [
+    {"open_order": {"timeout": 1800}}, {"expect": ANY_MESSAGE, "timeout": 300}, {"say": XSS},
+    {"expect": ANY_MESSAGE, "timeout": 300}, {"say": "Да"},
+    {"answer_if_asked": {"pattern": SBP_QUESTION, "say": "подтверждаю", "until": REQUISITES}},
+    {"expect": REQUISITES, "timeout": 300}, {"pay": {"to": "default", "delta": -100}},
+    "mark_paid", {"send_receipt": {"via": "email", "dkim": "valid"}},
+]
+
+
+def wait(browser, condition, what: str, timeout: float = 30):
+    return WebDriverWait(browser, timeout, poll_frequency=0.1).until(lambda d: condition(d), message=what)
+
+
+def sign_in(browser, base: str) -> None:
+    browser.get(f"{base}/")
+    assert browser.current_url.endswith("/sign-in")
+    browser.find_element(By.ID, "token").send_keys(TOKEN)
+    browser.find_element(By.ID, "sign-in").click()
+    wait(browser, lambda d: d.current_url == f"{base}/", "the overview after sign-in")
+    wait(browser, lambda d: d.find_element(By.ID, "live-status").text == "live", "the event WebSocket to open")
+
+
+def state_of(browser, deal_id: int) -> str | None:
+    cells = browser.find_elements(By.CSS_SELECTOR, f'tr[data-deal="{deal_id}"] td.state')
+    return cells[0].text if cells else None
+
+
+def test_sign_in_then_a_deal_changes_state_on_the_overview_without_a_reload(world, make_daemon, browser):
+    daemon = make_daemon(mode="manual")
+    sign_in(browser, daemon.base)
+    cookie = browser.get_cookie("itrader_session")
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+    assert TOKEN not in browser.page_source and TOKEN not in browser.current_url
+    browser.execute_script("window.__sameDocument = true;")
+
+    payout = world.create_payout(Decimal("3900"), "sbp", "sberbank", persona="honest")
+    daemon.wait_for(lambda: daemon.deal_for_payout(payout["id"]) is not None, 30, "the deal to open")
+    deal_id = daemon.deal_for_payout(payout["id"]).id
+    wait(browser, lambda d: state_of(d, deal_id) == "NEW", "the new deal on the overview, awaiting take")
+    row = browser.find_element(By.CSS_SELECTOR, f'tr[data-deal="{deal_id}"]').text
+    assert "the operator to confirm take" in row and str(payout["id"]) in row
+    browser.screenshot("deal-awaits-take")
+
+    answer = requests.post(f"{daemon.base}/api/v1/deals/{deal_id}/confirm", headers=AUTH, timeout=10)
+    assert answer.status_code == 200, answer.text
+    wait(browser, lambda d: state_of(d, deal_id) not in (None, "NEW"), "the deal's new state on the overview")
+    browser.screenshot("deal-taken")
+    assert browser.execute_script("return window.__sameDocument === true;"), "the page was reloaded"
+
+
+def test_review_deal_shows_receipt_beside_terms_and_the_buyers_markup_as_text(world, make_daemon, browser):
+    daemon = make_daemon()
+    payout = world.create_payout(Decimal("4100"), "sbp", "sberbank", script=XSS_SHORT_PAYER)
+    row = daemon.wait_state(payout["id"], TERMINAL, timeout=120)
+    assert row.state == "MANUAL_REVIEW", row.reason
+    sign_in(browser, daemon.base)
+
+    browser.get(f"{daemon.base}/review")
+    link = wait(browser, lambda d: d.find_element(By.LINK_TEXT, str(row.id)), "the deal in the review queue")
+    browser.screenshot("review-queue")
+    link.click()
+    wait(browser, lambda d: d.current_url == f"{daemon.base}/deals/{row.id}", "the deal page")
+
+    image = browser.find_element(By.ID, "receipt-image")
+    wait(browser, lambda d: d.execute_script("return arguments[0].complete && arguments[0].naturalWidth", image),
+         "the receipt image to load")
+    terms = browser.find_element(By.ID, "terms")
+    assert "4100" in terms.text and "Сбербанк" in terms.text
+    # Beside: the image's right edge is left of the terms, and they share the page's height band.
+    assert image.location["x"] + image.size["width"] <= terms.location["x"]
+    assert abs(image.location["y"] - terms.location["y"]) < 200
+    checks = {r.find_elements(By.TAG_NAME, "td")[0].text: r.find_elements(By.TAG_NAME, "td")[1].text
+              for r in browser.find_elements(By.CSS_SELECTOR, "#checks tr")[1:]}
+    assert checks["amount"] == "fail" and checks["recipient"] == "pass", checks
+    assert browser.find_element(By.ID, "resolve")  # the place the resolve form will take
+
+    chat = browser.find_element(By.ID, "chat").text
+    assert "<script>window.__xss = 1</script>" in chat and "onerror" in chat
+    assert " us: " in chat and " buyer: Да" in chat  # both sides of the dialogue
+    assert browser.execute_script("return window.__xss === undefined;"), "the buyer's markup ran"
+    assert not browser.find_elements(By.CSS_SELECTOR, "#chat script, #chat img")
+    steps = browser.find_element(By.ID, "money-steps").text
+    assert "take" in steps and "create_ad" in steps and "approve" not in steps
+    browser.screenshot("deal-page")
+
+
+def test_without_the_session_cookie_pages_redirect_and_posts_need_the_csrf_token(world, make_daemon, browser):
+    daemon = make_daemon()
+    browser.get(f"{daemon.base}/actors")
+    assert browser.current_url == f"{daemon.base}/sign-in"
+    for page in ("/", "/?part=1", "/review", "/actors", "/events", "/deals/1", "/deals/1/receipt.png"):
+        anonymous = requests.get(f"{daemon.base}{page}", allow_redirects=False, timeout=10)
+        assert anonymous.status_code == 303 and anonymous.headers["Location"].endswith("/sign-in"), page
+    # The sign-in form itself needs its CSRF token: the right API token alone is not enough.
+    refused = requests.post(f"{daemon.base}/sign-in", data={"token": TOKEN}, allow_redirects=False, timeout=10)
+    assert refused.status_code == 403 and "Set-Cookie" not in refused.headers
+
+    sign_in(browser, daemon.base)
+    browser.get(f"{daemon.base}/actors")
+    assert "Deals" in browser.find_element(By.ID, "actors").text
+    browser.screenshot("actors")
+    session = requests.Session()
+    session.cookies.set("itrader_session", browser.get_cookie("itrader_session")["value"])
+    assert session.post(f"{daemon.base}/sign-out", allow_redirects=False, timeout=10).status_code == 403
+    wrong = session.post(f"{daemon.base}/sign-out", data={"csrf": "x" * 43}, allow_redirects=False, timeout=10)
+    assert wrong.status_code == 403
+    assert session.get(f"{daemon.base}/", allow_redirects=False, timeout=10).status_code == 200  # still signed in
+    assert session.get(f"{daemon.base}/api/v1/deals", timeout=10).status_code == 401  # the API wants the token
+
+    browser.find_element(By.CSS_SELECTOR, "form[action='/sign-out'] button").click()  # the page's form has it
+    wait(browser, lambda d: d.current_url == f"{daemon.base}/sign-in", "sign-out")
+    assert session.get(f"{daemon.base}/", allow_redirects=False, timeout=10).status_code == 303
+
+
+def test_events_page_and_todays_totals_follow_a_deal_live(world, make_daemon, browser):
+    daemon = make_daemon()
+    sign_in(browser, daemon.base)
+    assert browser.find_element(By.ID, "completed-today").text == "0"
+    browser.get(f"{daemon.base}/events")
+    wait(browser, lambda d: d.find_element(By.ID, "live-status").text == "live", "the event WebSocket to open")
+    payout = world.create_payout(Decimal("6600"), "sbp", "sberbank", persona="honest")
+    daemon.wait_state(payout["id"], {"COMPLETED"}, timeout=120)
+    wait(browser, lambda d: "COMPLETED" in d.find_element(By.ID, "events").text, "the deal's events on the page")
+    browser.screenshot("events")
+    browser.get(f"{daemon.base}/")
+    totals = browser.find_element(By.CSS_SELECTOR, "dl.totals").text
+    assert browser.find_element(By.ID, "completed-today").text == "1" and "6 600.00" in totals, totals
+
+
+def test_a_wrong_token_does_not_sign_in_and_the_event_socket_needs_a_same_origin_session(world, make_daemon,
+                                                                                         browser):
+    daemon = make_daemon()
+    browser.get(f"{daemon.base}/sign-in")
+    browser.find_element(By.ID, "token").send_keys("not-the-token")
+    browser.find_element(By.ID, "sign-in").click()
+    assert wait(browser, lambda d: d.find_element(By.ID, "error"), "the refusal").text == "Wrong token."
+    browser.get(f"{daemon.base}/")
+    assert browser.current_url == f"{daemon.base}/sign-in"
+
+    sign_in(browser, daemon.base)
+    cookie = f"itrader_session={browser.get_cookie('itrader_session')['value']}"
+    socket_url = f"ws://{daemon.base.removeprefix('http://')}/api/v1/ws"
+    same = websocket.create_connection(socket_url, cookie=cookie, origin=daemon.base, timeout=10)
+    same.close()
+    for headers in ({"cookie": cookie, "origin": "http://attacker.example"}, {"origin": daemon.base}):
+        with pytest.raises(websocket.WebSocketBadStatusException) as refused:
+            websocket.create_connection(socket_url, timeout=10, **headers)
+        assert refused.value.status_code == 401
