@@ -29,6 +29,7 @@ from actors.base import SupervisedActor
 from actors.deal_plumbing import (
     AccountIds, PlatformReads, Timers, claimed_receipt, jsonable, receipt_file, record_step,
 )
+from actors.deal_resolution import settle_resolution
 from actors.directory import Directory
 from itrader import deal, dialogue, errors
 from itrader.deal.journal import CHAT_APPLIED_STEP, CHAT_SEEN_STEP, RECONCILE_STEP
@@ -72,6 +73,7 @@ class DealActor(SupervisedActor):
         self._fence_of = fence_of or (lambda _platform, _account: None)
         self._stood_down = False
         self._account_ids = AccountIds(store)
+        self._resolving: msg.Resolve | None = None  # an operator's resolution waiting for its read-back
 
     # --- life cycle ------------------------------------------------------------
 
@@ -134,6 +136,9 @@ class DealActor(SupervisedActor):
             return self._on_classified(message)
         if isinstance(message, msg.DealNews):
             return self._on_news(message)
+        if isinstance(message, msg.Resolve):  # read both platforms back right now, then judge
+            self._resolving = message
+            return self._begin_reconcile()
         if isinstance(message, msg.Tick):
             return self._on_tick(message)
         return super().on_receive(message)
@@ -302,6 +307,8 @@ class DealActor(SupervisedActor):
     def _finish(self) -> None:
         """The deal is over: its timers mean nothing now (a pending one must not keep the actor, its ad
         watch and its allocator slot alive); tell the account and the allocator once, then stop."""
+        if self._resolving is not None:
+            return  # an operator's resolution is being read back: it decides whether the deal ends
         self._timers.cancel_all()
         if self._finished:
             return
@@ -341,7 +348,16 @@ class DealActor(SupervisedActor):
         self._timers.cancel("reconcile-timeout")
         view = reads.view(deal.sent_texts(self._store.deals.journal(self.deal_id), reads.bybit.order_id))
         self._store.deals.record_note(self.deal_id, RECONCILE_STEP, reads.note())
+        waiting = next((m for m in self._held if isinstance(m, msg.Resolve)), None)
+        if self._resolving is None and waiting is not None:  # came while this read was under way: it serves
+            self._held.remove(waiting)
+            self._resolving = waiting
         self._apply(deal.Reconciled(view))
+        if self._resolving is not None:
+            request, self._resolving = self._resolving, None
+            settle_resolution(request, reads.view(None), store=self._store, receipts_dir=self._receipts_dir,
+                              facts=lambda: self.facts, apply=self._apply, events=self._events)
+            self._watch()
         # The desk claimed a receipt for us but we died before we heard; its e-mail is marked processed
         # and will not come again, so hear it from the store.
         if self.facts.state in (deal.State.REQUISITES_SENT, deal.State.PAID):

@@ -159,3 +159,36 @@ def payout_amount(raw: dict) -> Any:
 
 def jsonable(raw: Any) -> Any:
     return json.loads(json.dumps(raw, default=str))
+
+
+RECEIPT_FILE_STEP = "receipt_file"  # the Deal's note of a receipt file the desk told it about
+
+
+def operator_receipt(store: Store, receipts_dir: Path, deal_id: int, *, claim: bool) -> str | None:
+    """The receipt an operator's approve sends to Gate: one already claimed for this deal, else the latest
+    receipt file the desk told the deal about (read again, and claimed for this deal only when `claim`;
+    "unclaimed" stands for it before). None when there is no readable file. Raises DuplicateReceipt when
+    another deal holds that receipt: a receipt serves one deal, ever (DESIGN §5.2)."""
+    from itrader.receipts import read_receipt
+    from itrader.receipts.parse import receipt_to_json
+
+    for receipt in store.receipts.for_deal(deal_id):
+        if receipt_file(store, receipts_dir, deal_id, str(receipt.id)) is not None:
+            return str(receipt.id)
+    noted = [e.data.get("path") for e in store.deals.journal(deal_id)
+             if e.step == RECEIPT_FILE_STEP and isinstance(e.data, dict)]
+    for raw in reversed(noted):
+        path = Path(str(raw))
+        if path.parent != receipts_dir or not path.is_file():
+            continue
+        content = path.read_bytes()
+        try:
+            parsed = read_receipt(content, file_name=path.name)
+        except Exception:  # noqa: BLE001 — an unreadable file cannot be the approve's receipt
+            continue
+        if not claim:
+            return "unclaimed"
+        return str(store.receipts.claim_receipt(
+            parsed.receipt_number, hashlib.sha256(content).hexdigest(), deal_id, source="operator",
+            parsed=receipt_to_json(parsed), verdict="operator_accepted").id)
+    return None

@@ -84,6 +84,16 @@ class SystemStatus:
             raise Conflict("this daemon runs no deal pipeline")
         return confirm(int(deal_id))
 
+    def resolve(self, deal_id: str, body: Any) -> dict[str, Any]:
+        from itrader.deal.resolve import parse_resolution
+
+        resolution = parse_resolution(body, operator="api")  # BadField before anything is looked up
+        self.deal(deal_id)  # 404 for an unknown deal
+        resolve = getattr(self._system, "resolve_deal", None)
+        if resolve is None:
+            raise Conflict("this daemon runs no deal pipeline")
+        return resolve(int(deal_id), resolution)
+
     def disable_account(self, name: str) -> dict[str, Any]:
         return self._system.disable_account(name)
 

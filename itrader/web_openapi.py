@@ -144,6 +144,29 @@ SCHEMAS: dict[str, Any] = {
         "type": "object", "required": ["deal_id", "confirmed", "message"],
         "properties": {"deal_id": _INTEGER, "confirmed": _STRING, "message": _STRING},
     },
+    "Resolution": {
+        "type": "object", "required": ["action", "reason", "reason_kind"], "additionalProperties": False,
+        "description": "an operator's resolution of a deal in MANUAL_REVIEW or DISPUTE",
+        "properties": {
+            "action": {"enum": ["approve_release", "cancel", "resolved_outside", "recheck_receipt"]},
+            "reason": {"type": "string", "minLength": 1, "maxLength": 2000, "description": "why, in words"},
+            "reason_kind": {"enum": ["evidence_checked", "buyer_confirmed", "platform_support", "fixed_outside",
+                                     "mailbox_fixed", "suspected_fraud", "buyer_gone", "other"]},
+            "amount": {"type": "string", "pattern": "^[0-9]+(\\.[0-9]+)?$",
+                       "description": "approve_release only: the payout's RUB amount, retyped exactly"},
+            "return_payout": {"type": "boolean", "description": "cancel only: give the payout back to Gate"},
+            "operator": {"type": "string", "maxLength": 100, "description": "who acts (journaled)"},
+        },
+    },
+    "Resolved": {
+        "type": "object", "required": ["deal_id", "action", "outcome", "message", "state"],
+        "properties": {"deal_id": _INTEGER, "action": _STRING, "outcome": {"enum": ["go", "done"]},
+                       "message": _STRING, "state": _STRING},
+    },
+    "ReviewList": {
+        "type": "object", "required": ["deals"],
+        "properties": {"deals": {"type": "array", "items": _ref("Deal")}},
+    },
     "Disabled": {
         "type": "object", "required": ["disabled", "message"],
         "properties": {"disabled": _STRING, "message": _STRING},
@@ -163,6 +186,7 @@ RESPONSES: dict[str, Any] = {
                      "headers": {"WWW-Authenticate": {"schema": {"const": "Bearer"}}}},
     "NotFound": _json(_ref("Error"), "no such deal, account or actor"),
     "Conflict": _json(_ref("Error"), "valid, but not in the current state (e.g. the deal waits for nothing)"),
+    "Unavailable": _json(_ref("Error"), "the deal did not answer in time; read it back and retry (idempotent)"),
     "TooLarge": _json(_ref("Error"), "the request body is over the cap (64 KiB); the connection is closed"),
 }
 
@@ -237,6 +261,15 @@ def _paths(drills: bool) -> dict[str, Any]:
             "an operator's yes to the money step the deal waits for (manual mode, chat receipts)",
             _json(_ref("Confirmed"), "the step goes ahead"),
             parameters=[_param("DealId")], also=("NotFound", "Conflict"))},
+        f"{api}/deals/{{deal_id}}/resolve": {"post": {**_operation(
+            "an operator's resolution of a deal in MANUAL_REVIEW or DISPUTE, judged on Gate and Bybit read "
+            "back right then: 400 names a bad field (a retyped amount that does not match included), 409 when "
+            "the deal is not in review or the platforms forbid it",
+            _json(_ref("Resolved"), "done, or going ahead"),
+            parameters=[_param("DealId")], also=("NotFound", "Conflict")),
+            "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("Resolution")}}}}},
+        f"{api}/review": {"get": _operation(
+            "the review queue: deals in MANUAL_REVIEW or DISPUTE, with why", _json(_ref("ReviewList"), "deals"))},
         f"{api}/accounts": {"get": _operation("accounts and their health", _json(_ref("AccountList"), "accounts"))},
         f"{api}/accounts/{{name}}/disable": {"post": _operation(
             "take a Bybit account out for good: its un-taken ads move to healthy accounts",
@@ -271,6 +304,7 @@ def _paths(drills: bool) -> dict[str, Any]:
                  "schema": _STRING},
             ])},
     }
+    paths[f"{api}/deals/{{deal_id}}/resolve"]["post"]["responses"]["503"] = _response("Unavailable")
     # A plain GET (no upgrade) is a 400; the wrong WebSocket version a 426 naming the one spoken.
     paths[f"{api}/ws"]["get"]["responses"]["426"] = _json(_ref("Error"), "only WebSocket version 13 is spoken")
     if drills:

@@ -1,0 +1,99 @@
+"""Issue 13, item 2: an operator resolves deals in MANUAL_REVIEW and DISPUTE over real HTTP
+(`POST /api/v1/deals/<id>/resolve`), each action journaled with who and why, judged on Gate and Bybit read
+back right then: money moves once, a wrong retyped amount or an open appeal moves nothing."""
+from decimal import Decimal
+
+import gevent
+import requests
+
+from tests.pipeline.harness import TERMINAL
+
+TOKEN = "test-token-123456"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+def resolve(daemon, deal_id: int, **body) -> requests.Response:
+    body.setdefault("reason", "checked the bank statement: the buyer paid")
+    body.setdefault("reason_kind", "evidence_checked")
+    body.setdefault("operator", "alice")
+    return requests.post(f"{daemon.base}/api/v1/deals/{deal_id}/resolve", json=body, headers=AUTH, timeout=40)
+
+
+def operator_notes(daemon, deal_id: int) -> list[dict]:
+    return [e.data for e in daemon.journal(deal_id) if e.step == "operator"]
+
+
+def control(world, method: str, path: str, body: dict) -> dict:
+    answer = requests.request(method, world.urls["sandbox"] + path, json=body, timeout=10)
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def wrong_amount_deal(world, make_daemon, amount: str):
+    daemon = make_daemon()
+    payout = world.create_payout(Decimal(amount), "sbp", "sberbank", persona="wrong-amount")
+    row = daemon.wait_state(payout["id"], TERMINAL, timeout=120)
+    assert row.state == "MANUAL_REVIEW" and "receipt_refused" in (row.reason or ""), row.reason
+    return daemon, payout, row
+
+
+def test_a_wrong_amount_deal_is_approved_and_released_once_by_the_operator(world, make_daemon):
+    daemon, payout, row = wrong_amount_deal(world, make_daemon, "4100")
+    queue = requests.get(f"{daemon.base}/api/v1/review", headers=AUTH, timeout=10).json()["deals"]
+    assert [d["id"] for d in queue] == [row.id] and queue[0]["reason"]
+
+    # A mistyped amount: refused naming the field, nothing moves, the attempt is journaled.
+    wrong = resolve(daemon, row.id, action="approve_release", amount="4010")
+    assert wrong.status_code == 400 and wrong.json()["error"].startswith("amount"), wrong.text
+    assert world.ledger.entries("gate_approve") == [] and world.ledger.entries("bybit_release") == []
+    assert operator_notes(daemon, row.id)[-1]["verdict"] == "bad_input"
+
+    # Two operators click at once: one approve and one release happen; the second sees it done.
+    first, second = gevent.spawn(resolve, daemon, row.id, action="approve_release", amount="4100"), \
+        gevent.spawn(resolve, daemon, row.id, action="approve_release", amount="4100.00")
+    gevent.joinall([first, second], timeout=60)
+    answers = sorted([first.value.json()["outcome"], second.value.json()["outcome"]])
+    assert [first.value.status_code, second.value.status_code] == [200, 200], (first.value.text, second.value.text)
+    assert answers == ["done", "go"]
+    daemon.wait_state(payout["id"], {"COMPLETED"}, timeout=60)
+    went = [n for n in operator_notes(daemon, row.id) if n["verdict"] == "go"]
+    assert len(went) == 1 and went[0]["read_back"]["order_status"] == 20 and went[0]["amount"] in ("4100", "4100.00")
+    assert len(world.ledger.entries("gate_approve")) == 1 and len(world.ledger.entries("bybit_release")) == 1
+    # Once more after the end: still done, still once.
+    again = resolve(daemon, row.id, action="approve_release", amount="4100")
+    assert again.status_code == 200 and again.json()["outcome"] == "done", again.text
+    assert len(world.ledger.entries("gate_approve")) == 1 and len(world.ledger.entries("bybit_release")) == 1
+    journal = daemon.journal(row.id)
+    intents = [e for e in journal if str(getattr(e.kind, "value", e.kind)) == "intent"]
+    assert [e.step for e in intents] == ["approve", "release"], [e.step for e in journal]
+    assert all(n["operator"] == "alice" and n["reason_kind"] == "evidence_checked" for n in operator_notes(daemon, row.id))
+    assert world.audit() == []
+
+
+def test_bad_requests_name_the_field_and_an_unknown_deal_is_404(world, make_daemon):
+    daemon = make_daemon()
+    assert resolve(daemon, 999999, action="cancel").status_code == 404
+    for body, field in (({"action": "approve"}, "action"), ({"action": "cancel", "reason": " "}, "reason"),
+                        ({"action": "cancel", "reason_kind": "whim"}, "reason_kind"),
+                        ({"action": "approve_release", "amount": "1e3"}, "amount"),
+                        ({"action": "cancel", "amount": "100"}, "amount")):
+        answer = resolve(daemon, 1, **body)
+        assert answer.status_code == 400 and answer.json()["error"].startswith(field), (body, answer.text)
+
+
+def test_a_dispute_in_appeal_cannot_be_released_from_here(world, make_daemon):
+    daemon = make_daemon()
+    payout = world.create_payout(Decimal("5500"), "sbp", "sberbank", persona="non-payer-marks-paid")
+    daemon.wait_state(payout["id"], {"PAID"}, timeout=90)
+    order_id = daemon.deal_for_payout(payout["id"]).order_id
+    control(world, "PUT", f"/bybit/orders/{order_id}/appeal", {"status": 30, "appeal_seconds": 1800})
+    row = daemon.wait_state(payout["id"], TERMINAL, timeout=30)
+    assert row.state == "DISPUTE"
+    answer = resolve(daemon, row.id, action="approve_release", amount="5500")
+    assert answer.status_code == 409 and "appeal" in answer.json()["error"], answer.text
+    # Nor can it be cancelled while the order is open in appeal, nor recorded as ended.
+    assert resolve(daemon, row.id, action="cancel", reason="buyer gone", reason_kind="buyer_gone").status_code == 409
+    assert resolve(daemon, row.id, action="resolved_outside", reason_kind="fixed_outside").status_code == 409
+    assert world.ledger.entries("gate_approve") == [] and world.ledger.entries("bybit_release") == []
+    assert daemon.deal_for_payout(payout["id"]).state == "DISPUTE"
+    assert [n["verdict"] for n in operator_notes(daemon, row.id)] == ["conflict"] * 3
