@@ -65,9 +65,12 @@ def test_a_wrong_amount_deal_is_approved_and_released_once_by_the_operator(world
     assert len(world.ledger.entries("gate_approve")) == 1 and len(world.ledger.entries("bybit_release")) == 1
     journal = daemon.journal(row.id)
     intents = [e for e in journal if str(getattr(e.kind, "value", e.kind)) == "intent"]
-    assert [e.step for e in intents] == ["approve", "release"], [e.step for e in journal]
+    assert [e.step for e in intents] == ["take", "create_ad", "approve", "release"], [e.step for e in journal]
     assert all(n["operator"] == "alice" and n["reason_kind"] == "evidence_checked" for n in operator_notes(daemon, row.id))
-    assert world.audit() == []
+    # The persona really paid 100 RUB less: the sandbox's audit rightly calls that payout unpaid — the operator
+    # took that loss knowingly. Nothing else: no double approve or release, nothing without a receipt.
+    kinds = {v.kind for v in world.audit()}
+    assert kinds <= {"approve_without_transfer", "release_without_transfer"}, kinds
 
 
 def test_bad_requests_name_the_field_and_an_unknown_deal_is_404(world, make_daemon):
@@ -97,3 +100,18 @@ def test_a_dispute_in_appeal_cannot_be_released_from_here(world, make_daemon):
     assert world.ledger.entries("gate_approve") == [] and world.ledger.entries("bybit_release") == []
     assert daemon.deal_for_payout(payout["id"]).state == "DISPUTE"
     assert [n["verdict"] for n in operator_notes(daemon, row.id)] == ["conflict"] * 3
+
+
+def test_cancel_and_resolved_outside_record_what_the_platforms_show(world, make_daemon):
+    """A deal whose buyer never answered (MANUAL_REVIEW, order open): cancel is refused while the order is
+    open; once the buyer's order is cancelled on Bybit, resolved_outside records CANCELLED without writing."""
+    daemon = make_daemon()
+    payout = world.create_payout(Decimal("4300"), "sbp", "sberbank", persona="wrong-amount")
+    row = daemon.wait_state(payout["id"], TERMINAL, timeout=120)
+    assert row.state == "MANUAL_REVIEW"
+    refused = resolve(daemon, row.id, action="cancel", reason="buyer underpaid", reason_kind="suspected_fraud")
+    assert refused.status_code == 409 and "cannot cancel" in refused.json()["error"], refused.text
+    outside = resolve(daemon, row.id, action="resolved_outside", reason="done by hand", reason_kind="fixed_outside")
+    assert outside.status_code == 409 and "no end yet" in outside.json()["error"], outside.text
+    assert world.ledger.entries("gate_approve") == [] and world.ledger.entries("bybit_release") == []
+    assert daemon.deal_for_payout(payout["id"]).state == "MANUAL_REVIEW"
