@@ -87,8 +87,8 @@ class SystemStatus:
     def resolve(self, deal_id: str, body: Any) -> dict[str, Any]:
         from itrader.deal.resolve import parse_resolution
 
-        resolution = parse_resolution(body, operator="api")  # BadField before anything is looked up
         self.deal(deal_id)  # 404 for an unknown deal
+        resolution = parse_resolution(body, operator="api")  # a bad field: 400 naming it
         resolve = getattr(self._system, "resolve_deal", None)
         if resolve is None:
             raise Conflict("this daemon runs no deal pipeline")

@@ -11,6 +11,7 @@ import copy
 from typing import Any
 
 from itrader import __version__
+from itrader.deal import resolve
 
 # The bounds itrader.web enforces, stated once for both.
 MAX_ID = 2**63 - 1  # deal ids and event numbers are 64-bit in the store
@@ -148,15 +149,23 @@ SCHEMAS: dict[str, Any] = {
         "type": "object", "required": ["action", "reason", "reason_kind"], "additionalProperties": False,
         "description": "an operator's resolution of a deal in MANUAL_REVIEW or DISPUTE",
         "properties": {
-            "action": {"enum": ["approve_release", "cancel", "resolved_outside", "recheck_receipt"]},
-            "reason": {"type": "string", "minLength": 1, "maxLength": 2000, "description": "why, in words"},
-            "reason_kind": {"enum": ["evidence_checked", "buyer_confirmed", "platform_support", "fixed_outside",
-                                     "mailbox_fixed", "suspected_fraud", "buyer_gone", "other"]},
-            "amount": {"type": "string", "pattern": "^[0-9]+(\\.[0-9]+)?$",
+            "action": {"enum": list(resolve.ACTIONS)},
+            "reason": {"type": "string", "maxLength": resolve.MAX_REASON_CHARS, "pattern": resolve.TEXT_PATTERN,
+                       "description": "why, in words (journaled)"},
+            "reason_kind": {"enum": list(resolve.REASON_KINDS)},
+            "amount": {"type": "string", "pattern": resolve.AMOUNT_PATTERN,
                        "description": "approve_release only: the payout's RUB amount, retyped exactly"},
             "return_payout": {"type": "boolean", "description": "cancel only: give the payout back to Gate"},
-            "operator": {"type": "string", "maxLength": 100, "description": "who acts (journaled)"},
+            "operator": {"type": "string", "maxLength": resolve.MAX_OPERATOR_CHARS, "pattern": resolve.TEXT_PATTERN,
+                         "description": "who acts (journaled; default: the client's name)"},
         },
+        "oneOf": [
+            {"properties": {"action": {"const": "approve_release"}}, "required": ["amount"],
+             "not": {"required": ["return_payout"]}},
+            {"properties": {"action": {"const": "cancel"}}, "not": {"required": ["amount"]}},
+            {"properties": {"action": {"enum": ["resolved_outside", "recheck_receipt"]}},
+             "not": {"anyOf": [{"required": ["amount"]}, {"required": ["return_payout"]}]}},
+        ],
     },
     "Resolved": {
         "type": "object", "required": ["deal_id", "action", "outcome", "message", "state"],

@@ -33,6 +33,11 @@ REASON_KINDS = ("evidence_checked", "buyer_confirmed", "platform_support", "fixe
 REVIEWABLE = frozenset({State.MANUAL_REVIEW, State.DISPUTE})
 MAX_REASON_CHARS = 2000
 MAX_OPERATOR_CHARS = 100
+# Free text that goes to the journal and the log: something visible, no control characters or line breaks
+# (which could forge a log line). The OpenAPI description states the same patterns.
+_NOT_TEXT = "\\x00-\\x1f\\x7f-\\x9f\\u2028\\u2029"
+TEXT_PATTERN = f"^[^{_NOT_TEXT}]*[^\\s{_NOT_TEXT}][^{_NOT_TEXT}]*$"
+AMOUNT_PATTERN = r"^[1-9][0-9]{0,14}(\.[0-9]{1,4})?$"
 
 # What `judge` says: the action may go ahead, it already happened, or it is refused.
 GO, DONE, BAD_INPUT, CONFLICT = "go", "done", "bad_input", "conflict"
@@ -80,23 +85,19 @@ def _text(body: Mapping[str, Any], name: str, limit: int, required: bool = True)
     value = body.get(name)
     if value is None and not required:
         return ""
-    if not isinstance(value, str) or not value.strip():
-        raise BadField(name, "required: a non-empty string")
-    if len(value) > limit or any(ord(ch) < 32 and ch not in "\n\t" for ch in value):
-        raise BadField(name, f"at most {limit} characters, no control characters")
+    if not isinstance(value, str) or len(value) > limit or not re.fullmatch(TEXT_PATTERN, value):
+        raise BadField(name, f"{'required: ' if required else ''}a string of at most {limit} characters with "
+                             "something visible in it, and no control characters or line breaks")
     return value.strip()
 
 
 def parse_amount(raw: Any) -> Decimal:
-    """The retyped amount: a plain decimal number as text (digits, optionally one point and more digits)."""
+    """The retyped amount: a positive plain decimal number as text (no sign, exponent or leading zero)."""
     if not isinstance(raw, str):
         raise BadField("amount", "required for approve_release: the payout's RUB amount, as a string")
-    if not re.fullmatch(r"[0-9]{1,15}(\.[0-9]{1,4})?", raw):
-        raise BadField("amount", "must be a plain decimal number such as 1500 or 1500.50")
-    amount = Decimal(raw)
-    if amount <= 0:
-        raise BadField("amount", "must be positive")
-    return amount
+    if not re.fullmatch(AMOUNT_PATTERN, raw):
+        raise BadField("amount", "must be a positive plain decimal number such as 1500 or 1500.50")
+    return Decimal(raw)
 
 
 def parse_resolution(body: Any, operator: str) -> Resolution:
