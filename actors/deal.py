@@ -145,7 +145,10 @@ class DealActor(SupervisedActor):
 
     def _on_news(self, news: msg.DealNews) -> None:
         if news.receipt_path:
-            self._store.deals.record_note(self.deal_id, "receipt_file", {"path": news.receipt_path})
+            event = news.event
+            self._store.deals.record_note(self.deal_id, "receipt_file", {
+                "path": news.receipt_path, "channel": getattr(event, "channel", None),
+                "trusted": getattr(event, "trusted", None)})
         if news.payout is not None:
             self._store.deals.record_note(self.deal_id, "payout", {"raw": jsonable(news.payout)})
         self._apply(news.event)
@@ -356,7 +359,7 @@ class DealActor(SupervisedActor):
         if self._resolving is not None:
             request, self._resolving = self._resolving, None
             settle_resolution(request, reads.view(None), store=self._store, receipts_dir=self._receipts_dir,
-                              facts=lambda: self.facts, apply=self._apply, events=self._events)
+                              facts=lambda: self.facts, apply=self._apply, events=self._events, send=self._send)
             self._watch()
         # The desk claimed a receipt for us but we died before we heard; its e-mail is marked processed
         # and will not come again, so hear it from the store.

@@ -179,7 +179,7 @@ def operator_receipt(store: Store, receipts_dir: Path, deal_id: int, *, claim: b
              if e.step == RECEIPT_FILE_STEP and isinstance(e.data, dict)]
     for raw in reversed(noted):
         path = Path(str(raw))
-        if path.parent != receipts_dir or not path.is_file():
+        if path.resolve().parent != receipts_dir.resolve() or not path.is_file():
             continue
         content = path.read_bytes()
         try:
@@ -192,3 +192,19 @@ def operator_receipt(store: Store, receipts_dir: Path, deal_id: int, *, claim: b
             parsed.receipt_number, hashlib.sha256(content).hexdigest(), deal_id, source="operator",
             parsed=receipt_to_json(parsed), verdict="operator_accepted").id)
     return None
+
+
+def noted_receipt_files(store: Store, receipts_dir: Path, deal_id: int) -> list[tuple[Path, str, bool]]:
+    """The receipt files the desk told this deal about, oldest first, each once: (path, channel, trusted).
+    Only the bank's DKIM-verified e-mail counts as trusted again; anything else is shown as a chat file."""
+    seen: dict[Path, tuple[Path, str, bool]] = {}
+    for entry in store.deals.journal(deal_id):
+        data = entry.data if isinstance(entry.data, dict) else {}
+        if entry.step != RECEIPT_FILE_STEP or not data.get("path"):
+            continue
+        path = Path(str(data["path"]))
+        if path.resolve().parent != receipts_dir.resolve() or not path.is_file():
+            continue
+        email = data.get("channel") == deal.EMAIL and data.get("trusted") is True
+        seen[path] = (path, deal.EMAIL if email else deal.CHAT, email)
+    return list(seen.values())

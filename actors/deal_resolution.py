@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 from actors import messages as msg
-from actors.deal_plumbing import operator_receipt
+from actors.deal_plumbing import noted_receipt_files, operator_receipt
 from itrader import deal
-from itrader.deal.resolve import APPROVE_RELEASE, CONFLICT, GO, Verdict
+from itrader.deal.resolve import APPROVE_RELEASE, CONFLICT, GO, RECHECK_RECEIPT, Verdict
 from itrader.events import EventLog
 from itrader.store import DuplicateReceipt, Store
 
@@ -23,7 +23,8 @@ OPERATOR_STEP = "operator"  # the journal note of an operator's resolution
 
 
 def settle_resolution(request: msg.Resolve, view: deal.PlatformView, *, store: Store, receipts_dir: Path,
-                      facts: Callable[[], deal.DealFacts], apply: Callable[[Any], None], events: EventLog) -> dict:
+                      facts: Callable[[], deal.DealFacts], apply: Callable[[Any], None], events: EventLog,
+                      send: Callable[[str, Any], Any]) -> dict:
     res = request.resolution
     before = facts()
     receipt_id = None
@@ -41,6 +42,8 @@ def settle_resolution(request: msg.Resolve, view: deal.PlatformView, *, store: S
                                                              "message": verdict.message, "read_back": read_back})
     if verdict.outcome == GO:
         apply(deal.OperatorResolved(res, view, receipt_id))
+        if res.action == RECHECK_RECEIPT and facts().state == deal.State.PAID:
+            _check_again(request.deal_id, store, receipts_dir, send)
     after = facts()
     answer = {"deal_id": request.deal_id, "action": res.action, "outcome": verdict.outcome,
               "message": verdict.message, "field": verdict.field, "state": after.state.value}
@@ -49,6 +52,15 @@ def settle_resolution(request: msg.Resolve, view: deal.PlatformView, *, store: S
                 res.reason_kind, verdict.outcome, verdict.message)
     _answer(request, answer)
     return answer
+
+
+def _check_again(deal_id: int, store: Store, receipts_dir: Path, send: Callable[[str, Any], Any]) -> None:
+    """The files the desk already saw for this deal go through its checks again, bound to this deal; new
+    mail comes as usual. A pass puts the deal back on the automatic path; a failure back in review."""
+    for path, channel, trusted in noted_receipt_files(store, receipts_dir, deal_id):
+        send("desk", msg.ReceiptDocument(channel=channel, trusted=trusted, filename=path.name,
+                                         content=path.read_bytes(), source_id=f"recheck of deal {deal_id}",
+                                         deal_id=deal_id))
 
 
 def _answer(request: msg.Resolve, answer: dict) -> None:

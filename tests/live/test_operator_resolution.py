@@ -115,3 +115,46 @@ def test_cancel_and_resolved_outside_record_what_the_platforms_show(world, make_
     assert outside.status_code == 409 and "no end yet" in outside.json()["error"], outside.text
     assert world.ledger.entries("gate_approve") == [] and world.ledger.entries("bybit_release") == []
     assert daemon.deal_for_payout(payout["id"]).state == "MANUAL_REVIEW"
+
+
+NEVER = {"expect": "no seller ever writes this", "on_timeout": "continue"}  # a pause that is not human time
+
+
+def test_cancel_after_the_buyer_cancelled_ends_the_deal_and_takes_the_ad_down(world, make_daemon):
+    from itrader.sandbox.personas import _OPEN
+
+    daemon = make_daemon()
+    # Opens the order, never answers (MANUAL_REVIEW at the 20 s answer timeout), cancels it a little later.
+    script = _OPEN + [dict(NEVER, timeout=24), "cancel"]
+    payout = world.create_payout(Decimal("4400"), "sbp", "sberbank", script=script)
+    row = daemon.wait_state(payout["id"], TERMINAL, timeout=90)
+    assert row.state == "MANUAL_REVIEW" and "answer_timeout" in row.reason, row.reason
+    daemon.wait_for(lambda: world.bybit.order(row.order_id)["status"] == 40, 30, "the buyer to cancel")
+    answer = resolve(daemon, row.id, action="cancel", reason="buyer walked away", reason_kind="buyer_gone")
+    assert answer.status_code == 200 and answer.json()["state"] == "CANCELLED", answer.text
+    assert daemon.deal_for_payout(payout["id"]).state == "CANCELLED"
+    again = resolve(daemon, row.id, action="cancel", reason="buyer walked away", reason_kind="buyer_gone")
+    assert again.status_code == 200 and again.json()["outcome"] == "done", again.text
+    # A different action on an ended deal is a conflict, not a second end.
+    late = resolve(daemon, row.id, action="resolved_outside", reason="x", reason_kind="other")
+    assert late.status_code == 409, late.text
+    assert world.ledger.entries("gate_approve") == [] and world.ledger.entries("bybit_release") == []
+    assert world.audit() == []
+
+
+def test_recheck_receipt_puts_the_deal_back_on_the_automatic_path(world, make_daemon):
+    """The bank's mail is late (as with a broken mailbox): the deal goes to review at the receipt timeout.
+    The operator asks for a re-check; the receipt then arrives, passes, and the deal completes by itself."""
+    from itrader.sandbox.personas import _AGREE, _MARK, _OPEN, _PAY, _REQUISITES
+
+    daemon = make_daemon()
+    script = (_OPEN + _AGREE + _REQUISITES + _PAY + _MARK
+              + [dict(NEVER, timeout=32), {"send_receipt": {"via": "email", "dkim": "valid"}}])
+    payout = world.create_payout(Decimal("4500"), "sbp", "sberbank", script=script)
+    row = daemon.wait_state(payout["id"], TERMINAL, timeout=90)
+    assert row.state == "MANUAL_REVIEW" and "receipt_timeout" in row.reason, row.reason
+    answer = resolve(daemon, row.id, action="recheck_receipt", reason="mailbox fixed", reason_kind="mailbox_fixed")
+    assert answer.status_code == 200 and answer.json()["state"] == "PAID", answer.text
+    daemon.wait_state(payout["id"], {"COMPLETED"}, timeout=60)
+    assert len(world.ledger.entries("gate_approve")) == 1 and len(world.ledger.entries("bybit_release")) == 1
+    assert world.audit() == []
