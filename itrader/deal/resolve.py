@@ -14,13 +14,13 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any, Mapping
 
-from itrader.deal.actions import CancelAd, Decision, _arm, _enter, _finish, _ignored, _with_deadline
+from itrader.deal.actions import ApprovePayout, CancelAd, Decision, _arm, _enter, _finish, _ignored, _with_deadline
 from itrader.deal.events import PlatformView
 from itrader.deal.facts import (
     APPROVE, CHAT, ORDER_CANCELLED_ANY, ORDER_DISPUTE, ORDER_FINISHED, ORDER_PAID, ORDER_WAITING_PAYMENT,
     PAYOUT_APPROVED, PAYOUT_IN_WORK, RECEIPT_TIMER, RELEASE, DealFacts, DealSettings, Receipt, State, _to_int,
 )
-from itrader.deal.guards import _advance
+from itrader.deal.guards import _advance, _begin
 
 APPROVE_RELEASE = "approve_release"
 CANCEL = "cancel"
@@ -268,5 +268,11 @@ def _approve_and_release(facts: DealFacts, res: Resolution, receipt_id: str | No
         new, actions = _finish(facts, State.COMPLETED, why, now)
         return Decision(new, actions, "already approved and released: completed")
     state = State.APPROVED if approved else State.RECEIPT_OK
-    new, actions = _advance(_with_deadline(_enter(facts, state, now), RECEIPT_TIMER, None))
+    facts = _with_deadline(_enter(facts, state, now), RECEIPT_TIMER, None)
+    if released and facts.receipt is not None:  # released by hand: only Gate's approve is left (the guard's
+        # order-paid rule is for a release still to come)
+        new, actions = _begin(facts, APPROVE, ApprovePayout(facts.payout_id, facts.receipt.receipt_id),
+                              f"approve payout {facts.payout_id}: the order was released by hand")
+        return Decision(new, actions, "operator approve_release: approve next (order already released)")
+    new, actions = _advance(facts)
     return Decision(new, actions, f"operator approve_release: {'release' if approved else 'approve'} next")

@@ -158,3 +158,34 @@ def test_recheck_receipt_puts_the_deal_back_on_the_automatic_path(world, make_da
     daemon.wait_state(payout["id"], {"COMPLETED"}, timeout=60)
     assert len(world.ledger.entries("gate_approve")) == 1 and len(world.ledger.entries("bybit_release")) == 1
     assert world.audit() == []
+
+
+def test_resolved_outside_after_the_operator_finished_by_hand_records_completed(world, make_daemon):
+    """The receipt never came by mail; the operator saw the money on the bank statement, approved the payout
+    on Gate with the bank's PDF and released the order on Bybit by hand. iTrader reads both back: COMPLETED."""
+    from itrader.bybit.client import BybitClient
+    from itrader.gate.client import GateClient
+    from itrader.sandbox.personas import _AGREE, _MARK, _OPEN, _PAY, _REQUISITES
+
+    daemon = make_daemon()
+    payout = world.create_payout(Decimal("4600"), "sbp", "sberbank", script=_OPEN + _AGREE + _REQUISITES + _PAY + _MARK)
+    row = daemon.wait_state(payout["id"], TERMINAL, timeout=90)
+    assert row.state == "MANUAL_REVIEW" and "receipt_timeout" in row.reason, row.reason
+    early = resolve(daemon, row.id, action="resolved_outside", reason="finished by hand", reason_kind="fixed_outside")
+    assert early.status_code == 409, early.text  # nothing was finished yet: nothing recorded
+
+    creds = world.credentials()
+    gate = GateClient(world.urls["gate"], creds["gate"]["login"], creds["gate"]["password"])
+    gate.login()
+    transfer = world.bank.transfers()[-1]
+    gate.approve(int(payout["id"]), "receipt.pdf", world.bank.receipt_pdf(transfer))
+    shown = requests.get(f"{daemon.base}/api/v1/deals/{row.id}", headers=AUTH, timeout=10).json()
+    key = next(b for b in creds["bybit"] if b["nickname"] == shown["bybit_account"])
+    BybitClient(world.urls["bybit"], key["api_key"], key["api_secret"]).release(row.order_id)
+
+    answer = resolve(daemon, row.id, action="resolved_outside", reason="finished by hand", reason_kind="fixed_outside")
+    assert answer.status_code == 200 and answer.json()["state"] == "COMPLETED", answer.text
+    assert daemon.deal_for_payout(payout["id"]).state == "COMPLETED"
+    # iTrader wrote nothing: the one approve and the one release are the operator's.
+    assert len(world.ledger.entries("gate_approve")) == 1 and len(world.ledger.entries("bybit_release")) == 1
+    assert world.audit() == []
