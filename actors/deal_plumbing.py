@@ -166,8 +166,8 @@ RECEIPT_FILE_STEP = "receipt_file"  # the Deal's note of a receipt file the desk
 
 def operator_receipt(store: Store, receipts_dir: Path, deal_id: int, *, claim: bool) -> str | None:
     """The receipt an operator's approve sends to Gate: one already claimed for this deal, else the latest
-    receipt file the desk told the deal about (read again, and claimed for this deal only when `claim`;
-    "unclaimed" stands for it before). None when there is no readable file. Raises DuplicateReceipt when
+    receipt file the desk told the deal about, a trusted e-mail's first (read again, and claimed for this
+    deal only when `claim`; "unclaimed" stands for it before). None when there is no readable file. Raises DuplicateReceipt when
     another deal holds that receipt: a receipt serves one deal, ever (DESIGN §5.2)."""
     from itrader.receipts import read_receipt
     from itrader.receipts.parse import receipt_to_json
@@ -175,12 +175,9 @@ def operator_receipt(store: Store, receipts_dir: Path, deal_id: int, *, claim: b
     for receipt in store.receipts.for_deal(deal_id):
         if receipt_file(store, receipts_dir, deal_id, str(receipt.id)) is not None:
             return str(receipt.id)
-    noted = [e.data.get("path") for e in store.deals.journal(deal_id)
-             if e.step == RECEIPT_FILE_STEP and isinstance(e.data, dict)]
-    for raw in reversed(noted):
-        path = Path(str(raw))
-        if path.resolve().parent != receipts_dir.resolve() or not path.is_file():
-            continue
+    # The bank's DKIM-verified mail first, then the latest chat file: the operator vouches for what Gate gets.
+    noted = sorted(reversed(noted_receipt_files(store, receipts_dir, deal_id)), key=lambda item: not item[2])
+    for path, _channel, _trusted in noted:
         content = path.read_bytes()
         try:
             parsed = read_receipt(content, file_name=path.name)

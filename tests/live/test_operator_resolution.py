@@ -1,6 +1,9 @@
 """Issue 13, item 2: an operator resolves deals in MANUAL_REVIEW and DISPUTE over real HTTP
 (`POST /api/v1/deals/<id>/resolve`), each action journaled with who and why, judged on Gate and Bybit read
 back right then: money moves once, a wrong retyped amount or an open appeal moves nothing."""
+import os
+import subprocess
+import sys
 from decimal import Decimal
 
 import gevent
@@ -84,7 +87,13 @@ def test_bad_requests_name_the_field_and_an_unknown_deal_is_404(world, make_daem
         assert answer.status_code == 400 and answer.json()["error"].startswith(field), (body, answer.text)
 
 
-def test_a_dispute_in_appeal_cannot_be_released_from_here(world, make_daemon):
+def itrader_cli(*args: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ITRADER_")}
+    return subprocess.run([sys.executable, "-m", "itrader.cli", *args], capture_output=True, text=True,
+                          timeout=60, env=env)
+
+
+def test_a_dispute_in_appeal_cannot_be_released_from_here(world, make_daemon, tmp_path):
     daemon = make_daemon()
     payout = world.create_payout(Decimal("5500"), "sbp", "sberbank", persona="non-payer-marks-paid")
     daemon.wait_state(payout["id"], {"PAID"}, timeout=90)
@@ -100,6 +109,14 @@ def test_a_dispute_in_appeal_cannot_be_released_from_here(world, make_daemon):
     assert world.ledger.entries("gate_approve") == [] and world.ledger.entries("bybit_release") == []
     assert daemon.deal_for_payout(payout["id"]).state == "DISPUTE"
     assert [n["verdict"] for n in operator_notes(daemon, row.id)] == ["conflict"] * 3
+    # The same through the command line: the queue shows the dispute and why; the release is refused.
+    listen = ["--listen", daemon.base.removeprefix("http://"), "--token", TOKEN, "--data-dir", str(tmp_path)]
+    queue = itrader_cli("review", *listen)
+    assert queue.returncode == 0 and f"{row.id} " in queue.stdout and "DISPUTE" in queue.stdout and "appeal" in queue.stdout
+    refused = itrader_cli("resolve", str(row.id), "approve_release", "--reason", "support said ok", "--kind",
+                          "platform_support", "--amount", "5500", *listen)
+    assert refused.returncode == 1 and "409" in refused.stderr and "appeal" in refused.stderr, refused.stderr
+    assert world.ledger.entries("bybit_release") == []
 
 
 def test_cancel_and_resolved_outside_record_what_the_platforms_show(world, make_daemon):
