@@ -136,8 +136,12 @@ class DealActor(SupervisedActor):
             return self._on_classified(message)
         if isinstance(message, msg.DealNews):
             return self._on_news(message)
-        if isinstance(message, msg.Resolve):  # read both platforms back right now, then judge
-            self._resolving = message
+        if isinstance(message, msg.Resolve):
+            if self.facts is not None and not self.facts.terminal:
+                # Not in review (or already resolved): judged on the facts alone. A reconcile here could
+                # clear the intent of a money step still in flight and repeat it.
+                return self._settle(message, deal.PlatformView())
+            self._resolving = message  # read both platforms back right now, then judge
             return self._begin_reconcile()
         if isinstance(message, msg.Tick):
             return self._on_tick(message)
@@ -358,9 +362,7 @@ class DealActor(SupervisedActor):
         self._apply(deal.Reconciled(view))
         if self._resolving is not None:
             request, self._resolving = self._resolving, None
-            settle_resolution(request, reads.view(None), store=self._store, receipts_dir=self._receipts_dir,
-                              facts=lambda: self.facts, apply=self._apply, events=self._events, send=self._send)
-            self._watch()
+            self._settle(request, reads.view(None))
         # The desk claimed a receipt for us but we died before we heard; its e-mail is marked processed
         # and will not come again, so hear it from the store.
         if self.facts.state in (deal.State.REQUISITES_SENT, deal.State.PAID):
@@ -372,6 +374,11 @@ class DealActor(SupervisedActor):
             self.on_receive(message)
         if self.facts.terminal:
             self._finish()
+
+    def _settle(self, request: msg.Resolve, view: deal.PlatformView) -> None:
+        settle_resolution(request, view, store=self._store, receipts_dir=self._receipts_dir,
+                          facts=lambda: self.facts, apply=self._apply, events=self._events, send=self._send)
+        self._watch()
 
     # --- plumbing --------------------------------------------------------------------
 

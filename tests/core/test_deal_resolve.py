@@ -85,6 +85,9 @@ def test_a_wrong_amount_a_live_deal_or_an_unknown_outcome_moves_nothing():
     assert judge(review_deal(state=deal.State.PAID), good, view(), "12").outcome == CONFLICT
     assert judge(review_deal(pending_intent=deal.APPROVE), good, view(), "12").outcome == CONFLICT
     assert judge(review_deal(), good, view(), None).outcome == CONFLICT  # no receipt file for Gate's approve
+    # A live deal is judged without a read-back (the actor never reconciles it for a request): refused.
+    assert judge(review_deal(state=deal.State.APPROVED), good, deal.PlatformView()).outcome == CONFLICT
+    assert judge(review_deal(), good, deal.PlatformView(), "12").outcome == CONFLICT
 
 
 def test_what_is_already_done_on_the_platforms_is_not_done_again():

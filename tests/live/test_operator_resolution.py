@@ -78,13 +78,20 @@ def test_a_wrong_amount_deal_is_approved_and_released_once_by_the_operator(world
 
 def test_bad_requests_name_the_field_and_an_unknown_deal_is_404(world, make_daemon):
     daemon = make_daemon()
+    payout = world.create_payout(Decimal("4200"), "sbp", "sberbank", persona="silent")
+    daemon.wait_for(lambda: daemon.deal_for_payout(payout["id"]) is not None, 30, "the deal to open")
+    deal_id = daemon.deal_for_payout(payout["id"]).id
     assert resolve(daemon, 999999, action="cancel").status_code == 404
     for body, field in (({"action": "approve"}, "action"), ({"action": "cancel", "reason": " "}, "reason"),
                         ({"action": "cancel", "reason_kind": "whim"}, "reason_kind"),
                         ({"action": "approve_release", "amount": "1e3"}, "amount"),
                         ({"action": "cancel", "amount": "100"}, "amount")):
-        answer = resolve(daemon, 1, **body)
+        answer = resolve(daemon, deal_id, **body)
         assert answer.status_code == 400 and answer.json()["error"].startswith(field), (body, answer.text)
+    # A live deal is not in review: a well-formed request is a conflict, and nothing is done.
+    live = resolve(daemon, deal_id, action="cancel")
+    assert live.status_code == 409 and "not in review" in live.json()["error"], live.text
+    assert world.ledger.entries("gate_approve") == [] and world.ledger.entries("bybit_release") == []
 
 
 def itrader_cli(*args: str) -> subprocess.CompletedProcess:
