@@ -147,7 +147,8 @@ def resolve_deal(directory, deal_id: int, resolution) -> dict:
     request = Resolve(deal_id, resolution, reply)
     if not directory.tell(f"deal:{deal_id}", request) and not directory.tell("deals", ResumeDeal(deal_id, request)):
         raise Unavailable("the deal pipeline is not running; try again")
-    answer = reply.get(timeout=RESOLVE_TIMEOUT, block=True) if reply.wait(RESOLVE_TIMEOUT) else None
+    reply.wait(RESOLVE_TIMEOUT)
+    answer = reply.value if reply.successful() else None
     if answer is None:
         raise Unavailable(f"deal {deal_id} did not answer in {RESOLVE_TIMEOUT:.0f} s; read it back and retry "
                           "(a resolution is idempotent)")

@@ -84,6 +84,12 @@ class SystemStatus:
             raise Conflict("this daemon runs no deal pipeline")
         return confirm(int(deal_id))
 
+    def review(self) -> list[dict[str, Any]]:
+        from itrader.web import REVIEW_STATES
+
+        names = self._account_names()
+        return [deal_view(row, names) for row in self._store.deals.list_deals(states=REVIEW_STATES, limit=1000)]
+
     def resolve(self, deal_id: str, body: Any) -> dict[str, Any]:
         from itrader.deal.resolve import parse_resolution
 

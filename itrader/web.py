@@ -184,6 +184,7 @@ class StatusSource(Protocol):
     def accounts(self) -> list[dict[str, Any]]: ...
     def confirm(self, deal_id: str) -> dict[str, Any]: ...
     def resolve(self, deal_id: str, body: Any) -> dict[str, Any]: ...  # itrader.deal.resolve; BadField → 400
+    def review(self) -> list[dict[str, Any]]: ...  # deals in REVIEW_STATES, newest first
     def kill_actor(self, actor_id: str) -> dict[str, Any]: ...
     def disable_account(self, name: str) -> dict[str, Any]: ...
     def events(self, after: int, timeout: float) -> list[dict[str, Any]]: ...
@@ -296,8 +297,7 @@ def make_app(source: StatusSource, token: str, ping_interval: float = ws.PING_IN
 
     @app.get(f"{API}/review")
     def review():
-        queue = [d for d in source.deals(include_finished=True) if d.get("state") in REVIEW_STATES]
-        return {"deals": queue}
+        return {"deals": source.review()}
 
     if drills:
         @app.post(f"{API}/actors/<actor_id:path>/kill")
