@@ -140,15 +140,27 @@ def judge(facts: DealFacts, resolution: Resolution, view: PlatformView, receipt_
         return Verdict(DONE, f"{resolution.action} already done or under way (deal is {facts.state.value})")
     if facts.state not in REVIEWABLE:
         return _conflict(f"deal is {facts.state.value}, not in review (MANUAL_REVIEW or DISPUTE)")
-    if facts.pending_intent is not None:
-        return _conflict(f"the outcome of {facts.pending_intent} is still unknown; try again after the read-back")
     payout, order = _to_int(view.payout_status), _to_int(view.order_status)
     if payout is None:
         return _conflict("Gate could not be read back; nothing was done")
     if facts.order_id is not None and order is None:
         return _conflict("Bybit could not be read back; nothing was done")
+    if facts.pending_intent is not None and not _settled(facts.pending_intent, payout, order):
+        return _conflict(f"the outcome of {facts.pending_intent} is still unknown on the platforms (Gate payout "
+                         f"status {payout}, Bybit order status {order}); try again later")
     return {APPROVE_RELEASE: _judge_release, CANCEL: _judge_cancel, RESOLVED_OUTSIDE: _judge_outside,
             RECHECK_RECEIPT: _judge_recheck}[resolution.action](facts, resolution, view, payout, order, receipt_id)
+
+
+def _settled(intent: str, payout: int, order: int | None) -> bool:
+    """Whether the platforms now show a step's outcome either way: an approve by the payout in work or
+    approved, a release by the order paid, released or cancelled (a late call of it is then refused
+    by the platform, or finds it done)."""
+    if intent == APPROVE:
+        return payout == PAYOUT_IN_WORK or payout in PAYOUT_APPROVED
+    if intent == RELEASE:
+        return order in (ORDER_PAID, ORDER_FINISHED) or order in ORDER_CANCELLED_ANY
+    return False
 
 
 def _judge_release(facts: DealFacts, resolution: Resolution, view: PlatformView, payout: int, order: int | None,
@@ -232,7 +244,10 @@ def on_operator_resolved(facts: DealFacts, event: OperatorResolved, now: float, 
         return _ignored(facts, verdict.message)
     why = f"operator {res.operator} {res.action} ({res.reason_kind}): {res.reason}"
     payout, order = _to_int(view.payout_status), _to_int(view.order_status)
-    facts = replace(facts, resolution=res.action, deadlines=(), awaiting=None, retries=0)
+    # A step left open when the deal stopped is settled by this read-back (judge checked it is).
+    facts = replace(facts, resolution=res.action, deadlines=(), awaiting=None, retries=0, pending_intent=None,
+                    approved=facts.approved or payout in PAYOUT_APPROVED,
+                    released=facts.released or order == ORDER_FINISHED)
     if res.action == RESOLVED_OUTSIDE:
         state = outside_end_state(payout, order)
         done = state == State.COMPLETED

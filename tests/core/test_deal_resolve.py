@@ -83,7 +83,21 @@ def test_a_wrong_amount_a_live_deal_or_an_unknown_outcome_moves_nothing():
     good = request(action="approve_release", amount="4100")
     assert judge(review_deal(), good, view(amount="4010"), "12").outcome == CONFLICT  # Gate shows another amount
     assert judge(review_deal(state=deal.State.PAID), good, view(), "12").outcome == CONFLICT
-    assert judge(review_deal(pending_intent=deal.APPROVE), good, view(), "12").outcome == CONFLICT
+    assert judge(review_deal(pending_intent=deal.TAKE), good, view(), "12").outcome == CONFLICT
+
+
+def test_a_step_left_open_when_the_deal_stopped_is_settled_by_the_read_back():
+    """A release in flight when the appeal came: the deal is a DISPUTE with the release's intent open. While
+    Bybit shows the appeal nothing goes; once the appeal ended, the read-back settles it and the operator may
+    act — and an approve Gate already shows done is not done again."""
+    good = request(action="approve_release", amount="4100")
+    stuck = review_deal(state=deal.State.DISPUTE, pending_intent=deal.RELEASE, approved=True)
+    assert "still unknown" in judge(stuck, good, view(7, 30), "12").message
+    decision = deal.step(stuck, OperatorResolved(good, view(7, 20), "12"), 1.0)
+    assert decision.facts.pending_intent == deal.RELEASE and decision.actions == (deal.ReleaseOrder("b1", "o1"),)
+    open_approve = review_deal(pending_intent=deal.APPROVE)
+    decision = deal.step(open_approve, OperatorResolved(good, view(7, 20), "12"), 1.0)
+    assert decision.facts.approved and decision.actions == (deal.ReleaseOrder("b1", "o1"),)
     assert judge(review_deal(), good, view(), None).outcome == CONFLICT  # no receipt file for Gate's approve
     # A live deal is judged without a read-back (the actor never reconciles it for a request): refused.
     assert judge(review_deal(state=deal.State.APPROVED), good, deal.PlatformView()).outcome == CONFLICT
