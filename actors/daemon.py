@@ -110,6 +110,9 @@ class System:
         except (pykka.ActorDeadError, pykka.Timeout, AttributeError):
             return None
 
+    def resolve_deal(self, deal_id: int, resolution) -> dict:
+        return resolve_deal(self.directory, deal_id, resolution)
+
     def confirm_deal(self, deal_id: int) -> dict:
         """An operator's confirm of the step a deal waits for (manual mode, chat receipts)."""
         import pykka
@@ -132,6 +135,34 @@ class System:
             raise Conflict(f"deal {deal_id}: no payout is taken now ({closed}); resume first")
         ref.tell(DealNews(deal_id, OperatorConfirmed(step)))
         return {"deal_id": deal_id, "confirmed": step, "message": f"confirmed {step} for deal {deal_id}"}
+
+
+RESOLVE_TIMEOUT = 25.0  # a resolution waits for its read-back of both platforms (a reconcile re-asks at 15 s)
+
+
+def resolve_deal(directory, deal_id: int, resolution) -> dict:
+    """An operator's resolution, carried out by the deal's actor (started for it if its deal has ended):
+    it reads Gate and Bybit back, judges, journals, and answers here."""
+    from gevent.event import AsyncResult
+
+    from actors.messages import ResumeDeal, Resolve
+    from itrader.deal.resolve import BAD_INPUT, CONFLICT, BadField
+    from itrader.web import Conflict, Unavailable
+
+    reply = AsyncResult()
+    request = Resolve(deal_id, resolution, reply)
+    if not directory.tell(f"deal:{deal_id}", request) and not directory.tell("deals", ResumeDeal(deal_id, request)):
+        raise Unavailable("the deal pipeline is not running; try again")
+    reply.wait(RESOLVE_TIMEOUT)
+    answer = reply.value if reply.successful() else None
+    if answer is None:
+        raise Unavailable(f"deal {deal_id} did not answer in {RESOLVE_TIMEOUT:.0f} s; read it back and retry "
+                          "(a resolution is idempotent)")
+    if answer["outcome"] == BAD_INPUT:
+        raise BadField(answer["field"] or "body", answer["message"])
+    if answer["outcome"] == CONFLICT:
+        raise Conflict(answer["message"])
+    return {k: answer[k] for k in ("deal_id", "action", "outcome", "message", "state")}
 
 
 def run_daemon(config: Config) -> int:

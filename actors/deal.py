@@ -29,6 +29,7 @@ from actors.base import SupervisedActor
 from actors.deal_plumbing import (
     AccountIds, PlatformReads, Timers, claimed_receipt, jsonable, receipt_file, record_step,
 )
+from actors.deal_resolution import settle_resolution
 from actors.directory import Directory
 from itrader import deal, dialogue, errors
 from itrader.deal.journal import BUYER_TEXTS_STEP, CHAT_APPLIED_STEP, CHAT_SEEN_STEP, OUR_TEXTS_STEP, RECONCILE_STEP
@@ -72,6 +73,7 @@ class DealActor(SupervisedActor):
         self._fence_of = fence_of or (lambda _platform, _account: None)
         self._stood_down = False
         self._account_ids = AccountIds(store)
+        self._resolving: msg.Resolve | None = None  # an operator's resolution waiting for its read-back
 
     # --- life cycle ------------------------------------------------------------
 
@@ -134,13 +136,23 @@ class DealActor(SupervisedActor):
             return self._on_classified(message)
         if isinstance(message, msg.DealNews):
             return self._on_news(message)
+        if isinstance(message, msg.Resolve):
+            if self.facts is not None and not self.facts.terminal:
+                # Not in review (or already resolved): judged on the facts alone. A reconcile here could
+                # clear the intent of a money step still in flight and repeat it.
+                return self._settle(message, deal.PlatformView())
+            self._resolving = message  # read both platforms back right now, then judge
+            return self._begin_reconcile()
         if isinstance(message, msg.Tick):
             return self._on_tick(message)
         return super().on_receive(message)
 
     def _on_news(self, news: msg.DealNews) -> None:
         if news.receipt_path:
-            self._store.deals.record_note(self.deal_id, "receipt_file", {"path": news.receipt_path})
+            event = news.event
+            self._store.deals.record_note(self.deal_id, "receipt_file", {
+                "path": news.receipt_path, "channel": getattr(event, "channel", None),
+                "trusted": getattr(event, "trusted", None)})
         if news.payout is not None:
             self._store.deals.record_note(self.deal_id, "payout", {"raw": jsonable(news.payout)})
         self._apply(news.event)
@@ -307,6 +319,8 @@ class DealActor(SupervisedActor):
     def _finish(self) -> None:
         """The deal is over: its timers mean nothing now (a pending one must not keep the actor, its ad
         watch and its allocator slot alive); tell the account and the allocator once, then stop."""
+        if self._resolving is not None:
+            return  # an operator's resolution is being read back: it decides whether the deal ends
         self._timers.cancel_all()
         if self._finished:
             return
@@ -346,7 +360,14 @@ class DealActor(SupervisedActor):
         self._timers.cancel("reconcile-timeout")
         view = reads.view(deal.sent_texts(self._store.deals.journal(self.deal_id), reads.bybit.order_id))
         self._store.deals.record_note(self.deal_id, RECONCILE_STEP, reads.note())
+        waiting = next((m for m in self._held if isinstance(m, msg.Resolve)), None)
+        if self._resolving is None and waiting is not None:  # came while this read was under way: it serves
+            self._held.remove(waiting)
+            self._resolving = waiting
         self._apply(deal.Reconciled(view))
+        if self._resolving is not None:
+            request, self._resolving = self._resolving, None
+            self._settle(request, reads.view(None))
         # The desk claimed a receipt for us but we died before we heard; its e-mail is marked processed
         # and will not come again, so hear it from the store.
         if self.facts.state in (deal.State.REQUISITES_SENT, deal.State.PAID):
@@ -358,6 +379,11 @@ class DealActor(SupervisedActor):
             self.on_receive(message)
         if self.facts.terminal:
             self._finish()
+
+    def _settle(self, request: msg.Resolve, view: deal.PlatformView) -> None:
+        settle_resolution(request, view, store=self._store, receipts_dir=self._receipts_dir,
+                          facts=lambda: self.facts, apply=self._apply, events=self._events, send=self._send)
+        self._watch()
 
     # --- plumbing --------------------------------------------------------------------
 

@@ -159,3 +159,49 @@ def payout_amount(raw: dict) -> Any:
 
 def jsonable(raw: Any) -> Any:
     return json.loads(json.dumps(raw, default=str))
+
+
+RECEIPT_FILE_STEP = "receipt_file"  # the Deal's note of a receipt file the desk told it about
+
+
+def operator_receipt(store: Store, receipts_dir: Path, deal_id: int, *, claim: bool) -> str | None:
+    """The receipt an operator's approve sends to Gate: one already claimed for this deal, else the latest
+    receipt file the desk told the deal about, a trusted e-mail's first (read again, and claimed for this
+    deal only when `claim`; "unclaimed" stands for it before). None when there is no readable file. Raises DuplicateReceipt when
+    another deal holds that receipt: a receipt serves one deal, ever (DESIGN §5.2)."""
+    from itrader.receipts import read_receipt
+    from itrader.receipts.parse import receipt_to_json
+
+    for receipt in store.receipts.for_deal(deal_id):
+        if receipt_file(store, receipts_dir, deal_id, str(receipt.id)) is not None:
+            return str(receipt.id)
+    # The bank's DKIM-verified mail first, then the latest chat file: the operator vouches for what Gate gets.
+    noted = sorted(reversed(noted_receipt_files(store, receipts_dir, deal_id)), key=lambda item: not item[2])
+    for path, _channel, _trusted in noted:
+        content = path.read_bytes()
+        try:
+            parsed = read_receipt(content, file_name=path.name)
+        except Exception:  # noqa: BLE001 — an unreadable file cannot be the approve's receipt
+            continue
+        if not claim:
+            return "unclaimed"
+        return str(store.receipts.claim_receipt(
+            parsed.receipt_number, hashlib.sha256(content).hexdigest(), deal_id, source="operator",
+            parsed=receipt_to_json(parsed), verdict="operator_accepted").id)
+    return None
+
+
+def noted_receipt_files(store: Store, receipts_dir: Path, deal_id: int) -> list[tuple[Path, str, bool]]:
+    """The receipt files the desk told this deal about, oldest first, each once: (path, channel, trusted).
+    Only the bank's DKIM-verified e-mail counts as trusted again; anything else is shown as a chat file."""
+    seen: dict[Path, tuple[Path, str, bool]] = {}
+    for entry in store.deals.journal(deal_id):
+        data = entry.data if isinstance(entry.data, dict) else {}
+        if entry.step != RECEIPT_FILE_STEP or not data.get("path"):
+            continue
+        path = Path(str(data["path"]))
+        if path.resolve().parent != receipts_dir.resolve() or not path.is_file():
+            continue
+        email = data.get("channel") == deal.EMAIL and data.get("trusted") is True
+        seen[path] = (path, deal.EMAIL if email else deal.CHAT, email)
+    return list(seen.values())

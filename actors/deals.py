@@ -82,6 +82,12 @@ class DealsSupervisor(Supervisor):
         name = deal_child_id(request.deal_id)
         if self._directory.get(name) is None:
             self._start_deal(request.deal_id)
+            child = self._children.get(name)
+            if child is not None and child.ref is not None:
+                # Straight into the new actor's mailbox: it is there before the read-backs its start asks
+                # for, so the actor holds it and cannot finish (an ended deal) before it has heard it.
+                child.ref.tell(request.message)
+                return
         self._deliver(name, request.message, RESUME_ATTEMPTS)
 
     def _deliver(self, name: str, message: Any, attempts: int) -> None:

@@ -300,6 +300,17 @@ class ResumeDeal:
     message: Any
 
 
+@dataclass(frozen=True)
+class Resolve:
+    """Web/CLI → a Deal (through Deals' ResumeDeal when its actor is not running): the operator's
+    resolution (itrader.deal.resolve.Resolution). The deal reads both platforms back, judges, journals,
+    and sets `reply` (a gevent AsyncResult) to {"outcome", "message", "field", "state"}."""
+
+    deal_id: int
+    resolution: Any
+    reply: Any
+
+
 # --- assistant -----------------------------------------------------------------
 
 

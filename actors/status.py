@@ -89,6 +89,22 @@ class SystemStatus:
             raise Conflict("this daemon runs no deal pipeline")
         return confirm(int(deal_id))
 
+    def review(self) -> list[dict[str, Any]]:
+        from itrader.web import REVIEW_STATES
+
+        names = self._account_names()
+        return [deal_view(row, names) for row in self._store.deals.list_deals(states=REVIEW_STATES, limit=1000)]
+
+    def resolve(self, deal_id: str, body: Any) -> dict[str, Any]:
+        from itrader.deal.resolve import parse_resolution
+
+        self.deal(deal_id)  # 404 for an unknown deal
+        resolution = parse_resolution(body, operator="api")  # a bad field: 400 naming it
+        resolve = getattr(self._system, "resolve_deal", None)
+        if resolve is None:
+            raise Conflict("this daemon runs no deal pipeline")
+        return resolve(int(deal_id), resolution)
+
     def disable_account(self, name: str) -> dict[str, Any]:
         return self._system.disable_account(name)
 

@@ -13,9 +13,11 @@ import json  # noqa: E402
 import os  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
 
 from itrader import __version__  # noqa: E402
 from itrader.config import Config, ConfigError, load, parse_address  # noqa: E402
+from itrader.deal.resolve import ACTIONS as RESOLVE_ACTIONS, REASON_KINDS  # noqa: E402
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 TOKEN_FILE = "api-token"
@@ -81,6 +83,21 @@ def build_parser() -> argparse.ArgumentParser:
     resume = sub.add_parser("resume", help="take new payouts again after a pause")
     _add_client(resume)
     resume.set_defaults(handler=cmd_resume)
+
+    review = sub.add_parser("review", help="the review queue: deals in MANUAL_REVIEW or DISPUTE, with why")
+    _add_client(review)
+    review.set_defaults(handler=cmd_review)
+
+    resolve = sub.add_parser("resolve", help="resolve a deal in review (journaled, platforms read back first)")
+    _add_client(resolve)
+    resolve.add_argument("deal", help="deal id")
+    resolve.add_argument("action", choices=RESOLVE_ACTIONS)
+    resolve.add_argument("--reason", required=True, help="why, in words (journaled)")
+    resolve.add_argument("--kind", required=True, choices=REASON_KINDS, help="the reason's kind")
+    resolve.add_argument("--amount", help="approve_release: the payout's RUB amount, retyped exactly")
+    resolve.add_argument("--return-payout", action="store_true", help="cancel: give the payout back to Gate")
+    resolve.add_argument("--operator", default=os.environ.get("USER") or "cli", help="who acts (default $USER)")
+    resolve.set_defaults(handler=cmd_resolve)
 
     accounts = sub.add_parser("accounts", help="manage the Gate, Bybit and mailbox accounts in the database")
     _add_common(accounts, listen=False)
@@ -187,7 +204,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 # --- talking to a running daemon ---------------------------------------------
 
 
-def _api(args: argparse.Namespace, method: str, path: str, body: dict | None = None):
+def _api(args: argparse.Namespace, method: str, path: str, body: Any = None, timeout: float = 10):
     import requests
 
     config = load_config(args)
@@ -198,7 +215,7 @@ def _api(args: argparse.Namespace, method: str, path: str, body: dict | None = N
         raise SystemExit(EXIT_USAGE)
     try:
         response = requests.request(method, base + path, headers={"Authorization": f"Bearer {token}"}, json=body,
-                                    timeout=10)
+                                    timeout=timeout)
     except requests.RequestException as exc:
         print(f"itrader: daemon not reachable at {base}: {type(exc).__name__}", file=sys.stderr)
         raise SystemExit(EXIT_FAILURE) from None
@@ -287,6 +304,35 @@ def cmd_pause(args: argparse.Namespace) -> int:
 def cmd_resume(args: argparse.Namespace) -> int:
     body = _api(args, "POST", "/api/v1/resume")
     print(json.dumps(body, indent=2, ensure_ascii=False) if args.json else body.get("message", "resumed"))
+    return EXIT_OK
+
+
+def cmd_review(args: argparse.Namespace) -> int:
+    body = _api(args, "GET", "/api/v1/review")
+    if args.json:
+        print(json.dumps(body, indent=2, ensure_ascii=False))
+        return EXIT_OK
+    deals = body.get("deals", [])
+    for deal in deals:
+        print(f"{deal['id']:<8} {deal['state']:<14} {str(deal.get('amount') or '-'):>12} RUB  "
+              f"order {deal.get('order_id') or '-'}  {deal.get('reason') or ''}")
+    print(f"{len(deals)} deal(s) need an operator" + (f": itrader resolve ID ACTION --reason ... --kind ..."
+                                                       if deals else ""))
+    return EXIT_OK
+
+
+def cmd_resolve(args: argparse.Namespace) -> int:
+    request = {"action": args.action, "reason": args.reason, "reason_kind": args.kind, "operator": args.operator}
+    if args.amount is not None:
+        request["amount"] = args.amount
+    if args.return_payout:
+        request["return_payout"] = True
+    body = _api(args, "POST", f"/api/v1/deals/{args.deal}/resolve", body=request, timeout=40)
+    if args.json:
+        print(json.dumps(body, indent=2, ensure_ascii=False))
+    else:
+        print(f"deal {body.get('deal_id')}: {body.get('action')} {body.get('outcome')}: {body.get('message')} "
+              f"(now {body.get('state')})")
     return EXIT_OK
 
 

@@ -27,6 +27,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Gauge, generate_lat
 
 from itrader import __version__, console, intake, ws
 from itrader.console.sessions import Sessions
+from itrader.deal.resolve import BadField
 from itrader.web_openapi import FLAG_VALUES, MAX_ID, MAX_NAME_CHARS, NAME_PATTERN, TRUE_FLAGS, openapi_document
 
 API = "/api/v1"
@@ -167,6 +168,13 @@ class Conflict(Exception):
     """The request is valid but not in the current state (e.g. nothing to confirm)."""
 
 
+class Unavailable(Exception):
+    """The deal did not answer in time; the request may be sent again (it is idempotent)."""
+
+
+REVIEW_STATES = ("MANUAL_REVIEW", "DISPUTE")
+
+
 class StatusSource(Protocol):
     """What the web layer needs from the running system."""
 
@@ -176,6 +184,8 @@ class StatusSource(Protocol):
     def deal(self, deal_id: str) -> dict[str, Any]: ...
     def accounts(self) -> list[dict[str, Any]]: ...
     def confirm(self, deal_id: str) -> dict[str, Any]: ...
+    def resolve(self, deal_id: str, body: Any) -> dict[str, Any]: ...  # itrader.deal.resolve; BadField → 400
+    def review(self) -> list[dict[str, Any]]: ...  # deals in REVIEW_STATES, newest first
     def kill_actor(self, actor_id: str) -> dict[str, Any]: ...
     def disable_account(self, name: str) -> dict[str, Any]: ...
     def pause(self, reason: str | None) -> dict[str, Any]: ...  # no new payout is taken; live deals go on
@@ -281,6 +291,28 @@ def make_app(source: StatusSource, token: str, ping_interval: float = ws.PING_IN
             raise _json_error(404, str(exc)) from None
         except Conflict as exc:
             raise _json_error(409, str(exc)) from None
+
+    @app.post(f"{API}/deals/<deal_id>/resolve")
+    def resolve(deal_id: str):
+        deal = str(_deal_id(deal_id))
+        try:
+            body = json.loads(bottle.request.body.read() or b"null")
+        except (ValueError, UnicodeDecodeError):
+            raise _json_error(400, "body: must be a JSON object") from None
+        try:
+            return source.resolve(deal, body)
+        except BadField as exc:
+            raise _json_error(400, str(exc)) from None
+        except NotFound as exc:
+            raise _json_error(404, str(exc)) from None
+        except Conflict as exc:
+            raise _json_error(409, str(exc)) from None
+        except Unavailable as exc:
+            raise _json_error(503, str(exc)) from None
+
+    @app.get(f"{API}/review")
+    def review():
+        return {"deals": source.review()}
 
     if drills:
         @app.post(f"{API}/actors/<actor_id:path>/kill")

@@ -11,6 +11,7 @@ import copy
 from typing import Any
 
 from itrader import __version__
+from itrader.deal import resolve
 
 # The bounds itrader.web enforces, stated once for both.
 MAX_ID = 2**63 - 1  # deal ids and event numbers are 64-bit in the store
@@ -159,6 +160,37 @@ SCHEMAS: dict[str, Any] = {
         "type": "object", "required": ["deal_id", "confirmed", "message"],
         "properties": {"deal_id": _INTEGER, "confirmed": _STRING, "message": _STRING},
     },
+    "Resolution": {
+        "type": "object", "required": ["action", "reason", "reason_kind"], "additionalProperties": False,
+        "description": "an operator's resolution of a deal in MANUAL_REVIEW or DISPUTE",
+        "properties": {
+            "action": {"enum": list(resolve.ACTIONS)},
+            "reason": {"type": "string", "maxLength": resolve.MAX_REASON_CHARS, "pattern": resolve.TEXT_PATTERN,
+                       "description": "why, in words (journaled)"},
+            "reason_kind": {"enum": list(resolve.REASON_KINDS)},
+            "amount": {"type": "string", "pattern": resolve.AMOUNT_PATTERN,
+                       "description": "approve_release only: the payout's RUB amount, retyped exactly"},
+            "return_payout": {"type": "boolean", "description": "cancel only: give the payout back to Gate"},
+            "operator": {"type": "string", "maxLength": resolve.MAX_OPERATOR_CHARS, "pattern": resolve.TEXT_PATTERN,
+                         "description": "who acts (journaled; default: the client's name)"},
+        },
+        "oneOf": [
+            {"properties": {"action": {"const": "approve_release"}}, "required": ["amount"],
+             "not": {"required": ["return_payout"]}},
+            {"properties": {"action": {"const": "cancel"}}, "not": {"required": ["amount"]}},
+            {"properties": {"action": {"enum": ["resolved_outside", "recheck_receipt"]}},
+             "not": {"anyOf": [{"required": ["amount"]}, {"required": ["return_payout"]}]}},
+        ],
+    },
+    "Resolved": {
+        "type": "object", "required": ["deal_id", "action", "outcome", "message", "state"],
+        "properties": {"deal_id": _INTEGER, "action": _STRING, "outcome": {"enum": ["go", "done"]},
+                       "message": _STRING, "state": _STRING},
+    },
+    "ReviewList": {
+        "type": "object", "required": ["deals"],
+        "properties": {"deals": {"type": "array", "items": _ref("Deal")}},
+    },
     "Disabled": {
         "type": "object", "required": ["disabled", "message"],
         "properties": {"disabled": _STRING, "message": _STRING},
@@ -183,6 +215,7 @@ RESPONSES: dict[str, Any] = {
                      "headers": {"WWW-Authenticate": {"schema": {"const": "Bearer"}}}},
     "NotFound": _json(_ref("Error"), "no such deal, account or actor"),
     "Conflict": _json(_ref("Error"), "valid, but not in the current state (e.g. the deal waits for nothing)"),
+    "Unavailable": _json(_ref("Error"), "the deal did not answer in time; read it back and retry (idempotent)"),
     "TooLarge": _json(_ref("Error"), "the request body is over the cap (64 KiB); the connection is closed"),
 }
 
@@ -270,6 +303,15 @@ def _paths(drills: bool) -> dict[str, Any]:
             _json(_ref("Intake"), "paused")),
             "requestBody": {"required": False, "content": {"application/json": {"schema": _ref("PauseRequest")}}}}},
         f"{api}/resume": {"post": _operation("take new payouts again", _json(_ref("Intake"), "open again"))},
+        f"{api}/deals/{{deal_id}}/resolve": {"post": {**_operation(
+            "an operator's resolution of a deal in MANUAL_REVIEW or DISPUTE, judged on Gate and Bybit read "
+            "back right then: 400 names a bad field (a retyped amount that does not match included), 409 when "
+            "the deal is not in review or the platforms forbid it",
+            _json(_ref("Resolved"), "done, or going ahead"),
+            parameters=[_param("DealId")], also=("NotFound", "Conflict")),
+            "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("Resolution")}}}}},
+        f"{api}/review": {"get": _operation(
+            "the review queue: deals in MANUAL_REVIEW or DISPUTE, with why", _json(_ref("ReviewList"), "deals"))},
         f"{api}/accounts": {"get": _operation("accounts and their health", _json(_ref("AccountList"), "accounts"))},
         f"{api}/accounts/{{name}}/disable": {"post": _operation(
             "take a Bybit account out for good: its un-taken ads move to healthy accounts",
@@ -304,6 +346,7 @@ def _paths(drills: bool) -> dict[str, Any]:
                  "schema": _STRING},
             ])},
     }
+    paths[f"{api}/deals/{{deal_id}}/resolve"]["post"]["responses"]["503"] = _response("Unavailable")
     # A plain GET (no upgrade) is a 400; the wrong WebSocket version a 426 naming the one spoken.
     paths[f"{api}/ws"]["get"]["responses"]["426"] = _json(_ref("Error"), "only WebSocket version 13 is spoken")
     if drills:

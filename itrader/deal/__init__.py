@@ -40,6 +40,10 @@ from itrader.deal.actions import (  # noqa: F401
 )
 from itrader.deal.guards import approve_allowed, release_allowed  # noqa: F401
 from itrader.deal.handlers import step  # noqa: F401
+from itrader.deal.resolve import (  # noqa: F401
+    ACTIONS as RESOLVE_ACTIONS, REASON_KINDS, REVIEWABLE, BadField, OperatorResolved, Resolution, Verdict, judge,
+    parse_resolution,
+)
 from itrader.deal.reconcile import reconcile  # noqa: F401
 from itrader.deal.journal import (  # noqa: F401
     CHAT_APPLIED_STEP, CHAT_SEEN_STEP, RECONCILE_STEP, SENT_TEXTS_STEP, chat_rewind_mark, created_note,

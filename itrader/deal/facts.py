@@ -163,6 +163,7 @@ class DealFacts:
     entered_at: float = 0.0  # when the current state was entered (stuck rule)
     updated_at: float = 0.0
     reason: str | None = None  # why the deal stopped, or the last notable thing
+    resolution: str | None = None  # the operator's resolution taken on this deal (itrader.deal.resolve)
 
     @property
     def terminal(self) -> bool:

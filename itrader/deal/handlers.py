@@ -21,6 +21,7 @@ from itrader.deal.facts import (
     RETRY_TIMER, STUCK_TIMER, TAKE, DealFacts, DealSettings, Receipt, State, _to_decimal, _to_int, dispute_reason,
 )
 from itrader.deal.guards import _advance, _failure, _resume
+from itrader.deal.resolve import OperatorResolved, on_operator_resolved
 
 
 def _on_payout_seen(facts: DealFacts, event: PayoutSeen, now: float, settings: DealSettings) -> Decision:
@@ -285,6 +286,9 @@ def _on_approve_succeeded(facts: DealFacts, event: ApproveSucceeded, now: float,
         return Decision(replace(facts, pending_intent=None, approved=True), (), "late approve outcome recorded")
     facts = replace(_enter(facts, State.APPROVED, now), approved=True, pending_intent=None, retries=0)
     facts = _with_deadline(facts, RETRY_TIMER, None)
+    if facts.released:  # an operator's approve of a deal whose order Bybit already shows released
+        new, actions = _finish(facts, State.COMPLETED, "approved; the order was already released", now)
+        return Decision(new, actions, "payout approved")
     new, actions = _advance(facts)
     return Decision(new, actions, "payout approved")
 
@@ -388,6 +392,7 @@ _HANDLERS: dict[type, Callable[[DealFacts, Any, float, DealSettings], Decision]]
     OperatorConfirmed: _on_operator_confirmed,
     OperatorRejected: _on_operator_rejected,
     Reconciled: _on_reconciled,
+    OperatorResolved: on_operator_resolved,
 }
 
 

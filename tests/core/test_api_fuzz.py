@@ -4,7 +4,8 @@ and every answer as the description says (status, content type, body schema).
 What the fuzzer may act on, and why that is safe here: the daemon runs the sandbox profile in
 manual mode with no payout stream, and one payout is created so the deal routes answer with a
 real deal. `POST /deals/{id}/confirm` can then at most say yes to that sandbox deal's next step,
-as an operator could; `POST /accounts/{name}/disable` answers 404 to a name that is not an
+as an operator could; `POST /deals/{id}/resolve` on that live deal is a 409 (it is not in review) or
+a 400 naming a field; `POST /accounts/{name}/disable` answers 404 to a name that is not an
 account (and would only take a sandbox account out). Nothing here asserts on deals or money.
 The drill route is off (no `daemon.drills`), so it is neither served nor described.
 `GET /events` is asked with `once=1`: a stream would otherwise last an hour. `GET /ws` is asked
