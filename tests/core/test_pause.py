@@ -24,13 +24,18 @@ poll_interval = 0.3
 
 [sandbox]
 enabled = true
+
+[database]
+# A database of our own choosing: a sandbox-profile run keeps it (only the default one is set aside for a
+# fresh world each run, itrader/fresh_start.py), as production keeps its database across restarts.
+url = "sqlite:///{{db}}"
 """
 GATE_OFFERED = 4
 
 
 def start(tmp_path) -> DaemonProcess:
     config = tmp_path / "pause.toml"
-    config.write_text(CONFIG)
+    config.write_text(CONFIG.replace("{db}", str(tmp_path / "desk.db")))
     process = DaemonProcess(tmp_path / "var", args=("--config", str(config)))
     process.token = TOKEN
     return process.wait_ready()
