@@ -37,9 +37,13 @@ def test_accounts_full_of_hand_posted_ads_pass_the_ad_to_the_next_account(world,
     assert row.state == "COMPLETED", row.reason
 
     first, second, third = (s["nickname"] for s in sellers)
-    assert creates(world) == {first: 1, second: 1, third: 1}  # each full account asked once, then not again
+    asked = creates(world)
+    # The ad lands on the one account with room. A full account is asked at most once — not at all when
+    # it had already counted its owner's ads before the allocator chose (it recounts on its own ticks).
+    assert asked[third] == 1 and asked[first] <= 1 and asked[second] <= 1, asked
     refused = events(daemon, "bybit_ad_refused")
-    assert {(e["account"], e["refusal"]) for e in refused} == {(first, "ad_limit"), (second, "ad_limit")}
+    assert {(e["account"], e["refusal"]) for e in refused} == {
+        (name, "ad_limit") for name in (first, second) if asked[name]}
     ours = [ad for ad in world.bybit.ads(sellers[2]["uid"]) if ad["max_amount"] == AMOUNT]
     assert len(ours) == 1 and len(world.bybit.ads(sellers[0]["uid"], online_only=True)) == 3
     assert world.audit() == []
