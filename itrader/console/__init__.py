@@ -78,10 +78,15 @@ def install(app: bottle.Bottle, source: Any, token: str, sessions: Sessions,
             notice, session.notice = session.notice, None
         return render(name, title=title, part=part, csrf=session.csrf, notice=notice, **values)
 
-    def act(back_to: str, call: Callable[[], dict[str, Any]], said: Callable[[dict[str, Any]], dict]) -> None:
-        """Do an operator's action for a signed-in, CSRF-checked POST; its outcome waits for the page."""
+    def checked_post() -> Session:
+        """The session of a POST that carries its CSRF token (else 403, before anything else is read)."""
         session = current()
         check_csrf(session)
+        return session
+
+    def act(session: Session, back_to: str, call: Callable[[], dict[str, Any]],
+            said: Callable[[dict[str, Any]], dict]) -> None:
+        """Do an operator's action; its outcome waits, in the session, for the page it returns to."""
         try:
             notice = said(call())
         except refusals as exc:
@@ -157,18 +162,22 @@ def install(app: bottle.Bottle, source: Any, token: str, sessions: Sessions,
     @app.post("/deals/<deal_id>/resolve")
     def resolve(deal_id: str):
         """The resolve form: the same resolution as `POST /api/v1/deals/<id>/resolve`, by "console"."""
+        session = checked_post()
         deal = str(deal_id_of(deal_id))
-        act(f"/deals/{deal}", lambda: source.resolve(deal, views.resolution_request(form_text)), views.outcome_notice)
+        act(session, f"/deals/{deal}", lambda: source.resolve(deal, views.resolution_request(form_text)),
+            views.outcome_notice)
 
     @app.post("/intake/<switch:re:pause|resume>")
     def intake_switch(switch: str):
         """The overview's pause/resume switch: the same intake as `POST /api/v1/pause|resume`."""
+        session = checked_post()
+
         def call() -> dict[str, Any]:
             if switch == "resume":
                 return source.resume(by="console")
             return source.pause(views.pause_reason(form_text("reason")), by="console")
 
-        act("/", call, lambda answer: {"ok": True, "text": str(answer.get("message") or "")})
+        act(session, "/", call, lambda answer: {"ok": True, "text": str(answer.get("message") or "")})
 
     @app.get("/deals/<deal_id>/receipt.png")
     def receipt_image(deal_id: str):

@@ -4,7 +4,9 @@ from decimal import Decimal
 import pytest
 import requests
 import websocket
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.expected_conditions import staleness_of
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from itrader.sandbox.personas import ANY_MESSAGE, REQUISITES, SBP_QUESTION
@@ -25,7 +27,16 @@ XSS_SHORT_PAYER = [
 
 
 def wait(browser, condition, what: str, timeout: float = 30):
-    return WebDriverWait(browser, timeout, poll_frequency=0.1).until(lambda d: condition(d), message=what)
+    # A live-part swap or a navigation may replace an element between finding and reading it: look again.
+    return WebDriverWait(browser, timeout, poll_frequency=0.1, ignored_exceptions=(StaleElementReferenceException,)
+                         ).until(lambda d: condition(d), message=what)
+
+
+def submit_and_wait_for_the_next_page(browser, button_id: str, timeout: float = 45) -> None:
+    """Click a form's button and wait until the page it was on is gone (the POST's redirect has loaded)."""
+    old = browser.find_element(By.TAG_NAME, "html")
+    browser.find_element(By.ID, button_id).click()
+    WebDriverWait(browser, timeout, poll_frequency=0.1).until(staleness_of(old), message="the next page")
 
 
 def sign_in(browser, base: str) -> None:
@@ -117,7 +128,7 @@ def resolve_on_the_page(browser, action: str, reason: str, amount: str = "") -> 
     Select(browser.find_element(By.ID, "resolve-reason-kind")).select_by_value("evidence_checked")
     browser.find_element(By.ID, "resolve-reason").send_keys(reason)
     browser.find_element(By.ID, "resolve-amount").send_keys(amount)
-    browser.find_element(By.ID, "resolve-submit").click()
+    submit_and_wait_for_the_next_page(browser, "resolve-submit")
     return wait(browser, lambda d: d.find_elements(By.ID, "notice"), "the outcome on the page", timeout=45)[0].text
 
 
@@ -151,13 +162,13 @@ def test_the_overview_switch_pauses_and_resumes_intake(world, make_daemon, brows
     sign_in(browser, daemon.base)
     assert browser.find_element(By.ID, "intake-state").text == "open"
     browser.find_element(By.ID, "pause-reason").send_keys("bank maintenance")
-    browser.find_element(By.ID, "pause").click()
+    submit_and_wait_for_the_next_page(browser, "pause")
     wait(browser, lambda d: d.find_element(By.ID, "intake-state").text == "paused", "paused on the overview")
     assert intake_state(daemon) == "paused"
     assert "bank maintenance" in browser.find_element(By.ID, "live").text
     assert browser.find_element(By.ID, "notice").text.startswith("paused")
     browser.screenshot("paused")
-    browser.find_element(By.ID, "resume").click()
+    submit_and_wait_for_the_next_page(browser, "resume")
     wait(browser, lambda d: d.find_element(By.ID, "intake-state").text == "open", "open again on the overview")
     assert intake_state(daemon) == "open"
 
