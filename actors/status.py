@@ -108,12 +108,12 @@ class SystemStatus:
     def disable_account(self, name: str) -> dict[str, Any]:
         return self._system.disable_account(name)
 
-    def pause(self, reason: str | None) -> dict[str, Any]:
-        state = intake_view(self._system.intake.pause(reason, by="api"))
+    def pause(self, reason: str | None, by: str = "api") -> dict[str, Any]:
+        state = intake_view(self._system.intake.pause(reason, by=by))
         return {**state, "message": "paused: no new payout is taken; live deals go on"}
 
-    def resume(self) -> dict[str, Any]:
-        state = intake_view(self._system.intake.resume(by="api"))
+    def resume(self, by: str = "api") -> dict[str, Any]:
+        state = intake_view(self._system.intake.resume(by=by))
         return {**state, "message": "resumed: taking new payouts" if state["state"] == "open"
                 else "resumed, but the daemon is stopping"}
 

@@ -188,8 +188,8 @@ class StatusSource(Protocol):
     def review(self) -> list[dict[str, Any]]: ...  # deals in REVIEW_STATES, newest first
     def kill_actor(self, actor_id: str) -> dict[str, Any]: ...
     def disable_account(self, name: str) -> dict[str, Any]: ...
-    def pause(self, reason: str | None) -> dict[str, Any]: ...  # no new payout is taken; live deals go on
-    def resume(self) -> dict[str, Any]: ...
+    def pause(self, reason: str | None, by: str = "api") -> dict[str, Any]: ...  # no new payout; live deals go on
+    def resume(self, by: str = "api") -> dict[str, Any]: ...
     def events(self, after: int, timeout: float) -> list[dict[str, Any]]: ...
     def ready(self) -> dict[str, Any]: ...  # {"ready": bool, "reasons": [...]} (itrader.readiness)
 
@@ -410,7 +410,8 @@ def make_app(source: StatusSource, token: str, ping_interval: float = ws.PING_IN
             return json.dumps({"error": "not found"})
         return json.dumps({"error": str(error.body or error.status_line)})
 
-    console.install(app, source, token, sessions, deal_id_of=_deal_id, not_found=NotFound)
+    console.install(app, source, token, sessions, deal_id_of=_deal_id, not_found=NotFound,
+                    refused={BadField: 400, NotFound: 404, Conflict: 409, Unavailable: 503})
     app.default_error_handler = error_as_json
     return app
 

@@ -22,7 +22,7 @@ COOKIE = "itrader_session"
 HERE = Path(__file__).parent
 STATIC = HERE / "static"
 STATIC_FILES = {"console.js": "application/javascript", "console.css": "text/css"}
-PAGES = ("/", "/sign-in", "/sign-out", "/review", "/actors", "/events", "/deals/", "/static/")
+PAGES = ("/", "/sign-in", "/sign-out", "/review", "/actors", "/events", "/deals/", "/static/", "/intake/")
 # Pages only ever load our own files; no inline script, nothing from elsewhere.
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
@@ -38,8 +38,11 @@ def is_console_path(path: str) -> bool:
 
 
 def install(app: bottle.Bottle, source: Any, token: str, sessions: Sessions,
-            deal_id_of: Callable[[str], int], not_found: type[Exception]) -> None:
-    """Add the console's routes to `app` (itrader.web.make_app)."""
+            deal_id_of: Callable[[str], int], not_found: type[Exception],
+            refused: dict[type[Exception], int] | None = None) -> None:
+    """Add the console's routes to `app` (itrader.web.make_app). `refused`: the API's refusals of an
+    operator's action and their HTTP status, shown on the page as the API would answer them."""
+    refusals = tuple(refused or {})
     templates = bottle.SimpleTemplate  # {{...}} escapes HTML
     lookup = [str(HERE / "templates")]
 
@@ -70,7 +73,30 @@ def install(app: bottle.Bottle, source: Any, token: str, sessions: Sessions,
         """The whole page, or with `?part=1` only its live part (what console.js swaps in)."""
         if bottle.request.query.get("part"):
             return render(part, **values)
-        return render(name, title=title, part=part, csrf=session.csrf, **values)
+        notice = None
+        if session.notice and session.notice.get("page") == bottle.request.path:
+            notice, session.notice = session.notice, None
+        return render(name, title=title, part=part, csrf=session.csrf, notice=notice, **values)
+
+    def checked_post() -> Session:
+        """The session of a POST that carries its CSRF token (else 403, before anything else is read)."""
+        session = current()
+        check_csrf(session)
+        return session
+
+    def act(session: Session, back_to: str, call: Callable[[], dict[str, Any]],
+            said: Callable[[dict[str, Any]], dict]) -> None:
+        """Do an operator's action; its outcome waits, in the session, for the page it returns to."""
+        try:
+            notice = said(call())
+        except refusals as exc:
+            status = next(code for kind, code in refused.items() if isinstance(exc, kind))
+            notice = views.refusal_notice(status, exc)
+        session.notice = {**notice, "page": back_to}
+        raise bottle.HTTPResponse(status=303, headers={"Location": back_to, **SECURITY_HEADERS})
+
+    def form_text(name: str) -> str | None:
+        return bottle.request.forms.getunicode(name)  # UTF-8 (a reason may be in Russian), not Latin-1
 
     @app.get("/sign-in")
     def sign_in_form():
@@ -130,7 +156,28 @@ def install(app: bottle.Bottle, source: Any, token: str, sessions: Sessions,
                     timeline=views.timeline(journal), chat=views.chat(journal), steps=views.money_steps(journal),
                     terms=views.payout_terms(journal, deal), checks=views.receipt_checks(journal),
                     has_receipt=views.receipt_file(journal) is not None,
-                    in_review=deal.get("state") in views.REVIEW_STATES)
+                    in_review=deal.get("state") in views.REVIEW_STATES,
+                    resolve_actions=views.RESOLVE_ACTIONS, reason_kinds=views.REASON_KINDS)
+
+    @app.post("/deals/<deal_id>/resolve")
+    def resolve(deal_id: str):
+        """The resolve form: the same resolution as `POST /api/v1/deals/<id>/resolve`, by "console"."""
+        session = checked_post()
+        deal = str(deal_id_of(deal_id))
+        act(session, f"/deals/{deal}", lambda: source.resolve(deal, views.resolution_request(form_text)),
+            views.outcome_notice)
+
+    @app.post("/intake/<switch:re:pause|resume>")
+    def intake_switch(switch: str):
+        """The overview's pause/resume switch: the same intake as `POST /api/v1/pause|resume`."""
+        session = checked_post()
+
+        def call() -> dict[str, Any]:
+            if switch == "resume":
+                return source.resume(by="console")
+            return source.pause(views.pause_reason(form_text("reason")), by="console")
+
+        act(session, "/", call, lambda answer: {"ok": True, "text": str(answer.get("message") or "")})
 
     @app.get("/deals/<deal_id>/receipt.png")
     def receipt_image(deal_id: str):

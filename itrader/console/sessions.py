@@ -10,7 +10,7 @@ import hmac
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 SESSION_SECONDS = 8 * 3600  # a working shift; the cookie and the session end together
 ANONYMOUS_SECONDS = 15 * 60  # an unsubmitted sign-in form
@@ -23,6 +23,8 @@ class Session:
     csrf: str
     expires: float
     signed_in: bool = False
+    # The outcome of this session's last action, shown once by the page it returns to (post/redirect/get).
+    notice: dict[str, Any] | None = None
 
 
 class Sessions:

@@ -6,11 +6,17 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from itrader.deal.journal import BUYER_TEXTS_STEP, CHAT_APPLIED_STEP, CHAT_SEEN_STEP, OUR_TEXTS_STEP, SENT_TEXTS_STEP
+from itrader.deal.resolve import APPROVE_RELEASE, CANCEL, REASON_KINDS, RECHECK_RECEIPT, RESOLVED_OUTSIDE, BadField
+from itrader.intake import clean_reason
 
 REVIEW_STATES = ("MANUAL_REVIEW", "DISPUTE")
+CONSOLE_OPERATOR = "console"  # who the journal names for a resolution made here
+RESOLVE_ACTIONS = ((APPROVE_RELEASE, "Approve and release (retype the amount)"), (CANCEL, "Cancel"),
+                   (RESOLVED_OUTSIDE, "Resolved outside (read both platforms back)"),
+                   (RECHECK_RECEIPT, "Re-check the receipt"))
 MONEY_STEPS = ("take", "create_ad", "approve", "release")
 # Watermarks and the reconciler's copy of the chat, not events an operator follows.
 JOURNAL_NOISE = {CHAT_SEEN_STEP, CHAT_APPLIED_STEP, SENT_TEXTS_STEP}
@@ -218,3 +224,35 @@ def _decimal(value: Any) -> Decimal:
         return Decimal(str(value)) if value not in (None, "") else Decimal(0)
     except InvalidOperation:
         return Decimal(0)
+
+
+def resolution_request(field: Callable[[str], str | None]) -> dict[str, Any]:
+    """The resolve form as the API's JSON body (itrader.deal.resolve.parse_resolution judges it).
+    Whatever the operator typed is passed on, so a stray amount is refused by name, never dropped."""
+    body: dict[str, Any] = {"action": field("action") or "", "reason": field("reason") or "",
+                            "reason_kind": field("reason_kind") or "", "operator": CONSOLE_OPERATOR}
+    amount = (field("amount") or "").strip()
+    if amount:
+        body["amount"] = amount
+    if field("return_payout"):
+        body["return_payout"] = True
+    return body
+
+
+def outcome_notice(answer: dict[str, Any]) -> dict[str, Any]:
+    """What the page says after an accepted resolution."""
+    text = str(answer.get("message") or answer.get("outcome") or "")
+    state = answer.get("state")
+    return {"ok": True, "text": f"done: {text}" + (f" (deal is {state})" if state else "")}
+
+
+def refusal_notice(status: int, error: Exception) -> dict[str, Any]:
+    return {"ok": False, "text": f"refused ({status}): {error}"}
+
+
+def pause_reason(text: str | None) -> str | None:
+    """The switch's optional reason, cleaned as the API cleans it (a bad one: BadField, refused as 400)."""
+    try:
+        return clean_reason(text or "")
+    except ValueError as exc:
+        raise BadField("reason", str(exc).removeprefix("reason: ")) from None

@@ -4,8 +4,10 @@ from decimal import Decimal
 import pytest
 import requests
 import websocket
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.expected_conditions import staleness_of
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from itrader.sandbox.personas import ANY_MESSAGE, REQUISITES, SBP_QUESTION
 from tests.pipeline.harness import TERMINAL
@@ -25,7 +27,16 @@ XSS_SHORT_PAYER = [
 
 
 def wait(browser, condition, what: str, timeout: float = 30):
-    return WebDriverWait(browser, timeout, poll_frequency=0.1).until(lambda d: condition(d), message=what)
+    # A live-part swap or a navigation may replace an element between finding and reading it: look again.
+    return WebDriverWait(browser, timeout, poll_frequency=0.1, ignored_exceptions=(StaleElementReferenceException,)
+                         ).until(lambda d: condition(d), message=what)
+
+
+def submit_and_wait_for_the_next_page(browser, button_id: str, timeout: float = 45) -> None:
+    """Click a form's button and wait until the page it was on is gone (the POST's redirect has loaded)."""
+    old = browser.find_element(By.TAG_NAME, "html")
+    browser.find_element(By.ID, button_id).click()
+    WebDriverWait(browser, timeout, poll_frequency=0.1).until(staleness_of(old), message="the next page")
 
 
 def sign_in(browser, base: str) -> None:
@@ -65,12 +76,18 @@ def test_sign_in_then_a_deal_changes_state_on_the_overview_without_a_reload(worl
     assert browser.execute_script("return window.__sameDocument === true;"), "the page was reloaded"
 
 
-def test_review_deal_shows_receipt_beside_terms_and_the_buyers_markup_as_text(world, make_daemon, browser):
+def short_payer_in_review(world, make_daemon, browser):
+    """A daemon with one deal in MANUAL_REVIEW (the buyer paid 4000 of 4100 RUB), the browser signed in."""
     daemon = make_daemon()
     payout = world.create_payout(Decimal("4100"), "sbp", "sberbank", script=XSS_SHORT_PAYER)
     row = daemon.wait_state(payout["id"], TERMINAL, timeout=120)
     assert row.state == "MANUAL_REVIEW", row.reason
     sign_in(browser, daemon.base)
+    return daemon, row
+
+
+def test_review_deal_shows_receipt_beside_terms_and_the_buyers_markup_as_text(world, make_daemon, browser):
+    daemon, row = short_payer_in_review(world, make_daemon, browser)
 
     browser.get(f"{daemon.base}/review")
     link = wait(browser, lambda d: d.find_element(By.LINK_TEXT, str(row.id)), "the deal in the review queue")
@@ -89,7 +106,7 @@ def test_review_deal_shows_receipt_beside_terms_and_the_buyers_markup_as_text(wo
     checks = {r.find_elements(By.TAG_NAME, "td")[0].text: r.find_elements(By.TAG_NAME, "td")[1].text
               for r in browser.find_elements(By.CSS_SELECTOR, "#checks tr")[1:]}
     assert checks["amount"] == "fail" and checks["recipient"] == "pass", checks
-    assert browser.find_element(By.ID, "resolve")  # the place the resolve form will take
+    assert browser.find_element(By.ID, "resolve-amount").get_attribute("value") == ""  # never pre-filled
 
     chat = browser.find_element(By.ID, "chat").text
     assert "<script>window.__xss = 1</script>" in chat and "onerror" in chat
@@ -99,6 +116,61 @@ def test_review_deal_shows_receipt_beside_terms_and_the_buyers_markup_as_text(wo
     steps = browser.find_element(By.ID, "money-steps").text
     assert "take" in steps and "create_ad" in steps and "approve" not in steps
     browser.screenshot("deal-page")
+
+
+def intake_state(daemon) -> str:
+    return requests.get(f"{daemon.base}/api/v1/status", headers=AUTH, timeout=10).json()["intake"]["state"]
+
+
+def resolve_on_the_page(browser, action: str, reason: str, amount: str = "") -> str:
+    """Fill the deal page's resolve form, submit it, and return the outcome the page shows."""
+    Select(browser.find_element(By.ID, "resolve-action")).select_by_value(action)
+    Select(browser.find_element(By.ID, "resolve-reason-kind")).select_by_value("evidence_checked")
+    browser.find_element(By.ID, "resolve-reason").send_keys(reason)
+    browser.find_element(By.ID, "resolve-amount").send_keys(amount)
+    submit_and_wait_for_the_next_page(browser, "resolve-submit")
+    return wait(browser, lambda d: d.find_elements(By.ID, "notice"), "the outcome on the page", timeout=45)[0].text
+
+
+def test_a_review_deal_is_approved_and_released_from_its_page_only_with_the_right_amount(world, make_daemon,
+                                                                                          browser):
+    daemon, row = short_payer_in_review(world, make_daemon, browser)
+    browser.get(f"{daemon.base}/deals/{row.id}")
+
+    # Retyped wrong: refused on the page with the API's message, nothing moves.
+    said = resolve_on_the_page(browser, "approve_release", "checked the statement", amount="4010")
+    assert said.startswith("refused (400): amount"), said
+    assert browser.current_url == f"{daemon.base}/deals/{row.id}"
+    browser.screenshot("resolve-refused")
+    assert browser.find_element(By.ID, "deal-state").text == "MANUAL_REVIEW"
+    assert world.ledger.entries("gate_approve") == [] and world.ledger.entries("bybit_release") == []
+
+    said = resolve_on_the_page(browser, "approve_release", "checked the bank statement", amount="4100")
+    assert said.startswith("done: "), said
+    wait(browser, lambda d: d.find_element(By.ID, "deal-state").text == "COMPLETED", "COMPLETED on the page", 60)
+    browser.screenshot("resolve-done")
+    assert len(world.ledger.entries("gate_approve")) == 1 and len(world.ledger.entries("bybit_release")) == 1
+    notes = [e.data for e in daemon.journal(row.id) if e.step == "operator"]
+    assert [n["verdict"] for n in notes] == ["bad_input", "go"] and {n["operator"] for n in notes} == {"console"}
+    browser.refresh()
+    assert not browser.find_elements(By.ID, "notice")  # the outcome is shown once, not replayed
+    assert not browser.find_elements(By.ID, "resolve-form")  # no longer in review
+
+
+def test_the_overview_switch_pauses_and_resumes_intake(world, make_daemon, browser):
+    daemon = make_daemon()
+    sign_in(browser, daemon.base)
+    assert browser.find_element(By.ID, "intake-state").text == "open"
+    browser.find_element(By.ID, "pause-reason").send_keys("bank maintenance")
+    submit_and_wait_for_the_next_page(browser, "pause")
+    wait(browser, lambda d: d.find_element(By.ID, "intake-state").text == "paused", "paused on the overview")
+    assert intake_state(daemon) == "paused"
+    assert "bank maintenance" in browser.find_element(By.ID, "live").text
+    assert browser.find_element(By.ID, "notice").text.startswith("paused")
+    browser.screenshot("paused")
+    submit_and_wait_for_the_next_page(browser, "resume")
+    wait(browser, lambda d: d.find_element(By.ID, "intake-state").text == "open", "open again on the overview")
+    assert intake_state(daemon) == "open"
 
 
 def test_without_the_session_cookie_pages_redirect_and_posts_need_the_csrf_token(world, make_daemon, browser):
@@ -119,6 +191,12 @@ def test_without_the_session_cookie_pages_redirect_and_posts_need_the_csrf_token
     session = requests.Session()
     session.cookies.set("itrader_session", browser.get_cookie("itrader_session")["value"])
     assert session.post(f"{daemon.base}/sign-out", allow_redirects=False, timeout=10).status_code == 403
+    # The operator's actions need the token too: a signed-in cookie alone (a cross-site form) does nothing.
+    for action, form in (("/intake/pause", {"reason": "forged"}), ("/intake/resume", {}),
+                         ("/deals/1/resolve", {"action": "cancel", "reason": "forged", "reason_kind": "other"})):
+        forged = session.post(f"{daemon.base}{action}", data=form, allow_redirects=False, timeout=10)
+        assert forged.status_code == 403 and "CSRF" in forged.text, action
+    assert intake_state(daemon) == "open"
     wrong = session.post(f"{daemon.base}/sign-out", data={"csrf": "x" * 43}, allow_redirects=False, timeout=10)
     assert wrong.status_code == 403
     assert session.get(f"{daemon.base}/", allow_redirects=False, timeout=10).status_code == 200  # still signed in

@@ -4,14 +4,6 @@
  · <span class="muted">{{deal['reason']}}</span>
 % end
 </p>
-% if in_review:
-<section id="resolve" class="placeholder">
-<h2>Resolve</h2>
-<!-- RESOLVE FORM: issue 13 item 2 (POST /api/v1/deals/<id>/resolve) is built separately; its form goes here,
-     posting with the page's CSRF token (field "csrf" or header X-CSRF-Token). -->
-<p class="muted">Resolution actions are not available in this console yet.</p>
-</section>
-% end
 <section class="receipt">
 <h2>Receipt and the payout's terms</h2>
 <div class="side-by-side">

@@ -2,6 +2,12 @@
 <p class="notice">{{info['notice']}}</p>
 % end
 <p class="muted">{{info.get('profile', '')}} profile, {{info.get('mode', '')}} mode, up {{info.get('uptime_seconds', '')}} s, version {{info.get('version', '')}}</p>
+% intake = info.get('intake') or {}
+<p>Intake <strong id="intake-state" data-state="{{intake.get('state', '')}}">{{intake.get('state', 'unknown')}}</strong>
+% if intake.get('paused'):
+ <span class="muted">since {{intake.get('since') or '—'}} by {{intake.get('by') or '—'}}{{(': ' + intake['reason']) if intake.get('reason') else ''}}</span>
+% end
+ <span class="muted">(paused: no new payout is taken; live deals go on)</span></p>
 <section>
 <h2>Today (UTC)</h2>
 <dl class="totals">
