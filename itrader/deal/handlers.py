@@ -333,6 +333,8 @@ def _on_timer(facts: DealFacts, event: TimerFired, now: float, settings: DealSet
         return Decision(new, actions)
     if event.name == STUCK_TIMER:
         idle = now - facts.entered_at
+        if facts.awaiting is None and idle >= settings.stuck and facts.pending_intent in (APPROVE, RELEASE):
+            return _ask_again(facts, idle, now, settings)
         if facts.awaiting is None and idle >= settings.stuck:
             new, actions = _finish(facts, State.MANUAL_REVIEW,
                                    f"stuck: no progress in {facts.state.value} for {int(idle)} s", now)
@@ -345,6 +347,21 @@ def _on_timer(facts: DealFacts, event: TimerFired, now: float, settings: DealSet
         new, actions = _resume(facts)
         return Decision(new, actions, "retry")
     return Decision(facts, (), f"timer {event.name} has nothing to do in {facts.state.value}")
+
+
+def _ask_again(facts: DealFacts, idle: float, now: float, settings: DealSettings) -> Decision:
+    """An approve or release is outstanding past the stuck limit. Ending the deal now would drop the step's
+    outcome (the deal would read MANUAL_REVIEW while Bybit shows the USDT released) and could abandon a
+    release that Gate's approval already made owed. Both steps read the platform before or after acting,
+    so asking again is safe: a repeat that finds the step done reports success, never acts twice."""
+    step_name = facts.pending_intent
+    new, actions = _resume(replace(facts, pending_intent=None))
+    if new.pending_intent != step_name:  # the state no longer leads to that step: nothing to repeat
+        new, actions = replace(facts, pending_intent=step_name), ()
+    new, timer = _arm(new, STUCK_TIMER, settings.stuck, now)
+    warning = Notify("warning", f"deal {facts.payout_id}: {step_name} outstanding for {int(idle)} s in "
+                                f"{facts.state.value}; asked again")
+    return Decision(new, actions + timer + (warning,), f"{step_name} outstanding: asked again")
 
 
 def _on_operator_confirmed(facts: DealFacts, event: OperatorConfirmed, now: float,

@@ -367,6 +367,25 @@ def test_stuck_deal_goes_to_manual_review_but_not_while_the_operator_decides():
     assert d.facts.state == State.NEW and d.actions == (StartTimer(STUCK_TIMER, S.stuck),)
 
 
+@pytest.mark.parametrize("state,intent,again", [(State.RECEIPT_OK, APPROVE, ApprovePayout),
+                                                 (State.APPROVED, RELEASE, ReleaseOrder)])
+def test_stuck_with_an_approve_or_release_outstanding_asks_again_instead_of_ending(state, intent, again):
+    # Ending the deal here would drop the step's outcome: it would read MANUAL_REVIEW while the platform
+    # shows the money moved (seen in the SIGKILL drill), and a release owed after Gate's approval would
+    # be abandoned.
+    facts = drive(state)
+    assert facts.pending_intent == intent
+    late = facts.entered_at + S.stuck + 1
+    d = step(facts, TimerFired(STUCK_TIMER), late, S)
+    assert d.facts.state == state and not d.facts.terminal and d.facts.pending_intent == intent
+    assert [type(a) for a in money(d)] == [again]
+    assert StartTimer(STUCK_TIMER, S.stuck) in d.actions
+    assert any(isinstance(a, Notify) and "asked again" in a.text for a in d.actions)
+    outcome = ApproveSucceeded() if intent == APPROVE else ReleaseSucceeded()
+    done = step(d.facts, outcome, late + 1, S)
+    assert done.facts.state == (State.APPROVED if intent == APPROVE else State.COMPLETED)
+
+
 def test_stuck_timer_rearms_for_the_rest_when_the_state_changed():
     facts = drive(State.ACCEPTED)  # entered at T0+2, stuck armed at T0+1
     facts = replace(facts, entered_at=T0 + 1000)
@@ -667,7 +686,10 @@ def test_every_event_in_every_state_is_safe_and_a_duplicate_is_harmless(state, e
             assert approve_allowed(replace(d.facts, pending_intent=None))
         if isinstance(action, ReleaseOrder):
             assert release_allowed(replace(d.facts, pending_intent=None))
-    if isinstance(event, TimerFired) and event.name != RETRY_TIMER:
+    if isinstance(event, TimerFired) and event.name == STUCK_TIMER:  # only repeats the step outstanding
+        repeatable = {APPROVE: ApprovePayout, RELEASE: ReleaseOrder}.get(facts.pending_intent)
+        assert all(type(a) is repeatable for a in money(d))
+    elif isinstance(event, TimerFired) and event.name != RETRY_TIMER:
         assert not money(d)
     again = step(d.facts, event, T0 + 10_001, S)
     assert not money(again) or isinstance(event, TimerFired)

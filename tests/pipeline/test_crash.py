@@ -127,6 +127,8 @@ def test_sigkill_at_random_points_leaves_every_deal_terminal_and_consistent(worl
             print(f"  {point}")
         print(f"daemon runs: {daemon.runs}; wall time {elapsed():.0f}s; end states: "
               f"{dict(Counter(r.state for r in deals()))}")
+        reasons = Counter(f"{r.state}: {(r.reason or '').split(':')[0]}" for r in deals() if r.state != "COMPLETED")
+        print(f"why not completed: {dict(reasons)}")
     _assert_consistent(world, rows, payouts)
 
 
