@@ -204,13 +204,10 @@ class Bank:
     def receipt_pdf(self, transfer: Transfer, tamper: Optional[dict[str, Any]] = None) -> bytes:
         return render_pdf(receipt_spec(transfer, tamper))
 
-    def receipt_png(self, transfer: Transfer) -> bytes:
-        """A phone screenshot of the receipt, as buyers post in the chat."""
-        return render_png(receipt_spec(transfer))
-
-    def receipt_screenshot(self, transfer: Transfer, tamper: Optional[dict[str, Any]] = None) -> bytes:
-        """The receipt as a buyer's PNG screenshot of a narrow phone screen: each value under its label."""
-        return render_png(receipt_spec(transfer, tamper), stacked=True)
+    def receipt_png(self, transfer: Transfer, tamper: Optional[dict[str, Any]] = None, layout: str = "wide") -> bytes:
+        """A buyer's phone screenshot of the receipt, as posted in the chat; "narrow" is a narrow phone
+        screen, each value under its label."""
+        return render_png(receipt_spec(transfer, tamper), stacked=layout == "narrow")
 
     def mail_receipt(self, transfer: Transfer, to_addr: str, dkim: str = "valid",
                      tamper: Optional[dict[str, Any]] = None, filename: str = "Receipt.pdf") -> SentMail:

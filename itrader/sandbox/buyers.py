@@ -30,8 +30,8 @@ object of parameters:
                                          the bank's PDF receipt of our last transfer, by e-mail (DKIM valid, invalid
                                          or absent) or in the chat; "forge" makes it claim the requisites' wallet and
                                          amount whatever was paid; "reuse" sends another deal's earlier receipt;
-                                         "format": "png" posts a screenshot of it instead (chat only)
-                                         "screenshot": a PNG of a narrow phone screen instead of the PDF
+                                         "format": "png" posts a phone screenshot of it instead (chat only),
+                                         "layout": "wide" (default) or "narrow" (each value under its label)
   "cancel" / "appeal"                    on the Bybit order
 
 A buyer has two names, both fixed by its seed unless the control API sets them: `payer_name`, the
@@ -154,10 +154,9 @@ def _check_params(where: str, action: str, params: dict[str, Any]) -> None:
             raise ScriptError(f"{where}: format must be pdf, or png (a screenshot) via chat")
         if "tamper" in params and not isinstance(params["tamper"], dict):
             raise ScriptError(f"{where}: tamper must be an object of receipt fields")
-        if not isinstance(params.get("screenshot", False), bool):
-            raise ScriptError(f"{where}: screenshot must be true or false")
-        if params.get("screenshot") and params.get("via", "email") != "chat":
-            raise ScriptError(f"{where}: a screenshot is posted in the chat: via must be chat")
+        if params.get("layout", "wide") not in ("wide", "narrow") or (
+                "layout" in params and params.get("format") != "png"):
+            raise ScriptError(f"{where}: layout (wide or narrow) is for a png screenshot only")
 
 
 # --- reading our chat like a person would -------------------------------------------------------
@@ -584,16 +583,9 @@ class Buyer:
 
     def _do_send_receipt(self, via: str = "email", dkim: str = "valid", tamper: dict | None = None,
                          forge: bool = False, reuse: bool = False, to: str | None = None, format: str = "pdf",
-                         screenshot: bool = False) -> None:
+                         layout: str = "wide") -> None:
         order_id = self._need_order("send_receipt")
-        if format == "png":
-            if self.last_transfer is None:
-                raise _Stop("send_receipt: nothing was paid, so there is nothing to screenshot")
-            self._human_pause(3.0)
-            self.services.bybit.buyer_send_file(order_id, "Screenshot.png",
-                                                self.services.bank.receipt_png(self.last_transfer), "image/png")
-            self._event("send_receipt", "screenshot via chat")
-            return
+        screenshot = format == "png"
         if reuse:
             previous = self.services.receipts.previous(not_payout=self.payout_id)
             if previous is None:
@@ -606,10 +598,10 @@ class Buyer:
             if forge:
                 changes.update(self._forged_fields())
             if screenshot:
-                pdf = self.services.bank.receipt_screenshot(self.last_transfer, tamper=changes or None)
+                pdf = self.services.bank.receipt_png(self.last_transfer, tamper=changes or None, layout=layout)
             else:
                 pdf = self.services.bank.receipt_pdf(self.last_transfer, tamper=changes or None)
-            filename = "Receipt.png" if screenshot else "Receipt.pdf"
+            filename = "Screenshot.png" if screenshot else "Receipt.pdf"
             number = getattr(self.last_transfer, "receipt_number", None)
             if not changes:
                 self.services.receipts.add(SentReceipt(self.payout_id, self.buyer_id, pdf, filename, number))
@@ -626,7 +618,8 @@ class Buyer:
             dkim=dkim if via == "email" else None, reused=bool(reuse), tampered=bool(tamper or forge),
             receipt_number=number)
         self._event("send_receipt", f"via {via}" + (f", dkim {dkim}" if via == "email" else "")
-                    + (", reused" if reuse else "") + (", tampered" if tamper or forge else ""))
+                    + (", reused" if reuse else "") + (", tampered" if tamper or forge else "")
+                    + (f", {layout} screenshot" if screenshot else ""))
 
     def _forged_fields(self) -> dict[str, Any]:
         """Make the receipt claim what the requisites asked for, whatever was really paid."""

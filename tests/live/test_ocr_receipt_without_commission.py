@@ -11,7 +11,7 @@ from tests.pipeline.harness import TERMINAL
 
 # chat-only-receipt, with a PNG screenshot instead of the bank's PDF
 SCRIPT = copy.deepcopy(personas.PERSONAS["chat-only-receipt"][:-1]) + [
-    {"send_receipt": {"via": "chat", "screenshot": True}}]
+    {"send_receipt": {"via": "chat", "format": "png", "layout": "narrow"}}]
 
 
 def test_a_screenshot_receipt_without_commission_read_by_ocr_verifies_and_the_deal_completes(world, make_daemon):

@@ -60,6 +60,9 @@ def test_scripts_accept_short_and_long_step_forms():
     ([{"answer_if_asked": {"pattern": "банк", "say": "да", "until": "("}}], "bad regex in until"),
     ([{"answer_if_asked": {"pattern": "банк", "say": "да", "on_timeout": "cry"}}], "on_timeout"),
     ([{"pay": {"payer": ""}}], "payer must be"),
+    ([{"send_receipt": {"format": "png"}}], "png .a screenshot. via chat"),
+    ([{"send_receipt": {"via": "chat", "layout": "narrow"}}], "for a png screenshot only"),
+    ([{"send_receipt": {"via": "chat", "format": "png", "layout": "tall"}}], "wide or narrow"),
 ])
 def test_bad_scripts_are_refused_with_the_step_named(bad, words):
     with pytest.raises(ScriptError, match=words):
