@@ -8,6 +8,7 @@ from decimal import Decimal
 import gevent
 import requests
 
+from tests.live.sandbox_control import appealed_dispute
 from tests.pipeline.harness import TERMINAL
 
 TOKEN = "test-token-123456"
@@ -82,12 +83,9 @@ def test_an_appeal_raised_just_before_the_release_stops_it(world, make_daemon):
 
 def test_the_objection_flow_is_told_to_the_operator_with_its_deadline(world, make_daemon):
     daemon = make_daemon()
-    payout = world.create_payout(Decimal("5500"), "sbp", "sberbank", persona="non-payer-marks-paid")
-    daemon.wait_state(payout["id"], {"PAID"}, timeout=90)
-    order_id = daemon.deal_for_payout(payout["id"]).order_id
-    control(world, "PUT", f"/bybit/orders/{order_id}/appeal", {"status": 30, "appeal_seconds": 1800})
-    row = daemon.wait_state(payout["id"], TERMINAL, timeout=30)
-    assert row.state == "DISPUTE" and re.search(r"status 30: appealing.*; 1[78]\d\d s left", row.reason), row.reason
+    payout, row = appealed_dispute(world, daemon, "5500")
+    order_id = row.order_id
+    assert re.search(r"status 30: appealing.*; 1[78]\d\d s left", row.reason), row.reason
     # Support's result is in; the seller has a while to object. The deal has ended, yet the operator hears it.
     control(world, "PUT", f"/bybit/orders/{order_id}/appeal", {"status": 110, "appeal_seconds": 900})
     daemon.wait_for(lambda: any(e["status"] == 110 for e in appeal_events(daemon, order_id)), 20,

@@ -9,6 +9,7 @@ from decimal import Decimal
 import gevent
 import requests
 
+from tests.live.sandbox_control import appealed_dispute
 from tests.pipeline.harness import TERMINAL
 
 TOKEN = "test-token-123456"
@@ -102,12 +103,7 @@ def itrader_cli(*args: str) -> subprocess.CompletedProcess:
 
 def test_a_dispute_in_appeal_cannot_be_released_from_here(world, make_daemon, tmp_path):
     daemon = make_daemon()
-    payout = world.create_payout(Decimal("5500"), "sbp", "sberbank", persona="non-payer-marks-paid")
-    daemon.wait_state(payout["id"], {"PAID"}, timeout=90)
-    order_id = daemon.deal_for_payout(payout["id"]).order_id
-    control(world, "PUT", f"/bybit/orders/{order_id}/appeal", {"status": 30, "appeal_seconds": 1800})
-    row = daemon.wait_state(payout["id"], TERMINAL, timeout=30)
-    assert row.state == "DISPUTE"
+    payout, row = appealed_dispute(world, daemon, "5500")
     answer = resolve(daemon, row.id, action="approve_release", amount="5500")
     assert answer.status_code == 409 and "appeal" in answer.json()["error"], answer.text
     # Nor can it be cancelled while the order is open in appeal, nor recorded as ended.
