@@ -2,7 +2,7 @@
 
 order-flow.md §4 and DESIGN §3 (Allocator):
 * only healthy accounts with a free ad slot (un-taken ads < max_ads) are candidates;
-* the least loaded account wins (open deals, then un-taken ads, then input order);
+* the least loaded account wins (open deals, then un-taken ads, then the account name: `load_order`);
 * an account's un-taken ads stay balanced between the methods: at most half of its slots
   (rounded up) per method — with the usual 2 slots, two un-taken ads never share a method, so
   an account with one un-taken ad gets the opposite method; an ad taken by an order frees its method;
@@ -91,6 +91,19 @@ def _rarer_method(candidates: Sequence[str], accounts: Iterable[AccountLoad], pr
     return min(candidates, key=lambda m: (in_use[m], order.index(m)))
 
 
+def load_order(account: AccountLoad) -> tuple[int, int, str]:
+    """Which of two candidate accounts gets the next ad first: fewer open deals, then fewer un-taken ads
+    online, then the account name (plain string order: "acc10" before "acc2").
+
+    The name is the last key, not the position in the input, because that position is no decision:
+    the allocator lists its accounts as the store returned them at start (in the database's collation),
+    followed by accounts that appeared later, and nothing else pins it. With the name, equally loaded
+    accounts are always asked in the same order, whatever order they were registered or reported in,
+    so an operator (and a test) can tell which account a refusal will come from and where the ad goes next.
+    """
+    return account.open_deals, len(account.untaken), account.name
+
+
 def choose(
     accounts: Sequence[AccountLoad], prefer: str | None = None, only_method: str | None = None
 ) -> Allocation | None:
@@ -103,10 +116,10 @@ def choose(
         free = account.free_methods()
         return free if only_method is None else tuple(m for m in free if m == only_method)
 
-    candidates = [(index, account) for index, account in enumerate(accounts) if account.healthy and offers(account)]
+    candidates = [account for account in accounts if account.healthy and offers(account)]
     if not candidates:
         return None
-    _, best = min(candidates, key=lambda pair: (pair[1].open_deals, len(pair[1].untaken), pair[0]))
+    best = min(candidates, key=load_order)
     return Allocation(best.name, _rarer_method(offers(best), accounts, prefer))
 
 

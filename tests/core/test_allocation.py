@@ -1,6 +1,7 @@
 """Account choice: free slot, least loaded, SBP/Tinkoff alternation, rebalancing off a dead account;
 twins (same amount, same recipient) never online together."""
 from decimal import Decimal
+from itertools import permutations
 
 from hypothesis import given, strategies as st
 
@@ -49,11 +50,37 @@ def test_a_taken_ad_frees_its_method_and_slot():
     assert choose([acc("a", (SBP, True), (TINKOFF, False))]) == Allocation("a", SBP)
 
 
-def test_least_loaded_account_wins_then_input_order():
+def test_least_loaded_account_wins_then_the_name():
     accounts = [acc("a", (SBP, True), deals=3), acc("b", (SBP, False), deals=1), acc("c", deals=1)]
     # b and c both have 1 open deal; c has fewer un-taken ads
     assert choose(accounts) == Allocation("c", TINKOFF)  # SBP is already used by b's un-taken ad
     assert choose([acc("x", deals=0), acc("y", deals=0)]).account == "x"
+    assert choose([acc("y", deals=0), acc("x", deals=0)]).account == "x"
+
+
+def test_equally_loaded_accounts_go_to_the_first_name_in_every_input_order():
+    # The allocator's account list follows registration and report order; the choice must not.
+    names = ["SandboxSeller2", "SandboxSeller10", "SandboxSeller1", "desk"]
+    for deals, ads in ((0, ()), (1, ((SBP, False),))):  # idle, and equally busy
+        for order in permutations(names):
+            accounts = [acc(name, *ads, deals=deals) for name in order]
+            assert choose(accounts).account == "SandboxSeller1", order  # plain string order: 1 < 10 < 2
+
+
+def test_fewer_open_deals_then_fewer_untaken_ads_win_over_the_name_in_every_input_order():
+    fewer_deals = [acc("a", deals=2), acc("b", deals=2), acc("z", deals=1)]
+    fewer_untaken = [acc("a", (SBP, False), deals=1), acc("b", (TINKOFF, False), deals=1), acc("z", deals=1)]
+    for accounts in (fewer_deals, fewer_untaken):
+        for order in permutations(accounts):
+            assert choose(list(order)).account == "z", order
+    # open deals count before un-taken ads: z has fewer ads up but more deals
+    for order in permutations([acc("a", (SBP, False), deals=0), acc("z", deals=1)]):
+        assert choose(list(order)).account == "a"
+
+
+def test_the_first_name_is_passed_over_only_when_it_cannot_take_the_ad():
+    for order in permutations([acc("a", healthy=False), acc("b", max_ads=0), acc("c"), acc("d")]):
+        assert choose(list(order)).account == "c"
 
 
 def test_empty_account_gets_the_rarer_method_across_accounts():
@@ -131,8 +158,9 @@ def test_rebalance_spreads_ads_and_switches_method_when_needed():
 
 def test_rebalance_places_two_ads_on_two_accounts():
     dead = acc("dead", (SBP, False), (TINKOFF, False), healthy=False)
-    plan = rebalance([dead, acc("b"), acc("c")])
-    assert plan.moves == (Move("dead-0", "dead", "b", SBP), Move("dead-1", "dead", "c", TINKOFF))
+    for order in permutations([acc("b"), acc("c")]):  # the targets are picked by name, not by position
+        plan = rebalance([dead, *order])
+        assert plan.moves == (Move("dead-0", "dead", "b", SBP), Move("dead-1", "dead", "c", TINKOFF))
 
 
 def test_rebalance_with_no_healthy_account_strands_everything():
