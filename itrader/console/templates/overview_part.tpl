@@ -9,12 +9,16 @@
 % end
  <span class="muted">(paused: no new payout is taken; live deals go on)</span></p>
 <section>
-<h2>Today (UTC)</h2>
+<h2>Today (since {{today['since'] or '00:00'}} UTC)</h2>
 <dl class="totals">
   <dt>Completed</dt><dd id="completed-today">{{today['completed']}}</dd>
-  <dt>RUB paid out</dt><dd>{{today['rub']}}</dd>
-  <dt>USDT sold</dt><dd>{{today['usdt']}}</dd>
+  <dt>RUB paid out</dt><dd id="rub-today">{{today['rub']}}</dd>
+  <dt>USDT sold</dt><dd id="usdt-today">{{today['usdt']}}</dd>
+  <dt>Spread earned, USDT</dt><dd id="earned-today" title="Gate's credit for the payouts less the USDT released on Bybit">{{today['earned']}}</dd>
 </dl>
+% if today['unknown']:
+<p class="muted">{{today['unknown']}}</p>
+% end
 </section>
 <section>
 <h2>Live deals</h2>
