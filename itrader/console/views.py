@@ -97,14 +97,44 @@ def account_rows(accounts: Iterable[dict[str, Any]]) -> list[dict[str, str]]:
         lease = account.get("lease") or {}
         health = _health(account)
         known = {k: v for k, v in account.items()
-                 if k not in {"platform", "kind", "name", "lease", "deals_assigned", "enabled", "running", "healthy"}
+                 if k not in {"platform", "kind", "name", "lease", "deals_assigned", "enabled", "running", "healthy",
+                              "balance", "usdt", "budget"}
                  and isinstance(v, (str, int, float, bool)) and v not in ("", None)}
         rows.append({"kind": str(account.get("kind") or account.get("platform") or "?"),
                      "name": str(account.get("name", "?")), "health": health,
                      "lease": str(lease.get("state", "—")),
-                     "ads": str(account.get("live_ads", "—")),
+                     "ads": str(account.get("live_ads", "—")), **account_figures(account),
                      "other": ", ".join(f"{k}: {_shown(v)}" for k, v in sorted(known.items()) if k != "live_ads")})
     return rows
+
+
+def account_figures(account: dict[str, Any]) -> dict[str, str]:
+    """Gate balance, Bybit USDT available and budget in use, each with the time it was learned (UTC)."""
+    balance, usdt, budget = (account.get(k) if isinstance(account.get(k), dict) else None
+                             for k in ("balance", "usdt", "budget"))
+    shown = {"balance": "", "balance_note": "", "usdt": "", "usdt_note": "", "budget": "", "budget_note": ""}
+    if balance:
+        shown["balance"] = f"{_decimal(balance.get('rub')):,.2f}".replace(",", " ") + " RUB"
+        shown["balance_note"] = f"{balance.get('source', '?')} {_clock(balance.get('at'))}"
+    if usdt:
+        shown["usdt"] = _cents(usdt.get("available"))
+        shown["usdt_note"] = f"read {_clock(usdt.get('at'))}"
+    if budget:
+        shown["budget"] = f"read {_percent(budget.get('read'))}, write {_percent(budget.get('write'))}"
+        shown["budget_note"] = f"last {budget.get('window_seconds', '?')} s, at {_clock(budget.get('at'))}"
+    return shown
+
+
+def _percent(share: Any) -> str:
+    try:
+        return f"{float(share) * 100:.0f} %"
+    except (TypeError, ValueError):
+        return "?"
+
+
+def _clock(at: Any) -> str:
+    moment = _time(at)
+    return moment.strftime("%H:%M:%S") if moment else "?"
 
 
 def _shown(value: Any) -> str:
