@@ -125,7 +125,7 @@ class GateAccountActor(SupervisedActor):
         self.intake = intake or Intake()  # paused or draining: no offer, no take, balance 0
         self._closed = False  # the intake as the balance last followed it
         self._figures = figures or AccountFigures()  # what the status page shows of the account
-        self.session.on_balance = lambda rub: self._figures.note(PLATFORM, name, "balance", gate_balance(rub, "read"))
+        self.session.on_balance = self._balance_read
 
     # --- life cycle
 
@@ -179,6 +179,11 @@ class GateAccountActor(SupervisedActor):
         if isinstance(message, ReadPayout):
             return self._read(message)
         return super().on_receive(message)
+
+    def _balance_read(self, rub: Decimal) -> None:
+        """The keep-alive showed the account's RUB balance: for the status page (an event keeps it live)."""
+        self._figures.note(PLATFORM, self.name, "balance", gate_balance(rub, "read"))
+        self.events.publish("gate_balance_read", account=self.name, rub=str(rub))
 
     def stats(self) -> dict[str, Any]:
         """For the status page (asked, with a timeout): whether this process drives the account."""

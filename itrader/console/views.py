@@ -81,7 +81,7 @@ def today_shown(today: dict[str, Any] | None) -> dict[str, Any]:
     """The day's totals (`today` of /api/v1/status, itrader.day_totals) as the overview shows them."""
     today = today or {}
     unknown = int(today.get("earned_unknown") or 0)
-    return {"completed": int(today.get("completed") or 0), "since": str(today.get("since") or "")[:16],
+    return {"completed": int(today.get("completed") or 0), "since": str(today.get("since") or "")[:16].replace("T", " "),
             "rub": f"{_decimal(today.get('rub')):,.2f}".replace(",", " "),
             "usdt": _cents(today.get("usdt_sold")), "earned": _cents(today.get("earned_usdt")),
             "unknown": f"{unknown} deal(s) without Gate's credit figure not counted" if unknown else ""}

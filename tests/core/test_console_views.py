@@ -35,7 +35,7 @@ def test_what_a_deal_waits_for():
 def test_todays_totals_as_the_overview_shows_them():
     today = {"since": "2026-12-03T00:00:00+00:00", "completed": 2, "rub": "8100.50", "usdt_sold": "103.8555",
              "earned_usdt": "-0.0050", "earned_unknown": 1}
-    assert views.today_shown(today) == {"completed": 2, "since": "2026-12-03T00:00", "rub": "8 100.50",
+    assert views.today_shown(today) == {"completed": 2, "since": "2026-12-03 00:00", "rub": "8 100.50",
                                         "usdt": "103.86", "earned": "-0.01",
                                         "unknown": "1 deal(s) without Gate's credit figure not counted"}
     assert views.today_shown(None)["completed"] == 0 and views.today_shown(None)["unknown"] == ""
