@@ -90,6 +90,8 @@ def completed_deal(amount_rub: Any, price: Any, order_id: Any, notes: Mapping[st
     raw = payout.get("raw") if isinstance(payout.get("raw"), Mapping) else {}
     order = notes.get("order") if isinstance(notes.get("order"), Mapping) else {}
     quantity = to_decimal(order.get("quantity")) if str(order.get("order_id")) == str(order_id) else None
+    if quantity is not None and quantity <= 0:
+        quantity = None  # a list without the quantity reads as 0: not a sale of nothing
     return CompletedDeal(amount_rub=to_decimal(amount_rub), price=to_decimal(price), order_quantity=quantity,
                          gate_credit_usdt=Amount.parse(raw.get("total")).usdt)
 

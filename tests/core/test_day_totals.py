@@ -29,6 +29,8 @@ def test_the_ads_spare_usdt_is_not_sold_and_without_the_orders_note_the_order_is
     # Another order's note (the first buyer cancelled) is not this deal's sale.
     other = completed_deal("5000", "78.00", "ORD-2", {"payout": {"raw": RAW}, "order": {**ORDER, "quantity": "1"}})
     assert usdt_sold(other) == Decimal("64.1025")
+    unlisted = completed_deal("5000", "78.00", "ORD-1", {"payout": {"raw": RAW}, "order": {**ORDER, "quantity": "0"}})
+    assert usdt_sold(unlisted) == Decimal("64.1025")
 
 
 def test_a_deal_whose_credit_is_unknown_earns_unknown_not_zero():
