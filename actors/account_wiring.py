@@ -111,7 +111,7 @@ class AccountWiring:
                 fresh.name, client, store, system.directory, system.events, config.gate, context=ctx,
                 lease=self._lease("gate", fresh.name), session=GateSession(fresh.name, client, system.events, save),
                 account_id=fresh.id, live_deals=lambda: store.accounts.live_deals(fresh.id, ENDED_STATES),
-                intake=getattr(system, "intake", None))
+                intake=getattr(system, "intake", None), figures=getattr(system, "figures", None))
 
         return ChildSpec(id=f"gate:{account.name}", kind="GateAccount", factory=start,
                          start_timeout=START_TIMEOUT["gate"], shutdown_timeout=SHUTDOWN_TIMEOUT["gate"])
@@ -133,7 +133,8 @@ class AccountWiring:
                                  recv_window=config.bybit.recv_window_ms, timeout=config.bybit.request_timeout,
                                  file_base_url=config.bybit.file_base_url or None)
             return BybitAccountActor.start(fresh.name, client, self.store, system.directory, system.events,
-                                           config.bybit, context=ctx, lease=self._lease("bybit", fresh.name))
+                                           config.bybit, context=ctx, lease=self._lease("bybit", fresh.name),
+                                           figures=getattr(system, "figures", None))
 
         return ChildSpec(id=f"bybit:{account.name}", kind="BybitAccount", factory=start,
                          start_timeout=START_TIMEOUT["bybit"], shutdown_timeout=SHUTDOWN_TIMEOUT["bybit"])

@@ -77,6 +77,7 @@ from actors.messages import (
     ReleaseOrder, SendChat, Tick, Unwatch, Watch,
 )
 from itrader import deal, pricing
+from itrader.account_figures import AccountFigures
 from itrader.bybit import BybitClient
 from itrader.bybit.client import WRITE
 from itrader.bybit_rules import (  # re-exported: tests and other code import them from here
@@ -101,6 +102,7 @@ __all__ = [
 PLATFORM = "bybit"
 STANDBY_REASON = "account in standby: its lease is held by another process"
 POLL_TICK = Tick("bybit:poll")
+BUDGET_WINDOW = 60  # seconds: the status page's budget use is the share of the budget spent this long back
 USDT_READ_INTERVAL = 60.0  # seconds between reads of the account's USDT for the metrics (one read token each)
 BOOT_RETRY_SECONDS = 5.0
 IDLE_HEARTBEAT_SECONDS = 15.0  # health to the allocator while nothing is watched
@@ -113,9 +115,10 @@ DRAIN_ADS_GRACE = 60.0  # a disabled account with no open order stops this long 
 class BybitAccountActor(SupervisedActor):
     def __init__(self, name: str, client: BybitClient, store: Any, directory: Directory, events: EventLog,
                  settings: BybitConfig, context: ChildContext | None = None,
-                 lease: AccountLease | None = None) -> None:
+                 lease: AccountLease | None = None, figures: AccountFigures | None = None) -> None:
         super().__init__(context)
         self.name = name
+        self._figures = figures or AccountFigures()  # what the status page shows of the account
         # The account's client, store, directory, events and settings, shared with the collaborators.
         self._put_off = PutOff()
         self._link = AccountLink(name, client, store, directory, events, settings, boot=self._boot,
@@ -259,6 +262,9 @@ class BybitAccountActor(SupervisedActor):
     def _send_health(self, healthy: bool | None = None) -> None:
         healthy = self._healthy() if healthy is None else healthy
         account_gauges(PLATFORM, self.name, healthy, self.lease.holding, ads=len(self._ads.ads))
+        uses = self._link.client.budget_use(BUDGET_WINDOW) if self.lease.holding else None
+        if uses is not None:
+            self._figures.note(PLATFORM, self.name, "budget", {**uses, "window_seconds": BUDGET_WINDOW})
         self._link.directory.tell("allocator", AccountHealth(
             account=self.name, healthy=healthy, ads=self._ads.health(),
             open_deals=self._orders.active_watches(), max_ads=self._ads.room(), blocked=self._ads.blocked_reason()))
@@ -355,6 +361,7 @@ class BybitAccountActor(SupervisedActor):
             log.info("bybit %s: USDT balance unreadable: %s", self.name, describe_failure(exc))
             return
         account_usdt(self.name, usdt)
+        self._figures.note(PLATFORM, self.name, "usdt", {"available": str(usdt)})
         self._link.events.publish("usdt_balance", account=self.name, usdt=str(usdt))
 
     # ------------------------------------------------------------ writes

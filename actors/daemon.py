@@ -36,12 +36,14 @@ class System:
     def __init__(self, config: Config, db, events: EventLog) -> None:
         from actors.directory import Directory
         from actors.intake import Intake
+        from itrader.account_figures import AccountFigures
         from itrader.store import Store
 
         self.config = config
         self.db = db
         self.events = events
         self.directory = Directory()
+        self.figures = AccountFigures()  # what the account actors last learned: balances, budget use
         self.intake = Intake(Store(db), events)  # the operator's pause (kept in the store) and the drain
         self.data_dir = Path(config.daemon.data_dir)
         self.root = None  # set once the root supervisor has started
@@ -80,6 +82,7 @@ class System:
                 status = self._ask(f"mailbox:{name}", "status") or {}
                 row.update(running=running, connected=status.get("connected"), last_error=status.get("last_error"),
                            lease=status.get("lease"))
+            row.update(self.figures.of(kind, name))  # Gate: balance; Bybit: usdt, budget (no call, no ask)
             view.append(row)
         return view
 

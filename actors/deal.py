@@ -32,7 +32,9 @@ from actors.deal_plumbing import (
 from actors.deal_resolution import settle_resolution
 from actors.directory import Directory
 from itrader import deal, dialogue, errors
-from itrader.deal.journal import BUYER_TEXTS_STEP, CHAT_APPLIED_STEP, CHAT_SEEN_STEP, OUR_TEXTS_STEP, RECONCILE_STEP
+from itrader.deal.journal import (
+    BUYER_TEXTS_STEP, CHAT_APPLIED_STEP, CHAT_SEEN_STEP, ORDER_STEP, OUR_TEXTS_STEP, PAYOUT_STEP, RECONCILE_STEP,
+)
 from itrader.deal_placement import step_account
 from itrader.events import EventLog
 from itrader.metrics import DEALS_BY_STATE, DEALS_FINISHED, STEP_LATENCY
@@ -154,7 +156,9 @@ class DealActor(SupervisedActor):
                 "path": news.receipt_path, "channel": getattr(event, "channel", None),
                 "trusted": getattr(event, "trusted", None)})
         if news.payout is not None:
-            self._store.deals.record_note(self.deal_id, "payout", {"raw": jsonable(news.payout)})
+            self._store.deals.record_note(self.deal_id, PAYOUT_STEP, {"raw": jsonable(news.payout)})
+        if news.order is not None:
+            self._store.deals.record_note(self.deal_id, ORDER_STEP, dict(news.order))
         self._apply(news.event)
 
     def _on_tick(self, tick: msg.Tick) -> None:

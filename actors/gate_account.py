@@ -38,6 +38,7 @@ wires: a client call, a pure decision (itrader.payouts), a reply message.
 from __future__ import annotations
 
 import logging
+from decimal import Decimal
 from typing import Any, Callable
 
 import gevent
@@ -54,6 +55,7 @@ from actors.messages import (
     AnnounceLease, ApprovePayout, DealNews, Drain, Drained, PayoutOffer, PayoutRead, ReadPayout, TakePayout, Tick,
 )
 from itrader import deal, errors, intake as intake_rules
+from itrader.account_figures import AccountFigures, gate_balance
 from itrader.config import GateConfig
 from itrader.events import EventLog
 from itrader.leases import AccountLease, renew_interval, retry_interval
@@ -97,6 +99,7 @@ class GateAccountActor(SupervisedActor):
         account_id: int | None = None,
         live_deals: Callable[[], int] | None = None,
         intake: Intake | None = None,
+        figures: AccountFigures | None = None,
     ) -> None:
         super().__init__(context)
         self.name = name
@@ -121,6 +124,8 @@ class GateAccountActor(SupervisedActor):
         self._calls = GateCalls(name, client, self.session, self._put_off, lambda: self.actor_ref)
         self.intake = intake or Intake()  # paused or draining: no offer, no take, balance 0
         self._closed = False  # the intake as the balance last followed it
+        self._figures = figures or AccountFigures()  # what the status page shows of the account
+        self.session.on_balance = self._balance_read
 
     # --- life cycle
 
@@ -174,6 +179,11 @@ class GateAccountActor(SupervisedActor):
         if isinstance(message, ReadPayout):
             return self._read(message)
         return super().on_receive(message)
+
+    def _balance_read(self, rub: Decimal) -> None:
+        """The keep-alive showed the account's RUB balance: for the status page (an event keeps it live)."""
+        self._figures.note(PLATFORM, self.name, "balance", gate_balance(rub, "read"))
+        self.events.publish("gate_balance_read", account=self.name, rub=str(rub))
 
     def stats(self) -> dict[str, Any]:
         """For the status page (asked, with a timeout): whether this process drives the account."""
@@ -327,6 +337,7 @@ class GateAccountActor(SupervisedActor):
                                 reason=failure_reason(exc))
             return False
         self.events.publish("gate_balance", account=self.name, amount=str(amount), ok=True)
+        self._figures.note(PLATFORM, self.name, "balance", gate_balance(Decimal(str(amount)), "set"))
         return True
 
     # --- poll

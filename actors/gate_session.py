@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import time
+from decimal import Decimal
 from typing import Any, Callable
 
 from itrader.events import EventLog
@@ -43,6 +44,7 @@ class GateSession:
         self._challenged_since: float | None = None  # monotonic start of a Cloudflare challenge episode
         self._challenges = 0
         self._hold_until = 0.0
+        self.on_balance: Callable[[Decimal], None] | None = None  # the RUB balance each keep-alive shows
 
     @property
     def healthy(self) -> bool:
@@ -52,7 +54,9 @@ class GateSession:
         """Open the session (a login when there are no cookies) or refresh it; True when it works."""
         try:
             if self.client.has_session:
-                self.client.me()  # the keep-alive; a 401 logs in again where a password is stored
+                me = self.client.me()  # the keep-alive; a 401 logs in again where a password is stored
+                if me.rub_balance is not None and self.on_balance is not None:
+                    self.on_balance(me.rub_balance)
             else:
                 self.client.login()
         except SESSION_LOST as exc:

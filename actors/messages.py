@@ -31,12 +31,13 @@ Ref = pykka.ActorRef
 class DealNews:
     """Anything → Deal: `event` (an itrader.deal event) happened to deal `deal_id`.
 
-    The two optional fields are evidence the Deal journals beside the event; the deal core needs neither."""
+    The optional fields are evidence the Deal journals beside the event; the deal core needs neither."""
 
     deal_id: int
     event: Event
     payout: dict | None = None  # with PayoutTaken: the payout's JSON as Gate showed it after the take
     receipt_path: str | None = None  # with ReceiptChecked: the saved file the verdict is about
+    order: dict | None = None  # with OrderOpened: the order's terms as Bybit listed them (id, amount, price, quantity)
 
 
 # --- timers ------------------------------------------------------------------

@@ -6,12 +6,14 @@ database (the record of every deal), never block an actor's mailbox.
 from __future__ import annotations
 
 import time
+from datetime import datetime, timezone
 from typing import Any
 
 import pykka
 
 from actors.base import Crash
-from itrader import __version__
+from itrader import __version__, day_totals
+from itrader.deal.journal import ORDER_STEP, PAYOUT_STEP
 from itrader.intake import view as intake_view
 from itrader.store import TERMINAL_STATES, Store
 from itrader.web import Conflict, NotFound
@@ -37,11 +39,20 @@ class SystemStatus:
         if intake is not None:
             info["intake"] = intake_view(intake.state())
             info["paused"] = info["intake"]["state"] != "open"
+        info["today"] = self.today()
         if system.config.is_sandbox:
             info["notice"] = "SANDBOX: trading against the in-process simulated world; no real money moves"
             if system.world is not None:
                 info["sandbox"] = dict(system.world.urls)
         return info
+
+    def today(self) -> dict[str, Any]:
+        """Deals completed since 00:00 UTC: count, RUB, USDT sold, spread earned (itrader.day_totals)."""
+        since = day_totals.day_start(datetime.now(timezone.utc))
+        ended = self._store.deals.completed_since(since, notes=(PAYOUT_STEP, ORDER_STEP))
+        figures = (day_totals.completed_deal(deal.amount_rub, deal.price, deal.order_id, notes)
+                   for deal, _completed_at, notes in ended)
+        return day_totals.totals_view(day_totals.day_totals(figures), since)
 
     def status(self) -> dict[str, Any]:
         root = self._system.root

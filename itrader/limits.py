@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 
 import gevent
 
 from itrader import errors as meaning
 
+MAX_COUNTED_WINDOW = 60  # seconds of grants CountedLimiter remembers per budget
 DEFAULT_MAX_WAIT = 2.0  # the longest wait inside a call; longer waits are the caller's to schedule
 REDIS_KEY_PREFIX = "itrader:ratelimit:"
 
@@ -68,6 +70,10 @@ def take_token(bucket: Bucket | None, now: float, rate_per_second: float, burst:
 
 class Limiter:
     """Token buckets by key; subclasses decide where the buckets live."""
+
+    def granted(self, key: str, window: float) -> int | None:
+        """Tokens this process took from `key` in the last `window` seconds; None: not counted here."""
+        return None
 
     def try_acquire(self, key: str, rate_per_second: float, burst: float) -> float:
         """Take a token if one is available: 0.0, else the seconds to wait before trying again."""
@@ -168,8 +174,12 @@ class CountedLimiter(Limiter):
     rate(itrader_account_budget_tokens_total) / itrader_account_budget_per_second). Keys read
     `platform:account:kind`; another shape is counted under platform "other"."""
 
-    def __init__(self, inner: Limiter) -> None:
+    def __init__(self, inner: Limiter, clock=time.monotonic) -> None:
         self.inner = inner
+        self._clock = clock
+        # Per budget, the grants of each recent second ([second, count], oldest first): the budget use the
+        # status page shows (itrader.account_figures.budget_use) needs no Prometheus to compute a rate.
+        self._recent: dict[str, deque[list[int]]] = {}
 
     def try_acquire(self, key: str, rate_per_second: float, burst: float) -> float:
         from itrader.metrics import ACCOUNT_BUDGET_RATE, ACCOUNT_BUDGET_TOKENS
@@ -181,7 +191,23 @@ class CountedLimiter(Limiter):
         ACCOUNT_BUDGET_RATE.labels(*labels).set(rate_per_second)
         if wait <= 0:
             ACCOUNT_BUDGET_TOKENS.labels(*labels).inc()
+            self._count(key)
         return wait
+
+    def _count(self, key: str) -> None:
+        second = int(self._clock())
+        seconds = self._recent.setdefault(key, deque())
+        if seconds and seconds[-1][0] == second:
+            seconds[-1][1] += 1
+        else:
+            seconds.append([second, 1])
+        while seconds[0][0] <= second - MAX_COUNTED_WINDOW:
+            seconds.popleft()
+
+    def granted(self, key: str, window: float) -> int:
+        """Tokens granted for `key` in the last `window` seconds (whole seconds; at most MAX_COUNTED_WINDOW)."""
+        since = int(self._clock()) - min(window, MAX_COUNTED_WINDOW)
+        return sum(count for second, count in list(self._recent.get(key, ())) if second > since)
 
     def __repr__(self) -> str:
         return f"CountedLimiter({self.inner!r})"

@@ -77,7 +77,22 @@ SCHEMAS: dict[str, Any] = {
             "sandbox": {"type": "object", "additionalProperties": _STRING, "description": "the sandbox's URLs"},
             "paused": {"type": "boolean", "description": "no new payout is taken now (paused or draining)"},
             "intake": _ref("Intake"),
+            "today": _ref("Today"),
             "tree": _ref("ActorNode"),
+        },
+    },
+    "Today": {
+        "type": "object", "required": ["since", "completed", "rub", "usdt_sold", "earned_usdt", "earned_unknown"],
+        "description": "deals whose move to COMPLETED was journaled since 00:00 UTC (itrader.day_totals)",
+        "properties": {
+            "since": {"type": "string", "description": "ISO time: today's 00:00 UTC"},
+            "completed": {"type": "integer", "minimum": 0},
+            "rub": {"type": "string", "description": "RUB paid out to the payouts' recipients, a decimal as text"},
+            "usdt_sold": {"type": "string", "description": "USDT released to buyers (the orders' quantities)"},
+            "earned_usdt": {"type": "string", "description": "spread earned: Gate's credit for the payouts "
+                                                             "(total, reward included) less the USDT released"},
+            "earned_unknown": {"type": "integer", "minimum": 0,
+                               "description": "completed deals without Gate's credit figure, not in earned_usdt"},
         },
     },
     "Intake": {
@@ -146,7 +161,19 @@ SCHEMAS: dict[str, Any] = {
                        "enabled": {"type": "boolean"},
                        "draining": {"type": "boolean", "description": "disabled, finishing what runs on it"},
                        "healthy": {"type": "boolean"},
-                       "problem": {"type": ["string", "null"], "description": "why a Gate session is unhealthy"}},
+                       "problem": {"type": ["string", "null"], "description": "why a Gate session is unhealthy"},
+                       "balance": {"type": "object", "description": "Gate: the RUB working balance as last set by us "
+                                   "or read at the session keep-alive", "required": ["rub", "source", "at"],
+                                   "properties": {"rub": _STRING, "source": {"enum": ["set", "read"]}, "at": _STRING}},
+                       "usdt": {"type": "object", "description": "Bybit: USDT available in the funding account, "
+                                "as last read (bybit.usdt_report_interval)", "required": ["available", "at"],
+                                "properties": {"available": _STRING, "at": _STRING}},
+                       "budget": {"type": "object", "description": "Bybit: share (0..1) of the read and the write "
+                                  "budget this process spent over the last window_seconds, as of at",
+                                  "required": ["read", "write", "window_seconds", "at"],
+                                  "properties": {"read": {"type": "number", "minimum": 0, "maximum": 1},
+                                                 "write": {"type": "number", "minimum": 0, "maximum": 1},
+                                                 "window_seconds": _INTEGER, "at": _STRING}}},
     },
     "AccountList": {
         "type": "object", "required": ["accounts"],

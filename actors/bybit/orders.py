@@ -196,7 +196,9 @@ class OrderRouter:
             self.order_status[order.id] = order.status
             buyer = self.order_buyers.get(order.id) or order.buyer_real_name
             opened = OrderOpened(order.id, order.amount, buyer or None)
-            self.link.tell_deal(watch.deal_id, DealNews(watch.deal_id, opened), watch.reply_to)
+            terms = {"order_id": order.id, "amount": str(order.amount), "price": str(order.price),
+                     "quantity": str(order.quantity)}  # the USDT released on completion (day totals)
+            self.link.tell_deal(watch.deal_id, DealNews(watch.deal_id, opened, order=terms), watch.reply_to)
             if order.status != ORDER_WAITING_PAYMENT:  # OrderOpened means status 10 to the deal: tell it more
                 self._tell_status(watch, order.status, order.appeal_last_seconds)
             self.link.publish("bybit_order_opened", deal_id=watch.deal_id, order_id=order.id)

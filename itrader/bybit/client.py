@@ -39,6 +39,7 @@ from itrader.bybit import envelope, errors, signing
 from itrader.bybit.models import (
     Ad, AdRequest, ChatMessage, OrderDetail, OrderSummary, Page, PaymentMethod, ServerTime, UploadedFile, dec,
 )
+from itrader.account_figures import budget_use
 from itrader.limits import DEFAULT_MAX_WAIT, Limiter, LocalLimiter
 from itrader.transport import never_sent
 
@@ -133,6 +134,17 @@ class BybitClient:
         if wait <= 0:
             self._prepaid[kind] += 1
         return max(0.0, wait)
+
+    def budget_use(self, window: float) -> dict[str, float] | None:
+        """The share of the read and of the write budget this process spent over the last `window` seconds
+        (itrader.account_figures.budget_use); None when the limiter does not count its grants."""
+        uses: dict[str, float] = {}
+        for kind, budget in ((READ, self.budgets.read), (WRITE, self.budgets.write)):
+            granted = self.limiter.granted(self._budget_key(kind), window)
+            if granted is None:
+                return None
+            uses[kind] = budget_use(granted, window, budget.per_second, budget.burst)
+        return uses
 
     def _budget_key(self, kind: str) -> str:
         return f"bybit:{self.account}:{kind}"

@@ -140,9 +140,9 @@ def install(app: bottle.Bottle, source: Any, token: str, sessions: Sessions,
             live.append({**deal, "age": views.age(deal.get("created_at"), now),
                          "waits_for": views.waits_for(str(deal.get("state")), facts.get("awaiting")),
                          "account": deal.get("bybit_account") or deal.get("gate_account") or ""})
-        return page("overview", "Overview", "overview_part", session, info=source.overview(),
-                    accounts=views.account_rows(source.accounts()), live=live,
-                    today=views.today_totals(source.deals(include_finished=True), now))
+        info = source.overview()
+        return page("overview", "Overview", "overview_part", session, info=info,
+                    accounts=views.account_rows(source.accounts()), live=live, today=views.today_shown(info.get("today")))
 
     @app.get("/deals/<deal_id>", query=("part",))
     def deal_page(deal_id: str):

@@ -5,7 +5,7 @@ Every value here goes into a template that escapes it; nothing is pre-rendered H
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, Callable, Iterable
 
 from itrader.deal.journal import BUYER_TEXTS_STEP, CHAT_APPLIED_STEP, CHAT_SEEN_STEP, OUR_TEXTS_STEP, SENT_TEXTS_STEP
@@ -13,6 +13,7 @@ from itrader.deal.resolve import APPROVE_RELEASE, CANCEL, REASON_KINDS, RECHECK_
 from itrader.intake import clean_reason
 
 REVIEW_STATES = ("MANUAL_REVIEW", "DISPUTE")
+CENT = Decimal("0.01")
 CONSOLE_OPERATOR = "console"  # who the journal names for a resolution made here
 RESOLVE_ACTIONS = ((APPROVE_RELEASE, "Approve and release (retype the amount)"), (CANCEL, "Cancel"),
                    (RESOLVED_OUTSIDE, "Resolved outside (read both platforms back)"),
@@ -76,17 +77,18 @@ def age(created_at: str | None, now: datetime) -> str:
     return f"{seconds // 3600} h {seconds % 3600 // 60} min"
 
 
-def today_totals(deals: Iterable[dict[str, Any]], now: datetime) -> dict[str, Any]:
-    """Deals completed today (UTC): their count, the RUB paid out and the USDT sold."""
-    count, rub, usdt = 0, Decimal(0), Decimal(0)
-    for deal in deals:
-        ended = _time(deal.get("updated_at"))
-        if deal.get("state") != "COMPLETED" or ended is None or ended.date() != now.date():
-            continue
-        count += 1
-        rub += _decimal(deal.get("amount_rub"))
-        usdt += _decimal(deal.get("quantity"))
-    return {"completed": count, "rub": f"{rub:,.2f}".replace(",", " "), "usdt": f"{usdt:.2f}"}
+def today_shown(today: dict[str, Any] | None) -> dict[str, Any]:
+    """The day's totals (`today` of /api/v1/status, itrader.day_totals) as the overview shows them."""
+    today = today or {}
+    unknown = int(today.get("earned_unknown") or 0)
+    return {"completed": int(today.get("completed") or 0), "since": str(today.get("since") or "")[:16].replace("T", " "),
+            "rub": f"{_decimal(today.get('rub')):,.2f}".replace(",", " "),
+            "usdt": _cents(today.get("usdt_sold")), "earned": _cents(today.get("earned_usdt")),
+            "unknown": f"{unknown} deal(s) without Gate's credit figure not counted" if unknown else ""}
+
+
+def _cents(value: Any) -> str:
+    return str(_decimal(value).quantize(CENT, rounding=ROUND_HALF_UP))
 
 
 def account_rows(accounts: Iterable[dict[str, Any]]) -> list[dict[str, str]]:
@@ -95,14 +97,44 @@ def account_rows(accounts: Iterable[dict[str, Any]]) -> list[dict[str, str]]:
         lease = account.get("lease") or {}
         health = _health(account)
         known = {k: v for k, v in account.items()
-                 if k not in {"platform", "kind", "name", "lease", "deals_assigned", "enabled", "running", "healthy"}
+                 if k not in {"platform", "kind", "name", "lease", "deals_assigned", "enabled", "running", "healthy",
+                              "balance", "usdt", "budget"}
                  and isinstance(v, (str, int, float, bool)) and v not in ("", None)}
         rows.append({"kind": str(account.get("kind") or account.get("platform") or "?"),
                      "name": str(account.get("name", "?")), "health": health,
                      "lease": str(lease.get("state", "—")),
-                     "ads": str(account.get("live_ads", "—")),
+                     "ads": str(account.get("live_ads", "—")), **account_figures(account),
                      "other": ", ".join(f"{k}: {_shown(v)}" for k, v in sorted(known.items()) if k != "live_ads")})
     return rows
+
+
+def account_figures(account: dict[str, Any]) -> dict[str, str]:
+    """Gate balance, Bybit USDT available and budget in use, each with the time it was learned (UTC)."""
+    balance, usdt, budget = (account.get(k) if isinstance(account.get(k), dict) else None
+                             for k in ("balance", "usdt", "budget"))
+    shown = {"balance": "", "balance_note": "", "usdt": "", "usdt_note": "", "budget": "", "budget_note": ""}
+    if balance:
+        shown["balance"] = f"{_decimal(balance.get('rub')):,.2f}".replace(",", " ") + " RUB"
+        shown["balance_note"] = f"{balance.get('source', '?')} {_clock(balance.get('at'))}"
+    if usdt:
+        shown["usdt"] = _cents(usdt.get("available"))
+        shown["usdt_note"] = f"read {_clock(usdt.get('at'))}"
+    if budget:
+        shown["budget"] = f"read {_percent(budget.get('read'))}, write {_percent(budget.get('write'))}"
+        shown["budget_note"] = f"last {budget.get('window_seconds', '?')} s, at {_clock(budget.get('at'))}"
+    return shown
+
+
+def _percent(share: Any) -> str:
+    try:
+        return f"{float(share) * 100:.0f} %"
+    except (TypeError, ValueError):
+        return "?"
+
+
+def _clock(at: Any) -> str:
+    moment = _time(at)
+    return moment.strftime("%H:%M:%S") if moment else "?"
 
 
 def _shown(value: Any) -> str:

@@ -16,6 +16,8 @@ SENT_TEXTS_STEP = "bybit_sent_texts"  # BybitAccount's note of our texts in the 
 # The Deal's notes of the chat for the console's transcript: the buyer's texts as delivered, ours as queued.
 BUYER_TEXTS_STEP, OUR_TEXTS_STEP = "buyer_texts", "our_texts"
 RECONCILE_STEP = "reconcile"  # the deal's note of what the platforms showed after a restart
+# The Deal's notes of evidence: the payout as Gate showed it after the take, the order as Bybit listed it.
+PAYOUT_STEP, ORDER_STEP = "payout", "order"
 
 # The deal row's queryable columns that copy a fact as it is: column -> DealFacts field.
 _COPIED_COLUMNS = {"amount_rub": "amount", "price": "price", "quantity": "quantity", "ad_id": "ad_id",

@@ -128,6 +128,33 @@ class DealStore:
         with self._db.connection():
             return [_deal(row) for row in query]
 
+    def completed_since(self, since: datetime, notes: Collection[str] = (),
+                        state: str = "COMPLETED") -> list[tuple[Deal, datetime, dict[str, Any]]]:
+        """Deals whose move to `state` was journaled at or after `since`, oldest first: each with that move's
+        time and the data of its latest note of each step in `notes`. Two queries for up to 500 deals."""
+        deals, events = self._deals, self._events
+        with self._db.connection():
+            # A deal completed since then was changed since then: its row's updated_at bounds the search.
+            rows = {row.id: row for row in deals.select().where((deals.state == state) & (deals.updated_at >= since))}
+            found: dict[int, dict[str, Any]] = {}
+            ids = list(rows)
+            for start in range(0, len(ids), 500):  # SQLite's bound on one statement's parameters
+                chunk = ids[start:start + 500]
+                wanted = (events.to_state == state) & (events.ts >= since)
+                if notes:
+                    wanted |= (events.kind == EventKind.NOTE.value) & events.step.in_(list(notes))
+                query = (events.select(events.deal_id, events.ts, events.step, events.to_state, events.data)
+                         .where(events.deal_id.in_(chunk) & wanted).order_by(events.deal_id, events.seq))
+                for event in query:
+                    of_deal = found.setdefault(event.deal_id, {"notes": {}})
+                    if event.to_state == state:
+                        of_deal["completed_at"] = event.ts
+                    else:
+                        of_deal["notes"][event.step] = event.data
+        ended = [(rows[deal_id], facts) for deal_id, facts in found.items() if "completed_at" in facts]
+        ended.sort(key=lambda pair: (pair[1]["completed_at"], pair[0].id))
+        return [(_deal(row), facts["completed_at"], facts["notes"]) for row, facts in ended]
+
     def live_to_recipient(self, wallet_suffix: str, states: Collection[str]) -> list[Deal]:
         """Deals in `states` whose wallet's digits may end with `wallet_suffix` (digits), oldest first.
 

@@ -1,5 +1,5 @@
 """The operator's console in real headless Chromium against a running daemon and the sandbox world."""
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
 import requests
@@ -11,7 +11,9 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from itrader.sandbox.personas import ANY_MESSAGE, REQUISITES, SBP_QUESTION
 from tests.pipeline.harness import TERMINAL
+from tests.pipeline.test_account_figures import FREQUENT_READS, expected_after
 
+CENT = Decimal("0.01")
 TOKEN = "test-token-123456"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 XSS = '<script>window.__xss = 1</script><img src=x onerror="window.__xss = 2">Привет'
@@ -220,6 +222,43 @@ def test_events_page_and_todays_totals_follow_a_deal_live(world, make_daemon, br
     browser.get(f"{daemon.base}/")
     totals = browser.find_element(By.CSS_SELECTOR, "dl.totals").text
     assert browser.find_element(By.ID, "completed-today").text == "1" and "6 600.00" in totals, totals
+
+
+def figure(browser, platform: str, name: str, column: str) -> str:
+    cells = browser.find_elements(By.CSS_SELECTOR, f'tr[data-account="{platform}:{name}"] td.{column} .figure')
+    return cells[0].text if cells else ""
+
+
+def test_the_overview_shows_balances_budget_and_the_days_totals_of_the_sandbox_world_live(world, make_daemon,
+                                                                                           browser):
+    daemon = make_daemon(**FREQUENT_READS)
+    sign_in(browser, daemon.base)
+    browser.execute_script("window.__sameDocument = true;")
+    gate_login = world.credentials()["gate"]["login"]
+    wait(browser, lambda d: figure(d, "gate", gate_login, "balance") == "10 000 000.00 RUB", "Gate's balance")
+    assert (browser.find_element(By.ID, "earned-today").text, browser.find_element(By.ID, "usdt-today").text) == (
+        "0.00", "0.00")
+
+    payout = world.create_payout(Decimal("6600"), "sbp", "sberbank", persona="honest")
+    daemon.wait_state(payout["id"], {"COMPLETED"}, timeout=120)
+    want = expected_after(world, daemon, payout["id"])
+    bybit_name = daemon.store.accounts.get(want["row"].bybit_account_id).name
+    daemon.wait_for(lambda: not world.bybit.ads(want["uid"], online_only=True), 30, "the deal's ad closed")
+    usdt = world.bybit.balance(want["uid"]).quantize(CENT, ROUND_HALF_UP)
+    wait(browser, lambda d: figure(d, "bybit", bybit_name, "usdt") == str(usdt), f"{usdt} USDT after the sale", 45)
+    wait(browser, lambda d: figure(d, "gate", gate_login, "balance") == "9 993 400.00 RUB",
+         "Gate's balance less the payout it reserved", 45)
+    assert world.gate.balance(gate_login) == Decimal("9993400")
+    assert "%" in figure(browser, "bybit", bybit_name, "budget")
+    wait(browser, lambda d: d.find_element(By.ID, "completed-today").text == "1", "the day's count")
+    sold, earned = want["sold"], want["credit"] - want["sold"]
+    assert browser.find_element(By.ID, "rub-today").text == "6 600.00"
+    assert browser.find_element(By.ID, "usdt-today").text == str(sold.quantize(CENT, ROUND_HALF_UP))
+    assert browser.find_element(By.ID, "earned-today").text == str(earned.quantize(CENT, ROUND_HALF_UP))
+    browser.screenshot("overview-figures")
+    assert browser.execute_script("return window.__sameDocument === true;"), "the page was reloaded"
+    secrets = [world.credentials()["gate"]["password"], *(b["api_secret"] for b in world.credentials()["bybit"])]
+    assert not [secret for secret in secrets if secret in browser.page_source]
 
 
 def test_a_wrong_token_does_not_sign_in_and_the_event_socket_needs_a_same_origin_session(world, make_daemon,

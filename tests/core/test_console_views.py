@@ -32,12 +32,13 @@ def test_what_a_deal_waits_for():
     assert views.waits_for("DISPUTE", None) == "the operator"
 
 
-def test_todays_totals_count_only_deals_completed_today():
-    deals = [{"state": "COMPLETED", "updated_at": "2026-12-03 09:00:00+00:00", "amount_rub": "6600", "quantity": "84.62"},
-             {"state": "COMPLETED", "updated_at": "2026-12-03 17:00:00+00:00", "amount_rub": "1500.50", "quantity": "19"},
-             {"state": "COMPLETED", "updated_at": "2026-12-02 23:59:00+00:00", "amount_rub": "9999", "quantity": "99"},
-             {"state": "MANUAL_REVIEW", "updated_at": "2026-12-03 10:00:00+00:00", "amount_rub": "700", "quantity": "9"}]
-    assert views.today_totals(deals, NOW) == {"completed": 2, "rub": "8 100.50", "usdt": "103.62"}
+def test_todays_totals_as_the_overview_shows_them():
+    today = {"since": "2026-12-03T00:00:00+00:00", "completed": 2, "rub": "8100.50", "usdt_sold": "103.8555",
+             "earned_usdt": "-0.0050", "earned_unknown": 1}
+    assert views.today_shown(today) == {"completed": 2, "since": "2026-12-03 00:00", "rub": "8 100.50",
+                                        "usdt": "103.86", "earned": "-0.01",
+                                        "unknown": "1 deal(s) without Gate's credit figure not counted"}
+    assert views.today_shown(None)["completed"] == 0 and views.today_shown(None)["unknown"] == ""
 
 
 def test_the_transcript_keeps_both_sides_in_order_and_the_timeline_skips_watermarks():

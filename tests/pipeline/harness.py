@@ -24,7 +24,7 @@ TERMINAL = {"COMPLETED", "REJECTED_BUYER", "CANCELLED", "DISPUTE", "MANUAL_REVIE
 
 def daemon_config_text(world, data_dir: Path, imap: tuple[str, int, str, str] | None, mode: str = "auto",
                        extra: str = "", bybit_accounts: int = 3, gate_accounts: list[tuple[str, str]] = (),
-                       bybit_extra: str = "") -> str:
+                       bybit_extra: str = "", gate_extra: str = "") -> str:
     creds = world.credentials()
     gates = [(creds["gate"]["login"], creds["gate"]["password"]), *gate_accounts]
     gate_text = "\n".join(f'[[gate.accounts]]\nlogin = "{login}"\npassword = "{password}"\n' for login, password in gates)
@@ -51,6 +51,7 @@ shutdown_budget = 10
 base_url = "{world.urls['gate']}"
 poll_interval = 0.2
 min_order_amount = "100"
+{gate_extra}
 {gate_text}
 [bybit]
 base_url = "{world.urls['bybit']}"
@@ -74,9 +75,10 @@ stuck = 40
 
 class InProcessDaemon:
     def __init__(self, world, data_dir: Path, imap=None, mode: str = "auto", extra: str = "",
-                 bybit_accounts: int = 3, gate_accounts: list[tuple[str, str]] = (), bybit_extra: str = "") -> None:
+                 bybit_accounts: int = 3, gate_accounts: list[tuple[str, str]] = (), bybit_extra: str = "",
+                 gate_extra: str = "") -> None:
         self._start(daemon_config_text(world, data_dir, imap, mode, extra, bybit_accounts, gate_accounts,
-                                       bybit_extra), data_dir, wait_web=30.0)
+                                       bybit_extra, gate_extra), data_dir, wait_web=30.0)
 
     def _start(self, config_text: str, data_dir: Path, wait_web: float) -> None:
         """Write the TOML, load it as `itrader run` would, build the actor tree."""

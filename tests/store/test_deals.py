@@ -213,3 +213,25 @@ def test_live_to_recipient_finds_deals_in_the_states_whose_wallet_ends_in_the_di
     assert store.deals.live_to_recipient("4567", ["APPROVED"]) == []
     with pytest.raises(ValueError):
         store.deals.live_to_recipient("45%7", ["PAID"])
+
+
+def test_completed_since_counts_the_move_to_completed_not_a_later_note(store):
+    clock = [datetime(2026, 12, 2, 23, 0, tzinfo=timezone.utc)]
+    deals = DealStore(store.deals._db, clock=lambda: clock[0])
+    yesterday, _ = deals.create_deal(1, "1000", state="APPROVED", order_id="ORD-1")
+    today, _ = deals.create_deal(2, "2000", state="APPROVED", order_id="ORD-2")
+    deals.record_note(today.id, "payout", {"raw": {"total": {"trader": {"000001": "26"}}}})
+    deals.record_note(today.id, "order", {"order_id": "ORD-0", "quantity": "1"})
+    deals.record_note(today.id, "order", {"order_id": "ORD-2", "quantity": "25.6410"})
+    deals.transition(yesterday.id, "APPROVED", "COMPLETED", "released")
+    clock[0] = datetime(2026, 12, 3, 9, 0, tzinfo=timezone.utc)
+    deals.record_note(yesterday.id, "chat", {"text": "спасибо"})  # changed today, completed yesterday
+    deals.transition(today.id, "APPROVED", "COMPLETED", "released")
+    live, _ = deals.create_deal(3, "3000")
+
+    ended = deals.completed_since(datetime(2026, 12, 3, tzinfo=timezone.utc), notes=("payout", "order"))
+    assert [(deal.id, at) for deal, at, _ in ended] == [(today.id, clock[0])]
+    notes = ended[0][2]
+    assert notes == {"payout": {"raw": {"total": {"trader": {"000001": "26"}}}},
+                     "order": {"order_id": "ORD-2", "quantity": "25.6410"}}  # the latest of each step
+    assert deals.completed_since(datetime(2026, 12, 4, tzinfo=timezone.utc)) == []

@@ -9,12 +9,16 @@
 % end
  <span class="muted">(paused: no new payout is taken; live deals go on)</span></p>
 <section>
-<h2>Today (UTC)</h2>
+<h2>Today (since {{today['since'] or '00:00'}} UTC)</h2>
 <dl class="totals">
   <dt>Completed</dt><dd id="completed-today">{{today['completed']}}</dd>
-  <dt>RUB paid out</dt><dd>{{today['rub']}}</dd>
-  <dt>USDT sold</dt><dd>{{today['usdt']}}</dd>
+  <dt>RUB paid out</dt><dd id="rub-today">{{today['rub']}}</dd>
+  <dt>USDT sold</dt><dd id="usdt-today">{{today['usdt']}}</dd>
+  <dt>Spread earned, USDT</dt><dd id="earned-today" title="Gate's credit for the payouts less the USDT released on Bybit">{{today['earned']}}</dd>
 </dl>
+% if today['unknown']:
+<p class="muted">{{today['unknown']}}</p>
+% end
 </section>
 <section>
 <h2>Live deals</h2>
@@ -34,10 +38,15 @@
 <section>
 <h2>Accounts</h2>
 <table id="accounts">
-<tr><th>Kind</th><th>Name</th><th>Health</th><th>Lease</th><th>Ads online</th><th>Also known</th></tr>
+<tr><th>Kind</th><th>Name</th><th>Health</th><th>Lease</th><th>Ads online</th><th>Gate balance</th>
+<th>USDT available</th><th>Rate budget in use</th><th>Also known</th></tr>
 % for a in accounts:
-<tr><td>{{a['kind']}}</td><td>{{a['name']}}</td><td class="health-{{a['health']}}">{{a['health']}}</td>
-<td>{{a['lease']}}</td><td>{{a['ads']}}</td><td class="muted">{{a['other']}}</td></tr>
+<tr data-account="{{a['kind']}}:{{a['name']}}"><td>{{a['kind']}}</td><td>{{a['name']}}</td>
+<td class="health-{{a['health']}}">{{a['health']}}</td><td>{{a['lease']}}</td><td>{{a['ads']}}</td>
+<td class="balance"><span class="figure">{{a['balance']}}</span> <span class="muted">{{a['balance_note']}}</span></td>
+<td class="usdt"><span class="figure">{{a['usdt']}}</span> <span class="muted">{{a['usdt_note']}}</span></td>
+<td class="budget"><span class="figure">{{a['budget']}}</span> <span class="muted">{{a['budget_note']}}</span></td>
+<td class="muted">{{a['other']}}</td></tr>
 % end
 </table>
 </section>
