@@ -73,8 +73,9 @@ class Budgets:
 
 # Bybit counts at most 600 requests per IP in any 5 s (docs, P2P "Rate Limit": 403 "access too frequent",
 # a ban of at least 10 min; older docs: 120/s). Of the configured budget R per second the IP bucket
-# refills at 80 % and holds 10 %: at most 0.9 R grants in any 1 s and 4.1 R in any 5 s, and the last
-# 10 % absorbs what the network and our scheduler add between a grant and Bybit's count of the arrival.
+# refills at 80 % and holds 10 % (at least 3 tokens; the rate is then R - 3 at most): at most 0.9 R grants
+# in any 1 s (R at the smallest budgets) and 4.1 R in any 5 s; what is left absorbs what the network and
+# our scheduler add between a grant and Bybit's count of the arrival.
 IP_RATE_SHARE, IP_BURST_SHARE = 0.8, 0.1
 # Writes have priority over reads: a read leaves this many tokens in the IP bucket, a write may take
 # the last one, so a release or an ad goes out at once however many polls wait.

@@ -20,6 +20,18 @@ FAST = Budgets(read=RateBudget(1000, 1000), write=RateBudget(1000, 1000))  # no 
 IP_BUDGET = 20  # requests per second: low, so a few greenlets fill it
 
 
+def test_the_ip_bucket_never_grants_more_than_the_budget_in_any_1_s_or_5_s_window():
+    for per_second in range(10, 121):  # the config's bounds
+        budget = IpBudget.from_requests_per_second(per_second)
+        calls = budget.calls
+        assert calls.burst + calls.per_second <= per_second  # a bucket grants <= burst + rate * W in W s
+        assert calls.burst + 5 * calls.per_second <= min(5 * per_second, 600)
+        assert calls.burst >= budget.read_floor + 1  # a read can be granted at all
+        assert budget.polls.per_second < calls.per_second
+    default = IpBudget.from_requests_per_second(100)
+    assert (default.calls.per_second, default.calls.burst) == (80, 10)  # 90 in any 1 s, 410 in any 5 s
+
+
 def test_the_twin_bans_by_bybits_rule_by_default():
     defaults = inspect.signature(BybitSandbox).parameters
     assert (defaults["ip_requests_per_window"].default, defaults["ip_window_seconds"].default) == (600, 5.0)
