@@ -118,20 +118,21 @@ class AccountWiring:
 
     def _bybit(self, account: Account) -> ChildSpec:
         from actors.bybit_account import BybitAccountActor
-        from itrader.bybit import BybitClient, Budgets, RateBudget
+        from itrader.bybit import BybitClient, Budgets, IpBudget, RateBudget
 
         config, system = self.config, self.system
         # Bybit's per-UID limits (config) less headroom for network jitter: a bucket of B tokens lets
         # rate + B calls into some second, and the platform counts by arrival time.
         budgets = Budgets(read=RateBudget(config.bybit.reads_per_second * READ_SHARE, READ_BURST),
                           write=RateBudget(config.bybit.writes_per_second * WRITE_SHARE, WRITE_BURST))
+        ip_budget = IpBudget.from_requests_per_second(config.bybit.ip_requests_per_second)
 
         def start(ctx):
             fresh, secret = self._fresh(account)
             client = BybitClient(self.platforms.bybit_url, str(fresh.settings.get("login") or ""),
                                  api_secret_of(secret), account=fresh.name, limiter=self.limiter, budgets=budgets,
                                  recv_window=config.bybit.recv_window_ms, timeout=config.bybit.request_timeout,
-                                 file_base_url=config.bybit.file_base_url or None)
+                                 file_base_url=config.bybit.file_base_url or None, ip_budget=ip_budget)
             return BybitAccountActor.start(fresh.name, client, self.store, system.directory, system.events,
                                            config.bybit, context=ctx, lease=self._lease("bybit", fresh.name),
                                            figures=getattr(system, "figures", None))

@@ -67,6 +67,7 @@ from actors.bybit.access import AccessWatch
 from actors.bybit.ads import AD_REMARK
 from actors.bybit.chat import CHAT_SEEN_STEP, MAX_CHAT_ATTEMPTS, NOT_PERFORMED, SENT_TEXTS_STEP
 from actors.bybit.link import CALL_ERRORS, AccountLink, call_outcome, log
+from actors.bybit.pace import PollPace
 from actors.bybit.wiring import wire
 from actors.bybit.writes import DrainWrites
 from actors.directory import Directory
@@ -109,6 +110,7 @@ IDLE_HEARTBEAT_SECONDS = 15.0  # health to the allocator while nothing is watche
 UNHEALTHY_AFTER_FAILURES = 3
 MARKET_LIST_PAGE_SIZE = 300  # the most /v5/p2p/item/online gives in one read (docs, Get Ads)
 MARKET_LIST_MAX_READS = 5  # the list is read whole, up to this many reads
+BOOT_READS = 6  # the clock, the profile, the payment methods, the own ads, the USDT and the first poll
 DRAIN_ADS_GRACE = 60.0  # a disabled account with no open order stops this long after, even with ads left
 
 
@@ -136,6 +138,7 @@ class BybitAccountActor(SupervisedActor):
         self.poll_count = 0
         self._access = AccessWatch(self._link)  # a key refused for this host: down, checked again rarely
         self._usdt_due = 0.0  # the next USDT report (itrader.alerts: low_usdt)
+        self._pace = PollPace(client.pace_poll)  # this account's turns among the polls from this IP
         self._reset_state()
         self._handlers: dict[type, Callable[[Any], None]] = {
             Tick: self._on_tick, CreateAd: self._on_create_ad, CancelAd: self._on_cancel_ad,
@@ -149,6 +152,7 @@ class BybitAccountActor(SupervisedActor):
         """What this actor knows of the account in memory: empty at start and after a lost lease."""
         self._put_off.cancel_all()
         self._booted = False
+        self._pace.forget()
         self._link.forget()
         parts = wire(self._link, self._write_seq, lambda: self._link.client.try_reserve(WRITE), self._nudge_drain)
         self._writes, self._chat, self._ads = parts.writes, parts.chat, parts.ads
@@ -213,7 +217,8 @@ class BybitAccountActor(SupervisedActor):
         return {"polls": self.poll_count, "watches": len(self._orders.watches), "ads": len(self._ads.ads),
                 "outbox": len(self._writes.outbox), "writes": len(self._writes.writes), "healthy": self._healthy(),
                 "booted": self._booted, "active": self.lease.holding, "lease": self.lease.view(),
-                "draining": self._drain is not None, "access": self._access.problem}
+                "draining": self._drain is not None, "access": self._access.problem,
+                "deferred_polls": self._pace.deferred}
 
     def _check_drained(self) -> None:
         if self._drain is None:
@@ -282,6 +287,8 @@ class BybitAccountActor(SupervisedActor):
         """One timer at a time: the poll interval while there is work, a slow heartbeat otherwise."""
         if not self.lease.holding:
             delay = retry_interval(self.lease.ttl)
+        elif self._pace.wait_left() is not None:
+            delay = self._pace.wait_left() or 0.0  # our turn among the IP's polls (actors.bybit.pace)
         elif not self._booted:
             delay = self._access.retry_delay(BOOT_RETRY_SECONDS)
         elif self._has_work():
@@ -335,7 +342,7 @@ class BybitAccountActor(SupervisedActor):
             self._send_health(healthy=False)
             self._schedule()
             return
-        if self._access.may_call() and self._boot():
+        if self._access.may_call() and self._my_turn() and self._boot():
             self._ads.recount_if_due()  # hand-posted ads count against Bybit's ad limit
             self._report_usdt()
             self._ads.retry_cancels()
@@ -348,6 +355,12 @@ class BybitAccountActor(SupervisedActor):
         self._send_health()
         self._check_drained()
         self._schedule()
+
+    def _my_turn(self) -> bool:
+        """A tick that boots or polls waits for its turn among the IP's polls; one with no such work does not."""
+        if self._booted and not self._has_work():
+            return True
+        return self._pace.my_turn(1 if self._booted else BOOT_READS)
 
     def _report_usdt(self) -> None:
         """Now and then the account's USDT: the itrader_account_usdt gauge, and an event for the low-balance alert."""

@@ -231,6 +231,9 @@ class BybitConfig:
     recv_window_ms: _whole(1, 60000) = 5000
     reads_per_second: _seconds(le=100) = 10.0
     writes_per_second: _seconds(le=100) = 5.0
+    # Every account's calls together, from this host's IP (all daemons sharing the Redis): Bybit bans an IP
+    # above 600 requests in 5 s (120/s); itrader.bybit.client.IpBudget keeps 10 % of this for jitter.
+    ip_requests_per_second: _seconds(gt=None, ge=10, le=120) = 100.0
     poll_interval: Poll = 2.0  # while an order is open on the account: how fast we hear the buyer
     quiet_poll_interval: Poll = 4.0  # while only ads wait for a buyer (never faster than poll_interval)
     request_timeout: RequestTimeout = 15.0

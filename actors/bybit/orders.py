@@ -19,6 +19,7 @@ from itrader.bybit_rules import (
     reread_missing_order_now, watch_active,
 )
 from itrader.deal import ORDER_WAITING_PAYMENT, OrderOpened, OrderStatusChanged, ReleaseFailed, ReleaseSucceeded
+from itrader.limits import RateBudgetExhausted
 
 PENDING_PAGES_MAX = 10  # more than 30 pending orders is rare; ten pages is plenty
 
@@ -114,7 +115,8 @@ class OrderRouter:
         try:
             live = {order.id: order for order in self.pending_orders()}
         except CALL_ERRORS as exc:
-            self.poll_failures += 1
+            if not isinstance(exc, RateBudgetExhausted):  # our own budget says later: nothing is wrong with Bybit
+                self.poll_failures += 1
             log.warning("bybit %s: order poll failed (%d in a row): %s", self.link.name, self.poll_failures,
                         describe_failure(exc))
             return False

@@ -1,5 +1,5 @@
 """Bybit P2P (V5) client: HMAC signing, both response envelopes, typed errors, rate budgets."""
-from itrader.bybit.client import BybitClient, Budgets, RateBudget
+from itrader.bybit.client import BybitClient, Budgets, IpBudget, RateBudget
 from itrader.bybit.errors import (
     AccessDenied, AccountCannotPost, AdLimitReached, AdParameterException, AdPriceTooClose, SecurityRiskRequired,
     AdRejected, AuthError, Blocked, BybitError, InsufficientBalance, InvalidRequest, InvalidState, NotFound,
@@ -10,7 +10,7 @@ from itrader.bybit.models import (
 )
 
 __all__ = [
-    "BybitClient", "Budgets", "RateBudget",
+    "BybitClient", "Budgets", "IpBudget", "RateBudget",
     "AccessDenied", "BybitError", "TemporaryError", "OutcomeUnknown", "RateLimited", "Blocked", "AuthError", "TimestampError", "PermanentError",
     "InvalidRequest", "NotFound", "InvalidState", "OrderNotReleasable", "AdRejected", "InsufficientBalance",
     "AccountCannotPost", "AdLimitReached", "AdParameterException", "AdPriceTooClose", "SecurityRiskRequired",

@@ -18,7 +18,10 @@ its TemporaryError or Blocked. Reads raise TemporaryError for all of these. Retr
 * 403 — never retried; the client refuses further calls until the ban is over,
   so a banned process does not keep the ban alive with a retry storm.
 A token of the account's budget is waited for at most `max_budget_wait` (2 s by
-default); a longer wait raises RateBudgetExhausted with its `retry_after`.
+default); a longer wait raises RateBudgetExhausted with its `retry_after`. With an
+`ip_budget` every request (reads, writes, the clock, file downloads) also takes a
+token of the budget of this host's IP, shared by all accounts through the limiter
+(Redis: all daemons), in the same step as the account's token; see IpBudget.
 Every attempt of a write first calls `before_write`, the actor's lease check, so
 no try goes out after the account's lease was lost.
 """
@@ -40,7 +43,7 @@ from itrader.bybit.models import (
     Ad, AdRequest, ChatMessage, OrderDetail, OrderSummary, Page, PaymentMethod, ServerTime, UploadedFile, dec,
 )
 from itrader.account_figures import budget_use
-from itrader.limits import DEFAULT_MAX_WAIT, Limiter, LocalLimiter
+from itrader.limits import DEFAULT_MAX_WAIT, Limiter, LocalLimiter, Spend
 from itrader.transport import never_sent
 
 log = logging.getLogger(__name__)
@@ -69,6 +72,40 @@ class Budgets:
     write: RateBudget = field(default_factory=lambda: RateBudget(3.5, 1))
 
 
+# Bybit counts at most 600 requests per IP in any 5 s (docs, P2P "Rate Limit": 403 "access too frequent",
+# a ban of at least 10 min; older docs: 120/s). Of the configured budget R per second the IP bucket
+# refills at 80 % and holds 10 % (at least 3 tokens; the rate is then R - 3 at most): at most 0.9 R grants
+# in any 1 s (R at the smallest budgets) and 4.1 R in any 5 s; what is left absorbs what the network and
+# our scheduler add between a grant and Bybit's count of the arrival.
+IP_RATE_SHARE, IP_BURST_SHARE = 0.8, 0.1
+# Writes have priority over reads: a read leaves this many tokens in the IP bucket, a write may take
+# the last one, so a release or an ad goes out at once however many polls wait.
+IP_WRITE_RESERVE = 2
+# The accounts' polls (a boot, a poll of orders) take turns at this share of the IP rate: each asks for its
+# turn once and is told when (the poll is deferred until then), so polling slows down evenly and the
+# rest is left to the reads a poll calls for (chat, order info) and to writes.
+IP_POLL_SHARE = 0.7
+IP_POLL_MAX_DEFER = 30.0  # the furthest turn handed out; an account further back asks again later
+IP_BUDGET_KEY = "bybit-ip"  # one budget for every account on this host (all daemons sharing the Redis)
+
+
+@dataclass(frozen=True)
+class IpBudget:
+    """The host's share of Bybit's per-IP limit: `calls` for every request, `polls` for the turns of polls."""
+
+    calls: RateBudget
+    polls: RateBudget
+    read_floor: float = IP_WRITE_RESERVE
+    key: str = IP_BUDGET_KEY
+
+    @classmethod
+    def from_requests_per_second(cls, per_second: float, key: str = IP_BUDGET_KEY) -> "IpBudget":
+        burst = max(IP_WRITE_RESERVE + 1.0, round(per_second * IP_BURST_SHARE))
+        rate = max(0.1, min(per_second * IP_RATE_SHARE, per_second - burst))
+        polls = rate * IP_POLL_SHARE
+        return cls(RateBudget(rate, burst), RateBudget(polls, max(1.0, round(polls / 2))), key=key)
+
+
 class BybitClient:
     def __init__(
         self,
@@ -88,6 +125,7 @@ class BybitClient:
         clock: Callable[[], float] = time.time,
         before_write: Callable[[], None] | None = None,
         file_base_url: str | None = None,
+        ip_budget: IpBudget | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         # Chat files' relative URLs are served by a host Bybit does not document: configurable.
@@ -97,6 +135,7 @@ class BybitClient:
         self.account = account or "key-" + hashlib.sha256(api_key.encode()).hexdigest()[:10]
         self.limiter = limiter or LocalLimiter()
         self.budgets = budgets or Budgets()
+        self.ip_budget = ip_budget
         self.recv_window = recv_window
         self.timeout = timeout
         self.max_retries = max_retries
@@ -129,8 +168,7 @@ class BybitClient:
         that has other work (an actor with a mailbox) wait elsewhere than inside a call."""
         if self._prepaid[kind] > 0:
             return 0.0  # one unspent token at most: a job that made no call must not bank a burst
-        budget = self.budgets.read if kind == READ else self.budgets.write
-        wait = self.limiter.try_acquire(self._budget_key(kind), budget.per_second, budget.burst)
+        wait = self.limiter.try_acquire_all(self._spends(kind))
         if wait <= 0:
             self._prepaid[kind] += 1
         return max(0.0, wait)
@@ -146,12 +184,34 @@ class BybitClient:
             uses[kind] = budget_use(granted, window, budget.per_second, budget.burst)
         return uses
 
+    def pace_poll(self, cost: int = 1) -> tuple[bool, float]:
+        """This account's turn among the polls from this IP (IpBudget.polls), `cost` reads long: (True, 0.0)
+        poll now; (True, wait) the turn is `wait` s away (taken: poll then, not before); (False, wait) no
+        turn handed out that far ahead, ask again in `wait` s. Without an IP budget: always now."""
+        ip = self.ip_budget
+        if ip is None:
+            return True, 0.0
+        spend = Spend(f"{ip.key}:polls", ip.polls.per_second, ip.polls.burst, cost=min(cost, ip.polls.burst))
+        taken, wait = self.limiter.take([spend], within=IP_POLL_MAX_DEFER)
+        return taken, wait if taken else wait - IP_POLL_MAX_DEFER
+
     def _budget_key(self, kind: str) -> str:
         return f"bybit:{self.account}:{kind}"
 
+    def _spends(self, kind: str | None) -> list[Spend]:
+        """The tokens one request takes: the account's `kind` budget (none for a public call), and the IP's."""
+        spends = []
+        if kind is not None:
+            budget = self.budgets.read if kind == READ else self.budgets.write
+            spends.append(Spend(self._budget_key(kind), budget.per_second, budget.burst))
+        ip = self.ip_budget
+        if ip is not None:
+            spends.append(Spend(f"{ip.key}:calls", ip.calls.per_second, ip.calls.burst,
+                                floor=0.0 if kind == WRITE else ip.read_floor))
+        return spends
+
     def _call(self, method: str, path: str, kind: str, params: dict | None = None, *,
               raw_body: bytes | None = None, content_type: str = "application/json") -> Any:
-        budget = self.budgets.read if kind == READ else self.budgets.write
         resynced = False
         attempt, slept = 0, 0.0
         while True:
@@ -163,7 +223,7 @@ class BybitClient:
             if attempt == 0 and not resynced and self._prepaid[kind] > 0:
                 self._prepaid[kind] -= 1  # try_reserve took this call's token already
             else:
-                self.limiter.acquire(self._budget_key(kind), budget.per_second, budget.burst, self.max_budget_wait)
+                self.limiter.acquire_all(self._spends(kind), self.max_budget_wait)
             try:
                 return self._send(method, path, params, raw_body, content_type, write=kind == WRITE)
             except errors.Blocked as exc:
@@ -225,6 +285,8 @@ class BybitClient:
     # ------------------------------------------------------------ clock
 
     def server_time(self) -> ServerTime:
+        if self.ip_budget is not None:
+            self.limiter.acquire_all(self._spends(None), self.max_budget_wait)
         result = self._send("GET", "/v5/market/time", None, None, "", signed=False) or {}
         return ServerTime(seconds=int(result.get("timeSecond") or 0), nanos=int(result.get("timeNano") or 0))
 
@@ -384,8 +446,7 @@ class BybitClient:
         """Fetch a chat file by its relative URL (the real download host is unknown; see reference §6.4)."""
         if self.blocked_for > 0:
             raise errors.Blocked("IP ban in force; not calling Bybit", retry_after=self.blocked_for, http_status=403)
-        self.limiter.acquire(self._budget_key(READ), self.budgets.read.per_second, self.budgets.read.burst,
-                             self.max_budget_wait)
+        self.limiter.acquire_all(self._spends(READ), self.max_budget_wait)
         try:
             response = self._session.get(self.file_base_url + url, timeout=self.timeout)
         except requests.RequestException as exc:

@@ -31,6 +31,7 @@ from itrader.sandbox.bybit_http import BybitHttp
 from itrader.sandbox.bybit_live import BybitLive
 from itrader.sandbox.bybit_orders import BybitOrders
 # The records, codes and checks live in bybit_records; all re-exported here, where they always were.
+from itrader.sandbox.bybit_records import IpWindows
 from itrader.sandbox.bybit_records import (  # noqa: F401
     AD_CLOSED, AD_MODIFY_LIMIT, AD_MODIFY_MAX, AD_MODIFY_WINDOW, AD_OFFLINE, AD_ONLINE, AD_STATE_ERROR, Account,
     Ad, ApiError, BALANCE, CHAT_CONTENT_TYPES, CHAT_PAGE_MAX, CURRENCY_MAX_QUOTE, CURRENCY_MIN_QUOTE,
@@ -101,6 +102,7 @@ class BybitSandbox(BybitHttp, BybitOrders, BybitAds, BybitAdRules, BybitLive, By
         self._http_log: deque = deque(maxlen=HTTP_LOG_MAX)
         self._ip_hits: dict[str, deque] = {}
         self._ip_bans: dict[str, float] = {}
+        self._ip_windows = IpWindows()
         self._ids = itertools.count(1)
         self._market = self._generate_market()
         self._reset_ad_rules()
@@ -161,6 +163,15 @@ class BybitSandbox(BybitHttp, BybitOrders, BybitAds, BybitAdRules, BybitLive, By
         with self._lock:
             self._ip_bans.clear()
             self._ip_hits.clear()
+
+    def ip_windows(self) -> dict:
+        """The most requests seen from each IP in any 1 s and any 5 s (and the most of any IP)."""
+        with self._lock:
+            return self._ip_windows.view()
+
+    def reset_ip_windows(self) -> None:
+        with self._lock:
+            self._ip_windows = IpWindows()
 
     def request_log(self, uid: str) -> list[tuple[float, str, str]]:
         """Every authenticated request of the uid: (server time, "read"|"write", path)."""

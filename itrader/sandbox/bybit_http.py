@@ -65,8 +65,14 @@ class BybitHttp:
         return json.dumps(body, ensure_ascii=False)
 
     def _ip_check(self, ip: str) -> bool:
-        """True when the IP is (or just became) banned for exceeding the per-IP limit."""
+        """True when the IP is (or just became) banned for exceeding the per-IP limit.
+
+        Bybit's rule (docs, P2P and V5 "Rate Limit", https://bybit-exchange.github.io/docs/p2p/rate-limit):
+        600 requests per IP in any 5-second window; above it the answer is HTTP 403 "access too frequent"
+        and the IP stays banned for at least 10 minutes. Every request that arrives counts in the
+        windows the control API reads (GET /sandbox/bybit/ip_windows), answered or refused."""
         now = self.clock()
+        self._ip_windows.arrived(ip, now)
         if self._ip_bans.get(ip, 0) > now:
             return True
         hits = self._ip_hits.setdefault(ip, deque())

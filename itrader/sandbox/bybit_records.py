@@ -189,3 +189,27 @@ def _qty(value: Decimal) -> str:
 def sign_payload(secret: str, payload: bytes) -> str:
     """The sandbox's own HMAC-SHA256 (hex) over timestamp+key+recv_window+X."""
     return hmac.new(secret.encode("utf-8"), payload, hashlib.sha256).hexdigest()
+
+
+class IpWindows:
+    """The most requests one IP sent in any 1-s and any 5-s window (arrival times), per IP."""
+
+    SPANS = (1.0, 5.0)
+
+    def __init__(self) -> None:
+        self._recent: dict[str, tuple[deque, deque]] = {}
+        self._max: dict[str, list[int]] = {}
+
+    def arrived(self, ip: str, now: float) -> None:
+        windows = self._recent.setdefault(ip, (deque(), deque()))
+        most = self._max.setdefault(ip, [0, 0])
+        for i, (span, hits) in enumerate(zip(self.SPANS, windows)):
+            while hits and hits[0] <= now - span:
+                hits.popleft()
+            hits.append(now)
+            most[i] = max(most[i], len(hits))
+
+    def view(self) -> dict:
+        return {"ips": {ip: {"max_1s": most[0], "max_5s": most[1]} for ip, most in self._max.items()},
+                "max_1s": max((m[0] for m in self._max.values()), default=0),
+                "max_5s": max((m[1] for m in self._max.values()), default=0)}

@@ -42,6 +42,9 @@
   GET  /bybit/chat             those switches
   POST /bybit/orders/<id>/read the operator opened that order's chat in the Bybit app: all read
   POST /bybit/orders/<id>/support  {text, image?}: Bybit's support writes in the order chat (msgType 5/6)
+  GET  /bybit/ip_windows       {ips: {ip: {max_1s, max_5s}}, max_1s, max_5s}: the most requests the Bybit twin saw
+                               from one IP in any 1 s and any 5 s (its IP ban: above 600 in 5 s)
+  DELETE /bybit/ip_windows     start counting those windows afresh
   POST /reset
   /bybit/ad_rules, /bybit/accounts/<uid>/ads, /bybit/market/outliers: see control_ads.py
   and the live Bybit switches of control_live (appeals, refused keys, response shapes)
@@ -323,6 +326,15 @@ def make_control_app(world) -> bottle.Bottle:
 
     control_ads.register(route, _body, _amount, world)  # ad rules and the market's shape (issue 12)
     chat_routes(route, world, _body)
+
+    @route("/bybit/ip_windows", "GET")
+    def bybit_ip_windows():
+        return world.bybit.ip_windows()
+
+    @route("/bybit/ip_windows", "DELETE")
+    def reset_bybit_ip_windows():
+        world.bybit.reset_ip_windows()
+        return world.bybit.ip_windows()
 
     @route("/reset", "POST")
     def reset():

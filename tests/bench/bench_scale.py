@@ -77,6 +77,15 @@ def bybit_calls() -> float:
                if sample.name.endswith("_total") and sample.labels.get("platform") == "bybit")
 
 
+def twin_ip_windows(control: str) -> dict:
+    """The most requests the Bybit twin saw from one IP in any 1 s and any 5 s of the step (start-up included):
+    {"max_1s": n, "max_5s": n} — Bybit bans an IP above 600 in 5 s."""
+    answer = requests.get(f"{control}/bybit/ip_windows", timeout=30)
+    answer.raise_for_status()
+    windows = answer.json()
+    return {"max_1s": windows["max_1s"], "max_5s": windows["max_5s"]}
+
+
 def time_status(base: str, requests_count: int) -> list[float]:
     samples = []
     with requests.Session() as session:
@@ -132,6 +141,7 @@ def run_step(accounts: int, deals: int, tuning: Tuning, live_timeout: float, sta
             calls_before, window_start = bybit_calls(), time.monotonic()
             gevent.sleep(5.0)
             result["bybit_calls_per_s"] = (bybit_calls() - calls_before) / (time.monotonic() - window_start)
+            result["bybit_ip_windows"] = twin_ip_windows(urls["sandbox"])
             result["rss_mb"] = rss_mb()
             samples = time_status(daemon.base, status_requests)
             result["status_ms"] = {"p50": percentile(samples, 50), "p99": percentile(samples, 99),

@@ -4,7 +4,7 @@ from __future__ import annotations
 import gevent
 import pytest
 
-from itrader.limits import Bucket, LocalLimiter, RateBudgetExhausted, RedisLimiter, make_limiter, take_token
+from itrader.limits import Bucket, LocalLimiter, RateBudgetExhausted, RedisLimiter, Spend, make_limiter, take_token
 
 
 def test_a_full_bucket_grants_burst_then_asks_to_wait():
@@ -80,3 +80,39 @@ def test_redis_limiter_waits_and_bounds_the_wait(redis_url):
 def test_redis_limiter_repr_hides_credentials():
     limiter = RedisLimiter("redis://user:hunter2@127.0.0.1:1/0")
     assert "hunter2" not in repr(limiter) and "127.0.0.1:1" in repr(limiter)
+
+
+# --- several buckets in one step (the account's budget and the IP's) ---------------------------------------
+
+
+def _limiters(redis_url):
+    return [LocalLimiter(), RedisLimiter(redis_url)]
+
+
+def test_a_spend_from_several_buckets_takes_from_all_or_from_none(redis_url):
+    for n, limiter in enumerate(_limiters(redis_url)):
+        account, ip = Spend(f"all-or-none{n}:a", 1, 1), Spend(f"all-or-none{n}:ip", 1, 3)
+        assert limiter.try_acquire_all([account, ip]) == 0  # both had a token
+        assert limiter.try_acquire_all([account, ip]) > 0  # the account's is gone: nothing taken from the IP
+        other = Spend(f"all-or-none{n}:b", 1, 1)
+        assert limiter.try_acquire_all([other, ip]) == 0
+        assert limiter.try_acquire_all([Spend(f"all-or-none{n}:c", 1, 1), ip]) == 0  # 3 IP tokens, 3 taken
+        assert limiter.try_acquire_all([Spend(f"all-or-none{n}:d", 1, 1), ip]) > 0
+
+
+def test_a_floor_keeps_the_last_tokens_for_the_calls_without_one(redis_url):
+    """How writes have priority over reads in the IP bucket: a read leaves `floor` tokens, a write takes them."""
+    for n, limiter in enumerate(_limiters(redis_url)):
+        read, write = Spend(f"floor{n}:ip", 0.1, 4, floor=2), Spend(f"floor{n}:ip", 0.1, 4)
+        assert [limiter.try_acquire_all([read]) == 0 for _ in range(3)] == [True, True, False]
+        assert [limiter.try_acquire_all([write]) == 0 for _ in range(3)] == [True, True, False]
+
+
+def test_a_reservation_hands_out_turns_in_the_order_asked_and_no_further_than_within(redis_url):
+    for n, limiter in enumerate(_limiters(redis_url)):
+        turn = Spend(f"turns{n}:polls", 10, 1)
+        waits = [limiter.take([turn], within=0.35) for _ in range(5)]
+        assert [taken for taken, _ in waits] == [True, True, True, True, False]
+        assert [round(wait, 1) for _, wait in waits[:4]] == [0.0, 0.1, 0.2, 0.3]  # one turn per 1/rate
+        assert waits[4][1] == pytest.approx(0.4, abs=0.02)  # refused: nothing taken, the turn would be that far
+        assert limiter.take([turn], within=0.35)[1] == pytest.approx(0.4, abs=0.02)

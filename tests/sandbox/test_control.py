@@ -175,3 +175,13 @@ def test_gate_live_switches_and_cloudflare_challenges_under_the_control_api(sand
         assert api(sandbox, "PUT", "/gate/live", json=bad).status_code == 400, bad
     api(sandbox, "POST", "/reset")
     assert api(sandbox, "PUT", "/gate/live", json={}).json()["search_id_needs_status"] is False
+
+
+def test_the_bybit_twins_busiest_ip_windows_are_read_and_reset(sandbox):
+    for _ in range(3):
+        assert requests.get(sandbox.urls["bybit"] + "/v5/market/time", timeout=10).status_code == 200
+    windows = api(sandbox, "GET", "/bybit/ip_windows").json()
+    assert windows["max_1s"] >= 3 and windows["max_5s"] >= 3  # loopback: 3 requests well inside one second
+    assert windows["ips"]["127.0.0.1"] == {"max_1s": windows["max_1s"], "max_5s": windows["max_5s"]}
+    assert api(sandbox, "DELETE", "/bybit/ip_windows").json() == {"ips": {}, "max_1s": 0, "max_5s": 0}
+    assert api(sandbox, "GET", "/bybit/ip_windows").json()["max_5s"] == 0
