@@ -36,6 +36,7 @@ class System:
     def __init__(self, config: Config, db, events: EventLog) -> None:
         from actors.directory import Directory
         from actors.intake import Intake
+        from itrader import metrics
         from itrader.store import Store
 
         self.config = config
@@ -43,6 +44,7 @@ class System:
         self.events = events
         self.directory = Directory()
         self.intake = Intake(Store(db), events)  # the operator's pause (kept in the store) and the drain
+        metrics.follow_intake(self.intake.refusal)
         self.data_dir = Path(config.daemon.data_dir)
         self.root = None  # set once the root supervisor has started
         self.world = None  # the in-process sandbox, in the sandbox profile
