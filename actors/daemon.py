@@ -45,6 +45,7 @@ class System:
         self.directory = Directory()
         self.intake = Intake(Store(db), events)  # the operator's pause (kept in the store) and the drain
         metrics.follow_intake(self.intake.refusal)
+        metrics.LOW_USDT_THRESHOLD.set(float(config.alerts.low_usdt))  # the Prometheus rule's threshold
         self.data_dir = Path(config.daemon.data_dir)
         self.root = None  # set once the root supervisor has started
         self.world = None  # the in-process sandbox, in the sandbox profile

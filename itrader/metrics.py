@@ -49,6 +49,8 @@ ACCOUNT_BUDGET_RATE = Gauge("itrader_account_budget_per_second",
                             "The account's request budget: tokens per second; use = rate(tokens) / this",
                             ["platform", "account", "kind"])
 READY = Gauge("itrader_ready", "1 while the daemon is ready (GET /api/v1/ready answers 200)")
+LOW_USDT_THRESHOLD = Gauge("itrader_low_usdt_threshold",
+                           "alerts.low_usdt from the config: the USDT level the low-USDT alert rule uses (0 = off)")
 PAUSED = Gauge("itrader_paused", "1 while the intake is paused or draining (no new payout is taken), else 0")
 
 
