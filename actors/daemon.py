@@ -36,6 +36,7 @@ class System:
     def __init__(self, config: Config, db, events: EventLog) -> None:
         from actors.directory import Directory
         from actors.intake import Intake
+        from itrader import metrics
         from itrader.account_figures import AccountFigures
         from itrader.store import Store
 
@@ -45,6 +46,8 @@ class System:
         self.directory = Directory()
         self.figures = AccountFigures()  # what the account actors last learned: balances, budget use
         self.intake = Intake(Store(db), events)  # the operator's pause (kept in the store) and the drain
+        metrics.follow_intake(self.intake.refusal)
+        metrics.LOW_USDT_THRESHOLD.set(float(config.alerts.low_usdt))  # the Prometheus rule's threshold
         self.data_dir = Path(config.daemon.data_dir)
         self.root = None  # set once the root supervisor has started
         self.world = None  # the in-process sandbox, in the sandbox profile

@@ -29,7 +29,7 @@ from actors.base import SupervisedActor
 from actors.deal_plumbing import (
     AccountIds, PlatformReads, Timers, claimed_receipt, jsonable, receipt_file, record_step,
 )
-from actors.deal_resolution import settle_resolution
+from actors.deal_resolution import answer_return, refuse_while_returning, settle_resolution
 from actors.directory import Directory
 from itrader import deal, dialogue, errors
 from itrader.deal.journal import (
@@ -44,6 +44,7 @@ log = logging.getLogger("itrader.deal")
 
 RESEND_DELAY = 1.0  # an addressee that is down (restarting) gets the message again after this
 RECONCILE_TIMEOUT = 15.0  # platforms not read back by then: ask again
+RETURN_TIMEOUT = 20.0  # Gate silent about an operator's return of the payout: read both back, answer nobody
 MAX_RESENDS = 120
 
 
@@ -76,6 +77,7 @@ class DealActor(SupervisedActor):
         self._stood_down = False
         self._account_ids = AccountIds(store)
         self._resolving: msg.Resolve | None = None  # an operator's resolution waiting for its read-back
+        self._returning: msg.Resolve | None = None  # an operator's cancel waiting for Gate to return the payout
 
     # --- life cycle ------------------------------------------------------------
 
@@ -139,6 +141,8 @@ class DealActor(SupervisedActor):
         if isinstance(message, msg.DealNews):
             return self._on_news(message)
         if isinstance(message, msg.Resolve):
+            if self._returning is not None:
+                return refuse_while_returning(message, self._store, self.facts.state.value, self._events)
             if self.facts is not None and not self.facts.terminal:
                 # Not in review (or already resolved): judged on the facts alone. A reconcile here could
                 # clear the intent of a money step still in flight and repeat it.
@@ -160,10 +164,25 @@ class DealActor(SupervisedActor):
         if news.order is not None:
             self._store.deals.record_note(self.deal_id, ORDER_STEP, dict(news.order))
         self._apply(news.event)
+        if isinstance(news.event, deal.PayoutReturnRead) and self._returning is not None:
+            self._return_settled()
+
+    def _return_settled(self) -> None:
+        """Gate answered the operator's return: answer the operator, then read both platforms back so the
+        journal's last word on the deal is what Gate and Bybit show (the reconcile ends the actor)."""
+        request, self._returning = self._returning, None
+        self._timers.cancel("return-timeout")
+        answer_return(request, self.facts, self._events)
+        self._begin_reconcile()
 
     def _on_tick(self, tick: msg.Tick) -> None:
         if tick.name == "reconcile-timeout" and self._reconciling is not None:
             self._begin_reconcile()
+            return
+        if tick.name == "return-timeout":
+            if self._returning is not None:  # the web gave up already; the read-back settles the intent
+                self._returning = None
+                self._begin_reconcile()
             return
         self._apply(deal.TimerFired(tick.name))
 
@@ -287,6 +306,9 @@ class DealActor(SupervisedActor):
                 return
             self._send(f"gate:{self.gate_account}",
                        msg.ApprovePayout(self.deal_id, int(action.payout_id), str(path), path.name, me))
+        elif isinstance(action, deal.ReturnPayout):
+            self._timers.start("return-timeout", RETURN_TIMEOUT)
+            self._send(f"gate:{self.gate_account}", msg.ReturnPayout(self.deal_id, int(action.payout_id), me))
         elif isinstance(action, deal.ReleaseOrder):
             self._send(f"bybit:{action.account}", msg.ReleaseOrder(self.deal_id, action.order_id, me))
         elif isinstance(action, deal.CancelAd):
@@ -323,8 +345,8 @@ class DealActor(SupervisedActor):
     def _finish(self) -> None:
         """The deal is over: its timers mean nothing now (a pending one must not keep the actor, its ad
         watch and its allocator slot alive); tell the account and the allocator once, then stop."""
-        if self._resolving is not None:
-            return  # an operator's resolution is being read back: it decides whether the deal ends
+        if self._resolving is not None or self._returning is not None:
+            return  # an operator's resolution is being read back or carried out: it decides the deal's end
         self._timers.cancel_all()
         if self._finished:
             return
@@ -385,8 +407,12 @@ class DealActor(SupervisedActor):
             self._finish()
 
     def _settle(self, request: msg.Resolve, view: deal.PlatformView) -> None:
-        settle_resolution(request, view, store=self._store, receipts_dir=self._receipts_dir,
-                          facts=lambda: self.facts, apply=self._apply, events=self._events, send=self._send)
+        if request.resolution.return_payout:  # held from the start: the deal must not finish before Gate answered
+            self._returning = request
+        answer = settle_resolution(request, view, store=self._store, receipts_dir=self._receipts_dir,
+                                   facts=lambda: self.facts, apply=self._apply, events=self._events, send=self._send)
+        if answer is not None:
+            self._returning = None  # answered now (refused, or done already); the caller finishes an ended deal
         self._watch()
 
     # --- plumbing --------------------------------------------------------------------

@@ -2,7 +2,8 @@
 
 Journals who asked what and why (an "operator" note) with the verdict and what the platforms showed, hands
 an allowed resolution to the deal as an `OperatorResolved` event (so its money steps go through the same
-intent-before-call path as automatic ones), and answers the waiting request.
+intent-before-call path as automatic ones), and answers the waiting request — a cancel that returns the
+payout only once Gate's read-back after the return decided the deal's end (`answer_return`).
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from typing import Any, Callable
 from actors import messages as msg
 from actors.deal_plumbing import noted_receipt_files, operator_receipt
 from itrader import deal
-from itrader.deal.resolve import APPROVE_RELEASE, CONFLICT, GO, RECHECK_RECEIPT, Verdict
+from itrader.deal.resolve import APPROVE_RELEASE, CANCEL, CONFLICT, GO, RECHECK_RECEIPT, Verdict
 from itrader.events import EventLog
 from itrader.store import DuplicateReceipt, Store
 
@@ -24,7 +25,9 @@ OPERATOR_STEP = "operator"  # the journal note of an operator's resolution
 
 def settle_resolution(request: msg.Resolve, view: deal.PlatformView, *, store: Store, receipts_dir: Path,
                       facts: Callable[[], deal.DealFacts], apply: Callable[[Any], None], events: EventLog,
-                      send: Callable[[str, Any], Any]) -> dict:
+                      send: Callable[[str, Any], Any]) -> dict | None:
+    """The answer, or None when it waits for Gate's answer to a return of the payout (the caller holds the
+    request and calls `answer_return`)."""
     res = request.resolution
     before = facts()
     receipt_id = None
@@ -45,13 +48,40 @@ def settle_resolution(request: msg.Resolve, view: deal.PlatformView, *, store: S
         if res.action == RECHECK_RECEIPT and facts().state == deal.State.PAID:
             _check_again(request.deal_id, store, receipts_dir, send)
     after = facts()
+    if verdict.outcome == GO and after.pending_intent == deal.RETURN_PAYOUT:
+        log.warning("deal %s: operator %s cancel (%s): returning payout %s to Gate", request.deal_id, res.operator,
+                    res.reason_kind, after.payout_id)
+        return None
     answer = {"deal_id": request.deal_id, "action": res.action, "outcome": verdict.outcome,
               "message": verdict.message, "field": verdict.field, "state": after.state.value}
+    _publish_and_answer(request, answer, events)
+    return answer
+
+
+def answer_return(request: msg.Resolve, after: deal.DealFacts, events: EventLog) -> None:
+    """The held cancel-and-return, answered with the end Gate's read-back gave the deal (the state change
+    and its reason, the operator's words and Gate's status, are already in the journal)."""
+    ended = after.state == deal.State.CANCELLED
+    _publish_and_answer(request, {"deal_id": request.deal_id, "action": CANCEL, "outcome": GO if ended else CONFLICT,
+                                  "message": after.reason or "", "field": None, "state": after.state.value}, events)
+
+
+def refuse_while_returning(request: msg.Resolve, store: Store, state: str, events: EventLog) -> None:
+    """Another resolution while the payout's return is under way: nothing is read or done until Gate answered."""
+    answer = {"deal_id": request.deal_id, "action": request.resolution.action, "outcome": CONFLICT,
+              "message": "the payout's return to Gate is under way; read the deal back in a moment", "field": None,
+              "state": state}
+    store.deals.record_note(request.deal_id, OPERATOR_STEP, {**request.resolution.note(), "verdict": CONFLICT,
+                                                             "message": answer["message"], "read_back": None})
+    _publish_and_answer(request, answer, events)
+
+
+def _publish_and_answer(request: msg.Resolve, answer: dict, events: EventLog) -> None:
+    res = request.resolution
     events.publish("operator_resolution", **answer, operator=res.operator, reason_kind=res.reason_kind)
     log.warning("deal %s: operator %s %s (%s): %s — %s", request.deal_id, res.operator, res.action,
-                res.reason_kind, verdict.outcome, verdict.message)
+                res.reason_kind, answer["outcome"], answer["message"])
     _answer(request, answer)
-    return answer
 
 
 def _check_again(deal_id: int, store: Store, receipts_dir: Path, send: Callable[[str, Any], Any]) -> None:

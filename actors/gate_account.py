@@ -52,7 +52,8 @@ from actors.intake import Intake
 from actors.later import PutOff
 from actors.lease_guard import LeaseGuard
 from actors.messages import (
-    AnnounceLease, ApprovePayout, DealNews, Drain, Drained, PayoutOffer, PayoutRead, ReadPayout, TakePayout, Tick,
+    AnnounceLease, ApprovePayout, DealNews, Drain, Drained, PayoutOffer, PayoutRead, ReadPayout, ReturnPayout,
+    TakePayout, Tick,
 )
 from itrader import deal, errors, intake as intake_rules
 from itrader.account_figures import AccountFigures, gate_balance
@@ -77,13 +78,14 @@ DEALS = "deals"
 MAX_PAGES_PER_POLL = 20  # a bound on one tick's work; the rest is seen on the next tick
 
 START, POLL, BALANCE, SESSION, LEASE, DRAIN = "start", "poll", "balance", "session", "lease", "drain"
+DEAL_REQUESTS = (TakePayout, ApprovePayout, ReadPayout, ReturnPayout)  # a deal's, answered to the deal
 
 
 # --- the actor -------------------------------------------------------------------
 
 
 class GateAccountActor(SupervisedActor):
-    """Registered as "gate:<name>". Handles Tick, TakePayout, ApprovePayout, ReadPayout."""
+    """Registered as "gate:<name>". Handles Tick, TakePayout, ApprovePayout, ReadPayout, ReturnPayout."""
 
     def __init__(
         self,
@@ -164,9 +166,9 @@ class GateAccountActor(SupervisedActor):
             return None
         if isinstance(message, Drain):
             return self._on_drain(message)
-        if isinstance(message, (TakePayout, ApprovePayout, ReadPayout)) and not self.session.healthy:
+        if isinstance(message, DEAL_REQUESTS) and not self.session.healthy:
             return self._refuse_unhealthy(message)
-        if isinstance(message, (TakePayout, ApprovePayout, ReadPayout)) and not self._acting(
+        if isinstance(message, DEAL_REQUESTS) and not self._acting(
                 before_write=not isinstance(message, ReadPayout)):
             # Not ours to drive now: the deal is stopped here and resumed where the lease is held.
             log.info("gate %s: in standby; %s for deal %s not done", self.name, type(message).__name__,
@@ -178,6 +180,8 @@ class GateAccountActor(SupervisedActor):
             return self._approve(message)
         if isinstance(message, ReadPayout):
             return self._read(message)
+        if isinstance(message, ReturnPayout):
+            return self._return(message)
         return super().on_receive(message)
 
     def _balance_read(self, rub: Decimal) -> None:
@@ -199,6 +203,8 @@ class GateAccountActor(SupervisedActor):
             self._take_failed(message, reason, permanent=False)
         elif isinstance(message, ApprovePayout):
             tell_quietly(message.reply_to, DealNews(message.deal_id, deal.ApproveFailed(False, reason)))
+        elif isinstance(message, ReturnPayout):
+            tell_quietly(message.reply_to, DealNews(message.deal_id, deal.PayoutReturnRead(None, reason)))
         else:
             tell_quietly(message.reply_to, PayoutRead(message.deal_id, message.payout_id, None,
                                                       {"error": "session_expired", "reason": reason}))
@@ -442,6 +448,19 @@ class GateAccountActor(SupervisedActor):
                                 payout_id=msg.payout_id, reason=verdict.reason)
         outcome = deal.ApproveSucceeded() if verdict.ok else deal.ApproveFailed(verdict.permanent, verdict.reason or "")
         tell_quietly(msg.reply_to, DealNews(msg.deal_id, outcome))
+
+    # --- an operator's return of a taken payout
+
+    def _return(self, msg: ReturnPayout) -> None:
+        answer = self._calls.return_once(msg)
+        if answer is None:
+            return  # put off: it comes again
+        status, error = answer
+        log.warning("gate %s: payout %s of deal %s given back by the operator: Gate shows status %s%s", self.name,
+                    msg.payout_id, msg.deal_id, status, f" ({error})" if error else "")
+        self.events.publish("gate_return", account=self.name, deal_id=msg.deal_id, payout_id=msg.payout_id,
+                            status=status, error=error or None)
+        tell_quietly(msg.reply_to, DealNews(msg.deal_id, deal.PayoutReturnRead(status, error)))
 
     # --- reconciliation read
 

@@ -11,12 +11,14 @@ from typing import Any, Callable, TypeVar
 
 from actors.gate_session import SESSION_LOST, GateSession
 from actors.later import PutOff
-from actors.messages import ApprovePayout
+from actors.messages import ApprovePayout, ReturnPayout
 from itrader import errors
 from itrader.gate import GateClient, GateError, Payout
 from itrader.metrics import EXTERNAL_CALLS
 from itrader.call_outcomes import call_outcome
-from itrader.payouts import ApproveVerdict, approve_failure, approve_needs_read_back, approve_verdict
+from itrader.payouts import (
+    ApproveVerdict, approve_failure, approve_needs_read_back, approve_verdict, failure_reason,
+)
 
 log = logging.getLogger("itrader.gate")
 
@@ -80,6 +82,22 @@ class GateCalls:
                 return self._approve_read_back(msg.payout_id, exc)
             return approve_failure(exc)
         return ApproveVerdict(True, False, None)
+
+    def return_once(self, msg: ReturnPayout) -> tuple[int | None, str] | None:
+        """One /cancel, then the payout read back whatever it answered (a lost answer, or a refusal because
+        an earlier try already did it, are settled by the status alone): (status or None, the call's error).
+        None when a 429 put it off (it comes again)."""
+        error = ""
+        try:
+            self.call(self.client.cancel, msg.payout_id)
+        except errors.RetryLater as exc:
+            if self.later(msg, exc):
+                return None
+            error = failure_reason(exc)
+        except GateError as exc:
+            error = failure_reason(exc)
+        payout = self.read_back(self.client.get_payout, msg.payout_id)
+        return (payout.status if payout is not None else None), error
 
     def _approve_read_back(self, payout_id: int, exc: GateError) -> ApproveVerdict:
         log.warning("gate %s: approve of payout %s answered %s; reading it back", self.name, payout_id, exc)

@@ -83,6 +83,16 @@ class ApprovePayout:
 
 
 @dataclass(frozen=True)
+class ReturnPayout:
+    """An operator's cancel with return_payout: give the taken payout back (Gate /cancel, once), read it
+    back, and answer with a DealNews carrying deal.PayoutReturnRead."""
+
+    deal_id: int
+    payout_id: int
+    reply_to: Ref
+
+
+@dataclass(frozen=True)
 class ReadPayout:
     """Reconciliation after a restart: what does Gate say about this payout?"""
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from itrader.deal.facts import APPROVE, TAKE
+from itrader.deal.facts import APPROVE, RETURN_PAYOUT, TAKE
 
 
 def deal_accounts(journal: Iterable[Any]) -> tuple[str | None, str | None]:
@@ -32,6 +32,6 @@ def touches(gate: str | None, bybit: str | None, platform: str, account: str) ->
 
 
 def step_account(step: str, gate: str | None, bybit: str | None) -> tuple[str, str | None]:
-    """The account a money step runs on, whose lease fences its intent: take and approve on the Gate
-    account, create ad and release on the Bybit one."""
-    return ("gate", gate) if step in (TAKE, APPROVE) else ("bybit", bybit)
+    """The account a money step runs on, whose lease fences its intent: take, approve and an operator's
+    return of the payout on the Gate account, create ad and release on the Bybit one."""
+    return ("gate", gate) if step in (TAKE, APPROVE, RETURN_PAYOUT) else ("bybit", bybit)

@@ -49,6 +49,9 @@ ACCOUNT_BUDGET_RATE = Gauge("itrader_account_budget_per_second",
                             "The account's request budget: tokens per second; use = rate(tokens) / this",
                             ["platform", "account", "kind"])
 READY = Gauge("itrader_ready", "1 while the daemon is ready (GET /api/v1/ready answers 200)")
+LOW_USDT_THRESHOLD = Gauge("itrader_low_usdt_threshold",
+                           "alerts.low_usdt from the config: the USDT level the low-USDT alert rule uses (0 = off)")
+PAUSED = Gauge("itrader_paused", "1 while the intake is paused or draining (no new payout is taken), else 0")
 
 
 def preset(platforms: tuple[str, ...], outcomes: tuple[str, ...], states: tuple[str, ...],
@@ -62,6 +65,12 @@ def preset(platforms: tuple[str, ...], outcomes: tuple[str, ...], states: tuple[
         DEALS_BY_STATE.labels(state=state)
     for verdict in verdicts:
         RECEIPTS.labels(verdict=verdict)
+
+
+def follow_intake(refusal) -> None:
+    """`itrader_paused` reads the intake at each scrape: a pause set by another daemon on the same database
+    shows here too, with no actor having to remember to set it."""
+    PAUSED.set_function(lambda: 0 if refusal() is None else 1)
 
 
 def account_gauges(platform: str, account: str, healthy: bool, lease_held: bool, ads: int | None = None) -> None:

@@ -26,13 +26,14 @@ from gevent.pywsgi import WSGIHandler, WSGIServer
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Gauge, generate_latest
 
 from itrader import __version__, console, intake, ws
-from itrader.console.sessions import Sessions
+from itrader.console.sessions import Session, Sessions
 from itrader.deal.resolve import BadField
 from itrader.web_openapi import FLAG_VALUES, MAX_ID, MAX_NAME_CHARS, NAME_PATTERN, TRUE_FLAGS, openapi_document
 
 API = "/api/v1"
 OPEN_PATHS = {f"{API}/health", f"{API}/ready", f"{API}/openapi.json"}
 WS_PATH = f"{API}/ws"
+CONSOLE_SESSION = "itrader.console_session"  # environ: the console session a WebSocket was opened under
 WEBSOCKET_CLIENTS = Gauge("itrader_websocket_clients", "Open WebSocket connections on /api/v1/ws")
 _TOKEN_IN_QUERY = re.compile(r"([?&]token=)[^&\s]*")
 MAX_BODY = 64 * 1024  # the API takes no uploads; a bigger body is refused before anything reads it
@@ -229,8 +230,11 @@ def make_app(source: StatusSource, token: str, ping_interval: float = ws.PING_IN
         if bottle.request.path in OPEN_PATHS or console.is_console_path(bottle.request.path):
             return  # the console's pages check its session cookie themselves
         given = bottle.request.get_header("Authorization", "")
-        if not given and bottle.request.path == WS_PATH and _console_socket(bottle.request.environ, sessions):
-            return
+        if not given and bottle.request.path == WS_PATH:
+            session = _console_socket(bottle.request.environ, sessions)
+            if session is not None:  # the stream lives no longer than this session
+                bottle.request.environ[CONSOLE_SESSION] = session.id
+                return
         if not given and bottle.request.path == WS_PATH:
             given = f"Bearer {bottle.request.query.get('token', '')}"
         given = given.encode()
@@ -394,9 +398,11 @@ def make_app(source: StatusSource, token: str, ping_interval: float = ws.PING_IN
             after = max([after, *(int(event["seq"]) for event in batch)])
             return [_event_json(event) for event in batch]
 
+        session_id = environ.get(CONSOLE_SESSION)
+        allowed = None if session_id is None else (lambda: sessions.signed_in(session_id) is not None)
         transport = switch(ws.handshake_headers(accept))
         with WEBSOCKET_CLIENTS.track_inprogress():
-            ws.WebSocketSession(transport, next_messages, ping_interval).run()
+            ws.WebSocketSession(transport, next_messages, ping_interval, allowed).run()
         bottle.response.status = 101  # for the access log; the reply went out at the switch
         return b""
 
@@ -416,13 +422,13 @@ def make_app(source: StatusSource, token: str, ping_interval: float = ws.PING_IN
     return app
 
 
-def _console_socket(environ: dict, sessions: Sessions) -> bool:
+def _console_socket(environ: dict, sessions: Sessions) -> Session | None:
     """A console page's WebSocket: a signed-in session cookie, opened by a page of this very server
     (a browser sends the cookie on a cross-site WebSocket too unless SameSite holds; Origin settles it)."""
     origin = environ.get("HTTP_ORIGIN", "")
     host = environ.get("HTTP_HOST", "")
     same_origin = bool(host) and origin in (f"http://{host}", f"https://{host}")
-    return same_origin and console.session_of(environ, sessions) is not None
+    return console.session_of(environ, sessions) if same_origin else None
 
 
 # --- request checks: each refusal is a 400 (or 413) naming what was wrong ---

@@ -8,7 +8,9 @@ hands over the socket; wsproto does the framing from there.
 
 The stream is one-way: the server sends text messages, answers pings, pings
 the peer so a dead one is noticed, and closes cleanly. Data messages from the
-client are read and dropped.
+client are read and dropped. A stream bound to a console session (`allowed`) checks it before
+each batch and at least every RECHECK_INTERVAL: once the session is signed out or expired, nothing
+more is sent and the socket closes with 1008.
 """
 from __future__ import annotations
 
@@ -27,6 +29,9 @@ from wsproto.utilities import generate_accept_token
 SWITCH_PROTOCOLS = "itrader.switch_protocols"
 PING_INTERVAL = 15.0
 GOING_AWAY = 1001
+POLICY_VIOLATION = 1008  # the session that opened the stream ended
+RECHECK_INTERVAL = 1.0  # a bound stream notices a sign-out this soon, even with no event to send
+SESSION_ENDED = "session ended"
 READ_SIZE = 65536
 
 
@@ -85,10 +90,11 @@ class WebSocketSession:
     """
 
     def __init__(self, transport: Transport, next_messages: Callable[[float], list[str]],
-                 ping_interval: float = PING_INTERVAL) -> None:
+                 ping_interval: float = PING_INTERVAL, allowed: Callable[[], bool] | None = None) -> None:
         self._transport = transport
         self._next_messages = next_messages
         self._ping_interval = ping_interval
+        self._allowed = allowed  # None: not bound to a session (an API token's stream)
         self._conn = Connection(ConnectionType.SERVER)
         self._send_lock = gevent.lock.Semaphore()
         self._awaiting_pong = False
@@ -105,6 +111,9 @@ class WebSocketSession:
             gevent.killall([reader, pump])
             if self._conn.state is ConnectionState.OPEN and ended == "server stopping":
                 self._try_send(CloseConnection(code=GOING_AWAY, reason="server stopping"), timeout=1.0)
+            elif self._conn.state is ConnectionState.OPEN and ended == SESSION_ENDED:
+                self._try_send(CloseConnection(code=POLICY_VIOLATION, reason="signed out: sign in again"),
+                               timeout=1.0)
         return ended
 
     @staticmethod
@@ -134,7 +143,11 @@ class WebSocketSession:
     def _pump_loop(self) -> str:
         next_ping = time.monotonic() + self._ping_interval
         while True:
-            for text in self._next_messages(max(0.0, next_ping - time.monotonic())):
+            wait = max(0.0, next_ping - time.monotonic())
+            batch = self._next_messages(wait if self._allowed is None else min(wait, RECHECK_INTERVAL))
+            if self._allowed is not None and not self._allowed():
+                return SESSION_ENDED  # checked after the wait: nothing fetched after a sign-out goes out
+            for text in batch:
                 self._send(TextMessage(data=text))
             if time.monotonic() >= next_ping:
                 if self._awaiting_pong:

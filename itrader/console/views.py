@@ -18,7 +18,7 @@ CONSOLE_OPERATOR = "console"  # who the journal names for a resolution made here
 RESOLVE_ACTIONS = ((APPROVE_RELEASE, "Approve and release (retype the amount)"), (CANCEL, "Cancel"),
                    (RESOLVED_OUTSIDE, "Resolved outside (read both platforms back)"),
                    (RECHECK_RECEIPT, "Re-check the receipt"))
-MONEY_STEPS = ("take", "create_ad", "approve", "release")
+MONEY_STEPS = ("take", "create_ad", "approve", "release", "return_payout")  # the last: an operator's cancel
 # Watermarks and the reconciler's copy of the chat, not events an operator follows.
 JOURNAL_NOISE = {CHAT_SEEN_STEP, CHAT_APPLIED_STEP, SENT_TEXTS_STEP}
 RECEIPT_FILE_STEP = "receipt_file"

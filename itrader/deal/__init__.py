@@ -25,18 +25,18 @@ from itrader.deal.facts import (  # noqa: F401
     ACCEPT_RECEIPT, ANSWER_TIMER, APPROVE, CHAT, CREATE_AD, DEFAULT_SETTINGS, EMAIL, MONEY_STEPS,
     DISPUTE_MEANINGS, NEEDS_OPERATOR, OPERATOR_STEPS, ORDER_APPEAL, ORDER_CANCELLED, ORDER_CANCELLED_ANY, ORDER_DISPUTE,
     ORDER_EXCEPTION_CANCELLED, ORDER_FINISHED, ORDER_PAID, ORDER_WAITING_PAYMENT, PAID_AFTER_ENDING,
-    PAYOUT_APPROVED, PAYOUT_IN_WORK, PAYOUT_NEW, RECEIPT_TIMER, RELEASE, RETRY_TIMER, STUCK_TIMER, TAKE,
+    PAYOUT_APPROVED, PAYOUT_IN_WORK, PAYOUT_NEW, RECEIPT_TIMER, RELEASE, RETRY_TIMER, RETURN_PAYOUT, STUCK_TIMER, TAKE,
     TERMINAL, DealFacts, DealSettings, Receipt, State, dispute_reason, new_deal,
 )
 from itrader.deal.events import (  # noqa: F401
     AccountAssigned, AdCreated, AdFailed, AdWithdrawn, ApproveFailed, ApproveSucceeded, BuyerMessage, Event,
-    NoAccountFree, OperatorConfirmed, OperatorRejected, OrderOpened, OrderStatusChanged, PayoutSeen,
+    NoAccountFree, OperatorConfirmed, OperatorRejected, OrderOpened, OrderStatusChanged, PayoutReturnRead, PayoutSeen,
     PayoutTaken, PlatformView, ReceiptChecked, Reconciled, ReleaseFailed, ReleaseSucceeded, TakeFailed,
     TimerFired,
 )
 from itrader.deal.actions import (  # noqa: F401
     MONEY_ACTIONS, Action, ApprovePayout, AwaitOperator, CancelAd, CreateAd, Decision, Notify, Out,
-    ReleaseOrder, RequestAccount, SendChat, StartTimer, TakePayout,
+    ReleaseOrder, RequestAccount, ReturnPayout, SendChat, StartTimer, TakePayout,
 )
 from itrader.deal.guards import approve_allowed, release_allowed  # noqa: F401
 from itrader.deal.handlers import step  # noqa: F401

@@ -41,6 +41,13 @@ class ApprovePayout:
 
 
 @dataclass(frozen=True)
+class ReturnPayout:
+    """Give a taken payout back to Gate (/cancel); answered by a PayoutReturnRead."""
+
+    payout_id: str
+
+
+@dataclass(frozen=True)
 class ReleaseOrder:
     account: str
     order_id: str

@@ -121,6 +121,15 @@ class ReleaseFailed:
 
 
 @dataclass(frozen=True)
+class PayoutReturnRead:
+    """After Gate's /cancel of an operator's cancel-and-return: the payout's status read back (None: could
+    not be read) and the call's error, if it answered one. The read-back decides, not the call's answer."""
+
+    status: int | None
+    error: str = ""
+
+
+@dataclass(frozen=True)
 class TimerFired:
     name: str
 

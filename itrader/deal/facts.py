@@ -43,6 +43,9 @@ CREATE_AD = "create_ad"
 APPROVE = "approve"
 RELEASE = "release"
 MONEY_STEPS = (TAKE, CREATE_AD, APPROVE, RELEASE)
+# Only on an operator's cancel with return_payout (itrader.deal.resolve): Gate's /cancel gives the taken
+# payout back. No money moves, but it is still a write: intent first, at most once, read back after.
+RETURN_PAYOUT = "return_payout"
 # Not a call, but only an operator may do it: accept a receipt that came through the chat.
 ACCEPT_RECEIPT = "accept_receipt"
 OPERATOR_STEPS = MONEY_STEPS + (ACCEPT_RECEIPT,)

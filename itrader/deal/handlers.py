@@ -12,8 +12,8 @@ from itrader.deal.actions import (
 )
 from itrader.deal.events import (
     AccountAssigned, AdCreated, AdFailed, AdWithdrawn, ApproveFailed, ApproveSucceeded, BuyerMessage, Event,
-    NoAccountFree, OperatorConfirmed, OperatorRejected, OrderOpened, OrderStatusChanged, PayoutSeen, PayoutTaken,
-    ReceiptChecked, Reconciled, ReleaseFailed, ReleaseSucceeded, TakeFailed, TimerFired,
+    NoAccountFree, OperatorConfirmed, OperatorRejected, OrderOpened, OrderStatusChanged, PayoutReturnRead, PayoutSeen,
+    PayoutTaken, ReceiptChecked, Reconciled, ReleaseFailed, ReleaseSucceeded, TakeFailed, TimerFired,
 )
 from itrader.deal.facts import (
     ACCEPT_RECEIPT, ANSWER_TIMER, APPROVE, CHAT, CREATE_AD, DEFAULT_SETTINGS, EMAIL, ORDER_CANCELLED_ANY,
@@ -21,7 +21,7 @@ from itrader.deal.facts import (
     RETRY_TIMER, STUCK_TIMER, TAKE, DealFacts, DealSettings, Receipt, State, _to_decimal, _to_int, dispute_reason,
 )
 from itrader.deal.guards import _advance, _failure, _resume
-from itrader.deal.resolve import OperatorResolved, on_operator_resolved
+from itrader.deal.resolve import OperatorResolved, on_operator_resolved, on_payout_return_read
 
 
 def _on_payout_seen(facts: DealFacts, event: PayoutSeen, now: float, settings: DealSettings) -> Decision:
@@ -410,6 +410,7 @@ _HANDLERS: dict[type, Callable[[DealFacts, Any, float, DealSettings], Decision]]
     OperatorRejected: _on_operator_rejected,
     Reconciled: _on_reconciled,
     OperatorResolved: on_operator_resolved,
+    PayoutReturnRead: on_payout_return_read,
 }
 
 

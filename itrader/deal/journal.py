@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any, Mapping, Sequence
 
-from itrader.deal.facts import APPROVE, CREATE_AD, RELEASE, TAKE, DealFacts, State
+from itrader.deal.facts import APPROVE, CREATE_AD, RELEASE, RETURN_PAYOUT, TAKE, DealFacts, State
 
 # Journal notes shared with BybitAccount: how far the buyer's chat was delivered (written by the
 # account before it tells the deal), and the deal's mark that everything delivered so far has been applied.
@@ -32,6 +32,7 @@ def step_done(step: str, facts: DealFacts) -> bool:
         CREATE_AD: facts.ad_id is not None,
         APPROVE: facts.approved,
         RELEASE: facts.released,
+        RETURN_PAYOUT: facts.state == State.CANCELLED,  # ended only once Gate showed the payout given back
     }.get(step, False)
 
 

@@ -10,7 +10,7 @@ from itrader.deal.events import (
 )
 from itrader.deal.facts import (
     APPROVE, CREATE_AD, DEFAULT_SETTINGS, ORDER_FINISHED, ORDER_PAID, PAYOUT_APPROVED, PAYOUT_IN_WORK, PAYOUT_NEW,
-    RELEASE, STUCK_TIMER, TAKE, DealFacts, DealSettings, State, _to_int,
+    RELEASE, RETURN_PAYOUT, STUCK_TIMER, TAKE, DealFacts, DealSettings, State, _to_int,
 )
 from itrader.deal.guards import _resume
 from itrader.deal.handlers import _requisites, step
@@ -71,6 +71,10 @@ def _reconcile(facts: DealFacts, view: PlatformView, now: float, settings: DealS
             c.facts = replace(c.facts, released=True, pending_intent=None)
         elif intent == APPROVE and payout_status in PAYOUT_APPROVED:
             c.facts = replace(c.facts, approved=True, pending_intent=None)
+        elif intent == RETURN_PAYOUT and payout_status is not None:
+            # A return left open (the actor stopped before Gate's answer): Gate now shows where the payout is,
+            # and the operator's next resolution is judged on that.
+            c.facts = replace(c.facts, pending_intent=None)
         ad_id = view.ad_id or facts.ad_id
         if view.ad_online and ad_id and facts.account:
             c.facts = replace(c.facts, ad_id=c.facts.ad_id or ad_id, ad_closed=True)

@@ -5,7 +5,10 @@ then reads Gate and Bybit back and `judge` decides, from that read-back alone, w
 happen now; `OperatorResolved` carries an allowed one into `step`, whose handler here turns it into facts
 and actions. Approve-and-release puts the deal back on the automatic money path (RECEIPT_OK/APPROVED)
 with the operator's acceptance of the receipt and confirmation of both steps, so the intent-before-call
-and read-back rules of that path hold for it too. Resolved-outside never writes to the platforms.
+and read-back rules of that path hold for it too. Cancel with return_payout records its intent, takes the
+ad down and calls Gate's /cancel; the deal ends CANCELLED only when Gate's read-back shows the payout no
+longer in work (`on_payout_return_read`), and never releases anything. Resolved-outside never writes to the
+platforms.
 """
 from __future__ import annotations
 
@@ -14,11 +17,14 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any, Mapping
 
-from itrader.deal.actions import ApprovePayout, CancelAd, Decision, _arm, _enter, _finish, _ignored, _with_deadline
-from itrader.deal.events import PlatformView
+from itrader.deal.actions import (
+    Action, ApprovePayout, CancelAd, Decision, Notify, ReturnPayout, _arm, _enter, _finish, _ignored, _with_deadline,
+)
+from itrader.deal.events import PayoutReturnRead, PlatformView
 from itrader.deal.facts import (
     APPROVE, CHAT, ORDER_CANCELLED_ANY, ORDER_DISPUTE, ORDER_FINISHED, ORDER_PAID, ORDER_WAITING_PAYMENT,
-    PAYOUT_APPROVED, PAYOUT_IN_WORK, RECEIPT_TIMER, RELEASE, DealFacts, DealSettings, Receipt, State, _to_int,
+    PAYOUT_APPROVED, PAYOUT_IN_WORK, RECEIPT_TIMER, RELEASE, RETURN_PAYOUT, DealFacts, DealSettings, Receipt, State,
+    _to_int,
 )
 from itrader.deal.guards import _advance, _begin
 
@@ -197,9 +203,6 @@ def _judge_cancel(facts: DealFacts, resolution: Resolution, view: PlatformView, 
     if order is not None and order not in ORDER_CANCELLED_ANY:
         return _conflict(f"order {facts.order_id} is open on Bybit (status {order}); a seller cannot cancel it — "
                          "the buyer or Bybit support must")
-    if resolution.return_payout:  # not built yet: say so rather than leave the payout silently
-        return _conflict("returning the payout from iTrader is not built yet: return it on Gate, then record "
-                         "the end with resolved_outside; nothing was done")
     if resolution.return_payout and payout != PAYOUT_IN_WORK:
         return _conflict(f"payout {facts.payout_id} is not in work on Gate (status {payout}); nothing to return")
     return Verdict(GO, "cancelling")
@@ -254,17 +257,47 @@ def on_operator_resolved(facts: DealFacts, event: OperatorResolved, now: float, 
         facts = replace(facts, approved=facts.approved or done, released=facts.released or done, order_status=order)
         new, actions = _finish(facts, state, why, now)
         return Decision(new, actions, f"resolved outside: {state.value}")
+    if res.action == CANCEL and res.return_payout:
+        # Stays in review until Gate shows where the payout went; the ad comes down first.
+        new, actions = _take_ad_down(replace(facts, order_status=order, reason=why, pending_intent=RETURN_PAYOUT),
+                                     view, ())
+        return Decision(new, actions + (ReturnPayout(facts.payout_id),), f"returning payout {facts.payout_id} to Gate")
     if res.action == CANCEL:
         new, actions = _finish(replace(facts, order_status=order), State.CANCELLED, why, now)
-        if view.ad_online and not new.ad_closed and facts.account and (view.ad_id or facts.ad_id):
-            new = replace(new, ad_closed=True)
-            actions += (CancelAd(facts.account, view.ad_id or facts.ad_id),)
+        new, actions = _take_ad_down(new, view, actions)
         return Decision(new, actions, "cancelled by the operator")
     if res.action == RECHECK_RECEIPT:
         new = replace(_enter(facts, State.PAID, now), order_status=order, receipt=None, reason=why)
         new, timer = _arm(new, RECEIPT_TIMER, settings.receipt_after_requisites, now)
         return Decision(new, timer, "back to waiting for a receipt")
     return _approve_and_release(facts, res, event.receipt_id, payout, order, why, now)
+
+
+def _take_ad_down(facts: DealFacts, view: PlatformView, actions: tuple[Action, ...]) -> tuple[DealFacts,
+                                                                                             tuple[Action, ...]]:
+    """The ad the read-back shows online comes down (once)."""
+    ad_id = view.ad_id or facts.ad_id
+    if view.ad_online and not facts.ad_closed and facts.account and ad_id:
+        return replace(facts, ad_closed=True), actions + (CancelAd(facts.account, ad_id),)
+    return facts, actions
+
+
+def on_payout_return_read(facts: DealFacts, event: PayoutReturnRead, now: float, settings: DealSettings) -> Decision:
+    """Gate's read-back after the return: no longer in work (and not approved) ends the deal CANCELLED with
+    the status Gate shows; anything else leaves it in review, the operator told, free to try again."""
+    if facts.pending_intent != RETURN_PAYOUT:
+        return _ignored(facts, "no return of the payout is under way")
+    status = _to_int(event.status)
+    facts = replace(facts, pending_intent=None)
+    if status is not None and status != PAYOUT_IN_WORK and status not in PAYOUT_APPROVED:
+        why = f"{facts.reason}; payout {facts.payout_id} returned to Gate (status {status})"
+        new, actions = _finish(facts, State.CANCELLED, why, now)
+        return Decision(new, actions, f"payout returned to Gate (status {status})")
+    shown = "could not be read back" if status is None else f"shows status {status}"
+    why = (f"return of payout {facts.payout_id} not done: Gate {shown}" + (f" ({event.error})" if event.error else "")
+           + "; the deal stays in review")
+    new = replace(facts, resolution=None, reason=why)
+    return Decision(new, (Notify("warning", f"deal {facts.payout_id}: {why}"),), why)
 
 
 def _approve_and_release(facts: DealFacts, res: Resolution, receipt_id: str | None, payout: int, order: int,

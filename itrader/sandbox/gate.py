@@ -484,6 +484,7 @@ class GateSandbox:
             return self._incorrect_status("Payout cannot be cancelled in this status")
         payout.status, payout.updated_at = STATUS_HISTORY, self._clock()
         self._refund(payout)
+        self._ledger.record("gate_cancel", payout_id=payout.id, account=account.login, amount=payout.amount)
         return self._ok({"payout": self._render(payout, detailed=True)})
 
     def _set_balance(self, account: Account) -> str:

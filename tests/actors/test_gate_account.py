@@ -16,9 +16,9 @@ from prometheus_client import REGISTRY
 from actors.base import Crash
 from actors.directory import Directory
 from actors.gate_account import GateAccountActor
-from actors.messages import ApprovePayout, DealNews, PayoutOffer, PayoutRead, ReadPayout, TakePayout
+from actors.messages import ApprovePayout, DealNews, PayoutOffer, PayoutRead, ReadPayout, ReturnPayout, TakePayout
 from itrader.config import GateConfig
-from itrader.deal import ApproveFailed, ApproveSucceeded, PayoutTaken, TakeFailed
+from itrader.deal import ApproveFailed, ApproveSucceeded, PayoutReturnRead, PayoutTaken, TakeFailed
 from itrader.events import EventLog
 from itrader.gate import GateClient
 from itrader.sandbox.faults import Faults
@@ -377,6 +377,36 @@ def test_approve_without_a_readable_receipt_fails_permanently_without_calling_ga
     result = rig.news(APPROVE_RESULT, deal_id=1).event
     assert isinstance(result, ApproveFailed) and result.permanent
     assert world.requests("/approve") == []
+
+
+# --- an operator's return of a taken payout --------------------------------------------------
+
+
+def test_a_return_gives_the_payout_back_once_and_answers_with_the_status_read_back(rig, world):
+    pid = world.payout("5000")
+    ref = rig.start()
+    rig.take(ref, pid, deal_id=7)
+    ref.tell(ReturnPayout(7, pid, rig.deal))
+    returned = rig.news(PayoutReturnRead, deal_id=7).event
+    assert returned == PayoutReturnRead(9, "")  # the sandbox's status for a cancelled payout
+    assert [e["payout_id"] for e in world.ledger.entries("gate_cancel")] == [pid]
+    assert world.sandbox.balance(LOGIN) == TARGET  # the reserved 5000 RUB is back on the working balance
+
+    ref.tell(ReturnPayout(8, pid, rig.deal))  # told again: the panel refuses, the read-back still says 9
+    again = rig.news(PayoutReturnRead, deal_id=8).event
+    assert again.status == 9 and "IncorrectStatus" in again.error
+    assert len(world.ledger.entries("gate_cancel")) == 1
+
+
+def test_a_return_whose_answer_was_lost_is_settled_by_the_read_back_and_never_repeated(rig, world):
+    pid = world.payout("5000")
+    ref = rig.start()
+    rig.take(ref, pid, deal_id=9)
+    world.lose.suffixes.append("/cancel")
+    ref.tell(ReturnPayout(9, pid, rig.deal))
+    returned = rig.news(PayoutReturnRead, deal_id=9).event
+    assert returned.status == 9 and returned.error  # the call's answer was a 502; Gate shows it given back
+    assert [r.status for r in world.requests("/cancel")] == [502]
 
 
 # --- reads, session, shutdown ----------------------------------------------------------------

@@ -280,3 +280,20 @@ def test_a_wrong_token_does_not_sign_in_and_the_event_socket_needs_a_same_origin
         with pytest.raises(websocket.WebSocketBadStatusException) as refused:
             websocket.create_connection(socket_url, timeout=10, **headers)
         assert refused.value.status_code == 401
+
+
+def test_a_page_whose_session_is_signed_out_elsewhere_loses_its_live_socket_and_goes_to_sign_in(make_daemon,
+                                                                                                  browser):
+    """Signed out from another tab (here: the same session's cookie, posted by a plain client): the server
+    closes the page's event WebSocket (1008) and the page goes to the sign-in form instead of reconnecting."""
+    import re
+
+    daemon = make_daemon()
+    sign_in(browser, daemon.base)
+    other_tab = requests.Session()
+    other_tab.cookies.set("itrader_session", browser.get_cookie("itrader_session")["value"])
+    csrf = re.search(r'name="csrf" value="([^"]+)"', other_tab.get(f"{daemon.base}/", timeout=10).text).group(1)
+    out = other_tab.post(f"{daemon.base}/sign-out", data={"csrf": csrf}, allow_redirects=False, timeout=10)
+    assert out.status_code == 303
+    wait(browser, lambda d: d.current_url == f"{daemon.base}/sign-in", "the page to go to sign-in", timeout=10)
+    browser.screenshot("signed-out-elsewhere")

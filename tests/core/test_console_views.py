@@ -54,9 +54,12 @@ def test_the_transcript_keeps_both_sides_in_order_and_the_timeline_skips_waterma
 def test_money_steps_pair_each_intent_with_its_outcome():
     journal = [{"kind": "intent", "step": "take", "ts": "t1", "data": {"state": "NEW"}},
                {"kind": "outcome", "step": "take", "ts": "t2", "data": {"state": "ACCEPTED"}},
-               {"kind": "intent", "step": "approve", "ts": "t3", "data": {"state": "RECEIPT_OK"}}]
+               {"kind": "intent", "step": "approve", "ts": "t3", "data": {"state": "RECEIPT_OK"}},
+               {"kind": "intent", "step": "return_payout", "ts": "t4", "data": {"state": "MANUAL_REVIEW"}},
+               {"kind": "outcome", "step": "return_payout", "ts": "t5", "data": {"state": "CANCELLED"}}]
     assert views.money_steps(journal) == [{"step": "take", "called": "t1", "outcome": "t2 → ACCEPTED"},
-                                          {"step": "approve", "called": "t3", "outcome": "pending"}]
+                                          {"step": "approve", "called": "t3", "outcome": "pending"},
+                                          {"step": "return_payout", "called": "t4", "outcome": "t5 → CANCELLED"}]
 
 
 def test_sessions_expire_and_sign_in_issues_a_new_id_and_csrf_token():

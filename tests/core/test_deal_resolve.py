@@ -136,8 +136,36 @@ def test_cancel_only_when_no_money_moved_and_the_order_is_closed():
     assert decision.facts.state == deal.State.CANCELLED and deal.CancelAd("b1", "ad1") in decision.actions
     assert judge(review_deal(), res, view(5, 20)).outcome == CONFLICT  # a paid order stays open
     assert judge(review_deal(), res, view(7, 40)).outcome == CONFLICT  # the payout was approved: money moved
-    assert judge(review_deal(), request(action="cancel", return_payout=True), view(5, 40)).outcome == CONFLICT
     assert judge(review_deal(), res, view(5, 40)).outcome == GO
+
+
+def test_cancel_with_return_gives_the_payout_back_and_ends_only_on_gates_read_back():
+    res = request(action="cancel", return_payout=True, reason="buyer walked away", reason_kind="buyer_gone")
+    assert judge(review_deal(), res, view(5, 20)).outcome == CONFLICT  # the order is open
+    assert judge(review_deal(), res, view(9, 40)).outcome == CONFLICT  # nothing in work to return
+    assert judge(review_deal(), res, view(7, 40)).outcome == CONFLICT  # approved: money moved
+    assert judge(review_deal(), res, view(5, 40)).outcome == GO
+    sent = deal.step(review_deal(ad_closed=False, order_status=40), OperatorResolved(res, view(5, 40, ad_online=True)),
+                     1.0)
+    returning = sent.facts
+    assert returning.state == deal.State.MANUAL_REVIEW and returning.pending_intent == deal.RETURN_PAYOUT
+    assert sent.actions == (deal.CancelAd("b1", "ad1"), deal.ReturnPayout("77"))  # the ad first; nothing released
+    assert not any(isinstance(a, deal.MONEY_ACTIONS) for a in sent.actions)
+
+    ended = deal.step(returning, deal.PayoutReturnRead(9), 2.0).facts
+    assert ended.state == deal.State.CANCELLED and ended.pending_intent is None and not ended.released
+    assert "buyer walked away" in ended.reason and "returned to Gate (status 9)" in ended.reason
+    assert deal.step_done(deal.RETURN_PAYOUT, ended)
+    # Gate still shows it in work (the cancel was refused), or cannot be read: the deal stays in review, the
+    # operator is told and may try again.
+    for read in (deal.PayoutReturnRead(5, "IncorrectStatus: refused"), deal.PayoutReturnRead(None, "timeout")):
+        kept = deal.step(returning, read, 2.0)
+        assert kept.facts.state == deal.State.MANUAL_REVIEW and kept.facts.pending_intent is None
+        assert kept.facts.resolution is None and any(isinstance(a, deal.Notify) for a in kept.actions)
+        assert judge(kept.facts, res, view(5, 40)).outcome == GO
+    assert deal.step(review_deal(), deal.PayoutReturnRead(9), 2.0).ignored  # no return under way
+    # The actor stopped before Gate answered: the read-back on the next start settles the intent.
+    assert deal.reconcile(returning, view(9, 40), 3.0).facts.pending_intent is None
 
 
 def test_recheck_goes_back_to_waiting_for_the_receipt():

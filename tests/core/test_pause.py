@@ -112,3 +112,24 @@ def test_a_pause_body_that_is_not_a_reason_is_refused(tmp_path):
         assert requests.post(f"{daemon.base}/api/v1/pause", timeout=10).status_code == 401
     finally:
         daemon.close()
+
+
+def paused_gauge(daemon: DaemonProcess) -> float:
+    import re
+
+    text = daemon.get("/metrics").text
+    found = re.search(r"^itrader_paused (\S+)$", text, re.M)
+    assert found, "no itrader_paused sample in /metrics"
+    return float(found.group(1))
+
+
+def test_the_paused_gauge_follows_pause_and_resume(tmp_path):
+    daemon = start(tmp_path)
+    try:
+        assert paused_gauge(daemon) == 0  # open from the start: a sample at 0, not a missing series
+        assert daemon.post("/api/v1/pause", json={"reason": "audit"}).status_code == 200
+        assert paused_gauge(daemon) == 1
+        assert daemon.post("/api/v1/resume").status_code == 200
+        assert paused_gauge(daemon) == 0
+    finally:
+        daemon.close()

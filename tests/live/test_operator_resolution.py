@@ -140,16 +140,22 @@ def test_cancel_and_resolved_outside_record_what_the_platforms_show(world, make_
 NEVER = {"expect": "no seller ever writes this", "on_timeout": "continue"}  # a pause that is not human time
 
 
-def test_cancel_after_the_buyer_cancelled_ends_the_deal_and_takes_the_ad_down(world, make_daemon):
+def buyer_gone_deal(world, make_daemon, amount: str):
+    """A buyer who opens the order, never answers (MANUAL_REVIEW at the 20 s answer timeout), and cancels
+    it a little later: the deal in review with its order cancelled on Bybit."""
     from itrader.sandbox.personas import _OPEN
 
     daemon = make_daemon()
-    # Opens the order, never answers (MANUAL_REVIEW at the 20 s answer timeout), cancels it a little later.
     script = _OPEN + [dict(NEVER, timeout=24), "cancel"]
-    payout = world.create_payout(Decimal("4400"), "sbp", "sberbank", script=script)
+    payout = world.create_payout(Decimal(amount), "sbp", "sberbank", script=script)
     row = daemon.wait_state(payout["id"], TERMINAL, timeout=90)
     assert row.state == "MANUAL_REVIEW" and "answer_timeout" in row.reason, row.reason
     daemon.wait_for(lambda: world.bybit.order(row.order_id)["status"] == 40, 30, "the buyer to cancel")
+    return daemon, payout, row
+
+
+def test_cancel_after_the_buyer_cancelled_ends_the_deal_and_takes_the_ad_down(world, make_daemon):
+    daemon, payout, row = buyer_gone_deal(world, make_daemon, "4400")
     answer = resolve(daemon, row.id, action="cancel", reason="buyer walked away", reason_kind="buyer_gone")
     assert answer.status_code == 200 and answer.json()["state"] == "CANCELLED", answer.text
     assert daemon.deal_for_payout(payout["id"]).state == "CANCELLED"
@@ -208,4 +214,58 @@ def test_resolved_outside_after_the_operator_finished_by_hand_records_completed(
     assert daemon.deal_for_payout(payout["id"]).state == "COMPLETED"
     # iTrader wrote nothing: the one approve and the one release are the operator's.
     assert len(world.ledger.entries("gate_approve")) == 1 and len(world.ledger.entries("bybit_release")) == 1
+    assert world.audit() == []
+
+
+def test_cancel_with_return_gives_the_payout_back_to_gate_takes_the_ad_down_and_releases_nothing(
+        world, make_daemon, tmp_path):
+    """The buyer opened an order, never answered (MANUAL_REVIEW) and cancelled it. The operator cancels the
+    deal and returns the payout, through `itrader resolve --return-payout`: Gate's /cancel gives the payout
+    back (the sandbox's status 9, the reserved RUB back on the trader's balance), the ad is offline, no USDT
+    moves, and the deal ends CANCELLED only after Gate was read back — journaled with the operator's words."""
+    daemon, payout, row = buyer_gone_deal(world, make_daemon, "4700")
+    assert world.gate.payout(int(payout["id"]))["status"] == 5  # still taken by us, in work
+    login = world.credentials()["gate"]["login"]
+    balance_before = world.gate.balance(login)
+
+    listen = ["--listen", daemon.base.removeprefix("http://"), "--token", TOKEN, "--data-dir", str(tmp_path)]
+    done = itrader_cli("resolve", str(row.id), "cancel", "--return-payout", "--reason", "buyer walked away",
+                       "--kind", "buyer_gone", "--operator", "alice", *listen)
+    assert done.returncode == 0, done.stderr
+    assert "cancel go" in done.stdout and "returned to Gate (status 9)" in done.stdout, done.stdout
+    assert "(now CANCELLED)" in done.stdout, done.stdout
+
+    # Gate: given back once, the reserved amount back on the working balance. Bybit: the ad offline.
+    assert world.gate.payout(int(payout["id"]))["status"] == 9
+    assert [e["payout_id"] for e in world.ledger.entries("gate_cancel")] == [int(payout["id"])]
+    assert world.gate.balance(login) == balance_before + Decimal("4700")
+    ad_id = daemon.deal_for_payout(payout["id"]).ad_id
+    assert ad_id and ad_id not in {ad["id"] for ad in world.bybit.ads(online_only=True)}
+    assert world.ledger.entries("gate_approve") == [] and world.ledger.entries("bybit_release") == []
+
+    # The journal: the operator's request with what was read back, the return's intent and outcome, the end
+    # with the typed reason and Gate's status, then a read-back of both platforms after the end.
+    assert daemon.deal_for_payout(payout["id"]).state == "CANCELLED"
+    journal = daemon.journal(row.id)
+    note = [e.data for e in journal if e.step == "operator"][-1]
+    assert note["verdict"] == "go" and note["return_payout"] is True and note["reason"] == "buyer walked away"
+    assert note["operator"] == "alice" and note["read_back"]["payout_status"] == 5
+    steps = [(str(getattr(e.kind, "value", e.kind)), e.step) for e in journal]
+    assert ("intent", "return_payout") in steps and ("outcome", "return_payout") in steps, steps
+
+    def read_back_after_the_end() -> list[dict]:
+        entries = daemon.journal(row.id)
+        last = max(i for i, e in enumerate(entries) if e.step == "return_payout")
+        return [e.data for e in entries[last:] if e.step == "reconcile"]
+
+    daemon.wait_for(read_back_after_the_end, 20, "both platforms read back after the return")
+    assert read_back_after_the_end()[-1]["payout_status"] == 9 and read_back_after_the_end()[-1]["order_status"] == 40
+    ended = daemon.deal_for_payout(payout["id"]).reason
+    assert "buyer walked away" in ended and "status 9" in ended, ended
+
+    # Asked again: done, and nothing more is sent to Gate.
+    again = resolve(daemon, row.id, action="cancel", return_payout=True, reason="buyer walked away",
+                    reason_kind="buyer_gone")
+    assert again.status_code == 200 and again.json()["outcome"] == "done", again.text
+    assert len(world.ledger.entries("gate_cancel")) == 1
     assert world.audit() == []

@@ -31,7 +31,7 @@ def _tool(name: str) -> str:
 def test_promtool_checks_the_alert_rules():
     result = subprocess.run([_tool("promtool"), "check", "rules", str(RULES)], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 8 rules found" in result.stdout
+    assert "SUCCESS: 9 rules found" in result.stdout
 
 
 def test_promtool_unit_tests_the_alert_rules():
@@ -118,7 +118,7 @@ def test_a_real_prometheus_scrapes_the_daemon_and_loads_the_rules(daemon, promet
     def rules_evaluated():
         groups = requests.get(f"{base}/api/v1/rules", timeout=5).json()["data"]["groups"]
         rules = [rule for group in groups for rule in group["rules"]]
-        return len(rules) == 8 and all(r["health"] == "ok" for r in rules) and rules
+        return len(rules) == 9 and all(r["health"] == "ok" for r in rules) and rules
     rules = _until(rules_evaluated, 30, "rules evaluated healthy", log)
     firing = [r["name"] for r in rules if r["state"] == "firing"]
     assert firing == [], firing  # a healthy sandbox daemon raises no alert

@@ -82,7 +82,11 @@
       showEvent(event);
       if (dealId === null || String(event.deal_id) === dealId) { soon(); }
     };
-    socket.onclose = function () {
+    socket.onclose = function (closed) {
+      if (closed.code === 1008) {  // the session ended (signed out elsewhere, or expired): sign in again
+        window.location.assign("/sign-in");
+        return;
+      }
       say("reconnecting…");
       setTimeout(function () { connect(last); }, 2000);
     };
