@@ -935,8 +935,10 @@ def check_release_rule(mode, events, gaps):
                 step_name = {TakePayout: TAKE, CreateAd: CREATE_AD, ApprovePayout: APPROVE,
                              ReleaseOrder: RELEASE}[type(action)]
                 assert before.state not in TERMINAL
-                # a step in flight is fired again only by reconcile, when the platform shows it was not done
-                assert before.pending_intent != step_name or isinstance(event, Reconciled)
+                # a step in flight is fired again only by reconcile, when the platform shows it was not done,
+                # or by the stuck watchdog for an approve or release (both read the platform first)
+                stuck = isinstance(event, TimerFired) and event.name == STUCK_TIMER and step_name in (APPROVE, RELEASE)
+                assert before.pending_intent != step_name or isinstance(event, Reconciled) or stuck
                 assert facts.pending_intent == step_name  # the intent is recorded with the call
                 if mode == "manual":
                     assert step_name in confirmed
@@ -951,10 +953,14 @@ def check_release_rule(mode, events, gaps):
                 assert facts.approved and facts.order_status == 20
                 assert facts.receipt is not None and facts.receipt.verified
                 assert facts.receipt.channel == "email" or ACCEPT_RECEIPT in confirmed
-        if isinstance(event, TimerFired) and event.name != RETRY_TIMER:
+        if isinstance(event, TimerFired) and event.name not in (RETRY_TIMER, STUCK_TIMER):
             assert not any(isinstance(a, ReleaseOrder) for a in d.actions)
+        if isinstance(event, TimerFired) and event.name == STUCK_TIMER and any(
+                isinstance(a, ReleaseOrder) for a in d.actions):
+            assert before.pending_intent == RELEASE  # only the outstanding release is asked again
         assert facts.state in State
-    assert releases <= 1 + sum(isinstance(e, (ReleaseFailed, Reconciled)) for e in events)
+    stuck_timers = sum(isinstance(e, TimerFired) and e.name == STUCK_TIMER for e in events)
+    assert releases <= 1 + sum(isinstance(e, (ReleaseFailed, Reconciled)) for e in events) + stuck_timers
 
 
 # --- issue 9: the buyer who pays, the SBP warning, receipts after the end ------------------------
