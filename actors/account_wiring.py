@@ -71,7 +71,7 @@ class AccountWiring:
             factory=lambda ctx: AccountGroup.start(
                 roster, accounts, system.events, self.config.daemon.accounts_poll, directory=directory,
                 name=group_id, kind=group_id, parent=ctx, intensity=BRANCH_INTENSITY, period=BRANCH_PERIOD,
-                list_children_up_to=STATUS_LIST_LIMIT))
+                list_children_up_to=STATUS_LIST_LIMIT, stop_together=True))
 
     # --- one account's actor
 

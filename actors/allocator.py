@@ -127,6 +127,10 @@ class AllocatorActor(SupervisedActor):
         self._disabled: set[str] = set()  # down until AccountUp, whatever health they report
         self._known_ads: dict[str, set[str]] = {}
         self._assignments: dict[int, Assignment] = {}
+        # Each account's allocation view, weighed again only when its health or assignments change (and
+        # all of them every check tick): weighing a thousand accounts for every Allocate grew as
+        # accounts × deals, the allocator's share of the CPU five times over from 100 to 500 accounts.
+        self._load_cache: dict[str, allocation.AccountLoad] = {}
         # Refused requests, oldest first: answered as soon as an account reports a free slot,
         # so a waiting deal does not sit out its whole retry timer.
         self._waiting: dict[int, Allocate] = {}
@@ -174,6 +178,7 @@ class AllocatorActor(SupervisedActor):
         if isinstance(message, AccountUp):
             self._disabled.discard(message.account)
             self._down.discard(message.account)
+            self._load_cache.pop(message.account, None)
             return None
         if isinstance(message, Tick):
             return self._on_tick()
@@ -209,7 +214,8 @@ class AllocatorActor(SupervisedActor):
 
     def _on_allocate(self, message: Allocate) -> None:
         self._expire_reservations()
-        if self._assignments.pop(message.deal_id, None) is not None:  # asking again gives up its slot
+        if (earlier := self._assignments.pop(message.deal_id, None)) is not None:  # asking again: its slot goes
+            self._load_cache.pop(earlier.account, None)
             self._full = False
         if self._full and self._waiting:
             # Nothing has freed a slot since the last refusal: answer at once, without weighing
@@ -234,9 +240,7 @@ class AllocatorActor(SupervisedActor):
         terms, refusal = self.market.quote(message.amount)
         if terms is None:
             return refusal
-        loads = account_loads(self._names(), self._health, self._usable, self._assignments.values(),
-                              self.bybit_settings.max_ads_per_account)
-        choice = allocation.choose(loads)
+        choice = allocation.choose(self._loads())
         if choice is None:
             self._full = True
             self._no_slot = no_slot_reason(NO_SLOT, {name: report.blocked for name, report in self._health.items()
@@ -247,6 +251,7 @@ class AllocatorActor(SupervisedActor):
             return waiting_for_twin  # the slot stays free for other deals
         self._waiting.pop(message.deal_id, None)
         self._told.pop(message.deal_id, None)
+        self._load_cache.pop(choice.account, None)
         self._assignments[message.deal_id] = Assignment(message.deal_id, choice.account, choice.method,
                                                         since=self._clock(), amount=message.amount,
                                                         wallet=message.wallet)
@@ -330,8 +335,10 @@ class AllocatorActor(SupervisedActor):
         for waiting, (twin, _) in list(self._twins.items()):
             if twin == deal_id:
                 del self._twins[waiting]
-        if self._assignments.pop(deal_id, None) is None:
+        dropped = self._assignments.pop(deal_id, None)
+        if dropped is None:
             return False
+        self._load_cache.pop(dropped.account, None)
         self._full = False
         return True
 
@@ -372,15 +379,26 @@ class AllocatorActor(SupervisedActor):
             if assignment.ad_id is not None and assignment.ad_id not in listed:
                 self._drop_assignment(assignment.deal_id)  # the ad is gone (cancelled or closed): the slot is free
         self._known_ads[name] = listed
+        self._load_cache.pop(name, None)
         # Weigh every account for the waiting deals only when this one has room: with a thousand
         # accounts reporting, weighing all of them on every report would take the whole CPU.
         if self._waiting and self._has_room(name):
             self._serve_waiting()
 
     def _has_room(self, name: str) -> bool:
-        mine = [a for a in self._assignments.values() if a.account == name]
-        load = account_loads([name], self._health, self._usable, mine, self.bybit_settings.max_ads_per_account)[0]
+        load = self._loads([name])[0]
         return load.healthy and bool(load.free_methods())
+
+    def _loads(self, names: list[str] | None = None) -> list[allocation.AccountLoad]:
+        """The allocation view of these accounts (all by default), from the cache where it holds one."""
+        names = self._names() if names is None else names
+        missing = {name for name in names if name not in self._load_cache}
+        if missing:
+            mine = [a for a in self._assignments.values() if a.account in missing]
+            for load in account_loads(sorted(missing), self._health, self._usable, mine,
+                                      self.bybit_settings.max_ads_per_account):
+                self._load_cache[load.name] = load
+        return [self._load_cache[name] for name in names]
 
     def _on_down(self, message: AccountDown) -> None:
         log.warning("allocator: account %s is down; moving its un-taken ads", message.account)
@@ -390,6 +408,7 @@ class AllocatorActor(SupervisedActor):
 
     def _on_tick(self) -> None:
         self._full = False  # accounts may have gone stale: weigh again on the next request
+        self._load_cache.clear()
         self._expire_reservations()
         if self.market.on and self._waiting:
             self.market.refresh([request.amount for request in self._waiting.values()])
@@ -405,6 +424,7 @@ class AllocatorActor(SupervisedActor):
 
     def _rebalance(self, account: str, why: str) -> None:
         moving = withdrawals(account, list(self._assignments.values()))
+        self._load_cache.pop(account, None)
         for assignment in moving:
             del self._assignments[assignment.deal_id]
             self.directory.tell(f"deal:{assignment.deal_id}",

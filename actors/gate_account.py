@@ -38,6 +38,7 @@ wires: a client call, a pure decision (itrader.payouts), a reply message.
 from __future__ import annotations
 
 import logging
+import time
 from decimal import Decimal
 from typing import Any, Callable
 
@@ -65,7 +66,7 @@ from itrader.metrics import account_gauges, forget_account
 # The pure decisions (payout method, offer filter, what an error or a read-back means) live in
 # itrader.payouts; re-exported here for older callers.
 from itrader.payouts import (  # noqa: F401
-    APPROVED_STATUSES, REASON_LIMIT, STATUS_OFFERED, STATUS_TAKEN, ApproveVerdict, approve_failure,
+    APPROVED_STATUSES, REASON_LIMIT, STATUS_OFFERED, STATUS_TAKEN, ApproveVerdict, TakeBacklog, approve_failure,
     approve_needs_read_back, approve_verdict, error_kind, failure_reason, next_attempt_in,
     offer_skip_reason, payout_method, plain_raw, take_failure_is_permanent,
 )
@@ -113,6 +114,7 @@ class GateAccountActor(SupervisedActor):
         self.directory_name = f"gate:{name}"
         self._timers: dict[str, gevent.Greenlet] = {}
         self._seen: set[int] = set()  # payout ids offered (or known to need no offer) in this lifetime
+        self._backlog = TakeBacklog()  # offered, not yet taken: past its limit a poll reads one page
         self.account_id = account_id  # the store's id, recorded on the deals this account offers
         self.session = session or GateSession(name, client, events)
         self._live_deals = live_deals  # deals still running on this account (while draining)
@@ -359,7 +361,7 @@ class GateAccountActor(SupervisedActor):
                 return exc.retry_after if isinstance(exc, errors.RetryLater) else 0.0
             for payout in result.payouts:
                 self._consider(payout)
-            if not result.has_next or not result.payouts:
+            if not result.has_next or not result.payouts or self._backlog.full(time.monotonic()):
                 return 0.0
             page += 1
         return 0.0
@@ -380,10 +382,12 @@ class GateAccountActor(SupervisedActor):
                             created_at=payout.created_at, gate_account_id=self.account_id)
         if self.directory.tell(DEALS, offer):  # "deals" down: offered again on the next tick
             self._seen.add(payout.id)
+            self._backlog.offered(payout.id, time.monotonic())
 
     # --- take
 
     def _take(self, msg: TakePayout) -> None:
+        self._backlog.settled(msg.payout_id)
         held = self.intake.refusal()
         if held is not None:  # nothing new is taken now; the deal asks again later
             log.info("gate %s: payout %s for deal %s not taken: %s", self.name, msg.payout_id, msg.deal_id, held)

@@ -13,6 +13,8 @@ from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Callable
 
+import gevent
+
 from itrader.intake import IntakeState, refusal
 from itrader.store.switches import PAUSE
 
@@ -28,6 +30,7 @@ class Intake:
         self._clock = clock
         self._state = IntakeState()
         self._read_at: float | None = None
+        self._refreshing = False  # a background read for known() is under way
 
     def state(self) -> IntakeState:
         if self._switches is not None and (self._read_at is None or self._clock() - self._read_at >= REFRESH):
@@ -42,6 +45,23 @@ class Intake:
                 log.warning("intake %s (set in the store)", "paused" if stored.paused else "resumed")
             self._state = replace(stored, draining=self._state.draining)
         return self._state
+
+    def known(self) -> IntakeState:
+        """For the status page: the state as last read, without waiting behind the deals' writes for the
+        store; a stale one is read again in the background (the page after next shows it). Read at once
+        only when nothing was read yet."""
+        if self._switches is None or self._read_at is None:
+            return self.state()
+        if self._clock() - self._read_at >= REFRESH and not self._refreshing:
+            self._refreshing = True
+            gevent.spawn(self._refresh)
+        return self._state
+
+    def _refresh(self) -> None:
+        try:
+            self.state()
+        finally:
+            self._refreshing = False
 
     def refusal(self) -> str | None:
         return refusal(self.state())

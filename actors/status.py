@@ -1,7 +1,7 @@
 """The web layer's view of the running system (itrader.web.StatusSource).
 
-Request greenlets call these; they ask actors with timeouts and read the
-database (the record of every deal), never block an actor's mailbox.
+Request greenlets call these; they read the tree the root supervisor publishes, ask actors
+with timeouts and read the database (the record of every deal), never block an actor's mailbox.
 """
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ class SystemStatus:
         }
         intake = getattr(system, "intake", None)
         if intake is not None:
-            info["intake"] = intake_view(intake.state())
+            info["intake"] = intake_view(intake.known())  # never waits for the store under load
             info["paused"] = info["intake"]["state"] != "open"
         info["today"] = self.today()
         if system.config.is_sandbox:
@@ -59,6 +59,9 @@ class SystemStatus:
         if root is None:
             return {"id": "root", "kind": "Supervisor", "state": "starting", "restarts": 0,
                     "last_failure": None, "children": []}
+        published = getattr(self._system, "tree_status", None)  # the root's snapshot (actors/tree.py)
+        if published is not None:
+            return published
         try:
             return root.proxy().status().get(timeout=ASK_TIMEOUT)
         except (pykka.ActorDeadError, pykka.Timeout) as exc:

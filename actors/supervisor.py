@@ -19,6 +19,9 @@ described by a `ChildSpec`:
   supervisor calls `on_escalate(reason)` (the daemon exits non-zero there).
 * stop: children stop in reverse order, each given its `shutdown_timeout`;
   a child that does not stop in time is abandoned and the shutdown goes on.
+  A supervisor of peers (`stop_together`: deals, accounts) asks all of them
+  to stop at once and then waits for each: thousands of children stop in
+  about the time of the slowest, not the sum of all.
 
 pykka has no links: a `SupervisedActor` (actors/base.py) tells its supervisor
 when it is gone, and whether it ended normally, failed, or was stopped from
@@ -29,7 +32,8 @@ tell why, so every end of a plain actor counts as abnormal.
 
 Sub-supervisors nest: a supervisor that is itself a child sends its subtree
 (debounced) to its parent, so the root's `status()` shows the whole tree
-without any actor asking another.
+without any actor asking another. The root hands the same tree, debounced, to
+`on_status`: the web answers from that snapshot instead of asking the root.
 
 The rules themselves (restart types, intensity window, backoff, child states,
 status rows) are pure functions in itrader.supervision; this module runs them.
@@ -66,17 +70,8 @@ from itrader.supervision import (  # noqa: F401
 )
 
 __all__ = [
-    "ChildContext",
-    "ChildInfo",
-    "ChildSpec",
-    "ChildState",
-    "Restart",
-    "SupervisedActor",
-    "Supervisor",
-    "backoff_delay",
-    "record_restart",
-    "should_restart",
-    "supervisor_spec",
+    "ChildContext", "ChildInfo", "ChildSpec", "ChildState", "Restart", "SupervisedActor", "Supervisor",
+    "backoff_delay", "record_restart", "should_restart", "supervisor_spec",
 ]
 
 log = logging.getLogger("itrader.supervisor")
@@ -252,6 +247,17 @@ def _kill(greenlet: gevent.Greenlet | None) -> None:
         greenlet.kill(block=False)
 
 
+def _stoppable(child: "_Child") -> bool:
+    return child.state in LIVE_STATES and child.ref is not None and child.ref.is_alive()
+
+
+def _hand_over(on_status: Callable[[dict[str, Any]], None], tree: dict[str, Any], name: str) -> None:
+    try:
+        on_status(tree)
+    except Exception:  # noqa: BLE001 — a reader's problem must not take the root down
+        log.exception("on_status of %s failed", name)
+
+
 @dataclass
 class _Child:
     """The supervisor's record of one child across its restarts."""
@@ -307,6 +313,8 @@ class Supervisor(SupervisedActor):
         on_escalate: Callable[[str], None] | None = None,
         forget_finished: bool = False,
         list_children_up_to: int | None = None,
+        stop_together: bool = False,
+        on_status: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         super().__init__(parent)
         self._policy = RestartPolicy(intensity, period, backoff_base, backoff_max)
@@ -321,6 +329,8 @@ class Supervisor(SupervisedActor):
         # With thousands of children (deals), the status lists the ones that are not simply
         # running and sums up the rest: the operator's page stays fast and shows what is wrong.
         self._list_children_up_to = list_children_up_to
+        self._stop_together = stop_together  # children that do not depend on each other (see the docstring)
+        self._on_status = on_status  # a root's published tree (a sub-supervisor tells its parent instead)
         self._children: dict[str, _Child] = {spec.id: _Child(spec) for spec in specs}
         self._child_id_by_urn: dict[str, str] = {}
         self._booted: pykka.Future[None] = pykka.ThreadingFuture()
@@ -373,14 +383,9 @@ class Supervisor(SupervisedActor):
         return self._booted
 
     def status(self) -> dict[str, Any]:
-        return {
-            "id": self._name,
-            "kind": self._kind,
-            "state": self._state,
-            "restarts": 0,  # a supervisor's own restarts are counted by its parent
-            "last_failure": self._escalation,
-            "children": self._child_nodes(),
-        }
+        # a supervisor's own restarts are counted by its parent
+        return {"id": self._name, "kind": self._kind, "state": self._state, "restarts": 0,
+                "last_failure": self._escalation, "children": self._child_nodes()}
 
     def which_children(self) -> list[ChildInfo]:
         return [child.info() for child in self._children.values()]
@@ -594,13 +599,18 @@ class Supervisor(SupervisedActor):
         """Stop every child in reverse start order, then tell whoever must know."""
         self._state = "stopping"
         log.info("stopping supervisor %s", self._name)
+        self._publish_status()  # synchronously: no message is read while winding up
         for child in self._children.values():
             self._cancel_restart(child)
             child.restart_after_stop = False
             if child.state is ChildState.RESTARTING:
                 self._set_state(child, ChildState.STOPPED)
-        for child in reversed(list(self._children.values())):
-            if child.state in LIVE_STATES and child.ref is not None and child.ref.is_alive():
+        in_stop_order = list(reversed(list(self._children.values())))
+        for child in in_stop_order if self._stop_together else ():
+            if _stoppable(child):
+                self._begin_stop(child)
+        for child in in_stop_order:
+            if _stoppable(child):
                 self._begin_stop(child)
             if child.stopper is not None:
                 # _stop_child is bounded by the child's shutdown timeout.
@@ -610,6 +620,7 @@ class Supervisor(SupervisedActor):
             _kill(child.watcher)
         self._state = "stopped"
         log.info("supervisor %s stopped", self._name)
+        self._publish_status()
         if not self._boot_done:  # a parent may be waiting for our readiness
             self._boot_done = True
             self._booted.set_exception((RuntimeError, RuntimeError("stopped while starting"), None))
@@ -637,8 +648,8 @@ class Supervisor(SupervisedActor):
             self._status_changed()
 
     def _status_changed(self) -> None:
-        """Tell the parent supervisor our subtree soon, once per burst of changes."""
-        if self._supervision is None or self._publish_pending:
+        """Tell the parent supervisor (or a root's on_status) our subtree soon, once per burst of changes."""
+        if (self._supervision is None and self._on_status is None) or self._publish_pending:
             return
         self._publish_pending = True
         gevent.spawn_later(STATUS_PUBLISH_DELAY, tell_quietly, self.actor_ref, _PublishStatus())
@@ -648,6 +659,8 @@ class Supervisor(SupervisedActor):
         if self._supervision is not None:
             update = _SubtreeStatus(urn=self.actor_urn, children=self._child_nodes())
             tell_quietly(self._supervision.supervisor, update)
+        elif self._on_status is not None:
+            _hand_over(self._on_status, self.status(), self._name)
 
     # --- small helpers -------------------------------------------------------
 

@@ -58,8 +58,11 @@ def build_root(system, on_escalate: Callable[[str], None]) -> None:
         trust_sandbox_dkim()
     # The notifier first: it is stopped last, so the "stopping" alert still goes out.
     children = notifier_specs(config, system) + pipeline_specs(system, store, platforms) + [web_spec(system)]
+    # The tree as the root last published it: GET /api/v1/status reads it (actors/status.py) instead of
+    # asking the root, whose mailbox waits behind everything else under load.
     system.root = Supervisor.start(children=children, name="root", kind="Root", intensity=ROOT_INTENSITY,
-                                   period=ROOT_PERIOD, on_escalate=on_escalate)
+                                   period=ROOT_PERIOD, on_escalate=on_escalate,
+                                   on_status=lambda tree: setattr(system, "tree_status", tree))
 
 
 # The in-process sandbox's receipt mailbox: plain IMAP on loopback, the sandbox bank's DKIM key.
@@ -179,7 +182,7 @@ def pipeline_specs(system, store, platforms: Platforms) -> list[ChildSpec]:
                                intake=getattr(system, "intake", None),
                                kind="Deals", parent=ctx,
                                intensity=DEALS_INTENSITY, period=DEALS_PERIOD,
-                               list_children_up_to=STATUS_LIST_LIMIT)))
+                               list_children_up_to=STATUS_LIST_LIMIT, stop_together=True)))
     specs.append(accounts.group_spec("gate", "GateAccounts"))
     specs.append(accounts.group_spec("mailbox", "Mailboxes"))
     return specs

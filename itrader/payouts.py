@@ -127,3 +127,28 @@ def approve_failure(exc: GateError) -> ApproveVerdict:
 def plain_raw(payout: Payout) -> dict:
     """The payout JSON as a dict of its own (Decimals kept), safe to hand to another actor."""
     return copy.deepcopy(dict(payout.raw))
+
+
+class TakeBacklog:
+    """Payouts offered to the deals and not yet taken (nor refused), each forgotten after `ttl` seconds.
+
+    One Gate account makes its calls one after another. While `limit` offered payouts still wait for
+    their take, a poll reads its first page only: the pages after it list payouts that cannot be taken
+    any sooner, and reading them (up to 20 calls a poll) kept the takes waiting behind them — with
+    thousands of payouts offered at once, most of the account's calls went to listing. Whatever the
+    panel's order, the deeper pages are read again once the backlog is worked off (or has expired).
+    """
+
+    def __init__(self, limit: int = 60, ttl: float = 60.0) -> None:
+        self._limit, self._ttl = limit, ttl
+        self._since: dict[int, float] = {}  # payout id -> when it was offered
+
+    def offered(self, payout_id: int, now: float) -> None:
+        self._since[payout_id] = now
+
+    def settled(self, payout_id: int) -> None:
+        self._since.pop(payout_id, None)
+
+    def full(self, now: float) -> bool:
+        self._since = {pid: at for pid, at in self._since.items() if now - at < self._ttl}
+        return len(self._since) >= self._limit

@@ -5,7 +5,11 @@ Concurrency model under gevent:
   calls block the hub briefly anyway; serialising them in-process means a
   greenlet never sits in SQLite's busy-wait (which would block the hub)
   waiting for a lock held by another greenlet. The busy timeout only covers
-  other processes (e.g. the CLI beside the daemon).
+  other processes (e.g. the CLI beside the daemon). A COMMIT waits for its
+  fsync (synchronous=FULL, a few ms each, a dozen per deal): it runs in
+  gevent's thread pool, so the loop goes on meanwhile — the status page and
+  the platform calls — while the lock still keeps the connection to one
+  greenlet at a time.
 * PostgreSQL: a bounded pool; each operation checks a connection out for its
   own greenlet and returns it. psycogreen makes psycopg2 wait on the hub
   instead of blocking it.
@@ -26,7 +30,9 @@ from pathlib import Path
 from typing import Any, Iterator, Literal
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+import gevent
 import peewee
+from gevent import monkey
 from playhouse.pool import PooledPostgresqlDatabase
 
 from .errors import UnsupportedDatabaseUrl
@@ -142,10 +148,20 @@ def open_database(url_or_path: str | Path, *, max_connections: int = 20) -> Data
     return Database(target, pool)
 
 
+class _SqliteCommittingOffTheLoop(peewee.SqliteDatabase):
+    def commit(self) -> None:
+        if self.is_closed() or not monkey.is_module_patched("threading"):
+            return super().commit()  # not under gevent (a plain script): as peewee does
+        cursor = self.cursor()
+        with peewee.__exception_wrapper__:
+            gevent.get_hub().threadpool.apply(cursor.execute, ("COMMIT",))
+        return None
+
+
 def _open_sqlite(path: str) -> peewee.SqliteDatabase:
     if path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-    return peewee.SqliteDatabase(
+    return _SqliteCommittingOffTheLoop(
         path,
         pragmas=SQLITE_PRAGMAS,
         timeout=SQLITE_BUSY_TIMEOUT_S,

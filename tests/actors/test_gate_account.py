@@ -232,6 +232,25 @@ def test_an_offer_dropped_while_deals_is_down_is_made_on_a_later_tick(rig, world
     assert [o.payout_id for o in rig.offers] == [pid]
 
 
+
+def test_a_poll_reads_past_its_first_page_only_while_few_offers_wait_for_their_take(rig, world):
+    # 90 payouts, 30 a page: two pages offered make 60 offers waiting for their take (the backlog's
+    # limit), so the third page is not read, poll after poll, until a take settles one of them.
+    for _ in range(90):
+        world.payout()
+    ref = rig.start()
+    wait_for(lambda: len(rig.offers) >= 60, what="two pages offered")
+    lists_then = len(world.requests("/payments/payouts"))
+    wait_for(lambda: len(world.requests("/payments/payouts")) >= lists_then + 4, what="several more polls")
+    assert len(rig.offers) == 60
+
+    rig.take(ref, rig.offers[0].payout_id)
+    wait_for(lambda: len(rig.offers) > 60, what="a deeper page read again")
+    lists_then = len(world.requests("/payments/payouts"))
+    wait_for(lambda: len(world.requests("/payments/payouts")) >= lists_then + 4, what="several more polls")
+    assert len(rig.offers) == 61 and len({o.payout_id for o in rig.offers}) == 61
+
+
 # --- take --------------------------------------------------------------------------
 
 

@@ -684,3 +684,41 @@ def test_a_large_supervisor_lists_its_troubled_children_and_sums_up_the_rest() -
         assert status["children"][0]["state"] == "stopped"
     finally:
         sup.stop(timeout=10)
+
+
+def test_peers_that_stop_together_finish_in_the_time_of_the_slowest(journal, gates):
+    # Each peer is busy until its gate opens; stopping one after another would wait for every busy
+    # peer in turn (and abandon the ones behind the first after its timeout had run out for them).
+    held = [gates() for _ in range(3)]
+    specs = [worker(f"deal:{n}", journal, shutdown_timeout=5.0) for n in range(3)]
+    sup = Supervisor.start(children=specs, name="Deals", stop_together=True, **FAST)
+    refs = [wait_running(sup, f"deal:{n}") for n in range(3)]
+    for ref, gate in zip(refs, held):
+        ref.tell(("hold", gate))
+    stopping = gevent.spawn(sup.stop, timeout=10)
+    # every peer has been asked to stop while all of them are still busy: the stops were not queued
+    wait_until(lambda: all(not ref.actor_inbox.empty() for ref in refs), "every peer to be asked to stop")
+    assert [e for e in journal if e.endswith(":stopped")] == []
+    for gate in reversed(held):
+        gate.set()
+    assert stopping.get(timeout=10) is True
+    assert sorted(e for e in journal if e.endswith(":stopped")) == [f"deal:{n}:stopped" for n in range(3)]
+
+
+def test_root_publishes_its_tree_to_on_status(journal):
+    published: list[dict[str, Any]] = []
+    accounts = supervisor_spec("Accounts", [worker("bybit:acc1", journal)], **FAST)
+    root = Supervisor.start(children=[worker("gate:1", journal), accounts], name="Root", kind="Root",
+                            on_status=published.append, **FAST)
+
+    def nested_running() -> bool:
+        tree = published[-1] if published else None
+        return bool(tree and tree["state"] == "running" and tree["children"][1]["children"]
+                    and tree["children"][1]["children"][0]["state"] == "running")
+
+    wait_until(nested_running, "the root to publish the nested tree")
+    assert published[-1] == status(root)
+    wait_running(root, "gate:1").tell("crash")
+    wait_until(lambda: published[-1]["children"][0]["restarts"] == 1, "the restart to be published")
+    root.stop(timeout=5)
+    assert published[-1]["state"] == "stopped"

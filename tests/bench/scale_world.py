@@ -38,10 +38,10 @@ def main() -> int:
     parser.add_argument("--accounts", type=int, required=True)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="itrader-scale-world-") as tmp:
-        # One daemon drives every account from one IP: lift the per-IP ban so the benchmark measures the
-        # daemon, and report the aggregate request rate instead (bench_scale prints it).
+        # One daemon drives every account from one IP: the twin keeps Bybit's per-IP rule (600 per 5 s, then
+        # a 10-minute ban), so a daemon over its IP budget fails the step as it would fail live.
         world = World(seed=3, speed=0, maildir=os.path.join(tmp, "mail"), default_accounts=False,
-                      bybit_options={"ip_requests_per_window": 10**9, "item_side_limit": None})
+                      bybit_options={"item_side_limit": None})
         world.add_gate_account(GATE_LOGIN, GATE_PASSWORD, Decimal("1000000000"))
         for i in range(args.accounts):
             world.add_bybit_account(*bybit_account(i))

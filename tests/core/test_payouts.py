@@ -10,7 +10,7 @@ from itrader.config import GateConfig
 from itrader.gate.errors import IncorrectStatus, OutcomeUnknown, ProtocolError, RateLimited, TemporaryError
 from itrader.gate.models import Payout
 from itrader.payouts import (
-    approve_failure, approve_needs_read_back, approve_verdict, error_kind, failure_reason,
+    TakeBacklog, approve_failure, approve_needs_read_back, approve_verdict, error_kind, failure_reason,
     next_attempt_in, offer_skip_reason, payout_method, plain_raw, take_failure_is_permanent,
 )
 
@@ -76,3 +76,16 @@ def test_plain_raw_is_a_copy():
     copied = plain_raw(original)
     copied["bank"]["name"] = "vtb"
     assert original.raw["bank"]["name"] == "tinkoff"
+
+
+def test_the_take_backlog_fills_at_its_limit_and_empties_by_takes_or_age():
+    backlog = TakeBacklog(limit=2, ttl=60.0)
+    backlog.offered(1, now=0.0)
+    assert not backlog.full(now=1.0)
+    backlog.offered(2, now=1.0)
+    assert backlog.full(now=2.0)
+    backlog.settled(1)  # taken (or refused): no longer waiting
+    assert not backlog.full(now=2.0)
+    backlog.offered(3, now=30.0)
+    assert backlog.full(now=60.5)  # 2 (offered at 1.0) and 3 still count
+    assert not backlog.full(now=61.0)  # 2 is forgotten after its ttl: a take that never came

@@ -97,6 +97,8 @@ def test_in_manual_mode_a_paused_desk_refuses_to_confirm_a_take_and_takes_after_
         payout = world.create_payout(Decimal("5300"), "sbp", "sberbank")
         eventually(lambda: daemon.deal_for_payout(payout["id"]) is not None, 30, "the deal")
         deal_id = daemon.deal_for_payout(payout["id"]).id
+        # the row is written before its actor registers (a commit lets other greenlets run meanwhile)
+        eventually(lambda: daemon.system.directory.get(f"deal:{deal_id}") is not None, 30, "the deal's actor")
         live = daemon.system.directory.get(f"deal:{deal_id}")
         eventually(lambda: live.proxy().awaiting_step().get(timeout=2) == "take", 30, "the take to await a confirm")
         daemon.system.intake.pause("checking the bank", by="test")
